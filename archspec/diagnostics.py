@@ -1,0 +1,260 @@
+"""Diagnostics as data: codes, labels, notes and help; rendering to text and JSON lives here too.
+
+Every finding carries a stable code from `CODES` (one table, so texts cannot drift) and at least one
+labelled span. Stages collect findings in a `Reporter`; only the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+
+from archspec.source import Span
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.WARNING if self.code.startswith("W") else Severity.ERROR
+
+
+# One table of codes: E0xx syntax and input, E1xx names and arguments, E2xx shapes, W warnings.
+CODES: dict[str, Rule] = {
+    rule.code: rule
+    for rule in [
+        Rule("E001", "syntax-error", "the text is not valid .arch syntax"),
+        Rule("E002", "nesting-too-deep", "expressions or blocks nest deeper than archspec allows"),
+        Rule("E003", "invalid-text", "the file is not valid UTF-8 or holds control characters"),
+        Rule("E004", "unreadable-file", "a spec or an imported file cannot be read"),
+        Rule("E101", "unknown-layer", "a call names no layer, function or block"),
+        Rule("E102", "undefined-name", "a name is used that has no value here"),
+        Rule("E103", "duplicate-name", "a layer, block, parameter or input is defined twice"),
+        Rule("E104", "bad-arguments", "a call's arguments do not fit the signature"),
+        Rule("E105", "bad-argument-value", "an argument has a value torch would reject"),
+        Rule("E106", "bad-import", "an import names a missing file or a missing block"),
+        Rule("E107", "recursive-definition", "a block or an import refers back to itself"),
+        Rule(
+            "E108", "type-error", "a value of the wrong kind is used (a tensor for a number, ...)"
+        ),
+        Rule("E109", "bad-model", "a model or block is malformed (no return, no input, ...)"),
+        Rule("E110", "limit-exceeded", "a loop or an expansion exceeds archspec's size limits"),
+        Rule("E201", "channel-mismatch", "a layer's declared input channels differ from the input"),
+        Rule(
+            "E202", "feature-mismatch", "a Linear's in_features differ from the incoming features"
+        ),
+        Rule("E203", "size-too-small", "a spatial size shrinks to nothing"),
+        Rule("E204", "cat-mismatch", "tensors joined by cat disagree outside the joined dim"),
+        Rule("E205", "elementwise-mismatch", "tensors added or multiplied have different shapes"),
+        Rule("E206", "rank-mismatch", "a layer gets a tensor with the wrong number of dims"),
+        Rule("E207", "shape-assertion", "a value's shape differs from its stated shape"),
+        Rule("E208", "bad-reshape", "a reshape, view or flatten cannot produce the asked shape"),
+        Rule(
+            "W001",
+            "pool-skips-input",
+            "a pooling stride larger than its window never reads some input",
+        ),
+        Rule(
+            "W002",
+            "bias-before-norm",
+            "a convolution's bias is cancelled by the BatchNorm after it",
+        ),
+        Rule("W003", "unused-value", "a computed value never reaches an output"),
+        Rule("W004", "norm-on-single-value", "BatchNorm sees one value per channel in training"),
+        Rule("W005", "unused-input", "a model input is never used"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Label:
+    span: Span
+    message: str = ""
+    primary: bool = True
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    labels: tuple[Label, ...]
+    notes: tuple[str, ...] = ()
+    help: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown diagnostic code {self.code}")
+        if not any(label.primary for label in self.labels):
+            raise ValueError("a diagnostic needs a primary label")
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code].severity
+
+    @property
+    def primary(self) -> Label:
+        return next(label for label in self.labels if label.primary)
+
+    def sort_key(self) -> tuple:
+        return (*self.primary.span.sort_key(), self.code, self.message)
+
+
+def make(
+    code: str,
+    message: str,
+    span: Span,
+    label: str = "",
+    *,
+    secondary: tuple[tuple[Span, str], ...] | list[tuple[Span, str]] = (),
+    notes: tuple[str, ...] | list[str] = (),
+    help: str | None = None,
+) -> Diagnostic:
+    labels = [Label(span, label, True)]
+    labels.extend(Label(s, text, False) for s, text in secondary if s is not None)
+    return Diagnostic(code, message, tuple(labels), tuple(notes), help)
+
+
+class ArchError(Exception):
+    """Raised inside a stage to abandon the current statement with one diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class Reporter:
+    """Collects findings, dropping exact repeats (the same code at the same place)."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple] = set()
+        self.diagnostics: list[Diagnostic] = []
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        span = diagnostic.primary.span
+        key = (diagnostic.code, span.source.path, span.start, span.end, diagnostic.message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.diagnostics.append(diagnostic)
+
+    def extend(self, diagnostics) -> None:
+        for diagnostic in diagnostics:
+            self.add(diagnostic)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def sorted_diagnostics(diagnostics) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: d.sort_key())
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_text(diagnostic: Diagnostic) -> str:
+    """rustc-style: header, location, source lines with ^^^ / --- labels, notes, help."""
+    primary = diagnostic.primary
+    source = primary.span.source
+    lines = [f"{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"]
+    same_file = [label for label in diagnostic.labels if label.span.source is source]
+    other_files = [label for label in diagnostic.labels if label.span.source is not source]
+    line_numbers = sorted({label.span.line for label in same_file})
+    width = len(str(line_numbers[-1]))
+    pad = " " * width
+    lines.append(f"{pad}--> {source.path}:{primary.span.line}:{primary.span.column}")
+    lines.append(f"{pad} |")
+    previous = None
+    for number in line_numbers:
+        if previous is not None and number > previous + 1:
+            lines.append(f"{pad} ...")
+        previous = number
+        text = source.line_text(number).replace("\t", " ")
+        lines.append(f"{number:>{width}} | {text}")
+        on_line = [label for label in same_file if label.span.line == number]
+        on_line.sort(key=lambda label: (label.span.column, not label.primary))
+        for label in on_line:
+            lines.append(f"{pad} | {_underline(label, text)}")
+    for label in other_files:
+        span = label.span
+        lines.append(f"{pad} ::: {span.source.path}:{span.line}:{span.column}")
+        text = span.source.line_text(span.line).replace("\t", " ")
+        lines.append(f"{pad} | {text}")
+        lines.append(f"{pad} | {_underline(label, text)}")
+    lines.append(f"{pad} |")
+    for note in diagnostic.notes:
+        lines.append(f"{pad} = note: {note}")
+    if diagnostic.help:
+        lines.append(f"{pad} = help: {diagnostic.help}")
+    return "\n".join(lines)
+
+
+def _underline(label: Label, line_text: str) -> str:
+    span = label.span
+    start_col = span.column
+    end_line, end_col = span.end_line_col
+    if end_line != span.line:
+        end_col = len(line_text) + 1
+    length = max(1, end_col - start_col)
+    mark = ("^" if label.primary else "-") * length
+    suffix = f" {label.message}" if label.message else ""
+    return " " * (start_col - 1) + mark + suffix
+
+
+def render_summary(diagnostics: list[Diagnostic], files: int) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    noun = "file" if files == 1 else "files"
+    if not diagnostics:
+        return f"checked {files} {noun}: no problems"
+    return f"checked {files} {noun}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def to_json_obj(diagnostic: Diagnostic) -> dict:
+    def span_obj(span: Span) -> dict:
+        end_line, end_col = span.end_line_col
+        return {
+            "file": span.source.path,
+            "line": span.line,
+            "column": span.column,
+            "end_line": end_line,
+            "end_column": end_col,
+        }
+
+    return {
+        "code": diagnostic.code,
+        "rule": CODES[diagnostic.code].name,
+        "severity": diagnostic.severity.value,
+        "message": diagnostic.message,
+        "location": span_obj(diagnostic.primary.span),
+        "labels": [
+            {**span_obj(label.span), "message": label.message, "primary": label.primary}
+            for label in diagnostic.labels
+        ],
+        "notes": list(diagnostic.notes),
+        "help": diagnostic.help,
+    }
+
+
+def render_json(diagnostics: list[Diagnostic], files: int) -> str:
+    payload = {
+        "files": files,
+        "errors": sum(d.severity is Severity.ERROR for d in diagnostics),
+        "warnings": sum(d.severity is Severity.WARNING for d in diagnostics),
+        "diagnostics": [to_json_obj(d) for d in diagnostics],
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False)

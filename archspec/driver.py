@@ -1,0 +1,103 @@
+"""The pipeline in a few lines: load -> elaborate -> infer -> lint, for files or strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archspec import diagnostics as diag
+from archspec.dims import Dim
+from archspec.elaborate import Elaborator
+from archspec.graph import ModelGraph
+from archspec.infer import Inference, infer
+from archspec.lint import lint
+from archspec.loader import LoadedFile, Loader
+from archspec.source import SourceFile
+
+
+@dataclass
+class CheckedModel:
+    graph: ModelGraph
+    inference: Inference
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def output_shapes(self) -> list:
+        return [self.inference.shapes.get(o) for o in self.graph.outputs]
+
+    @property
+    def parameter_count(self) -> int:
+        """Every layer counted once, however often it is applied (as torch counts parameters)."""
+        total = 0
+        for module in self.graph.root.walk():
+            if module.kind != "layer" or not module.applications:
+                continue
+            evaluation = self.inference.evaluations.get(module.applications[0])
+            if evaluation is not None:
+                total += evaluation.params
+        return total
+
+    @property
+    def mac_count(self) -> Dim:
+        total: Dim = 0
+        for evaluation in self.inference.evaluations.values():
+            total = total + evaluation.macs
+        return total
+
+
+@dataclass
+class CheckResult:
+    path: str
+    diagnostics: list[diag.Diagnostic]
+    models: list[CheckedModel] = field(default_factory=list)
+    loaded: LoadedFile | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity is diag.Severity.ERROR for d in self.diagnostics)
+
+    def model(self, name: str | None = None) -> CheckedModel:
+        if name is None:
+            if len(self.models) != 1:
+                names = ", ".join(m.name for m in self.models) or "none"
+                raise LookupError(f"{self.path} defines {len(self.models)} models ({names})")
+            return self.models[0]
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise LookupError(f"{self.path} defines no model {name!r}")
+
+
+def check_file(path: str) -> CheckResult:
+    reporter = diag.Reporter()
+    loader = Loader(reporter)
+    loaded = loader.load_path(path)
+    return _finish(path, loaded, reporter)
+
+
+def check_text(text: str, path: str = "<string>") -> CheckResult:
+    reporter = diag.Reporter()
+    loader = Loader(reporter)
+    loaded = loader.load_bytes(path, text.encode("utf-8"))
+    return _finish(path, loaded, reporter)
+
+
+def _finish(path: str, loaded: LoadedFile | None, reporter: diag.Reporter) -> CheckResult:
+    result = CheckResult(path, [], loaded=loaded)
+    if loaded is not None:
+        elaborator = Elaborator(loaded.definitions, reporter)
+        for definition in loaded.local:
+            if definition.kind != "model":
+                continue
+            graph = elaborator.elaborate_model(definition)
+            inference = infer(graph, reporter)
+            lint(graph, inference, reporter)
+            result.models.append(CheckedModel(graph, inference))
+    result.diagnostics = diag.sorted_diagnostics(reporter.diagnostics)
+    return result
+
+
+def source_of(text: str, path: str = "<string>") -> SourceFile:
+    return SourceFile(path, text)

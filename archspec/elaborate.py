@@ -1,0 +1,1226 @@
+"""AST -> graphs: runs each model's body (parameters, loops and conditions are evaluated here, once
+per block instance) and records every op application as a node of the model's DiGraph, and every
+layer, Sequential and block instance in the module tree.
+
+Elaboration knows names, arguments and structure, not shapes: shapes are the next stage's job
+(infer.py). An error abandons the statement it occurs in; the value it would have bound becomes
+POISON, and anything computed from POISON is POISON too, silently, so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import math
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from archspec import ast
+from archspec import diagnostics as diag
+from archspec.dims import Sym
+from archspec.graph import (
+    WILDCARD,
+    ModelGraph,
+    ModuleInfo,
+    Node,
+    PatternVar,
+    ShapeAssertion,
+)
+from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
+from archspec.ops.apply import BindError, bind, check_arguments
+from archspec.source import Span
+
+MAX_BLOCK_DEPTH = 64  # nested block instances
+MAX_STEPS = 2_000_000  # loop iterations + ops per model: a runaway `range` is an error, not a hang
+MAX_INT_BITS = 256  # larger numbers are refused (a 10**10**10 must not hang the checker)
+
+CONTAINERS = {"Sequential"}
+CONSTANTS = {"True": True, "False": False, "None": None}
+
+
+class _Poison:
+    def __repr__(self) -> str:
+        return "POISON"
+
+
+POISON = _Poison()
+
+
+@dataclass(frozen=True)
+class Tensor:
+    node: str
+
+
+@dataclass
+class Recipe:
+    """A layer, Sequential or block call, evaluated but not built yet (`Conv2d(1, 32, 3)`)."""
+
+    func: str
+    kind: str  # "layer", "sequential", "block"
+    positional: list[Any]
+    keywords: dict[str, Any]
+    arg_spans: dict[str, Span]  # parameter name (or "#i" for a Sequential child) -> span
+    span: Span
+    children: list[tuple[ast.Label | None, Any, Span]] = field(default_factory=list)
+
+
+@dataclass
+class Definition:
+    node: ast.Definition
+    source_path: str
+
+
+@dataclass
+class Frame:
+    """One running model or block body."""
+
+    definition: ast.Definition
+    module: ModuleInfo
+    values: dict[str, Any]
+    layers: dict[str, ModuleInfo]
+    reserved: set[str]
+    returned: list[Any] | None = None
+    auto_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _error(code: str, message: str, span: Span, label: str = "", **kw) -> diag.ArchError:
+    return diag.ArchError(diag.make(code, message, span, label, **kw))
+
+
+def closest(name: str, candidates) -> str | None:
+    candidates = list(candidates)
+    lowered = {c.lower(): c for c in candidates}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.7)
+    return matches[0] if matches else None
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _static_labels(body) -> set[str]:
+    """Every plain layer name written in a body, so that automatic names avoid them."""
+    labels: set[str] = set()
+    stack: list[Any] = list(body)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Label) and len(item.parts) == 1 and isinstance(item.parts[0], str):
+            labels.add(item.parts[0])
+        elif isinstance(item, ast.Declare):
+            labels.add(item.name.id)
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, Span):
+            stack.extend(getattr(item, f) for f in item.__dataclass_fields__ if f not in ("span",))
+    return labels
+
+
+class Elaborator:
+    def __init__(self, definitions: dict[str, Definition], reporter: diag.Reporter):
+        self.definitions = definitions
+        self.reporter = reporter
+        self.graph: nx.DiGraph | None = None
+        self.model: ModelGraph | None = None
+        self.steps = 0
+        self.block_stack: list[tuple[str, Span]] = []
+        self.replay_roots: list[str] = []
+
+    # ================================================================ entry point
+    def elaborate_model(self, definition: ast.Definition, overrides: dict[str, Any] | None = None):
+        root = ModuleInfo(
+            name=definition.name.id,
+            path="",
+            kind="model",
+            span=definition.span,
+            definition=definition,
+        )
+        self.graph = nx.DiGraph()
+        self.model = ModelGraph(definition.name.id, definition.span, self.graph, root)
+        self.steps = 0
+        overrides = dict(overrides or {})
+        values: dict[str, Any] = {}
+        for param in definition.params:
+            if param.name.id in overrides:
+                values[param.name.id] = overrides.pop(param.name.id)
+            elif param.default is None:
+                self.report(
+                    _error(
+                        "E109",
+                        f"model parameter '{param.name.id}' needs a default value",
+                        param.span,
+                        "no default",
+                        help=f"write `{param.name.id}=<value>`; build() can still override it",
+                    ).diagnostic
+                )
+                values[param.name.id] = POISON
+            else:
+                values[param.name.id] = self._eval_const(values, param.default)
+        for name in overrides:
+            raise KeyError(f"model {definition.name.id} has no parameter '{name}'")
+        root.params = dict(values)
+        frame = Frame(definition, root, values, {}, _static_labels(definition.body))
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, 20_000))
+        try:
+            self._run_body(frame, definition.body)
+        finally:
+            sys.setrecursionlimit(old_limit)
+        self._finish_model(frame)
+        return self.model
+
+    def _eval_const(self, values: dict[str, Any], expr: ast.Expr) -> Any:
+        frame = Frame(
+            ast.Definition("block", ast.Name("", expr.span), (), (), expr.span),
+            ModuleInfo("", "", "model", expr.span),
+            dict(values),
+            {},
+            set(),
+        )
+        try:
+            return self.eval(frame, expr)
+        except diag.ArchError as error:
+            self.report(error.diagnostic)
+            return POISON
+
+    def _finish_model(self, frame: Frame) -> None:
+        definition = frame.definition
+        if not self.model.inputs:
+            self.report(
+                _error(
+                    "E109",
+                    f"model {definition.name.id} has no input",
+                    definition.name.span,
+                    "no `input` statement",
+                    help="declare one, e.g. `input x: [N, 3, 224, 224]`",
+                ).diagnostic
+            )
+        if frame.returned is None:
+            self.report(
+                _error(
+                    "E109",
+                    f"model {definition.name.id} returns nothing",
+                    definition.name.span,
+                    "no `return` statement",
+                    help="end the model with `return <value>`",
+                ).diagnostic
+            )
+            return
+        for index, value in enumerate(frame.returned):
+            if isinstance(value, Tensor):
+                span = self.model.node(value.node).span
+                node_id = self._new_node_id("output" if index == 0 else f"output{index}")
+                node = Node(node_id, "output", span, f"output{index}" if index else "output")
+                node.inputs = (value.node,)
+                self._add_node(node)
+                self.model.outputs.append(node_id)
+
+    def report(self, diagnostic: diag.Diagnostic) -> None:
+        self.reporter.add(diagnostic)
+
+    # ================================================================ statements
+    def _run_body(self, frame: Frame, body) -> None:
+        for stmt in body:
+            if frame.returned is not None:
+                self.report(
+                    _error(
+                        "E109",
+                        "statement after return is never run",
+                        stmt.span,
+                        "unreachable",
+                        help="move it before the `return`, or delete it",
+                    ).diagnostic
+                )
+                return
+            try:
+                self._run(frame, stmt)
+            except diag.ArchError as error:
+                self.report(error.diagnostic)
+                self._poison_targets(frame, stmt)
+
+    def _poison_targets(self, frame: Frame, stmt) -> None:
+        if isinstance(stmt, (ast.Assign, ast.Input)):
+            target = stmt.target if isinstance(stmt, ast.Assign) else stmt.name
+            frame.values[target.id] = POISON
+        elif isinstance(stmt, ast.Return):
+            frame.returned = [POISON]
+
+    def _run(self, frame: Frame, stmt) -> None:
+        if isinstance(stmt, ast.Input):
+            self._run_input(frame, stmt)
+        elif isinstance(stmt, ast.Assign):
+            value = self.eval(frame, stmt.value)
+            if isinstance(value, Recipe):
+                raise _error(
+                    "E108",
+                    f"{value.func}(...) builds a layer but nothing flows into it",
+                    stmt.value.span,
+                    "never applied",
+                    help=f"apply it (`{stmt.target.id} = x -> {value.func}(...)`) or declare it "
+                    f"(`{stmt.target.id}: {value.func}(...)`)",
+                )
+            if stmt.shape is not None:
+                self._assert_shape(frame, value, stmt.shape)
+            if isinstance(value, Tensor):
+                node = self.model.node(value.node)
+                if node.kind == "op" and not node.bound:
+                    node.name = stmt.target.id
+                    node.bound = True
+                    node.binding_span = stmt.target.span
+            frame.values[stmt.target.id] = value
+        elif isinstance(stmt, ast.Declare):
+            recipe = self.eval(frame, stmt.call)
+            label = ast.Label(stmt.name.id, (stmt.name.id,), stmt.name.span)
+            module = self.build(frame, recipe, frame.module, label)
+            frame.layers[module.name] = module
+        elif isinstance(stmt, ast.Return):
+            frame.returned = [self.eval(frame, value) for value in stmt.values]
+            for value, expr in zip(frame.returned, stmt.values):
+                self._require_tensor_or_poison(value, expr.span, "return")
+        elif isinstance(stmt, ast.If):
+            test = self.eval(frame, stmt.test)
+            if test is POISON:
+                return
+            self._require_plain(test, stmt.test.span, "an `if` condition")
+            self._run_body(frame, stmt.body if test else stmt.orelse)
+        elif isinstance(stmt, ast.For):
+            iterable = self.eval(frame, stmt.iterable)
+            if iterable is POISON:
+                return
+            if not isinstance(iterable, (list, tuple, range)):
+                raise _error(
+                    "E108",
+                    f"cannot loop over {_kind(iterable)}",
+                    stmt.iterable.span,
+                    "not a range or list",
+                    help="loop over `range(n)` or a list",
+                )
+            for item in iterable:
+                self._step(stmt.span)
+                frame.values[stmt.var.id] = item
+                self._run_body(frame, stmt.body)
+                if frame.returned is not None:
+                    return
+        else:  # pragma: no cover - the grammar has no other statements
+            raise AssertionError(stmt)
+
+    def _run_input(self, frame: Frame, stmt: ast.Input) -> None:
+        name = stmt.name.id
+        if frame.module.kind != "model":
+            # Block inputs are bound by the caller; a stated shape is checked at every use.
+            value = frame.values.get(name, POISON)
+            if stmt.shape is not None:
+                self._assert_shape(frame, value, stmt.shape)
+            return
+        if name in frame.values and isinstance(frame.values[name], Tensor):
+            raise _error("E103", f"input '{name}' is declared twice", stmt.name.span, "again")
+        if stmt.shape is None:
+            raise _error(
+                "E109",
+                f"model input '{name}' needs a shape",
+                stmt.span,
+                "no shape",
+                help=f"write e.g. `input {name}: [N, 3, 224, 224]`",
+            )
+        dims = []
+        for dim in stmt.shape.dims:
+            if isinstance(dim, ast.Name) and dim.id not in frame.values:
+                symbol = Sym.named(dim.id)
+                frame.values[dim.id] = symbol
+                dims.append(symbol)
+                continue
+            value = self.eval(frame, dim)
+            if isinstance(value, Sym) or (_is_int(value) and value > 0):
+                dims.append(value)
+                continue
+            raise _error(
+                "E105",
+                f"an input size must be a positive integer or a name, got {_show(value)}",
+                dim.span,
+                "bad size",
+            )
+        node_id = self._new_node_id(name)
+        node = Node(node_id, "input", stmt.span, name, declared_shape=tuple(dims))
+        self._add_node(node)
+        self.model.inputs.append(node_id)
+        frame.values[name] = Tensor(node_id)
+
+    def _assert_shape(self, frame: Frame, value: Any, shape: ast.Shape) -> None:
+        if value is POISON:
+            return
+        if not isinstance(value, Tensor):
+            raise _error(
+                "E108",
+                f"only tensors have shapes, this is {_kind(value)}",
+                shape.span,
+                "shape of a non-tensor",
+            )
+        dims: list[Any] = []
+        for dim in shape.dims:
+            if isinstance(dim, ast.Infer):
+                dims.append(WILDCARD)
+            elif isinstance(dim, ast.Name) and dim.id not in frame.values:
+                dims.append(PatternVar(dim.id))
+            else:
+                dims.append(self.eval(frame, dim))
+        self.model.assertions.append(
+            ShapeAssertion(value.node, tuple(dims), shape.span, frame.module.path)
+        )
+
+    # ================================================================ expressions
+    def eval(self, frame: Frame, expr) -> Any:
+        method: Callable = getattr(self, "_eval_" + type(expr).__name__)
+        return method(frame, expr)
+
+    def _eval_Constant(self, frame: Frame, expr: ast.Constant) -> Any:
+        return expr.value
+
+    def _eval_Infer(self, frame: Frame, expr: ast.Infer) -> Any:
+        return INFER
+
+    def _eval_Name(self, frame: Frame, expr: ast.Name) -> Any:
+        if expr.id in frame.values:
+            return frame.values[expr.id]
+        if expr.id in CONSTANTS:
+            return CONSTANTS[expr.id]
+        if expr.id in frame.layers:
+            raise _error(
+                "E108",
+                f"'{expr.id}' is a layer, not a value",
+                expr.span,
+                "a layer",
+                help=f"apply it to a value: `x -> {expr.id}`",
+            )
+        suggestion = closest(expr.id, list(frame.values) + list(CONSTANTS))
+        raise _error(
+            "E102",
+            f"'{expr.id}' is not defined",
+            expr.span,
+            "undefined",
+            help=f"did you mean '{suggestion}'?" if suggestion else None,
+        )
+
+    def _eval_TupleExpr(self, frame: Frame, expr: ast.TupleExpr) -> Any:
+        return tuple(self.eval(frame, item) for item in expr.items)
+
+    def _eval_ListExpr(self, frame: Frame, expr: ast.ListExpr) -> Any:
+        return [self.eval(frame, item) for item in expr.items]
+
+    def _eval_ListComp(self, frame: Frame, expr: ast.ListComp) -> Any:
+        iterable = self.eval(frame, expr.iterable)
+        if iterable is POISON:
+            return POISON
+        if not isinstance(iterable, (list, tuple, range)):
+            raise _error(
+                "E108",
+                f"cannot loop over {_kind(iterable)}",
+                expr.iterable.span,
+                "not a range or list",
+            )
+        saved = frame.values.get(expr.var.id, _MISSING)
+        result = []
+        try:
+            for item in iterable:
+                self._step(expr.span)
+                frame.values[expr.var.id] = item
+                result.append(self.eval(frame, expr.element))
+        finally:
+            if saved is _MISSING:
+                frame.values.pop(expr.var.id, None)
+            else:
+                frame.values[expr.var.id] = saved
+        return result
+
+    def _eval_Index(self, frame: Frame, expr: ast.Index) -> Any:
+        value = self.eval(frame, expr.value)
+        index = self.eval(frame, expr.index)
+        if value is POISON or index is POISON:
+            return POISON
+        if not isinstance(value, (list, tuple)):
+            raise _error("E108", f"cannot index {_kind(value)}", expr.value.span, "not a list")
+        if not _is_int(index):
+            raise _error(
+                "E108",
+                f"an index must be an integer, got {_kind(index)}",
+                expr.index.span,
+                "not an integer",
+            )
+        if not -len(value) <= index < len(value):
+            raise _error(
+                "E105",
+                f"index {index} is out of range for {len(value)} items",
+                expr.index.span,
+                "out of range",
+            )
+        return value[index]
+
+    def _eval_UnaryOp(self, frame: Frame, expr: ast.UnaryOp) -> Any:
+        value = self.eval(frame, expr.operand)
+        if value is POISON:
+            return POISON
+        if expr.op == "not":
+            self._require_plain(value, expr.operand.span, "`not`")
+            return not value
+        if not _is_number(value) and not isinstance(value, Sym):
+            raise _error(
+                "E108",
+                f"cannot apply unary {expr.op} to {_kind(value)}",
+                expr.operand.span,
+                "not a number",
+            )
+        return -value if expr.op == "-" else value
+
+    def _eval_IfExp(self, frame: Frame, expr: ast.IfExp) -> Any:
+        test = self.eval(frame, expr.test)
+        if test is POISON:
+            return POISON
+        self._require_plain(test, expr.test.span, "a condition")
+        return self.eval(frame, expr.body if test else expr.orelse)
+
+    def _eval_BinOp(self, frame: Frame, expr: ast.BinOp) -> Any:
+        if expr.op in ("and", "or"):
+            left = self.eval(frame, expr.left)
+            if left is POISON:
+                return POISON
+            self._require_plain(left, expr.left.span, f"`{expr.op}`")
+            if (expr.op == "and") != bool(left):
+                return left
+            right = self.eval(frame, expr.right)
+            if right is not POISON:
+                self._require_plain(right, expr.right.span, f"`{expr.op}`")
+            return right
+        left = self.eval(frame, expr.left)
+        right = self.eval(frame, expr.right)
+        if left is POISON or right is POISON:
+            return POISON
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            return self._tensor_binop(frame, expr, left, right)
+        return _arithmetic(expr, left, right)
+
+    def _tensor_binop(self, frame: Frame, expr: ast.BinOp, left: Any, right: Any) -> Any:
+        names = {"+": "add", "*": "mul"}
+        if expr.op not in names:
+            raise _error(
+                "E108",
+                f"tensors do not support `{expr.op}` in specs",
+                expr.span,
+                "unsupported",
+                help="tensors can be added (`+`) or multiplied (`*`)",
+            )
+        for value, side in ((left, expr.left), (right, expr.right)):
+            if not isinstance(value, Tensor):
+                raise _error(
+                    "E108",
+                    f"`{expr.op}` joins two tensors, this is {_kind(value)}",
+                    side.span,
+                    "not a tensor",
+                )
+        op = REGISTRY[names[expr.op]]
+        return self._op_node(frame, op, {"input": left, "other": right}, {}, expr.span, op.name)
+
+    def _eval_Call(self, frame: Frame, expr: ast.Call) -> Any:
+        return self._call(frame, expr, piped=_MISSING)
+
+    def _eval_Pipe(self, frame: Frame, expr: ast.Pipe) -> Any:
+        value = self.eval(frame, expr.value)
+        for stage in expr.stages:
+            value = self._apply_stage(frame, value, stage)
+        return value
+
+    # ================================================================ calls
+    def _call(self, frame: Frame, call: ast.Call, piped: Any) -> Any:
+        name = call.func.id
+        positional, keywords, spans, children = self._eval_arguments(frame, call, piped)
+        op = REGISTRY.get(name)
+        if op is not None and op.kind == "function":
+            return self._function(frame, op, call, positional, keywords, spans)
+        if name in BUILTINS:
+            if piped is not _MISSING:
+                raise _error(
+                    "E108",
+                    f"{name}() cannot take a tensor through `->`",
+                    call.span,
+                    "not a tensor function",
+                )
+            return self._builtin(name, call, positional, keywords)
+        if op is not None or name in CONTAINERS or name in self.definitions:
+            kind = "layer" if op is not None else "sequential" if name in CONTAINERS else "block"
+            if children and kind != "sequential":
+                span = children[0][2]
+                raise _error(
+                    "E104",
+                    f"named children only go inside Sequential, not {name}",
+                    span,
+                    "named child",
+                )
+            recipe = Recipe(name, kind, positional, keywords, spans, call.span, children)
+            if kind == "sequential" and keywords:
+                key = next(iter(keywords))
+                raise _error(
+                    "E104",
+                    f"Sequential takes no keyword arguments ('{key}')",
+                    spans[key],
+                    "keyword",
+                )
+            return recipe
+        candidates = list(REGISTRY) + sorted(CONTAINERS) + list(self.definitions) + list(BUILTINS)
+        suggestion = closest(name, candidates)
+        raise _error(
+            "E101",
+            f"unknown layer or function '{name}'",
+            call.func.span,
+            "unknown",
+            help=f"did you mean '{suggestion}'?"
+            if suggestion
+            else "see docs/language.md for the layers archspec knows",
+        )
+
+    def _eval_arguments(self, frame: Frame, call: ast.Call, piped: Any):
+        positional: list[Any] = [] if piped is _MISSING else [piped]
+        spans: dict[str, Span] = {}
+        keywords: dict[str, Any] = {}
+        children: list[tuple[ast.Label | None, Any, Span]] = []
+        position_spans: list[Span] = [call.span] if piped is not _MISSING else []
+        for argument in call.args:
+            if argument.keyword is not None:
+                if argument.keyword in keywords:
+                    raise _error(
+                        "E104",
+                        f"argument '{argument.keyword}' is given twice",
+                        argument.span,
+                        "repeated",
+                    )
+                keywords[argument.keyword] = self.eval(frame, argument.value)
+                spans[argument.keyword] = argument.value.span
+                spans["=" + argument.keyword] = argument.span
+            elif argument.label is not None:
+                value = self.eval(frame, argument.value)
+                children.append((argument.label, value, argument.span))
+                positional.append(value)
+                position_spans.append(argument.span)
+            elif argument.splat:
+                value = self.eval(frame, argument.value)
+                if value is POISON:
+                    positional.append(POISON)
+                    position_spans.append(argument.span)
+                    continue
+                if not isinstance(value, (list, tuple)):
+                    raise _error(
+                        "E108",
+                        f"only a list can be spread with *, got {_kind(value)}",
+                        argument.span,
+                        "not a list",
+                    )
+                positional.extend(value)
+                position_spans.extend([argument.span] * len(value))
+                children.extend((None, item, argument.span) for item in value)
+            else:
+                value = self.eval(frame, argument.value)
+                positional.append(value)
+                position_spans.append(argument.span)
+                children.append((None, value, argument.span))
+        for index, span in enumerate(position_spans):
+            spans[f"#{index}"] = span
+        if not any(label is not None for label, _, _ in children):
+            children = [] if call.func.id not in CONTAINERS else children
+        return positional, keywords, spans, children
+
+    def _bind(self, op: OpSpec, call_span: Span, positional, keywords, spans) -> tuple[dict, dict]:
+        try:
+            values = bind(op, positional, keywords)
+        except BindError as error:
+            span = call_span
+            if error.keyword is not None:
+                span = spans.get("=" + error.keyword, call_span)
+            elif error.position is not None:
+                span = spans.get(f"#{error.position}", call_span)
+            raise _error(
+                "E104",
+                error.message,
+                span,
+                "",
+                notes=[f"signature: {op.signature}"],
+                help=_bind_help(op, error, positional),
+            ) from None
+        arg_spans: dict[str, Span] = {}
+        slots = [p for p in op.params if not p.keyword_only]
+        for index in range(len(positional)):
+            if index < len(slots) and not slots[index].variadic:
+                arg_spans[slots[index].name] = spans.get(f"#{index}", call_span)
+            elif index >= len(slots) - 1 and slots and slots[-1].variadic:
+                span = spans.get(f"#{index}", call_span)
+                name = slots[-1].name
+                arg_spans[name] = arg_spans[name].to(span) if name in arg_spans else span
+        for key in keywords:
+            arg_spans[key] = spans[key]
+        return values, arg_spans
+
+    def _function(self, frame: Frame, op: OpSpec, call: ast.Call, positional, keywords, spans):
+        values, arg_spans = self._bind(op, call.span, positional, keywords, spans)
+        return self._op_node(frame, op, values, arg_spans, call.span, op.name)
+
+    def _op_node(self, frame, op: OpSpec, values, arg_spans, span: Span, name: str) -> Any:
+        inputs: list[str] = []
+        args: dict[str, Any] = {}
+        for param in op.params:
+            value = values.get(param.name)
+            if param.is_tensor:
+                items = value if isinstance(value, (list, tuple)) else [value]
+                if param.name == "tensors" and not isinstance(value, (list, tuple)):
+                    raise _error(
+                        "E108",
+                        f"{op.name} takes a list of tensors, got {_kind(value)}",
+                        arg_spans.get(param.name, span),
+                        "not a list",
+                        help=f"write {op.name}([a, b], dim=1)",
+                    )
+                if param.name == "tensors" and not items:
+                    raise _error(
+                        "E105",
+                        f"{op.name} needs at least one tensor",
+                        arg_spans.get(param.name, span),
+                        "empty",
+                    )
+                for item in items:
+                    if item is POISON:
+                        return POISON
+                    if not isinstance(item, Tensor):
+                        raise _error(
+                            "E108",
+                            f"{op.name} expects a tensor for '{param.name}', got {_kind(item)}",
+                            arg_spans.get(param.name, span),
+                            "not a tensor",
+                        )
+                    inputs.append(item.node)
+                continue
+            if _contains(value, lambda v: v is POISON):
+                return POISON
+            if _contains(value, lambda v: isinstance(v, (Tensor, Recipe))):
+                raise _error(
+                    "E108",
+                    f"{op.name}'s '{param.name}' must be a plain value, not a tensor or layer",
+                    arg_spans.get(param.name, span),
+                    "not a plain value",
+                )
+            args[param.name] = value
+        node_id = self._new_node_id(f"{frame.module.path}/{name}" if frame.module.path else name)
+        node = Node(
+            node_id,
+            "op",
+            span,
+            name,
+            op=op,
+            args=args,
+            arg_spans=arg_spans,
+            inputs=tuple(inputs),
+            scope=frame.module.path,
+        )
+        self._add_node(node)
+        return Tensor(node_id)
+
+    def _builtin(self, name: str, call: ast.Call, positional, keywords) -> Any:
+        if any(v is POISON for v in positional) or any(v is POISON for v in keywords.values()):
+            return POISON
+        if keywords:
+            raise _error("E104", f"{name}() takes no keyword arguments", call.span, "")
+        for value in positional:
+            if isinstance(value, (Tensor, Recipe)):
+                raise _error(
+                    "E108", f"{name}() takes plain values, got {_kind(value)}", call.span, ""
+                )
+        try:
+            result = BUILTINS[name](*positional)
+        except (TypeError, ValueError) as error:
+            raise _error("E104", f"{name}(): {error}", call.span, "") from None
+        if isinstance(result, range) and len(result) > MAX_STEPS:
+            raise _error(
+                "E110",
+                f"range of {len(result)} items is larger than archspec allows",
+                call.span,
+                "too long",
+            )
+        return result
+
+    # ================================================================ modules
+    def _apply_stage(self, frame: Frame, value: Any, stage) -> Any:
+        if isinstance(stage, ast.LayerRef):
+            module = frame.layers.get(stage.name.id)
+            if module is None:
+                suggestion = closest(stage.name.id, frame.layers)
+                hint = f"did you mean '{suggestion}'?" if suggestion else None
+                if stage.name.id in REGISTRY or stage.name.id in self.definitions:
+                    hint = f"call it: `-> {stage.name.id}(...)`"
+                raise _error(
+                    "E102",
+                    f"no layer named '{stage.name.id}' here",
+                    stage.span,
+                    "not a layer",
+                    help=hint,
+                )
+            return self.apply_module(frame, module, value, stage.span)
+        call = stage.call if isinstance(stage, ast.Labelled) else stage
+        label = stage.label if isinstance(stage, ast.Labelled) else None
+        op = REGISTRY.get(call.func.id)
+        if op is not None and op.kind == "function":
+            if label is not None:
+                raise _error(
+                    "E104",
+                    f"{op.name}() is a function and cannot be named",
+                    label.span,
+                    "name of a function",
+                    help=f"name a layer instead, e.g. `{label.text}: {_layer_twin(op.name)}(...)`",
+                )
+            return self._call(frame, call, piped=value)
+        recipe = self.eval(frame, call)
+        if not isinstance(recipe, Recipe):
+            raise _error("E108", f"{call.func.id}() does not take a tensor", call.span, "")
+        module = self.build(frame, recipe, frame.module, label)
+        if label is not None:
+            frame.layers[module.name] = module
+        return self.apply_module(frame, module, value, stage.span)
+
+    def build(self, frame: Frame, recipe: Any, parent: ModuleInfo, label, index=None) -> ModuleInfo:
+        """Create a submodule of `parent` from a recipe (auto-named when unlabelled)."""
+        if not isinstance(recipe, Recipe):
+            raise _error("E108", f"Sequential holds layers, got {_kind(recipe)}", parent.span, "")
+        name = self._module_name(frame, recipe, parent, label, index)
+        path = f"{parent.path}.{name}" if parent.path else name
+        if name in parent.children and self._replaying(parent):
+            return parent.children[name]  # a block applied again reuses what it built
+        if name in parent.children:
+            first = parent.children[name]
+            raise _error(
+                "E103",
+                f"a layer named '{name}' already exists here",
+                label.span if label is not None else recipe.span,
+                "defined again",
+                secondary=[(first.span, "first defined here")],
+                help="give each layer its own name",
+            )
+        module = ModuleInfo(name=name, path=path, kind=recipe.kind, span=recipe.span, call=recipe)
+        if recipe.kind == "layer":
+            op = REGISTRY[recipe.func]
+            module.op = op
+            values, module.arg_spans = self._bind(
+                op, recipe.span, recipe.positional, recipe.keywords, recipe.arg_spans
+            )
+            for value in values.values():
+                if _contains(value, lambda v: v is POISON):
+                    module.args = None
+                    break
+                if _contains(value, lambda v: isinstance(v, (Tensor, Recipe))):
+                    raise _error(
+                        "E108",
+                        f"{op.name} takes its input through `->`, not as an argument",
+                        recipe.span,
+                        "tensor or layer as an argument",
+                        help=f"write `x -> {op.name}(...)`",
+                    )
+            else:
+                module.args = values
+                try:
+                    check_arguments(op, values)
+                except OpFailure as failure:
+                    span = module.arg_spans.get(failure.arg, recipe.span)
+                    raise _error(
+                        failure.code, failure.message, span, "", help=failure.help
+                    ) from None
+        elif recipe.kind == "sequential":
+            parent.children[name] = module  # children below need the path registered first
+            for index, (child_label, child, _span) in enumerate(recipe.children):
+                if child is POISON:
+                    continue
+                self.build(frame, child, module, child_label, index)
+            return module
+        else:
+            definition = self.definitions[recipe.func].node
+            module.definition = definition
+            module.params = self._bind_block(definition, recipe)
+        parent.children[name] = module
+        return module
+
+    def _module_name(self, frame: Frame, recipe: Recipe, parent, label, index) -> str:
+        if label is not None:
+            parts = []
+            for part in label.parts:
+                if isinstance(part, str):
+                    parts.append(part)
+                    continue
+                value = self.eval(frame, part)
+                if not (_is_int(value) or isinstance(value, str)):
+                    raise _error(
+                        "E108",
+                        f"a layer name can hold numbers or text, got {_kind(value)}",
+                        part.span,
+                        "",
+                    )
+                parts.append(str(value))
+            name = "".join(parts)
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise _error(
+                    "E105",
+                    f"'{name}' is not a valid layer name",
+                    label.span,
+                    "",
+                    help="layer names are Python identifiers",
+                )
+            return name
+        if parent.kind == "sequential":
+            return str(index)
+        # conv2d, conv2d_1, ...: counted per body, so a replayed block names its layers alike.
+        base = snake_case(recipe.func) if recipe.kind == "block" else recipe.func.lower()
+        counter = frame.auto_counts.get(base, 0)
+        while True:
+            name = base if counter == 0 else f"{base}_{counter}"
+            counter += 1
+            taken = name in parent.children and not self._replaying(parent)
+            if not taken and name not in frame.reserved:
+                break
+        frame.auto_counts[base] = counter
+        return name
+
+    def _bind_block(self, definition: ast.Definition, recipe: Recipe) -> dict[str, Any]:
+        params = definition.params
+        values: dict[str, Any] = {}
+        if len(recipe.positional) > len(params):
+            span = recipe.arg_spans.get(f"#{len(params)}", recipe.span)
+            raise _error(
+                "E104",
+                f"{definition.name.id} takes {len(params)} arguments, got {len(recipe.positional)}",
+                span,
+                "extra",
+                notes=[f"signature: {_block_signature(definition)}"],
+            )
+        for param, value in zip(params, recipe.positional):
+            values[param.name.id] = value
+        names = [p.name.id for p in params]
+        for key, value in recipe.keywords.items():
+            if key not in names:
+                suggestion = closest(key, names)
+                raise _error(
+                    "E104",
+                    f"{definition.name.id} has no parameter '{key}'",
+                    recipe.arg_spans[key],
+                    "unknown",
+                    notes=[f"signature: {_block_signature(definition)}"],
+                    help=f"did you mean '{suggestion}'?" if suggestion else None,
+                )
+            if key in values:
+                raise _error(
+                    "E104",
+                    f"{definition.name.id} got '{key}' twice",
+                    recipe.arg_spans[key],
+                    "again",
+                )
+            values[key] = value
+        for param in params:
+            if param.name.id in values:
+                continue
+            if param.default is None:
+                raise _error(
+                    "E104",
+                    f"{definition.name.id} is missing its argument '{param.name.id}'",
+                    recipe.span,
+                    "",
+                    notes=[f"signature: {_block_signature(definition)}"],
+                )
+            values[param.name.id] = self._eval_const(values, param.default)
+        for key, value in values.items():
+            if isinstance(value, (Tensor, Recipe)) or value is INFER:
+                span = recipe.arg_spans.get(key, recipe.span)
+                raise _error(
+                    "E108",
+                    f"block parameter '{key}' must be a plain value, got {_kind(value)}",
+                    span,
+                    "",
+                    help="tensors flow into blocks through `->`",
+                )
+        return values
+
+    def apply_module(self, frame: Frame, module: ModuleInfo, value: Any, span: Span) -> Any:
+        if value is POISON:
+            return POISON
+        if module.kind == "layer":
+            if module.args is None:
+                return POISON
+            if not isinstance(value, Tensor):
+                raise _error(
+                    "E108", f"{module.op.name} takes one tensor, got {_kind(value)}", span, ""
+                )
+            self._step(span)
+            node_id = self._new_node_id(module.path)
+            node = Node(
+                node_id,
+                "op",
+                module.span,
+                module.name,
+                op=module.op,
+                args={k: v for k, v in module.args.items() if not module.op.param(k).is_tensor},
+                arg_spans=module.arg_spans,
+                inputs=(value.node,),
+                module=module.path,
+                scope=frame.module.path,
+            )
+            self._add_node(node)
+            module.applications.append(node_id)
+            return Tensor(node_id)
+        if module.kind == "sequential":
+            for child in module.children.values():
+                value = self.apply_module(frame, child, value, span)
+            return value
+        return self._instantiate(module, value, span)
+
+    def _instantiate(self, module: ModuleInfo, value: Any, span: Span) -> Any:
+        definition: ast.Definition = module.definition
+        name = definition.name.id
+        if any(entry == name for entry, _ in self.block_stack):
+            chain = " -> ".join([entry for entry, _ in self.block_stack] + [name])
+            raise _error(
+                "E107",
+                f"block {name} contains itself ({chain})",
+                span,
+                "recursion",
+                secondary=[(definition.name.span, "defined here")],
+            )
+        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            raise _error(
+                "E002", f"blocks nest more than {MAX_BLOCK_DEPTH} levels deep", span, "too deep"
+            )
+        inputs = [s for s in definition.body if isinstance(s, ast.Input)]
+        values = dict(module.params)
+        arguments = list(value) if isinstance(value, (tuple, list)) else [value]
+        if len(arguments) != len(inputs):
+            raise _error(
+                "E104",
+                f"block {name} takes {len(inputs)} input tensor(s), got {len(arguments)}",
+                span,
+                "",
+                secondary=[(definition.name.span, "defined here")],
+            )
+        for stmt, argument in zip(inputs, arguments):
+            if argument is not POISON and not isinstance(argument, Tensor):
+                raise _error(
+                    "E108",
+                    f"block {name} input '{stmt.name.id}' must be a tensor, got {_kind(argument)}",
+                    span,
+                    "",
+                )
+            values[stmt.name.id] = argument
+        # A second application re-runs the body but reuses the children built the first time.
+        replay = module.elaborated
+        if replay:
+            self.replay_roots.append(module.path)
+        frame = Frame(definition, module, values, {}, _static_labels(definition.body))
+        self.block_stack.append((name, span))
+        try:
+            self._run_body(frame, definition.body)
+        finally:
+            self.block_stack.pop()
+            if replay:
+                self.replay_roots.pop()
+        module.elaborated = True
+        if frame.returned is None:
+            raise _error(
+                "E109",
+                f"block {name} returns nothing",
+                definition.name.span,
+                "no `return` statement",
+            )
+        if len(frame.returned) == 1:
+            return frame.returned[0]
+        return tuple(frame.returned)
+
+    # ================================================================ graph helpers
+    def _replaying(self, module: ModuleInfo) -> bool:
+        return any(
+            module.path == root or module.path.startswith(root + ".") for root in self.replay_roots
+        )
+
+    def _new_node_id(self, base: str) -> str:
+        node_id, counter = base, 0
+        while node_id in self.graph:
+            counter += 1
+            node_id = f"{base}#{counter}"
+        return node_id
+
+    def _add_node(self, node: Node) -> None:
+        self.graph.add_node(node.id, node=node)
+        for position, source in enumerate(node.inputs):
+            if not self.graph.has_edge(source, node.id):
+                self.graph.add_edge(source, node.id, index=position)
+
+    def _step(self, span: Span) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise _error(
+                "E110",
+                f"the model expands to more than {MAX_STEPS} steps",
+                span,
+                "while expanding this",
+                help="check loop bounds",
+            )
+
+    def _require_plain(self, value: Any, span: Span, where: str) -> None:
+        if isinstance(value, (Tensor, Recipe)):
+            raise _error(
+                "E108",
+                f"{where} needs a plain value, got {_kind(value)}",
+                span,
+                "decided when the spec is compiled, not at run time",
+            )
+
+    def _require_tensor_or_poison(self, value: Any, span: Span, where: str) -> None:
+        if value is not POISON and not isinstance(value, Tensor):
+            raise _error("E108", f"{where} needs a tensor, got {_kind(value)}", span, "")
+
+
+_MISSING = object()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _contains(value: Any, predicate) -> bool:
+    if predicate(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_contains(item, predicate) for item in value)
+    return False
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return "a tensor"
+    if isinstance(value, Recipe):
+        return f"a layer ({value.func})"
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return f"the boolean {value}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, Sym):
+        return f"the symbolic size {value}"
+    if isinstance(value, (list, tuple, range)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    return _kind(value)
+
+
+def _arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
+    op = expr.op
+    numeric = (_is_number(left) or isinstance(left, Sym)) and (
+        _is_number(right) or isinstance(right, Sym)
+    )
+    if op in ("==", "!="):
+        equal = left == right
+        return equal if op == "==" else not equal
+    if op == "+" and isinstance(left, (list, tuple)) and type(left) is type(right):
+        return left + right
+    if op == "*" and isinstance(left, (list, tuple)) and _is_int(right):
+        if len(left) * max(right, 0) > MAX_STEPS:
+            raise _error("E110", "list repetition is too large", expr.span, "")
+        return left * right
+    if not numeric:
+        raise _error(
+            "E108",
+            f"cannot compute {_kind(left)} {op} {_kind(right)}",
+            expr.span,
+            "unsupported operands",
+        )
+    if isinstance(left, Sym) or isinstance(right, Sym):
+        if op in ("+", "-", "*"):
+            return {
+                "+": lambda: left + right,
+                "-": lambda: left - right,
+                "*": lambda: left * right,
+            }[op]()
+        raise _error("E108", f"`{op}` on the symbolic size is not supported", expr.span, "")
+    try:
+        if op == "**":
+            if _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1:
+                if right * math.log2(abs(left)) > MAX_INT_BITS:
+                    raise _error("E110", "this number is too large", expr.span, "")
+            result = left**right
+        else:
+            result = {
+                "+": lambda: left + right,
+                "-": lambda: left - right,
+                "*": lambda: left * right,
+                "/": lambda: left / right,
+                "//": lambda: left // right,
+                "%": lambda: left % right,
+                "<": lambda: left < right,
+                "<=": lambda: left <= right,
+                ">": lambda: left > right,
+                ">=": lambda: left >= right,
+            }[op]()
+    except ZeroDivisionError:
+        raise _error("E105", "division by zero", expr.right.span, "is zero") from None
+    except OverflowError:
+        raise _error("E110", "this number is too large", expr.span, "") from None
+    if _is_int(result) and result.bit_length() > MAX_INT_BITS:
+        raise _error("E110", "this number is too large", expr.span, "")
+    if isinstance(result, complex):
+        raise _error("E108", "the result is not a real number", expr.span, "")
+    return result
+
+
+def _layer_twin(function: str) -> str:
+    twins = {name.lower(): name for name, op in REGISTRY.items() if op.kind == "layer"}
+    return twins.get(function.replace("_", ""), "Layer")
+
+
+def _bind_help(op: OpSpec, error: BindError, positional: list) -> str | None:
+    if error.keyword is not None:
+        suggestion = closest(error.keyword, [p.name for p in op.params])
+        if suggestion:
+            return f"did you mean '{suggestion}'?"
+    tensor_params = [p for p in op.params if p.is_tensor]
+    if op.kind == "function" and tensor_params and not positional:
+        twin = _layer_twin(op.name)
+        layer = f"; inside Sequential use the layer {twin}()" if twin != "Layer" else ""
+        return f"{op.name}() is a function of a tensor: write `x -> {op.name}(...)`{layer}"
+    return None
+
+
+def _block_signature(definition: ast.Definition) -> str:
+    parts = []
+    for param in definition.params:
+        text = param.name.id
+        if param.default is not None:
+            text += "=" + param.default.span.text
+        parts.append(text)
+    return f"{definition.name.id}({', '.join(parts)})"
+
+
+def _range(*args):
+    for value in args:
+        if not _is_int(value):
+            raise TypeError(f"range() needs integers, got {_kind(value)}")
+    return range(*args)
+
+
+BUILTINS: dict[str, Callable] = {
+    "range": _range,
+    "len": len,
+    "min": min,
+    "max": max,
+    "int": int,
+}

@@ -1,0 +1,99 @@
+"""The elaborated program: per model, a networkx DiGraph of ops plus the tree of its submodules.
+
+Nodes are op applications (and model inputs and outputs); their ids are derived from spec names so
+that every output is deterministic. Edges carry tensors; `Node.inputs` keeps operand order (an op
+may read the same tensor twice, which a DiGraph edge alone cannot say).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from archspec.ops.base import OpSpec
+from archspec.source import Span
+
+
+@dataclass
+class ModuleInfo:
+    """A submodule of the generated nn.Module tree: a layer, a Sequential or a block instance."""
+
+    name: str  # attribute name in its parent ("conv1", or "0" inside a Sequential)
+    path: str  # dotted path from the model ("layer1.0.conv1"); "" for the model itself
+    kind: str  # "layer", "sequential", "block", "model"
+    span: Span
+    op: OpSpec | None = None  # layers
+    args: dict[str, Any] = field(default_factory=dict)  # layers: bound arguments
+    arg_spans: dict[str, Span] = field(default_factory=dict)
+    definition: Any = None  # blocks and models: the ast.Definition
+    params: dict[str, Any] = field(default_factory=dict)  # blocks and models: parameter values
+    children: dict[str, ModuleInfo] = field(default_factory=dict)
+    applications: list[str] = field(default_factory=list)  # node ids that apply this layer
+    elaborated: bool = False  # blocks: body already run once (later runs reuse the children)
+    call: Any = None  # containers: the ast.Call that built them
+
+    def walk(self):
+        """This module and all below it, depth-first in definition order (no recursion)."""
+        stack = [self]
+        while stack:
+            module = stack.pop()
+            yield module
+            stack.extend(reversed(list(module.children.values())))
+
+
+@dataclass
+class Node:
+    id: str
+    kind: str  # "input", "op", "output"
+    span: Span
+    name: str  # the value's name in the spec (binding name, layer name or op name)
+    op: OpSpec | None = None
+    args: dict[str, Any] = field(default_factory=dict)  # non-tensor arguments as bound
+    arg_spans: dict[str, Span] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    module: str | None = None  # path of the layer applied (None for functions)
+    scope: str = ""  # path of the enclosing block instance ("" for the model body)
+    declared_shape: tuple | None = None  # inputs: their stated shape
+    bound: bool = False  # `name` comes from an assignment (`h = ...`), not from the layer or op
+    binding_span: Span | None = None  # where that assignment names it
+
+
+@dataclass
+class ShapeAssertion:
+    node: str
+    dims: tuple  # ints, Syms, WILDCARD or PatternVar
+    span: Span
+    scope: str
+
+
+class PatternVar(str):
+    """A name in a stated shape that is bound by matching (H in `input x: [N, C, H, W]`)."""
+
+
+WILDCARD = "?"
+
+
+@dataclass
+class ModelGraph:
+    name: str
+    span: Span
+    graph: nx.DiGraph
+    root: ModuleInfo
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    assertions: list[ShapeAssertion] = field(default_factory=list)
+
+    def node(self, node_id: str) -> Node:
+        return self.graph.nodes[node_id]["node"]
+
+    def nodes(self):
+        """Nodes in creation order, which is a topological order (values only flow forward)."""
+        return (data["node"] for _, data in self.graph.nodes(data=True))
+
+    def module(self, path: str) -> ModuleInfo:
+        module = self.root
+        for part in path.split(".") if path else ():
+            module = module.children[part]
+        return module

@@ -1,0 +1,196 @@
+"""Shape inference: one pass over each model graph in creation (= topological) order, calling each
+op's registry rule. A node whose inputs are unknown (an error upstream) is skipped silently, so a
+root cause is reported once; stated shapes (`h: [N, 32, 14, 14] = ...`) are checked last."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec import diagnostics as diag
+from archspec.dims import Dim, Shape, Sym, format_shape
+from archspec.graph import WILDCARD, ModelGraph, Node, PatternVar
+from archspec.ops import OpFailure
+from archspec.ops.apply import Evaluation, evaluate
+from archspec.ops.base import show_value
+from archspec.source import Span
+
+
+@dataclass
+class Inference:
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)  # op nodes
+    explanations: dict[str, dict[int, str]] = field(default_factory=dict)
+    module_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved, per layer path
+
+    def shape(self, node_id: str) -> Shape | None:
+        return self.shapes.get(node_id)
+
+
+def infer(model: ModelGraph, reporter: diag.Reporter) -> Inference:
+    result = Inference()
+    for node in model.nodes():
+        if node.kind == "input":
+            result.shapes[node.id] = node.declared_shape
+            continue
+        inputs = [result.shapes.get(source) for source in node.inputs]
+        if any(shape is None for shape in inputs):
+            continue
+        if node.kind == "output":
+            result.shapes[node.id] = inputs[0]
+            continue
+        explanations = [result.explanations.get(source, {}) for source in node.inputs]
+        try:
+            evaluation = evaluate(node.op, node.args, inputs, explanations)
+        except OpFailure as failure:
+            reporter.add(_failure_diagnostic(model, result, node, failure))
+            continue
+        if node.module is not None:
+            first = result.module_args.setdefault(node.module, evaluation.args)
+            if first != evaluation.args:
+                reporter.add(_reuse_diagnostic(model, node, first, evaluation.args))
+                continue
+        result.shapes[node.id] = evaluation.shape
+        result.evaluations[node.id] = evaluation
+        explained = _carry_explanations(evaluation, inputs[0] if inputs else None, explanations)
+        if explained:
+            result.explanations[node.id] = explained
+        for warning in evaluation.warnings:
+            reporter.add(_failure_diagnostic(model, result, node, warning))
+    _check_assertions(model, result, reporter)
+    return result
+
+
+def _carry_explanations(evaluation: Evaluation, first_input, explanations) -> dict[int, str]:
+    """Keep "576 = 64×3×3 from flatten" alive through shape-preserving ops (Dropout, ReLU...)."""
+    explained = dict(evaluation.explanations)
+    if first_input is not None and explanations and len(first_input) == len(evaluation.shape):
+        for index, text in explanations[0].items():
+            if index not in explained and evaluation.shape[index] == first_input[index]:
+                explained[index] = text
+    return explained
+
+
+def _failure_diagnostic(model, result: Inference, node: Node, failure: OpFailure):
+    span = node.arg_spans.get(failure.arg, node.span) if failure.arg else node.span
+    secondary: list[tuple[Span, str]] = []
+    notes = list(failure.notes)
+    if failure.input is not None and failure.input < len(node.inputs):
+        producer = model.node(node.inputs[failure.input])
+        shape = result.shapes[producer.id]
+        verb = "declared as" if producer.kind == "input" else "produces"
+        secondary.append((producer.span, f"{verb} {format_shape(shape)}"))
+        trace = spatial_trace(model, result, producer.id)
+        if trace and failure.code in ("E201", "E202", "E203", "E206"):
+            notes.append(f"spatial size along the way: {trace}")
+    if node.scope:
+        block = model.module(node.scope)
+        notes.append(f"in {node.scope} ({_instance_text(block)})")
+    label = _label_for(failure, node)
+    return diag.make(
+        failure.code,
+        failure.message,
+        span,
+        label,
+        secondary=secondary,
+        notes=notes,
+        help=failure.help,
+    )
+
+
+def _label_for(failure: OpFailure, node: Node) -> str:
+    if failure.arg and failure.arg in node.arg_spans:
+        value = node.args.get(failure.arg)
+        shown = show_value(value)
+        if value is not None and shown != node.arg_spans[failure.arg].text:
+            return f"{failure.arg} = {shown}"
+        return failure.arg
+    return ""
+
+
+def _instance_text(module) -> str:
+    definition = module.definition
+    if definition is None:
+        return module.kind
+    args = ", ".join(f"{k}={v!r}" for k, v in module.params.items())
+    return f"{definition.name.id}({args})"
+
+
+def spatial_trace(model: ModelGraph, result: Inference, node_id: str, limit: int = 8) -> str:
+    """How the spatial size evolved along first inputs: "28×28 → 6×6 (layer1.2) → 3×3 (...)"."""
+    steps: list[tuple[str, str]] = []
+    current: str | None = node_id
+    while current is not None:
+        node = model.node(current)
+        shape = result.shapes.get(current)
+        if shape is not None and len(shape) >= 3:
+            size = "×".join(str(d) for d in shape[2:])
+            where = node.module or node.name
+            if steps and steps[-1][0] == size:
+                steps[-1] = (size, where)
+            else:
+                steps.append((size, where))
+        current = node.inputs[0] if node.inputs else None
+    steps.reverse()
+    if len(steps) < 2:
+        return ""
+    steps = steps[-limit:]
+    parts = [steps[0][0]] + [f"{size} ({where})" for size, where in steps[1:]]
+    return " → ".join(parts)
+
+
+def _reuse_diagnostic(model: ModelGraph, node: Node, first: dict, now: dict) -> diag.Diagnostic:
+    changed = [k for k in now if first.get(k) != now[k]]
+    key = changed[0] if changed else ""
+    return diag.make(
+        "E201",
+        f"layer '{node.module}' is applied to inputs that need different {key} "
+        f"({first.get(key)} and {now.get(key)})",
+        node.span,
+        "shared layer",
+        help="use a separate layer for each input",
+    )
+
+
+def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Reporter) -> None:
+    bindings: dict[tuple[str, str], Dim] = {}
+    for assertion in model.assertions:
+        actual = result.shapes.get(assertion.node)
+        if actual is None:
+            continue
+        mismatch = len(actual) != len(assertion.dims)
+        for stated, dim in zip(assertion.dims, actual):
+            if mismatch:
+                break
+            if stated == WILDCARD:
+                continue
+            if isinstance(stated, PatternVar):
+                key = (assertion.scope, str(stated))
+                if bindings.setdefault(key, dim) != dim:
+                    mismatch = True
+                continue
+            if not _dims_equal(stated, dim):
+                mismatch = True
+        if mismatch:
+            name = model.node(assertion.node).name
+            stated_text = "[" + ", ".join(_show_stated(d, assertion, bindings) for d in
+                                          assertion.dims) + "]"  # fmt: skip
+            reporter.add(
+                diag.make(
+                    "E207",
+                    f"'{name}' has shape {format_shape(actual)}, but the spec states {stated_text}",
+                    assertion.span,
+                    f"actual {format_shape(actual)}",
+                    help=f"if the layers are right, state {format_shape(actual)}",
+                )
+            )
+
+
+def _dims_equal(stated: Any, actual: Dim) -> bool:
+    if isinstance(stated, (Sym, int)) and not isinstance(stated, bool):
+        return stated == actual
+    return False
+
+
+def _show_stated(dim: Any, assertion, bindings) -> str:
+    return str(dim)

@@ -1,0 +1,92 @@
+"""Warnings for legal but suspicious designs, read off the inferred graph."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from archspec import diagnostics as diag
+from archspec.graph import ModelGraph
+from archspec.infer import Inference
+
+_BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
+_CONVS = {"Conv1d", "Conv2d", "Conv3d"}
+
+
+def lint(model: ModelGraph, inference: Inference, reporter: diag.Reporter) -> None:
+    _bias_before_norm(model, reporter)
+    _unused_values(model, inference, reporter)
+    _norm_on_single_value(model, inference, reporter)
+
+
+def _bias_before_norm(model: ModelGraph, reporter: diag.Reporter) -> None:
+    graph = model.graph
+    for node in model.nodes():
+        if node.kind != "op" or node.op.name not in _CONVS or not node.args.get("bias", False):
+            continue
+        consumers = [model.node(s) for s in graph.successors(node.id)]
+        if consumers and all(c.kind == "op" and c.op.name in _BATCH_NORMS for c in consumers):
+            span = node.arg_spans.get("bias", node.span)
+            reporter.add(
+                diag.make(
+                    "W002",
+                    f"{node.op.name} '{node.module or node.name}' has a bias that the "
+                    f"{consumers[0].op.name} after it cancels",
+                    span,
+                    "bias=True (the default)" if "bias" not in node.arg_spans else "bias",
+                    secondary=[(consumers[0].span, "subtracts the mean, bias included")],
+                    help="pass bias=False to the convolution",
+                )
+            )
+
+
+def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Reporter) -> None:
+    graph = model.graph
+    if not model.outputs:
+        return
+    live: set[str] = set(model.outputs)
+    for output in model.outputs:
+        live |= nx.ancestors(graph, output)
+    for node in model.nodes():
+        if node.id in live:
+            continue
+        if node.kind == "input":
+            reporter.add(
+                diag.make(
+                    "W005",
+                    f"input '{node.name}' is never used",
+                    node.span,
+                    "unused",
+                    help="remove it, or feed it into the network",
+                )
+            )
+        elif graph.out_degree(node.id) == 0 and node.id in inference.shapes:
+            reporter.add(
+                diag.make(
+                    "W003",
+                    f"the value of '{node.name}' never reaches an output",
+                    node.binding_span or node.span,
+                    "computed, then dropped",
+                    help="return it, use it, or remove it",
+                )
+            )
+
+
+def _norm_on_single_value(model: ModelGraph, inference: Inference, reporter) -> None:
+    for node in model.nodes():
+        if node.kind != "op" or node.op.name not in ("BatchNorm2d", "BatchNorm3d"):
+            continue
+        shape = inference.shapes.get(node.inputs[0]) if node.inputs else None
+        if shape is None or len(shape) < 3:
+            continue
+        spatial = shape[-int(node.op.name[-2]) :]  # BatchNorm2d -> 2 trailing dims
+        if all(d == 1 for d in spatial):
+            reporter.add(
+                diag.make(
+                    "W004",
+                    f"{node.op.name} normalises 1×1 maps: each channel has a single value per "
+                    "sample, and with a batch of 1 training fails",
+                    node.span,
+                    "1 value per channel per sample",
+                    help="normalise before the map shrinks to 1×1, or use GroupNorm/LayerNorm",
+                )
+            )

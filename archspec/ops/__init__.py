@@ -1,0 +1,19 @@
+"""All ops. Importing this package fills `REGISTRY`; adding an op touches one family module."""
+
+from archspec.ops import (  # noqa: F401  (imported for their registrations)
+    activation,
+    conv,
+    linear,
+    merge,
+    norm,
+    pool,
+    reshape,
+    regularization,
+)
+from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, Param, RuleContext
+from archspec.ops.registry import REGISTRY, register
+
+__all__ = [
+    "INFER", "REQUIRED", "REGISTRY", "ArgError", "OpFailure", "OpSpec", "Param", "RuleContext",
+    "register",
+]  # fmt: skip

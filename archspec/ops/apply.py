@@ -1,0 +1,170 @@
+"""Binding a call's arguments to an op's signature, and evaluating its shape rule.
+
+`bind` mirrors Python's call binding against torch's signature; `evaluate` runs, in order: each
+known argument's check, the rank check, `?` inference (or the explicit value's comparison), the
+cross-argument validation, and the shape rule. Everything fails as an OpFailure naming the argument
+to point at, so the inference pass can place the diagnostic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.dims import Dim, Shape, format_shape
+from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, RuleContext
+
+
+class BindError(Exception):
+    def __init__(self, message: str, keyword: str | None = None, position: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.keyword = keyword  # the offending keyword argument, if any
+        self.position = position  # the offending positional argument, if any
+
+
+def bind(op: OpSpec, positional: list[Any], keywords: dict[str, Any]) -> dict[str, Any]:
+    """Match arguments to parameters by position then keyword; fill defaults."""
+    params = op.params
+    values: dict[str, Any] = {}
+    slots = [p for p in params if not p.keyword_only]
+    index = 0
+    for position, value in enumerate(positional):
+        if index >= len(slots):
+            raise BindError(
+                f"{op.name} takes at most {len(slots)} positional arguments, got {len(positional)}",
+                position=position,
+            )
+        param = slots[index]
+        if param.variadic:
+            values.setdefault(param.name, []).append(value)
+            continue
+        values[param.name] = value
+        index += 1
+    names = {p.name for p in params}
+    for keyword, value in keywords.items():
+        if keyword not in names:
+            raise BindError(f"{op.name} has no argument named '{keyword}'", keyword=keyword)
+        if keyword in values:
+            raise BindError(f"{op.name} got '{keyword}' twice", keyword=keyword)
+        values[keyword] = value
+    for param in params:
+        if param.name in values:
+            continue
+        if param.variadic:
+            values[param.name] = []
+        elif param.default is REQUIRED:
+            hint = " (write ? to infer it)" if param.infer else ""
+            raise BindError(f"{op.name} is missing its argument '{param.name}'{hint}")
+        else:
+            values[param.name] = param.default
+    if any(p.variadic for p in params):
+        variadic = next(p for p in params if p.variadic)
+        values[variadic.name] = tuple(values[variadic.name])
+    return values
+
+
+def check_arguments(op: OpSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """Run each parameter's check on known values; return the normalised arguments."""
+    checked = dict(values)
+    for param in op.params:
+        value = values.get(param.name)
+        if param.is_tensor or value is INFER or param.check is None:
+            continue
+        if value is REQUIRED:
+            continue
+        try:
+            checked[param.name] = param.check(param.name, value)
+        except ArgError as error:
+            raise OpFailure("E105", error.message, arg=param.name, help=error.help) from None
+    for param in op.params:
+        if values.get(param.name) is INFER and param.infer is None:
+            raise OpFailure(
+                "E105",
+                f"{op.name} cannot infer '{param.name}'; give a value",
+                arg=param.name,
+            )
+    return checked
+
+
+@dataclass
+class Evaluation:
+    shape: Shape
+    args: dict[str, Any]  # normalised, `?` resolved
+    explanations: dict[int, str] = field(default_factory=dict)
+    warnings: list[OpFailure] = field(default_factory=list)
+    params: int = 0
+    macs: Dim = 0
+
+
+def evaluate(
+    op: OpSpec,
+    values: dict[str, Any],
+    inputs: list[Shape],
+    input_explanations: list[dict[int, str]] | None = None,
+) -> Evaluation:
+    args = check_arguments(op, values)
+    args = {name: value for name, value in args.items() if not op.param(name).is_tensor}
+    if op.ranks is not None and inputs:
+        rank = len(inputs[0])
+        if rank not in op.ranks:
+            expected = " or ".join(f"{r}-d" for r in op.ranks)
+            raise OpFailure(
+                "E206",
+                f"{op.name} expects a {expected} input, got {rank}-d {format_shape(inputs[0])}",
+                input=0,
+                help=_rank_help(op, rank),
+            )
+    for param in op.params:
+        if param.infer is None or param.name not in args:
+            continue
+        actual = param.infer(inputs[0])
+        if args[param.name] is INFER:
+            args[param.name] = actual
+        elif isinstance(args[param.name], tuple) and not isinstance(actual, tuple):
+            continue  # a multi-dim value (LayerNorm's normalized_shape): the rule compares it
+        elif args[param.name] != actual:
+            raise _mismatch(op, param.name, args[param.name], actual, inputs, input_explanations)
+    ctx = RuleContext(op, args, inputs, input_explanations)
+    if op.validate is not None:
+        op.validate(ctx)
+    shape = tuple(op.rule(ctx))
+    return Evaluation(
+        shape=shape,
+        args=args,
+        explanations=ctx.explanations,
+        warnings=ctx.warnings,
+        params=op.count_params(args),
+        macs=op.count_macs(args, inputs, shape),
+    )
+
+
+def _rank_help(op: OpSpec, rank: int) -> str | None:
+    if rank == 2 and op.ranks and min(op.ranks) > 2:
+        return "the input was flattened already; move this layer before the flatten"
+    if rank > 2 and op.ranks and max(op.ranks) == 2:
+        return "flatten the input first, e.g. `-> flatten(1)`"
+    return None
+
+
+def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
+    rank = len(inputs[0])
+    dim = rank - 1 if name == "in_features" or name == "normalized_shape" else None
+    origin = ""
+    if explanations:
+        for index in [dim] if dim is not None else range(rank):
+            text = explanations[0].get(index) if index is not None else None
+            if text and text != str(actual):
+                origin = f" = {text}"
+                break
+    where = f"{actual}{origin}"
+    code = op.param(name).mismatch or "E105"
+    # Explanations read "64×3×3 from flatten"; the help repeats only the arithmetic.
+    fix_detail = f" ({origin[3:].split(' from ')[0]})" if origin else ""
+    return OpFailure(
+        code,
+        f"{op.name} expects {name}={declared}, but receives {where}",
+        arg=name,
+        input=0,
+        help=f"set {name}={actual}{fix_detail}, or write {name}=? to infer it",
+    )

@@ -1,0 +1,240 @@
+"""The op registry's building blocks: Param, OpSpec, RuleContext and argument checkers.
+
+One `OpSpec` holds everything archspec knows about an op: torch's signature and defaults (`params`,
+in torch's positional order), argument validation, the shape rule, and the parameter and
+multiply-accumulate counts. Family modules (conv.py, pool.py, ...) create them with `register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from archspec.dims import Dim, Shape
+
+
+class _Sentinel:
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+REQUIRED = _Sentinel("<required>")
+INFER = _Sentinel("?")
+
+
+class ArgError(Exception):
+    """An argument value torch would reject; the checker names the argument's span."""
+
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.help = help
+
+
+@dataclass
+class OpFailure(Exception):
+    """Raised by a shape rule; the inference pass turns it into a diagnostic at the right span."""
+
+    code: str
+    message: str
+    arg: str | None = None  # point at this argument (else at the call)
+    input: int | None = None  # add a secondary label on the producer of this input
+    help: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any = REQUIRED
+    check: Callable[[str, Any], Any] | None = None  # validates and normalises a known value
+    infer: Callable[[Shape], Dim] | None = None  # makes `?` legal: the value read off input 0
+    mismatch: str | None = None  # code for an explicit value that differs from `infer`
+    variadic: bool = False  # *shape (reshape/view): collects the remaining positionals
+    keyword_only: bool = False
+    is_tensor: bool = False  # a tensor operand of a function (input, tensors, other)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str  # as written in specs: "Conv2d", "relu", "cat"
+    torch: str  # as written in generated code: "nn.Conv2d", "F.relu", "torch.cat"
+    params: tuple[Param, ...]
+    rule: Callable[[RuleContext], Shape]
+    kind: str = "layer"  # "layer" (an nn.Module, applied to inputs) or "function"
+    ranks: tuple[int, ...] | None = None  # accepted ranks of the first input; None: any
+    validate: Callable[[RuleContext], None] | None = None  # cross-argument checks, args resolved
+    count_params: Callable[[dict[str, Any]], int] = field(default=lambda args: 0)
+    count_macs: Callable[[dict[str, Any], list[Shape], Shape], Dim] = field(
+        default=lambda args, inputs, output: 0
+    )
+    inputs: int = 1  # tensor inputs of a layer; functions declare theirs as is_tensor params
+    summary: str = ""
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+    @property
+    def signature(self) -> str:
+        parts = []
+        for p in self.params:
+            text = f"*{p.name}" if p.variadic else p.name
+            if p.default is not REQUIRED and not p.variadic:
+                text += f"={p.default!r}"
+            parts.append(text)
+        return f"{self.name}({', '.join(parts)})"
+
+
+class RuleContext:
+    """What a shape rule sees: resolved arguments and input shapes; and how it reports."""
+
+    def __init__(
+        self,
+        op: OpSpec,
+        args: dict[str, Any],
+        inputs: list[Shape],
+        input_explanations: list[dict[int, str]] | None = None,
+    ):
+        self.op = op
+        self.args = args
+        self.inputs = inputs
+        self._input_explanations = input_explanations or [{} for _ in inputs]
+        self.explanations: dict[int, str] = {}
+        self.warnings: list[OpFailure] = []
+
+    def __getitem__(self, name: str) -> Any:
+        return self.args[name]
+
+    @property
+    def input(self) -> Shape:
+        return self.inputs[0]
+
+    def fail(
+        self,
+        code: str,
+        message: str,
+        *,
+        arg: str | None = None,
+        input: int | None = None,
+        help: str | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> NoReturn:
+        raise OpFailure(code, message, arg, input, help, tuple(notes))
+
+    def warn(self, code: str, message: str, *, arg: str | None = None, help: str | None = None):
+        self.warnings.append(OpFailure(code, message, arg, None, help))
+
+    def explain(self, dim: int, text: str) -> None:
+        """Record the arithmetic behind an output dim (e.g. "64×3×3" after flatten)."""
+        self.explanations[dim] = text
+
+    def input_explanation(self, index: int, dim: int) -> str | None:
+        explanations = self._input_explanations[index]
+        rank = len(self.inputs[index])
+        return explanations.get(dim % rank) if rank else None
+
+
+# ---------------------------------------------------------------- argument checkers
+# Each takes (name, value) and returns the normalised value or raises ArgError.
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def any_value(name: str, value: Any) -> Any:
+    return value
+
+
+def integer(name: str, value: Any) -> int:
+    if not _is_int(value):
+        raise ArgError(f"{name} must be an integer, got {_show(value)}")
+    return value
+
+
+def positive_int(name: str, value: Any) -> int:
+    integer(name, value)
+    if value <= 0:
+        raise ArgError(f"{name} must be positive, got {value}")
+    return value
+
+
+def non_negative_int(name: str, value: Any) -> int:
+    integer(name, value)
+    if value < 0:
+        raise ArgError(f"{name} must be non-negative, got {value}")
+    return value
+
+
+def boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ArgError(f"{name} must be True or False, got {_show(value)}")
+    return value
+
+
+def number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgError(f"{name} must be a number, got {_show(value)}")
+    return float(value)
+
+
+def probability(name: str, value: Any) -> float:
+    value = number(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ArgError(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
+def positive_number(name: str, value: Any) -> float:
+    value = number(name, value)
+    if value <= 0:
+        raise ArgError(f"{name} must be positive, got {value}")
+    return value
+
+
+def optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    def checker(name: str, value: Any) -> Any:
+        return None if value is None else check(name, value)
+
+    return checker
+
+
+def one_of(*choices: str) -> Callable[[str, Any], str]:
+    def checker(name: str, value: Any) -> str:
+        if value not in choices:
+            listed = ", ".join(repr(c) for c in choices)
+            raise ArgError(f"{name} must be one of {listed}, got {_show(value)}")
+        return value
+
+    return checker
+
+
+def int_tuple(n: int, element: Callable[[str, Any], int]) -> Callable[[str, Any], tuple]:
+    """An int or an n-tuple of ints (torch's `_pair`, `_triple`), normalised to the tuple."""
+
+    def checker(name: str, value: Any) -> tuple:
+        if _is_int(value):
+            element(name, value)
+            return (value,) * n
+        if isinstance(value, (tuple, list)) and len(value) == n:
+            for item in value:
+                element(name, item)
+            return tuple(value)
+        raise ArgError(f"{name} must be an integer or a tuple of {n} integers, got {_show(value)}")
+
+    return checker
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return str(value)
+
+
+show_value = _show

@@ -1,0 +1,222 @@
+"""Convolutions: Conv1d/2d/3d and ConvTranspose1d/2d/3d (torch.nn.modules.conv)."""
+
+from __future__ import annotations
+
+from archspec.dims import product
+from archspec.ops.base import (
+    ArgError,
+    OpSpec,
+    Param,
+    RuleContext,
+    boolean,
+    int_tuple,
+    non_negative_int,
+    one_of,
+    positive_int,
+    show_value,
+)
+from archspec.ops.common import (
+    SPATIAL_NAMES,
+    channel_dim,
+    conv_output_size,
+    size_arithmetic,
+    spatial_dims,
+)
+from archspec.ops.registry import register
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _padding(spatial: int):
+    as_tuple = int_tuple(spatial, non_negative_int)
+
+    def check(name: str, value):
+        if isinstance(value, str):
+            if value not in ("same", "valid"):
+                raise ArgError(
+                    f"{name} must be an integer, a tuple, 'same' or 'valid', got {value!r}"
+                )
+            return value
+        return as_tuple(name, value)
+
+    return check
+
+
+def _validate_groups(ctx: RuleContext) -> None:
+    groups = ctx["groups"]
+    for name in ("in_channels", "out_channels"):
+        if ctx[name] % groups:
+            ctx.fail(
+                "E105",
+                f"{name}={ctx[name]} is not divisible by groups={groups}",
+                arg="groups",
+                help=f"choose groups among the divisors of both {ctx['in_channels']} and "
+                f"{ctx['out_channels']}",
+            )
+
+
+def _conv_validate(ctx: RuleContext) -> None:
+    _validate_groups(ctx)
+    if ctx["padding"] == "same" and any(s != 1 for s in ctx["stride"]):
+        ctx.fail(
+            "E105",
+            f"padding='same' is not supported with stride={show_value(ctx['stride'])}",
+            arg="padding",
+            help="use stride=1 with padding='same', or give the padding as numbers",
+        )
+
+
+def _conv_rule(spatial: int):
+    def rule(ctx: RuleContext):
+        sizes = spatial_dims(ctx, spatial)
+        padding = ctx["padding"]
+        if padding == "valid":
+            padding = (0,) * spatial
+        out = []
+        for i, size in enumerate(sizes):
+            if padding == "same":
+                out.append(size)
+                continue
+            kernel, stride = ctx["kernel_size"][i], ctx["stride"][i]
+            dilation, pad = ctx["dilation"][i], padding[i]
+            if ctx["padding_mode"] != "zeros" and pad >= size and ctx["padding_mode"] != "circular":
+                ctx.fail(
+                    "E203",
+                    f"{ctx['padding_mode']} padding {pad} needs an input larger than {pad}, "
+                    f"got {SPATIAL_NAMES[spatial][i]} {size}",
+                    arg="padding",
+                )
+            result = conv_output_size(size, kernel, stride, pad, dilation)
+            if size + 2 * pad < dilation * (kernel - 1) + 1:
+                name = SPATIAL_NAMES[spatial][i]
+                ctx.fail(
+                    "E203",
+                    f"{ctx.op.name} kernel ({dilation * (kernel - 1) + 1}) is larger than the "
+                    f"padded input {name} ({size} + 2×{pad} = {size + 2 * pad})",
+                    arg="kernel_size",
+                    input=0,
+                    notes=(
+                        f"output {name}: {size_arithmetic(size, kernel, stride, pad, dilation)}",
+                    ),
+                    help="reduce the kernel or the downsampling before this layer, or pad more",
+                )
+            out.append(result)
+        return (*ctx.input[: -(spatial + 1)], ctx["out_channels"], *out)
+
+    return rule
+
+
+def _conv_params(args) -> int:
+    weight = (
+        args["out_channels"]
+        * (args["in_channels"] // args["groups"])
+        * product(args["kernel_size"])
+    )
+    return weight + (args["out_channels"] if args["bias"] else 0)
+
+
+def _conv_macs(args, inputs, output) -> int:
+    kernel_volume = (args["in_channels"] // args["groups"]) * product(args["kernel_size"])
+    spatial = len(args["kernel_size"])
+    return product(output[-(spatial + 1) :]) * kernel_volume
+
+
+def _conv(spatial: int) -> OpSpec:
+    pair = int_tuple(spatial, positive_int)
+    return OpSpec(
+        name=f"Conv{spatial}d",
+        torch=f"nn.Conv{spatial}d",
+        params=(
+            Param("in_channels", check=positive_int, infer=channel_dim(spatial), mismatch="E201"),
+            Param("out_channels", check=positive_int),
+            Param("kernel_size", check=pair),
+            Param("stride", 1, check=pair),
+            Param("padding", 0, check=_padding(spatial)),
+            Param("dilation", 1, check=pair),
+            Param("groups", 1, check=positive_int),
+            Param("bias", True, check=boolean),
+            Param("padding_mode", "zeros", check=one_of(*PADDING_MODES)),
+        ),
+        rule=_conv_rule(spatial),
+        ranks=(spatial + 1, spatial + 2),
+        validate=_conv_validate,
+        count_params=_conv_params,
+        count_macs=_conv_macs,
+        summary=f"{spatial}-d convolution",
+    )
+
+
+def _transpose_validate(ctx: RuleContext) -> None:
+    _validate_groups(ctx)
+    for i, extra in enumerate(ctx["output_padding"]):
+        if extra >= ctx["stride"][i] and extra >= ctx["dilation"][i]:
+            ctx.fail(
+                "E105",
+                f"output_padding={extra} must be smaller than stride ({ctx['stride'][i]}) or "
+                f"dilation ({ctx['dilation'][i]})",
+                arg="output_padding",
+            )
+
+
+def _transpose_rule(spatial: int):
+    def rule(ctx: RuleContext):
+        sizes = spatial_dims(ctx, spatial)
+        out = []
+        for i, size in enumerate(sizes):
+            kernel, stride, pad = ctx["kernel_size"][i], ctx["stride"][i], ctx["padding"][i]
+            dilation, extra = ctx["dilation"][i], ctx["output_padding"][i]
+            result = (size - 1) * stride - 2 * pad + dilation * (kernel - 1) + extra + 1
+            if result < 1:
+                name = SPATIAL_NAMES[spatial][i]
+                ctx.fail(
+                    "E203",
+                    f"{ctx.op.name} output {name} would be {result}",
+                    arg="padding",
+                    input=0,
+                    notes=(
+                        f"({size}−1)×{stride} − 2×{pad} + {dilation}×({kernel}−1) + {extra} + 1 "
+                        f"= {result}",
+                    ),
+                    help="reduce the padding",
+                )
+            out.append(result)
+        return (*ctx.input[: -(spatial + 1)], ctx["out_channels"], *out)
+
+    return rule
+
+
+def _transpose_macs(args, inputs, output) -> int:
+    kernel_volume = (args["out_channels"] // args["groups"]) * product(args["kernel_size"])
+    spatial = len(args["kernel_size"])
+    return product(inputs[0][-(spatial + 1) :]) * kernel_volume
+
+
+def _transpose(spatial: int) -> OpSpec:
+    pair = int_tuple(spatial, positive_int)
+    return OpSpec(
+        name=f"ConvTranspose{spatial}d",
+        torch=f"nn.ConvTranspose{spatial}d",
+        params=(
+            Param("in_channels", check=positive_int, infer=channel_dim(spatial), mismatch="E201"),
+            Param("out_channels", check=positive_int),
+            Param("kernel_size", check=pair),
+            Param("stride", 1, check=pair),
+            Param("padding", 0, check=int_tuple(spatial, non_negative_int)),
+            Param("output_padding", 0, check=int_tuple(spatial, non_negative_int)),
+            Param("groups", 1, check=positive_int),
+            Param("bias", True, check=boolean),
+            Param("dilation", 1, check=pair),
+            Param("padding_mode", "zeros", check=one_of("zeros")),
+        ),
+        rule=_transpose_rule(spatial),
+        ranks=(spatial + 1, spatial + 2),
+        validate=_transpose_validate,
+        count_params=_conv_params,
+        count_macs=_transpose_macs,
+        summary=f"{spatial}-d transposed convolution",
+    )
+
+
+for _spatial in (1, 2, 3):
+    register(_conv(_spatial))
+    register(_transpose(_spatial))

@@ -1,0 +1,119 @@
+"""Linear layers: Linear, Bilinear and Identity (torch.nn.modules.linear)."""
+
+from __future__ import annotations
+
+from archspec.dims import format_shape, product
+from archspec.ops.base import OpFailure, OpSpec, Param, RuleContext, boolean, positive_int
+from archspec.ops.registry import register
+
+
+def last_dim(op_name: str):
+    """Reads the feature dim; a 0-d input has none (infer runs before any rank check)."""
+
+    def read(shape):
+        if not shape:
+            raise OpFailure(
+                "E206",
+                f"{op_name} expects an input with at least 1 dim, got a 0-d tensor",
+                input=0,
+            )
+        return shape[-1]
+
+    return read
+
+
+def _positions(shape) -> int:
+    """Feature vectors per sample: the dims between the batch and the features."""
+    return product(shape[1:-1]) if len(shape) >= 2 else 1
+
+
+# ---------------------------------------------------------------- Linear
+
+
+def _linear_rule(ctx: RuleContext):
+    return (*ctx.input[:-1], ctx["out_features"])
+
+
+def _linear() -> OpSpec:
+    return OpSpec(
+        name="Linear",
+        torch="nn.Linear",
+        params=(
+            Param("in_features", check=positive_int, infer=last_dim("Linear"), mismatch="E202"),
+            Param("out_features", check=positive_int),
+            Param("bias", True, check=boolean),
+        ),
+        rule=_linear_rule,
+        count_params=lambda a: a["in_features"] * a["out_features"]
+        + (a["out_features"] if a["bias"] else 0),
+        count_macs=lambda a, inputs, output: _positions(inputs[0])
+        * a["in_features"]
+        * a["out_features"],
+        summary="fully connected layer on the last dim",
+    )
+
+
+# ---------------------------------------------------------------- Bilinear
+
+
+def _bilinear_rule(ctx: RuleContext):
+    first, second = ctx.inputs
+    if len(first) != len(second):
+        ctx.fail(
+            "E206",
+            f"Bilinear inputs must have the same rank, got {format_shape(first)} and "
+            f"{format_shape(second)}",
+            input=1,
+        )
+    if second[-1] != ctx["in2_features"]:
+        ctx.fail(
+            "E202",
+            f"Bilinear expects in2_features={ctx['in2_features']}, but its second input "
+            f"{format_shape(second)} has {second[-1]}",
+            arg="in2_features",
+            input=1,
+            help=f"set in2_features={second[-1]}",
+        )
+    if tuple(first[:-1]) != tuple(second[:-1]):
+        ctx.fail(
+            "E206",
+            f"Bilinear inputs must agree on all but the last dim, got {format_shape(first)} "
+            f"and {format_shape(second)}",
+            input=1,
+        )
+    return (*first[:-1], ctx["out_features"])
+
+
+def _bilinear() -> OpSpec:
+    return OpSpec(
+        name="Bilinear",
+        torch="nn.Bilinear",
+        params=(
+            Param("in1_features", check=positive_int, infer=last_dim("Bilinear"), mismatch="E202"),
+            Param("in2_features", check=positive_int),
+            Param("out_features", check=positive_int),
+            Param("bias", True, check=boolean),
+        ),
+        rule=_bilinear_rule,
+        inputs=2,
+        count_params=lambda a: a["in1_features"] * a["in2_features"] * a["out_features"]
+        + (a["out_features"] if a["bias"] else 0),
+        count_macs=lambda a, inputs, output: _positions(inputs[0])
+        * a["in1_features"]
+        * a["in2_features"]
+        * a["out_features"],
+        summary="bilinear map x1ᵀ·A·x2 + b of two inputs",
+    )
+
+
+register(_linear())
+register(_bilinear())
+register(
+    OpSpec(
+        name="Identity",
+        torch="nn.Identity",
+        params=(),
+        rule=lambda ctx: ctx.input,
+        summary="passes its input through unchanged",
+    )
+)

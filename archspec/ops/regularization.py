@@ -1,0 +1,43 @@
+"""Dropout: Dropout, Dropout1d/2d/3d, AlphaDropout and F.dropout (torch.nn.modules.dropout)."""
+
+from __future__ import annotations
+
+from archspec.ops.base import OpSpec, Param, boolean, probability
+from archspec.ops.registry import register
+
+P = Param("p", 0.5, check=probability)
+INPLACE = Param("inplace", False, check=boolean)
+
+
+def _dropout(name: str, ranks, summary: str) -> OpSpec:
+    return OpSpec(
+        name=name,
+        torch=f"nn.{name}",
+        params=(P, INPLACE),
+        rule=lambda ctx: ctx.input,
+        ranks=ranks,
+        summary=summary,
+    )
+
+
+register(_dropout("Dropout", None, "zeroes elements with probability p"))
+register(_dropout("AlphaDropout", None, "dropout that keeps SELU's mean and variance"))
+register(_dropout("Dropout1d", (2, 3), "zeroes whole channels of [C, L] or [N, C, L]"))
+# torch only warns on other ranks (and then drops something else than channels); archspec refuses.
+register(_dropout("Dropout2d", (3, 4), "zeroes whole channels of [C, H, W] or [N, C, H, W]"))
+register(_dropout("Dropout3d", (4, 5), "zeroes whole channels of [C, D, H, W] or [N, C, D, H, W]"))
+register(
+    OpSpec(
+        name="dropout",
+        torch="F.dropout",
+        params=(
+            Param("input", is_tensor=True),
+            P,
+            Param("training", True, check=boolean),
+            INPLACE,
+        ),
+        rule=lambda ctx: ctx.input,
+        kind="function",
+        summary="zeroes elements with probability p",
+    )
+)

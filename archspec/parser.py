@@ -1,0 +1,194 @@
+"""Text -> lark parse tree. The LALR parser is built once per process (lark caches it on disk)."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from archspec import diagnostics as diag
+from archspec.source import SourceFile
+
+# Deeper expression nesting than this is refused with E002; pipelines (`a -> b -> c`) do not nest.
+MAX_NESTING = 100
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "MODEL": "'model'",
+    "BLOCK": "'block'",
+    "ELSE": "'else'",
+    "$END": "the end of the file",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def get_parser() -> Lark:
+    grammar = resources.files("archspec").joinpath("grammar/arch.lark").read_text("utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+        start=["start", "test"],
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _terminal_descriptions() -> dict[str, str]:
+    words = dict(_TERMINAL_WORDS)
+    for terminal in get_parser().terminals:
+        if terminal.name not in words and terminal.pattern.type == "str":
+            words[terminal.name] = f"'{terminal.pattern.value}'"
+    return words
+
+
+def describe_terminal(name: str) -> str:
+    return _terminal_descriptions().get(name, name.lower())
+
+
+def parse(source: SourceFile) -> Tree:
+    """Parse a whole file; raise ArchError with a plain-words diagnostic on bad syntax."""
+    try:
+        tree = get_parser().parse(source.text, start="start")
+    except UnexpectedInput as error:
+        raise diag.ArchError(_syntax_diagnostic(source, error)) from None
+    _check_nesting(source, tree)
+    return tree
+
+
+def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> diag.Diagnostic:
+    if isinstance(error, UnexpectedCharacters):
+        start = error.pos_in_stream
+        char = source.text[start] if start < len(source.text) else ""
+        return diag.make(
+            "E001",
+            f"unexpected character {char!r}",
+            source.span(start, start + 1),
+            "not part of the language",
+            help="names are letters, digits and _; comments start with #",
+        )
+    if isinstance(error, UnexpectedEOF):
+        end = len(source.text)
+        expected = _expected_words(error.expected)
+        return diag.make(
+            "E001",
+            f"the file ends early: expected {expected}",
+            source.span(end, end),
+            "file ends here",
+            help="a '(', '[' or '{' is probably missing its closing partner",
+        )
+    assert isinstance(error, UnexpectedToken)
+    token: Token = error.token
+    if token.type == "$END":
+        end = len(source.text)
+        expected = _expected_words(error.expected)
+        return diag.make(
+            "E001",
+            f"the file ends early: expected {expected}",
+            source.span(end, end),
+            "file ends here",
+            help="a '(', '[' or '{' is probably missing its closing partner",
+        )
+    expected_names = set(error.expected)
+    found = f"'{token.value}'" if token.type != "NAME" else f"name '{token.value}'"
+    help_text = None
+    expected = _expected_words(error.expected)
+    opener = _innermost_open_bracket(source.text, token.start_pos)
+    if opener is not None and "COMMA" in expected_names:
+        # Inside brackets the useful alternatives are "next item" or "close the bracket".
+        expected = f"',' or '{_CLOSERS[opener[0]]}'"
+        line, column = source.line_col(opener[1])
+        help_text = f"is a ',' missing before it, or the '{opener[0]}' at {line}:{column} unclosed?"
+        if token.type in {"NAME", "INT", "FLOAT", "STRING"}:
+            help_text = "is a ',' missing before it?"
+    elif "EQUAL" in expected_names and token.type == "COLON":
+        help_text = "keyword arguments use '=', layer names use ':' before a layer call"
+    secondary = []
+    if opener is not None and "COMMA" in expected_names:
+        secondary.append((source.span(opener[1], opener[1] + 1), "opened here"))
+    return diag.make(
+        "E001",
+        f"expected {expected}, found {found}",
+        source.span(token.start_pos, token.end_pos or token.start_pos + len(token.value)),
+        "unexpected here",
+        secondary=secondary,
+        help=help_text,
+    )
+
+
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _innermost_open_bracket(text: str, end: int) -> tuple[str, int] | None:
+    """The innermost '(' or '[' still open before `end` (strings and comments skipped)."""
+    stack: list[tuple[str, int]] = []
+    position = 0
+    while position < end:
+        char = text[position]
+        if char == "#":
+            newline = text.find("\n", position)
+            position = end if newline < 0 else newline
+            continue
+        if char in "'\"":
+            close = text.find(char, position + 1)
+            position = end if close < 0 else close + 1
+            continue
+        if char in _CLOSERS:
+            stack.append((char, position))
+        elif char in ")]}" and stack:
+            stack.pop()
+        position += 1
+    return stack[-1] if stack and stack[-1][0] != "{" else None
+
+
+def _expected_words(names) -> str:
+    words = sorted({describe_terminal(name) for name in names if not name.startswith("__ANON")})
+    if not words:
+        return "something else"
+    if len(words) > 8:
+        return ", ".join(words[:8]) + " or ..."
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _check_nesting(source: SourceFile, tree: Tree) -> None:
+    """Iteratively measure nesting (pipelines flatten, so they do not count)."""
+    stack: list[tuple[Tree, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            start = getattr(meta, "start_pos", 0)
+            end = getattr(meta, "end_pos", start)
+            raise diag.ArchError(
+                diag.make(
+                    "E002",
+                    f"expressions nest more than {MAX_NESTING} levels deep",
+                    source.span(start, end),
+                    "too deep",
+                    help="split the expression into named steps",
+                )
+            )
+        step = 0 if node.data == "pipe" else 1
+        for child in node.children:
+            if isinstance(child, Tree):
+                stack.append((child, depth + step))
+
+
+def parse_expression(source: SourceFile, start: int, end: int):
+    """Parse source.text[start:end] as one expression, with spans into the whole file."""
+    from archspec.transform import to_ast
+
+    # Spaces are insignificant, so padding keeps every offset equal to the file's own.
+    padded = " " * start + source.text[start:end]
+    try:
+        tree = get_parser().parse(padded, start="test")
+    except UnexpectedInput as error:
+        raise diag.ArchError(_syntax_diagnostic(source, error)) from None
+    _check_nesting(source, tree)
+    return to_ast(source, tree)

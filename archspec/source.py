@@ -1,0 +1,73 @@
+"""Source files and spans: byte-free character offsets mapped to 1-based lines and columns."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class SourceFile:
+    """One spec's text and where it came from; `path` is how diagnostics name it."""
+
+    path: str
+    text: str
+    _line_starts: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        starts = [0]
+        starts.extend(i + 1 for i, ch in enumerate(self.text) if ch == "\n")
+        self._line_starts = starts
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a character offset."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        return line + 1, offset - self._line_starts[line] + 1
+
+    def line_text(self, line: int) -> str:
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start:] if end < 0 else self.text[start:end]
+
+    @property
+    def line_count(self) -> int:
+        return len(self._line_starts)
+
+    def span(self, start: int, end: int) -> Span:
+        return Span(self, start, max(start, end))
+
+
+@dataclass(frozen=True, eq=False)
+class Span:
+    """A half-open character range [start, end) in a source file."""
+
+    source: SourceFile
+    start: int
+    end: int
+
+    @property
+    def line(self) -> int:
+        return self.source.line_col(self.start)[0]
+
+    @property
+    def column(self) -> int:
+        return self.source.line_col(self.start)[1]
+
+    @property
+    def end_line_col(self) -> tuple[int, int]:
+        return self.source.line_col(self.end)
+
+    @property
+    def text(self) -> str:
+        return self.source.text[self.start : self.end]
+
+    def to(self, other: Span) -> Span:
+        """The span covering self through other (same file)."""
+        return Span(self.source, min(self.start, other.start), max(self.end, other.end))
+
+    def sort_key(self) -> tuple[str, int, int]:
+        return (self.source.path, self.start, self.end)
+
+    def __repr__(self) -> str:
+        return f"Span({self.source.path}:{self.line}:{self.column})"

@@ -1,0 +1,226 @@
+"""lark parse tree -> archspec.ast, without recursion (huge chains and files stay safe)."""
+
+from __future__ import annotations
+
+import ast as py_ast
+
+from lark import Token, Transformer_NonRecursive, Tree, v_args
+
+from archspec import ast
+from archspec import diagnostics as diag
+from archspec.source import SourceFile, Span
+
+_BINARY = {
+    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%",
+    "pow": "**", "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+    "or_": "or", "and_": "and",
+}  # fmt: skip
+
+
+def to_ast(source: SourceFile, tree: Tree) -> ast.Module:
+    return _ToAst(source).transform(tree)
+
+
+def _binary(op: str):
+    def method(self, meta, children):
+        left, right = children
+        return ast.BinOp(op, left, right, self._span(meta))
+
+    return method
+
+
+@v_args(meta=True)
+class _ToAst(Transformer_NonRecursive):
+    def __init__(self, source: SourceFile):
+        super().__init__(visit_tokens=False)
+        self.source = source
+
+    # ------------------------------------------------------------ helpers
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return self.source.span(0, 0)
+        return self.source.span(meta.start_pos, meta.end_pos)
+
+    def _token_span(self, token: Token) -> Span:
+        return self.source.span(token.start_pos, token.end_pos)
+
+    def _name(self, token: Token) -> ast.Name:
+        return ast.Name(str(token), self._token_span(token))
+
+    # ------------------------------------------------------------ top level
+    def start(self, meta, children):
+        imports = tuple(c for c in children if isinstance(c, ast.Import))
+        definitions = tuple(c for c in children if isinstance(c, ast.Definition))
+        return ast.Module(imports, definitions, self._span(meta))
+
+    def import_stmt(self, meta, children):
+        path_token, *names = [c for c in children if c is not None]
+        path = ast.Constant(_string_value(path_token), self._token_span(path_token))
+        return ast.Import(path, tuple(self._name(n) for n in names), self._span(meta))
+
+    def definition(self, meta, children):
+        kind, name, params, body = children
+        return ast.Definition(str(kind), self._name(name), params or (), body, self._span(meta))
+
+    def params(self, meta, children):
+        return tuple(c for c in children if c is not None)
+
+    def param(self, meta, children):
+        name, default = children
+        return ast.Param(self._name(name), default, self._span(meta))
+
+    def body(self, meta, children):
+        return tuple(children)
+
+    # ------------------------------------------------------------ statements
+    def input_stmt(self, meta, children):
+        name, shape = children
+        return ast.Input(self._name(name), shape, self._span(meta))
+
+    def assign_stmt(self, meta, children):
+        name, shape, value = children
+        return ast.Assign(self._name(name), shape, value, self._span(meta))
+
+    def declare_stmt(self, meta, children):
+        name, call = children
+        return ast.Declare(self._name(name), call, self._span(meta))
+
+    def return_stmt(self, meta, children):
+        return ast.Return(tuple(children), self._span(meta))
+
+    def if_stmt(self, meta, children):
+        test, body, _else, orelse = children
+        if isinstance(orelse, ast.If):
+            orelse = (orelse,)
+        return ast.If(test, body, orelse or (), self._span(meta))
+
+    def for_stmt(self, meta, children):
+        var, iterable, body = children
+        return ast.For(self._name(var), iterable, body, self._span(meta))
+
+    def shape(self, meta, children):
+        return ast.Shape(tuple(c for c in children if c is not None), self._span(meta))
+
+    # ------------------------------------------------------------ expressions
+    def ifexp(self, meta, children):
+        body, test, orelse = children
+        return ast.IfExp(body, test, orelse, self._span(meta))
+
+    def pipe(self, meta, children):
+        value, stage = children
+        if isinstance(value, ast.Pipe):
+            return ast.Pipe(value.value, (*value.stages, stage), self._span(meta))
+        return ast.Pipe(value, (stage,), self._span(meta))
+
+    def layer_ref(self, meta, children):
+        (name,) = children
+        return ast.LayerRef(self._name(name), self._span(meta))
+
+    def labelled(self, meta, children):
+        label, call = children
+        return ast.Labelled(label, call, self._span(meta))
+
+    def label(self, meta, children):
+        (token,) = children
+        span = self._token_span(token)
+        if token.type == "NAME":
+            return ast.Label(str(token), (str(token),), span)
+        return ast.Label(_string_value(token), _template_parts(self.source, token), span)
+
+    def not_(self, meta, children):
+        return ast.UnaryOp("not", children[0], self._span(meta))
+
+    def neg(self, meta, children):
+        return ast.UnaryOp("-", children[0], self._span(meta))
+
+    def pos(self, meta, children):
+        return ast.UnaryOp("+", children[0], self._span(meta))
+
+    locals().update({alias: _binary(op) for alias, op in _BINARY.items()})
+
+    def int_lit(self, meta, children):
+        (token,) = children
+        return ast.Constant(int(str(token).replace("_", "")), self._span(meta))
+
+    def float_lit(self, meta, children):
+        (token,) = children
+        return ast.Constant(float(str(token).replace("_", "")), self._span(meta))
+
+    def string(self, meta, children):
+        (token,) = children
+        return ast.Constant(_string_value(token), self._span(meta))
+
+    def name(self, meta, children):
+        return self._name(children[0])
+
+    def infer(self, meta, children):
+        return ast.Infer(self._span(meta))
+
+    def tuple(self, meta, children):
+        return ast.TupleExpr(tuple(c for c in children if c is not None), self._span(meta))
+
+    def list(self, meta, children):
+        return ast.ListExpr(tuple(c for c in children if c is not None), self._span(meta))
+
+    def listcomp(self, meta, children):
+        element, var, iterable = children
+        return ast.ListComp(element, self._name(var), iterable, self._span(meta))
+
+    def index(self, meta, children):
+        value, index = children
+        return ast.Index(value, index, self._span(meta))
+
+    def call(self, meta, children):
+        func, *args = children
+        args = tuple(a for a in args if a is not None)
+        return ast.Call(self._name(func), args, self._span(meta))
+
+    def pos_arg(self, meta, children):
+        return ast.Argument(children[0], self._span(meta))
+
+    def kw_arg(self, meta, children):
+        name, value = children
+        return ast.Argument(value, self._span(meta), keyword=str(name))
+
+    def child_arg(self, meta, children):
+        label, call = children
+        return ast.Argument(call, self._span(meta), label=label)
+
+    def splat_arg(self, meta, children):
+        return ast.Argument(children[0], self._span(meta), splat=True)
+
+
+def _string_value(token: Token) -> str:
+    # The STRING terminal only admits Python-compatible quoted literals without newlines.
+    return py_ast.literal_eval(str(token))
+
+
+def _template_parts(source: SourceFile, token: Token) -> tuple:
+    """Split a label template "stage{i + 1}" into text and placeholder expressions."""
+    from archspec.parser import parse_expression
+
+    raw = str(token)[1:-1]
+    base = token.start_pos + 1
+    parts: list = []
+    position = 0
+    while position < len(raw):
+        open_at = raw.find("{", position)
+        if open_at < 0:
+            parts.append(raw[position:])
+            break
+        close_at = raw.find("}", open_at)
+        if close_at < 0:
+            raise diag.ArchError(
+                diag.make(
+                    "E001",
+                    "unclosed '{' in a layer name template",
+                    source.span(base + open_at, base + open_at + 1),
+                    "opened here",
+                    help='placeholders look like "denselayer{i + 1}"',
+                )
+            )
+        if open_at > position:
+            parts.append(raw[position:open_at])
+        parts.append(parse_expression(source, base + open_at + 1, base + close_at))
+        position = close_at + 1
+    return tuple(parts)

@@ -1,0 +1,45 @@
+"""Shared test helpers: golden files (`pytest --update-goldens` rewrites them) and paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="rewrite golden files from the current output (review the diff like code)",
+    )
+
+
+@pytest.fixture
+def golden(request):
+    """golden(path, text): compare with the stored file, or rewrite it under --update-goldens."""
+    update = request.config.getoption("--update-goldens")
+
+    def check(path: Path, text: str) -> None:
+        if update or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            if not update:
+                pytest.fail(f"golden file {path} did not exist; written, review and commit it")
+            return
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, f"output differs from {path} (run pytest --update-goldens)"
+
+    return check
+
+
+@pytest.fixture(autouse=True)
+def _repo_root_cwd(monkeypatch):
+    # Diagnostics name files as given; run from the repo root so paths in goldens are stable.
+    monkeypatch.chdir(ROOT)
+    os.environ.pop("NO_COLOR", None)
