@@ -25,6 +25,7 @@ from archspec import diagnostics as diag
 from archspec.dims import Sym
 from archspec.graph import (
     WILDCARD,
+    ContainerCall,
     ModelGraph,
     ModuleInfo,
     Node,
@@ -970,11 +971,18 @@ class Elaborator:
             self._add_node(node)
             module.applications.append(node_id)
             return Tensor(node_id)
+        call = ContainerCall(
+            module.path, frame.module.path, _node_ids(value), self.graph.number_of_nodes()
+        )
         if module.kind == "sequential":
             for child in module.children.values():
                 value = self.apply_module(frame, child, value, span)
-            return value
-        return self._instantiate(module, value, span)
+        else:
+            value = self._instantiate(module, value, span)
+        call.end = self.graph.number_of_nodes()
+        call.outputs = _node_ids(value)
+        self.model.calls.append(call)
+        return value
 
     def _instantiate(self, module: ModuleInfo, value: Any, span: Span) -> Any:
         definition: ast.Definition = module.definition
@@ -1050,6 +1058,7 @@ class Elaborator:
         return node_id
 
     def _add_node(self, node: Node) -> None:
+        node.index = self.graph.number_of_nodes()
         self.graph.add_node(node.id, node=node)
         for position, source in enumerate(node.inputs):
             if not self.graph.has_edge(source, node.id):
@@ -1081,6 +1090,14 @@ class Elaborator:
 
 
 _MISSING = object()
+
+
+def _node_ids(value: Any) -> tuple[str, ...] | None:
+    """The graph nodes behind a tensor or a tuple of tensors (None if any is POISON)."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    if not all(isinstance(item, Tensor) for item in items):
+        return None
+    return tuple(item.node for item in items)
 
 
 def _is_int(value: Any) -> bool:

@@ -58,6 +58,19 @@ class Node:
     declared_shape: tuple | None = None  # inputs: their stated shape
     bound: bool = False  # `name` comes from an assignment (`h = ...`), not from the layer or op
     binding_span: Span | None = None  # where that assignment names it
+    index: int = 0  # creation order in the model graph
+
+
+@dataclass
+class ContainerCall:
+    """One application of a Sequential or block instance: the nodes [start, end) it created."""
+
+    module: str  # the container's path
+    scope: str  # the path of the block (or model) whose body applies it
+    inputs: tuple[str, ...] | None
+    start: int
+    end: int = 0
+    outputs: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -84,6 +97,7 @@ class ModelGraph:
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     assertions: list[ShapeAssertion] = field(default_factory=list)
+    calls: list[ContainerCall] = field(default_factory=list)  # in order of application
 
     def node(self, node_id: str) -> Node:
         return self.graph.nodes[node_id]["node"]

@@ -1,0 +1,577 @@
+"""Differential test of the op registry against torch itself.
+
+For every registered op, hypothesis draws arguments and input shapes (valid and invalid ones), then
+archspec's `evaluate` and the real torch layer or function (on torch.zeros of those shapes) must
+agree: torch raises exactly when archspec reports an error, except in the cases listed in STRICTER
+where archspec refuses on purpose; when both succeed, the output shapes and the parameter counts
+are equal.
+
+ARCHSPEC_TORCH_EXAMPLES=500 runs a longer search.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from archspec.ops import REGISTRY  # noqa: E402
+from archspec.ops.apply import BindError, bind, evaluate  # noqa: E402
+from archspec.ops.base import INFER, OpFailure, OpSpec  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+BATCH = 2
+EXAMPLES = int(os.environ.get("ARCHSPEC_TORCH_EXAMPLES", "30"))
+
+
+@dataclass
+class Case:
+    args: dict  # by parameter name, exactly as torch receives them
+    inputs: list  # input shapes, one per tensor operand
+    infer: tuple = ()  # parameters archspec receives as `?` instead
+
+
+# ---------------------------------------------------------------- running both sides
+
+
+def run_archspec(op: OpSpec, case: Case):
+    positional, keywords = [], {}
+    for param in op.params:
+        if param.is_tensor:
+            positional.append("<tensor>")
+        elif param.variadic:
+            positional.extend(case.args[param.name])
+        elif param.name in case.args:
+            keywords[param.name] = INFER if param.name in case.infer else case.args[param.name]
+    return evaluate(op, bind(op, positional, keywords), [tuple(s) for s in case.inputs])
+
+
+FUNCTIONS = {  # torch callables the op's `torch` string does not name directly
+    "reshape": lambda x, *shape: torch.reshape(x, shape),
+    "view": lambda x, *shape: x.view(*shape),
+}
+
+
+def _torch_function(op: OpSpec):
+    if op.name in FUNCTIONS:
+        return FUNCTIONS[op.name]
+    module, attribute = op.torch.split(".")
+    return getattr({"F": F, "torch": torch}[module], attribute)
+
+
+def run_torch(op: OpSpec, case: Case):
+    """(output shape, parameter count); a non-tensor output (return_indices) gives shape None."""
+    tensors = [torch.zeros(shape) for shape in case.inputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if op.kind == "layer":
+            module = getattr(nn, op.name)(**case.args)
+            out = module(*tensors)
+            count = sum(p.numel() for p in module.parameters())
+        else:
+            operands = [tensors] if [p.name for p in op.params if p.is_tensor] == ["tensors"] else tensors
+            variadic = [a for p in op.params if p.variadic for a in case.args[p.name]]
+            keywords = {k: v for k, v in case.args.items() if not op.param(k).variadic}
+            out = _torch_function(op)(*operands, *variadic, **keywords)
+            count = 0
+    return (tuple(out.shape) if isinstance(out, torch.Tensor) else None), count
+
+
+# ---------------------------------------------------------------- where archspec is stricter
+
+
+def _broadcastable(a, b) -> bool:
+    try:
+        torch.broadcast_shapes(a, b)
+        return True
+    except RuntimeError:
+        return False
+
+
+def _indices(case: Case) -> bool:
+    return case.args.get("return_indices") is True
+
+
+def _unchecked_count(arg: str, channel: int):
+    """Without weights or running statistics torch never compares the channel count with the
+    input (InstanceNorm only warns)."""
+
+    def predicate(case: Case) -> bool:
+        args, shape = case.args, case.inputs[0]
+        stateless = not args.get("affine", True) and not args.get("track_running_stats", False)
+        return stateless and len(shape) >= abs(channel) + 1 and args[arg] != shape[channel]
+
+    return predicate
+
+
+def _empty_output(spatial: int):
+    def predicate(case: Case) -> bool:
+        padding = case.args["padding"]
+        pads = padding if isinstance(padding, tuple) else (padding,) * (2 * spatial)
+        shape = case.inputs[0][::-1]
+        return any(shape[i] + pads[2 * i] + pads[2 * i + 1] == 0 for i in range(spatial))
+
+    return predicate
+
+
+STRICTER = {
+    # `+` wants equal shapes: broadcasting in a residual add usually hides a missing projection.
+    "add": lambda case: _broadcastable(*case.inputs),
+    # return_indices=True returns a tuple, which archspec does not model.
+    **dict.fromkeys(
+        ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+         "max_pool2d", "adaptive_max_pool2d"),
+        _indices,
+    ),  # fmt: skip
+    # E201 on a channel count that torch leaves unchecked.
+    **{f"BatchNorm{s}d": _unchecked_count("num_features", 1) for s in (1, 2, 3)},
+    **{f"InstanceNorm{s}d": _unchecked_count("num_features", -s - 1) for s in (1, 2)},
+    "GroupNorm": _unchecked_count("num_channels", 1),
+    # torch warns and drops something other than channels on these ranks; archspec refuses (E206).
+    "Dropout2d": lambda case: len(case.inputs[0]) not in (3, 4),
+    "Dropout3d": lambda case: len(case.inputs[0]) not in (4, 5),
+    # Cropping a dim to 0 gives torch an empty tensor; archspec refuses (E203).
+    "ZeroPad1d": _empty_output(1),
+    "ZeroPad2d": _empty_output(2),
+    "ConstantPad2d": _empty_output(2),
+}
+
+
+# ---------------------------------------------------------------- drawing helpers
+
+
+def sizes(d, n, lo=1, hi=12) -> tuple:
+    return tuple(d(st.integers(lo, hi)) for _ in range(n))
+
+
+def int_or_tuple(d, n, lo, hi):
+    return d(st.integers(lo, hi)) if d(st.booleans()) else sizes(d, n, lo, hi)
+
+
+def count_arg(d, actual, hi=8):
+    """A channel/feature count: mostly the input's, sometimes another."""
+    return actual if d(st.integers(0, 3)) else d(st.integers(1, hi))
+
+
+def maybe_infer(d, name, value, actual) -> tuple:
+    return (name,) if value == actual and d(st.booleans()) else ()
+
+
+def image(d, spatial, channels, lo=1, hi=12, unbatched=True) -> tuple:
+    """[2, C, *spatial]; sometimes unbatched [C, *spatial]; sometimes a rank the op refuses."""
+    space = sizes(d, spatial, lo, hi)
+    forms = ["batched"] * 4 + ["unbatched"] * unbatched + ["wrong"]
+    form = d(st.sampled_from(forms))
+    if form == "batched":
+        return (BATCH, channels, *space)
+    if form == "unbatched":
+        return (channels, *space)
+    return d(st.sampled_from([(BATCH, channels, *space, 2), space]))
+
+
+def tensor(d, lo_rank=0, hi_rank=4, hi=5) -> tuple:
+    rank = d(st.integers(lo_rank, hi_rank))
+    return (BATCH, *sizes(d, rank - 1, 1, hi)) if rank else ()
+
+
+# ---------------------------------------------------------------- generators per family
+
+
+def conv_case(spatial, transpose):
+    def gen(d):
+        channels = d(st.integers(1, 8))
+        groups = d(st.sampled_from([1, 1, 2, 3, 4]))
+        in_channels = count_arg(d, channels)
+        args = {
+            "in_channels": in_channels,
+            "out_channels": d(st.integers(1, 8)),
+            "kernel_size": int_or_tuple(d, spatial, 1, 5),
+            "stride": int_or_tuple(d, spatial, 1, 3),
+            "dilation": int_or_tuple(d, spatial, 1, 2),
+            "groups": groups,
+            "bias": d(st.booleans()),
+        }
+        if transpose:
+            args["padding"] = int_or_tuple(d, spatial, 0, 3)
+            args["output_padding"] = int_or_tuple(d, spatial, 0, 2)
+            args["padding_mode"] = d(st.sampled_from(["zeros"] * 5 + ["reflect"]))
+        else:
+            args["padding"] = d(st.one_of(st.sampled_from(["same", "valid"]),
+                                          st.integers(0, 3), st.tuples(*[st.integers(0, 3)] * spatial)))  # fmt: skip
+            args["padding_mode"] = d(st.sampled_from(["zeros"] * 3 + ["reflect", "replicate", "circular"]))  # fmt: skip
+        shape = image(d, spatial, channels)
+        return Case(args, [shape], maybe_infer(d, "in_channels", in_channels, channels))
+
+    return gen
+
+
+def window_pool_case(spatial, max_pool):
+    def gen(d):
+        args = {"kernel_size": int_or_tuple(d, spatial, 1, 5)}
+        if d(st.booleans()):
+            args["stride"] = d(st.one_of(st.none(), st.integers(1, 5)))
+        if d(st.booleans()):
+            args["padding"] = int_or_tuple(d, spatial, 0, 2)
+        args["ceil_mode"] = d(st.booleans())
+        if max_pool:
+            args["dilation"] = int_or_tuple(d, spatial, 1, 3)
+            args["return_indices"] = d(st.sampled_from([False] * 9 + [True]))
+        else:
+            args["count_include_pad"] = d(st.booleans())
+            if spatial > 1 and d(st.booleans()):
+                args["divisor_override"] = d(st.sampled_from([None, 1, 3, 0, -2]))
+        return Case(args, [image(d, spatial, d(st.integers(1, 4)))])
+
+    return gen
+
+
+def adaptive_case(spatial, max_pool):
+    def gen(d):
+        entry = st.integers(1, 6) if spatial == 1 else st.one_of(st.none(), st.integers(1, 6))
+        output_size = d(st.one_of(st.integers(1, 6), st.tuples(*[entry] * spatial)))
+        args = {"output_size": output_size}
+        if max_pool:
+            args["return_indices"] = d(st.sampled_from([False] * 9 + [True]))
+        return Case(args, [image(d, spatial, d(st.integers(1, 4)))])
+
+    return gen
+
+
+def norm_flags(d, args, running=True):
+    args["eps"] = d(st.sampled_from([1e-5, 1e-3]))
+    args["affine"] = d(st.booleans())
+    args["bias"] = d(st.booleans())
+    if running:
+        args["momentum"] = d(st.sampled_from([0.1, None]))
+        args["track_running_stats"] = d(st.booleans())
+    return args
+
+
+def batch_norm_case(spatial):
+    def gen(d):
+        channels = d(st.integers(1, 8))
+        if spatial == 1:
+            length = d(st.integers(1, 6))
+            shape = d(st.sampled_from([(BATCH, channels), (BATCH, channels, length),
+                                       (BATCH, channels, length, 2), (channels,)]))  # fmt: skip
+        else:
+            shape = image(d, spatial, channels, hi=4, unbatched=False)
+        features = count_arg(d, channels)
+        args = norm_flags(d, {"num_features": features})
+        if d(st.integers(0, 9)) == 0:
+            args["eps"] = 0.0  # F.batch_norm refuses it in training
+        return Case(args, [shape], maybe_infer(d, "num_features", features, channels))
+
+    return gen
+
+
+def instance_norm_case(spatial):
+    def gen(d):
+        channels = d(st.integers(1, 8))
+        features = count_arg(d, channels)
+        args = norm_flags(d, {"num_features": features})
+        shape = image(d, spatial, channels, hi=3)
+        return Case(args, [shape], maybe_infer(d, "num_features", features, channels))
+
+    return gen
+
+
+def group_norm(d):
+    channels = d(st.integers(1, 8))
+    num_channels = count_arg(d, channels)
+    args = norm_flags(d, {"num_groups": d(st.integers(1, 4)), "num_channels": num_channels},
+                      running=False)  # fmt: skip
+    shape = d(st.sampled_from([(BATCH, channels), (BATCH, channels, 3), (BATCH, channels, 2, 3),
+                               (channels,)]))  # fmt: skip
+    return Case(args, [shape], maybe_infer(d, "num_channels", num_channels, channels))
+
+
+def layer_norm(d):
+    shape = (BATCH, *sizes(d, d(st.integers(0, 3)), 1, 6))
+    last = shape[-1]
+    choice = d(st.sampled_from(["last", "other", "trailing", "trailing", "wrong", "too long"]))
+    if choice == "last":
+        normalized = last
+    elif choice == "other":
+        normalized = d(st.integers(1, 6))
+    elif choice == "trailing":
+        normalized = tuple(shape[-d(st.integers(1, len(shape))) :])
+    elif choice == "wrong":
+        normalized = sizes(d, d(st.integers(1, len(shape))), 1, 6)
+    else:
+        normalized = (2,) * (len(shape) + 1)
+    args = {"normalized_shape": normalized, "eps": 1e-5,
+            "elementwise_affine": d(st.booleans()), "bias": d(st.booleans())}  # fmt: skip
+    return Case(args, [shape], maybe_infer(d, "normalized_shape", normalized, last))
+
+
+def local_response_norm(d):
+    args = {"size": d(st.integers(1, 5)), "alpha": 1e-4, "beta": 0.75, "k": d(st.sampled_from([1.0, 2.0]))}  # fmt: skip
+    return Case(args, [tensor(d, 1, 5)])
+
+
+def linear(d):
+    shape = tensor(d, 0, 4, hi=6)
+    features = shape[-1] if shape else 3
+    in_features = count_arg(d, features)
+    args = {"in_features": in_features, "out_features": d(st.integers(1, 8)), "bias": d(st.booleans())}  # fmt: skip
+    return Case(args, [shape], maybe_infer(d, "in_features", in_features, shape[-1] if shape else None))
+
+
+def bilinear(d):
+    lead = (BATCH, *sizes(d, d(st.integers(0, 2)), 1, 3))[: d(st.integers(0, 3))]
+    other_lead = lead if d(st.integers(0, 3)) else (BATCH, *sizes(d, d(st.integers(0, 2)), 1, 3))
+    a, b = d(st.integers(1, 4)), d(st.integers(1, 4))
+    in1, in2 = count_arg(d, a, 4), count_arg(d, b, 4)
+    args = {"in1_features": in1, "in2_features": in2, "out_features": d(st.integers(1, 4)),
+            "bias": d(st.booleans())}  # fmt: skip
+    return Case(args, [(*lead, a), (*other_lead, b)], maybe_infer(d, "in1_features", in1, a))
+
+
+# Values for simple parameters, by name; an op whose parameters all appear here needs no own
+# generator (activations, dropout, Identity).
+SIMPLE_ARGS = {
+    "inplace": st.booleans(),
+    "negative_slope": st.sampled_from([0.01, 0.2, -0.5]),
+    "alpha": st.sampled_from([1.0, 0.5]),
+    "approximate": st.sampled_from(["none", "tanh", "tanh", "exact"]),
+    "beta": st.sampled_from([1.0, 2.0]),
+    "threshold": st.sampled_from([20.0, 1.0]),
+    "dim": st.one_of(st.none(), st.integers(-5, 4)),
+    "p": st.sampled_from([0.0, 0.5, 1.0, 0.2, -0.1, 1.5]),
+    "training": st.booleans(),
+}
+
+
+def simple(op: OpSpec):
+    def gen(d):
+        args = {}
+        for param in op.params:
+            if not param.is_tensor and d(st.booleans()):
+                args[param.name] = d(SIMPLE_ARGS[param.name])
+        return Case(args, [tensor(d, 0, 5)])
+
+    return gen
+
+
+def prelu(d):
+    shape = tensor(d, 0, 4)
+    channels = shape[1] if len(shape) > 1 else 1
+    count = d(st.sampled_from([1, channels, d(st.integers(1, 5))]))
+    return Case({"num_parameters": count, "init": 0.25}, [shape])
+
+
+def flatten(d):
+    args = {}
+    for name in ("start_dim", "end_dim"):
+        if d(st.booleans()):
+            args[name] = d(st.integers(-5, 4))
+    return Case(args, [tensor(d, 0, 5)])
+
+
+def factorization(d, total) -> list:
+    """A list of positive ints multiplying to `total`."""
+    parts = []
+    while total > 1 and d(st.integers(0, 3)):
+        divisors = [k for k in range(2, total + 1) if total % k == 0]
+        part = d(st.sampled_from(divisors))
+        parts.append(part)
+        total //= part
+    parts.append(total)
+    return parts
+
+
+def target_sizes(d, total) -> tuple:
+    """Sizes that multiply to `total` (sometimes with a -1), or sometimes sizes that do not."""
+    parts = factorization(d, total)
+    if d(st.integers(0, 4)) == 0:
+        parts[d(st.integers(0, len(parts) - 1))] += d(st.integers(1, 3))
+    if d(st.booleans()):
+        parts[d(st.integers(0, len(parts) - 1))] = -1
+    return tuple(parts)
+
+
+def unflatten(d):
+    shape = tensor(d, 1, 4, hi=8)
+    dim = d(st.integers(-len(shape) - 1, len(shape)))
+    total = shape[dim] if -len(shape) <= dim < len(shape) else 6
+    return Case({"dim": dim, "unflattened_size": target_sizes(d, total)}, [shape])
+
+
+def reshape(d):
+    shape = tensor(d, 1, 4, hi=6)
+    return Case({"shape": target_sizes(d, math.prod(shape))}, [shape])
+
+
+def mean(d):
+    shape = tensor(d, 0, 4)
+    dims = st.integers(-4, 3)
+    args = {}
+    if d(st.booleans()):
+        args["dim"] = d(st.one_of(st.none(), dims, st.tuples(dims), st.tuples(dims, dims), st.just(())))
+    if d(st.booleans()):
+        args["keepdim"] = d(st.booleans())
+    return Case(args, [shape])
+
+
+def pad_case(spatial, lo, value=False):
+    def gen(d):
+        amount = st.integers(lo, 4)
+        padding = d(st.one_of(amount, st.tuples(*[amount] * (2 * spatial))))
+        args = {"padding": padding}
+        if value:
+            args["value"] = d(st.sampled_from([0.0, 1.5]))
+        return Case(args, [tensor(d, 1, 5, hi=4)])
+
+    return gen
+
+
+def upsample(d):
+    shape = tensor(d, 2, 6, hi=6)
+    count = st.integers(1, 3)
+    size = st.one_of(st.integers(1, 8), count.flatmap(lambda n: st.tuples(*[st.integers(1, 8)] * n)))
+    factor = st.sampled_from([0.5, 1.0, 1.5, 2.0, 0.25, 3.0])
+    scale = st.one_of(factor, count.flatmap(lambda n: st.tuples(*[factor] * n)))
+    form = d(st.sampled_from(["size", "size", "scale", "scale", "both", "neither"]))
+    args = {
+        "size": d(size) if form in ("size", "both") else None,
+        "scale_factor": d(scale) if form in ("scale", "both") else None,
+        "mode": d(st.sampled_from(["nearest", "nearest-exact", "area", "linear", "bilinear",
+                                   "bicubic", "trilinear"])),  # fmt: skip
+        "align_corners": d(st.sampled_from([None, None, True, False])),
+        "recompute_scale_factor": d(st.sampled_from([None, None, True, False])),
+    }
+    return Case(args, [shape])
+
+
+def pixel_case(shuffle):
+    def gen(d):
+        name = "upscale_factor" if shuffle else "downscale_factor"
+        return Case({name: d(st.integers(1, 3))}, [tensor(d, 2, 5, hi=9)])
+
+    return gen
+
+
+def cat(d):
+    rank = d(st.integers(0, 4))
+    base = list(tensor(d, rank, rank, hi=4))
+    dim = d(st.integers(-rank - 1, rank))
+    shapes = []
+    for _ in range(d(st.integers(1, 3))):
+        shape = list(base)
+        if rank and -rank <= dim < rank:
+            shape[dim] = d(st.integers(1, 4))
+        if rank and d(st.integers(0, 5)) == 0:
+            shape[d(st.integers(0, rank - 1))] += 1  # a mismatch somewhere
+        if d(st.integers(0, 9)) == 0:
+            shape.append(2)  # a rank mismatch
+        shapes.append(tuple(shape))
+    return Case({"dim": dim}, shapes)
+
+
+def binary(d):
+    left = tensor(d, 0, 4, hi=4)
+    form = d(st.sampled_from(["equal", "equal", "ones", "prefix", "random"]))
+    if form == "equal":
+        right = left
+    elif form == "ones":  # squeeze-and-excitation style [N, C, 1, 1]
+        right = tuple(s if i < 2 or not d(st.booleans()) else 1 for i, s in enumerate(left))
+    elif form == "prefix":
+        right = left[d(st.integers(0, len(left))) :]
+    else:
+        right = tensor(d, 0, 4, hi=4)
+    if d(st.booleans()):
+        left, right = right, left
+    return Case({}, [left, right])
+
+
+GENERATORS = {
+    **{f"Conv{s}d": conv_case(s, transpose=False) for s in (1, 2, 3)},
+    **{f"ConvTranspose{s}d": conv_case(s, transpose=True) for s in (1, 2, 3)},
+    **{f"MaxPool{s}d": window_pool_case(s, max_pool=True) for s in (1, 2, 3)},
+    **{f"AvgPool{s}d": window_pool_case(s, max_pool=False) for s in (1, 2, 3)},
+    **{f"AdaptiveAvgPool{s}d": adaptive_case(s, max_pool=False) for s in (1, 2, 3)},
+    **{f"AdaptiveMaxPool{s}d": adaptive_case(s, max_pool=True) for s in (1, 2)},
+    "max_pool2d": window_pool_case(2, max_pool=True),
+    "avg_pool2d": window_pool_case(2, max_pool=False),
+    "adaptive_avg_pool2d": adaptive_case(2, max_pool=False),
+    "adaptive_max_pool2d": adaptive_case(2, max_pool=True),
+    **{f"BatchNorm{s}d": batch_norm_case(s) for s in (1, 2, 3)},
+    **{f"InstanceNorm{s}d": instance_norm_case(s) for s in (1, 2)},
+    "GroupNorm": group_norm,
+    "LayerNorm": layer_norm,
+    "LocalResponseNorm": local_response_norm,
+    "Linear": linear,
+    "Bilinear": bilinear,
+    "PReLU": prelu,
+    "Flatten": flatten,
+    "flatten": flatten,
+    "Unflatten": unflatten,
+    "reshape": reshape,
+    "view": reshape,
+    "mean": mean,
+    "ZeroPad1d": pad_case(1, -3),
+    "ZeroPad2d": pad_case(2, -3),
+    "ConstantPad2d": pad_case(2, -3, value=True),
+    "ReflectionPad2d": pad_case(2, -2),
+    "ReplicationPad2d": pad_case(2, -2),
+    "Upsample": upsample,
+    "PixelShuffle": pixel_case(shuffle=True),
+    "PixelUnshuffle": pixel_case(shuffle=False),
+    "cat": cat,
+    "add": binary,
+    "mul": binary,
+}
+for _name, _op in REGISTRY.items():
+    if _name not in GENERATORS and all(p.is_tensor or p.name in SIMPLE_ARGS for p in _op.params):
+        GENERATORS[_name] = simple(_op)
+
+
+# ---------------------------------------------------------------- the tests
+
+
+def test_every_op_has_a_generator():
+    missing = sorted(set(REGISTRY) - set(GENERATORS))
+    assert not missing, f"ops without a torch differential generator: {missing}"
+
+
+def test_every_op_has_a_summary():
+    assert [name for name, op in REGISTRY.items() if not op.summary] == []
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_op_matches_torch(name, data):
+    op = REGISTRY[name]
+    case = GENERATORS[name](data.draw)
+    try:
+        result, refusal = run_archspec(op, case), None
+    except (OpFailure, BindError) as error:
+        result, refusal = None, error
+    try:
+        shape, count = run_torch(op, case)
+        torch_error = None
+    except Exception as error:  # noqa: BLE001 - any torch exception means "torch refuses"
+        shape, count, torch_error = None, 0, error
+    if refusal is not None:
+        if torch_error is None:
+            stricter = STRICTER.get(name)
+            assert stricter and stricter(case), (
+                f"archspec refuses {name}{case} but torch gives {shape}: {refusal}"
+            )
+        return
+    assert torch_error is None, f"torch refuses {name}{case} ({torch_error}) but archspec gives {result.shape}"
+    assert shape is not None, f"torch returned a non-tensor for {name}{case}"
+    assert result.shape == shape, f"{name}{case}: archspec {result.shape}, torch {shape}"
+    assert result.params == count, f"{name}{case}: archspec counts {result.params} params, torch {count}"
