@@ -1,13 +1,19 @@
-"""archspec: a declarative architecture-spec language and static shape checker for PyTorch."""
+"""archspec: a declarative architecture-spec language and static shape checker for PyTorch.
+
+    archspec.check("net.arch")      # diagnostics and shapes, never imports torch
+    archspec.load("net.arch")       # the checked spec (raises SpecError on errors)
+    archspec.compile_source(...)    # the generated nn.Module source
+    archspec.build("net.arch")      # an instance of the generated module (imports torch)
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "check", "check_text"]
+__all__ = ["SpecError", "__version__", "build", "check", "check_text", "compile_source", "load"]
 
 
-def check(path: str):
+def check(path: str, **model_args):
     """Check one .arch file; returns a CheckResult (diagnostics, models, shapes)."""
     from archspec.driver import check_file
 
@@ -19,3 +25,12 @@ def check_text(text: str, path: str = "<string>"):
     from archspec.driver import check_text as run
 
     return run(text, path)
+
+
+def __getattr__(name: str):
+    # load/build/compile_source/SpecError live in archspec.api, imported on first use.
+    if name in ("load", "build", "compile_source", "SpecError"):
+        from archspec import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'archspec' has no attribute {name!r}")

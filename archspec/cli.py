@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     check.set_defaults(handler=_check)
+
+    compile_ = commands.add_parser("compile", help="generate the nn.Module source of a spec")
+    compile_.add_argument("spec", metavar="SPEC", help="an .arch file")
+    compile_.add_argument("-o", "--output", metavar="FILE.py", help="write here (default: stdout)")
+    compile_.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    compile_.set_defaults(handler=_compile)
     return parser
 
 
@@ -96,3 +102,54 @@ def _check(args) -> int:
         return EXIT_ERROR
     has_errors = any(d.severity is diag.Severity.ERROR for d in diagnostics)
     return EXIT_FINDINGS if has_errors else EXIT_CLEAN
+
+
+def _compile(args) -> int:
+    from archspec import diagnostics as diag
+    from archspec.codegen import CodegenError, generate
+    from archspec.driver import check_file
+
+    if not os.path.isfile(args.spec):
+        print(f"archspec: {args.spec}: no such file", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        result = check_file(args.spec)
+    except OSError as error:
+        print(f"archspec: cannot read {args.spec}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_ERROR
+    # Diagnostics go to stderr: stdout may be the generated code.
+    for diagnostic in result.diagnostics:
+        print(diag.render_text(diagnostic) + "\n", file=sys.stderr)
+    if not result.ok:
+        print(diag.render_summary(result.diagnostics, 1) + "; nothing written", file=sys.stderr)
+        return EXIT_FINDINGS
+    try:
+        source = generate(result)
+    except CodegenError as error:
+        print(f"archspec: {error.message}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.output is None:
+        sys.stdout.write(source)
+        return EXIT_CLEAN
+    try:
+        write_atomically(args.output, source)
+    except OSError as error:
+        print(f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_CLEAN
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written output."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".archspec-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from archspec import diagnostics as diag
 from archspec.dims import Dim
@@ -70,28 +71,32 @@ class CheckResult:
         raise LookupError(f"{self.path} defines no model {name!r}")
 
 
-def check_file(path: str) -> CheckResult:
+ModelArgs = dict[str, dict[str, Any]]  # model name -> parameter overrides
+
+
+def check_file(path: str, model_args: ModelArgs | None = None) -> CheckResult:
+    """Check a file; `model_args` overrides models' parameter defaults (as build() does)."""
     reporter = diag.Reporter()
     loader = Loader(reporter)
     loaded = loader.load_path(path)
-    return _finish(path, loaded, reporter)
+    return _finish(path, loaded, reporter, model_args or {})
 
 
-def check_text(text: str, path: str = "<string>") -> CheckResult:
+def check_text(text: str, path: str = "<string>", model_args: ModelArgs | None = None):
     reporter = diag.Reporter()
     loader = Loader(reporter)
     loaded = loader.load_bytes(path, text.encode("utf-8"))
-    return _finish(path, loaded, reporter)
+    return _finish(path, loaded, reporter, model_args or {})
 
 
-def _finish(path: str, loaded: LoadedFile | None, reporter: diag.Reporter) -> CheckResult:
+def _finish(path: str, loaded: LoadedFile | None, reporter, model_args: ModelArgs) -> CheckResult:
     result = CheckResult(path, [], loaded=loaded)
     if loaded is not None:
         elaborator = Elaborator(loaded.definitions, reporter)
         for definition in loaded.local:
             if definition.kind != "model":
                 continue
-            graph = elaborator.elaborate_model(definition)
+            graph = elaborator.elaborate_model(definition, model_args.get(definition.name.id))
             inference = infer(graph, reporter)
             lint(graph, inference, reporter)
             result.models.append(CheckedModel(graph, inference))

@@ -68,12 +68,14 @@ class Recipe:
     arg_spans: dict[str, Span]  # parameter name (or "#i" for a Sequential child) -> span
     span: Span
     children: list[tuple[ast.Label | None, Any, Span]] = field(default_factory=list)
+    definition: Definition | None = None  # blocks: the definition the name resolved to
 
 
 @dataclass
 class Definition:
-    node: ast.Definition
+    node: ast.Definition | None  # None: an import that failed (and was reported)
     source_path: str
+    namespace: dict[str, Definition] | None = None  # the blocks visible in its file
 
 
 @dataclass
@@ -87,6 +89,8 @@ class Frame:
     reserved: set[str]
     returned: list[Any] | None = None
     auto_counts: dict[str, int] = field(default_factory=dict)
+    application: int = 0  # which application of a block this run is (names in shapes bind per run)
+    namespace: dict[str, Definition] | None = None  # blocks visible here (None: the model's file)
 
 
 def _error(code: str, message: str, span: Span, label: str = "", **kw) -> diag.ArchError:
@@ -130,7 +134,10 @@ class Elaborator:
         self.graph: nx.DiGraph | None = None
         self.model: ModelGraph | None = None
         self.steps = 0
-        self.block_stack: list[tuple[str, Span]] = []
+        self.id_counters: dict[str, int] = {}  # node id base -> last suffix used (ids stay O(1))
+        self.saw_input = False
+        self.applications = 0
+        self.block_stack: list[tuple[str, ast.Definition]] = []
         self.replay_roots: list[str] = []
 
     # ================================================================ entry point
@@ -145,6 +152,8 @@ class Elaborator:
         self.graph = nx.DiGraph()
         self.model = ModelGraph(definition.name.id, definition.span, self.graph, root)
         self.steps = 0
+        self.id_counters = {}
+        self.saw_input = False  # an `input` statement ran in the model body (even a failing one)
         overrides = dict(overrides or {})
         values: dict[str, Any] = {}
         for param in definition.params:
@@ -164,7 +173,11 @@ class Elaborator:
             else:
                 values[param.name.id] = self._eval_const(values, param.default)
         for name in overrides:
-            raise KeyError(f"model {definition.name.id} has no parameter '{name}'")
+            known = ", ".join(p.name.id for p in definition.params) or "none"
+            raise TypeError(
+                f"model {definition.name.id} got an unexpected parameter '{name}' "
+                f"(its parameters: {known})"
+            )
         root.params = dict(values)
         frame = Frame(definition, root, values, {}, _static_labels(definition.body))
         old_limit = sys.getrecursionlimit()
@@ -192,7 +205,7 @@ class Elaborator:
 
     def _finish_model(self, frame: Frame) -> None:
         definition = frame.definition
-        if not self.model.inputs:
+        if not self.model.inputs and not self.saw_input:  # a broken input is reported already
             self.report(
                 _error(
                     "E109",
@@ -251,16 +264,19 @@ class Elaborator:
             frame.values[target.id] = POISON
         elif isinstance(stmt, ast.Return):
             frame.returned = [POISON]
+        elif isinstance(stmt, ast.Declare):
+            frame.layers.setdefault(stmt.name.id, POISON)  # later `-> name` stays silent
 
     def _run(self, frame: Frame, stmt) -> None:
         if isinstance(stmt, ast.Input):
             self._run_input(frame, stmt)
         elif isinstance(stmt, ast.Assign):
+            first_new = self.graph.number_of_nodes()
             value = self.eval(frame, stmt.value)
             if isinstance(value, Recipe):
                 raise _error(
                     "E108",
-                    f"{value.func}(...) builds a layer but nothing flows into it",
+                    f"the layer {value.func}(...) is built, but nothing flows into it",
                     stmt.value.span,
                     "never applied",
                     help=f"apply it (`{stmt.target.id} = x -> {value.func}(...)`) or declare it "
@@ -270,13 +286,26 @@ class Elaborator:
                 self._assert_shape(frame, value, stmt.shape)
             if isinstance(value, Tensor):
                 node = self.model.node(value.node)
-                if node.kind == "op" and not node.bound:
-                    node.name = stmt.target.id
-                    node.bound = True
-                    node.binding_span = stmt.target.span
+                # Name only what this statement computed: `identity = x` is an alias, not a name.
+                if node.kind == "op" and node.index >= first_new:
+                    node.bindings.setdefault(frame.module.path, stmt.target.id)
+                    if not node.bound:
+                        node.name = stmt.target.id
+                        node.bound = True
+                        node.binding_span = stmt.target.span
             frame.values[stmt.target.id] = value
         elif isinstance(stmt, ast.Declare):
             recipe = self.eval(frame, stmt.call)
+            if recipe is POISON:
+                frame.layers.setdefault(stmt.name.id, POISON)
+                return
+            if not isinstance(recipe, Recipe):
+                raise _error(
+                    "E108",
+                    f"only layers can be declared, {stmt.call.func.id}() gives {_kind(recipe)}",
+                    stmt.call.span,
+                    "not a layer",
+                )
             label = ast.Label(stmt.name.id, (stmt.name.id,), stmt.name.span)
             module = self.build(frame, recipe, frame.module, label)
             frame.layers[module.name] = module
@@ -319,6 +348,7 @@ class Elaborator:
             if stmt.shape is not None:
                 self._assert_shape(frame, value, stmt.shape)
             return
+        self.saw_input = True
         if name in frame.values and isinstance(frame.values[name], Tensor):
             raise _error("E103", f"input '{name}' is declared twice", stmt.name.span, "again")
         if stmt.shape is None:
@@ -369,9 +399,21 @@ class Elaborator:
             elif isinstance(dim, ast.Name) and dim.id not in frame.values:
                 dims.append(PatternVar(dim.id))
             else:
-                dims.append(self.eval(frame, dim))
+                size = self.eval(frame, dim)
+                if size is POISON:
+                    return
+                if not (_is_int(size) or isinstance(size, Sym)):
+                    raise _error(
+                        "E108",
+                        f"a stated size must be an integer, a name or ?, got {_kind(size)}",
+                        dim.span,
+                        "not a size",
+                    )
+                dims.append(size)
         self.model.assertions.append(
-            ShapeAssertion(value.node, tuple(dims), shape.span, frame.module.path)
+            ShapeAssertion(
+                value.node, tuple(dims), shape.span, frame.module.path, frame.application
+            )
         )
 
     # ================================================================ expressions
@@ -550,7 +592,11 @@ class Elaborator:
                     "not a tensor function",
                 )
             return self._builtin(name, call, positional, keywords)
-        if op is not None or name in CONTAINERS or name in self.definitions:
+        names = self._namespace(frame)
+        block = names.get(name) if op is None and name not in CONTAINERS else None
+        if block is not None and block.node is None:
+            return POISON  # a block whose import failed: reported at the import
+        if op is not None or name in CONTAINERS or block is not None:
             kind = "layer" if op is not None else "sequential" if name in CONTAINERS else "block"
             if children and kind != "sequential":
                 span = children[0][2]
@@ -560,7 +606,7 @@ class Elaborator:
                     span,
                     "named child",
                 )
-            recipe = Recipe(name, kind, positional, keywords, spans, call.span, children)
+            recipe = Recipe(name, kind, positional, keywords, spans, call.span, children, block)
             if kind == "sequential" and keywords:
                 key = next(iter(keywords))
                 raise _error(
@@ -570,7 +616,7 @@ class Elaborator:
                     "keyword",
                 )
             return recipe
-        candidates = list(REGISTRY) + sorted(CONTAINERS) + list(self.definitions) + list(BUILTINS)
+        candidates = list(REGISTRY) + sorted(CONTAINERS) + list(names) + list(BUILTINS)
         suggestion = closest(name, candidates)
         raise _error(
             "E101",
@@ -664,7 +710,10 @@ class Elaborator:
 
     def _function(self, frame: Frame, op: OpSpec, call: ast.Call, positional, keywords, spans):
         values, arg_spans = self._bind(op, call.span, positional, keywords, spans)
-        return self._op_node(frame, op, values, arg_spans, call.span, op.name)
+        node = self._op_node(frame, op, values, arg_spans, call.span, op.name)
+        if isinstance(node, Tensor):
+            self.model.node(node.node).keywords = frozenset(keywords)
+        return node
 
     def _op_node(self, frame, op: OpSpec, values, arg_spans, span: Span, name: str) -> Any:
         inputs: list[str] = []
@@ -673,6 +722,14 @@ class Elaborator:
             value = values.get(param.name)
             if param.is_tensor:
                 items = value if isinstance(value, (list, tuple)) else [value]
+                if param.name != "tensors" and isinstance(value, (list, tuple)):
+                    raise _error(
+                        "E108",
+                        f"{op.name} takes one tensor as '{param.name}', got {_kind(value)}",
+                        arg_spans.get(param.name, span),
+                        "not one tensor",
+                        help="pick one first, e.g. `outs[0]`",
+                    )
                 if param.name == "tensors" and not isinstance(value, (list, tuple)):
                     raise _error(
                         "E108",
@@ -737,12 +794,15 @@ class Elaborator:
                 )
         try:
             result = BUILTINS[name](*positional)
+            size = len(result) if isinstance(result, range) else 0
+        except OverflowError:  # int(1e999), len(range(10**70))
+            raise _error("E110", f"{name}(): the number is too large", call.span, "") from None
         except (TypeError, ValueError) as error:
             raise _error("E104", f"{name}(): {error}", call.span, "") from None
-        if isinstance(result, range) and len(result) > MAX_STEPS:
+        if size > MAX_STEPS:
             raise _error(
                 "E110",
-                f"range of {len(result)} items is larger than archspec allows",
+                f"range of {size} items is larger than archspec allows",
                 call.span,
                 "too long",
             )
@@ -750,12 +810,25 @@ class Elaborator:
 
     # ================================================================ modules
     def _apply_stage(self, frame: Frame, value: Any, stage) -> Any:
+        try:
+            return self._apply_stage_unguarded(frame, value, stage)
+        except diag.ArchError:
+            # A layer that failed to build is reported once: later `-> name` uses stay silent.
+            if isinstance(stage, ast.Labelled) and len(stage.label.parts) == 1:
+                name = stage.label.parts[0]
+                if isinstance(name, str):
+                    frame.layers.setdefault(name, POISON)
+            raise
+
+    def _apply_stage_unguarded(self, frame: Frame, value: Any, stage) -> Any:
         if isinstance(stage, ast.LayerRef):
             module = frame.layers.get(stage.name.id)
+            if module is POISON:
+                return POISON
             if module is None:
                 suggestion = closest(stage.name.id, frame.layers)
                 hint = f"did you mean '{suggestion}'?" if suggestion else None
-                if stage.name.id in REGISTRY or stage.name.id in self.definitions:
+                if stage.name.id in REGISTRY or stage.name.id in self._namespace(frame):
                     hint = f"call it: `-> {stage.name.id}(...)`"
                 raise _error(
                     "E102",
@@ -779,6 +852,8 @@ class Elaborator:
                 )
             return self._call(frame, call, piped=value)
         recipe = self.eval(frame, call)
+        if recipe is POISON:
+            return POISON
         if not isinstance(recipe, Recipe):
             raise _error("E108", f"{call.func.id}() does not take a tensor", call.span, "")
         module = self.build(frame, recipe, frame.module, label)
@@ -840,7 +915,7 @@ class Elaborator:
                 self.build(frame, child, module, child_label, index)
             return module
         else:
-            definition = self.definitions[recipe.func].node
+            definition = recipe.definition.node
             module.definition = definition
             module.params = self._bind_block(definition, recipe)
         parent.children[name] = module
@@ -987,7 +1062,7 @@ class Elaborator:
     def _instantiate(self, module: ModuleInfo, value: Any, span: Span) -> Any:
         definition: ast.Definition = module.definition
         name = definition.name.id
-        if any(entry == name for entry, _ in self.block_stack):
+        if any(entry is definition for _, entry in self.block_stack):
             chain = " -> ".join([entry for entry, _ in self.block_stack] + [name])
             raise _error(
                 "E107",
@@ -1024,8 +1099,11 @@ class Elaborator:
         replay = module.elaborated
         if replay:
             self.replay_roots.append(module.path)
+        self.applications += 1
         frame = Frame(definition, module, values, {}, _static_labels(definition.body))
-        self.block_stack.append((name, span))
+        frame.application = self.applications
+        frame.namespace = module.call.definition.namespace  # names resolve in the block's file
+        self.block_stack.append((name, definition))
         try:
             self._run_body(frame, definition.body)
         finally:
@@ -1045,16 +1123,22 @@ class Elaborator:
         return tuple(frame.returned)
 
     # ================================================================ graph helpers
+    def _namespace(self, frame: Frame) -> dict[str, Definition]:
+        return self.definitions if frame.namespace is None else frame.namespace
+
     def _replaying(self, module: ModuleInfo) -> bool:
         return any(
             module.path == root or module.path.startswith(root + ".") for root in self.replay_roots
         )
 
     def _new_node_id(self, base: str) -> str:
-        node_id, counter = base, 0
+        # Nodes are never removed, so every suffix below the last one used is taken.
+        counter = self.id_counters.get(base, 0)
+        node_id = f"{base}#{counter}" if counter else base
         while node_id in self.graph:
             counter += 1
             node_id = f"{base}#{counter}"
+        self.id_counters[base] = counter
         return node_id
 
     def _add_node(self, node: Node) -> None:
@@ -1193,6 +1277,8 @@ def _arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
     except OverflowError:
         raise _error("E110", "this number is too large", expr.span, "") from None
     if _is_int(result) and result.bit_length() > MAX_INT_BITS:
+        raise _error("E110", "this number is too large", expr.span, "")
+    if isinstance(result, float) and not math.isfinite(result):  # 1e308 * 10
         raise _error("E110", "this number is too large", expr.span, "")
     if isinstance(result, complex):
         raise _error("E108", "the result is not a real number", expr.span, "")

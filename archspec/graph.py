@@ -58,7 +58,9 @@ class Node:
     declared_shape: tuple | None = None  # inputs: their stated shape
     bound: bool = False  # `name` comes from an assignment (`h = ...`), not from the layer or op
     binding_span: Span | None = None  # where that assignment names it
+    bindings: dict[str, str] = field(default_factory=dict)  # scope -> the name it has there
     index: int = 0  # creation order in the model graph
+    keywords: frozenset[str] = frozenset()  # arguments the spec passed by keyword (for codegen)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class ShapeAssertion:
     dims: tuple  # ints, Syms, WILDCARD or PatternVar
     span: Span
     scope: str
+    application: int = 0  # the block application it belongs to: PatternVars bind per application
 
 
 class PatternVar(str):

@@ -165,7 +165,7 @@ def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Repor
             if stated == WILDCARD:
                 continue
             if isinstance(stated, PatternVar):
-                key = (assertion.scope, str(stated))
+                key = (assertion.scope, assertion.application, str(stated))
                 if bindings.setdefault(key, dim) != dim:
                     mismatch = True
                 continue
@@ -173,6 +173,11 @@ def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Repor
                 mismatch = True
         if mismatch:
             name = model.node(assertion.node).name
+            notes = []
+            if assertion.scope:
+                notes.append(
+                    f"in {assertion.scope} ({_instance_text(model.module(assertion.scope))})"
+                )
             stated_text = "[" + ", ".join(_show_stated(d, assertion, bindings) for d in
                                           assertion.dims) + "]"  # fmt: skip
             reporter.add(
@@ -181,6 +186,7 @@ def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Repor
                     f"'{name}' has shape {format_shape(actual)}, but the spec states {stated_text}",
                     assertion.span,
                     f"actual {format_shape(actual)}",
+                    notes=notes,
                     help=f"if the layers are right, state {format_shape(actual)}",
                 )
             )

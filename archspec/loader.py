@@ -22,7 +22,7 @@ def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        prefix = data[: error.start].decode("utf-8")
+        prefix = data[: error.start].decode("utf-8").removeprefix("\ufeff")
         source = SourceFile(path, prefix)
         return source, diag.make(
             "E003",
@@ -110,7 +110,7 @@ class Loader:
                     )
                 )
                 continue
-            if name in loaded.definitions:
+            if name in loaded.definitions and loaded.definitions[name].node is not None:
                 first = loaded.definitions[name].node
                 self.reporter.add(
                     diag.make(
@@ -123,7 +123,9 @@ class Loader:
                 )
                 continue
             self._check_params(definition)
-            loaded.definitions[name] = Definition(definition, loaded.source.path)
+            loaded.definitions[name] = Definition(
+                definition, loaded.source.path, loaded.definitions
+            )
             loaded.local.append(definition)
 
     def _check_params(self, definition: ast.Definition) -> None:
@@ -142,6 +144,13 @@ class Loader:
             seen[param.name.id] = param
 
     def _import(self, loaded: LoadedFile, imported: ast.Import) -> None:
+        if not self._import_names(loaded, imported):
+            # Reported at the import; uses of the names stay silent rather than "unknown".
+            for name in imported.names:
+                loaded.definitions.setdefault(name.id, Definition(None, loaded.source.path))
+
+    def _import_names(self, loaded: LoadedFile, imported: ast.Import) -> bool:
+        """Bind the imported blocks in `loaded`; False if the file could not be imported."""
         base = os.path.dirname(loaded.source.path)
         target = os.path.normpath(os.path.join(base, imported.path.value))
         key = _key(target)

@@ -28,7 +28,8 @@ class SourceFile:
     def line_text(self, line: int) -> str:
         start = self._line_starts[line - 1]
         end = self.text.find("\n", start)
-        return self.text[start:] if end < 0 else self.text[start:end]
+        text = self.text[start:] if end < 0 else self.text[start:end]
+        return text.removesuffix("\r")  # CRLF files show no stray carriage return
 
     @property
     def line_count(self) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast as py_ast
+import math
+import warnings
 
 from lark import Token, Transformer_NonRecursive, Tree, v_args
+from lark.exceptions import VisitError
 
 from archspec import ast
 from archspec import diagnostics as diag
@@ -18,7 +21,12 @@ _BINARY = {
 
 
 def to_ast(source: SourceFile, tree: Tree) -> ast.Module:
-    return _ToAst(source).transform(tree)
+    try:
+        return _ToAst(source).transform(tree)
+    except VisitError as error:  # lark wraps what a rule method raises
+        if isinstance(error.orig_exc, diag.ArchError):
+            raise error.orig_exc from None
+        raise
 
 
 def _binary(op: str):
@@ -55,7 +63,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def import_stmt(self, meta, children):
         path_token, *names = [c for c in children if c is not None]
-        path = ast.Constant(_string_value(path_token), self._token_span(path_token))
+        path = ast.Constant(_string_value(path_token, self.source), self._token_span(path_token))
         return ast.Import(path, tuple(self._name(n) for n in names), self._span(meta))
 
     def definition(self, meta, children):
@@ -125,7 +133,9 @@ class _ToAst(Transformer_NonRecursive):
         span = self._token_span(token)
         if token.type == "NAME":
             return ast.Label(str(token), (str(token),), span)
-        return ast.Label(_string_value(token), _template_parts(self.source, token), span)
+        return ast.Label(
+            _string_value(token, self.source), _template_parts(self.source, token), span
+        )
 
     def not_(self, meta, children):
         return ast.UnaryOp("not", children[0], self._span(meta))
@@ -140,15 +150,22 @@ class _ToAst(Transformer_NonRecursive):
 
     def int_lit(self, meta, children):
         (token,) = children
-        return ast.Constant(int(str(token).replace("_", "")), self._span(meta))
+        try:
+            value = int(str(token).replace("_", ""))
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            raise _too_large(self._span(meta)) from None
+        return ast.Constant(value, self._span(meta))
 
     def float_lit(self, meta, children):
         (token,) = children
-        return ast.Constant(float(str(token).replace("_", "")), self._span(meta))
+        value = float(str(token).replace("_", ""))
+        if math.isinf(value):
+            raise _too_large(self._span(meta))
+        return ast.Constant(value, self._span(meta))
 
     def string(self, meta, children):
         (token,) = children
-        return ast.Constant(_string_value(token), self._span(meta))
+        return ast.Constant(_string_value(token, self.source), self._span(meta))
 
     def name(self, meta, children):
         return self._name(children[0])
@@ -190,9 +207,31 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Argument(children[0], self._span(meta), splat=True)
 
 
-def _string_value(token: Token) -> str:
-    # The STRING terminal only admits Python-compatible quoted literals without newlines.
-    return py_ast.literal_eval(str(token))
+def _too_large(span: Span) -> diag.ArchError:
+    return diag.ArchError(
+        diag.make(
+            "E110", "this number is too large", span, "too large", help="use a smaller number"
+        )
+    )
+
+
+def _string_value(token: Token, source: SourceFile) -> str:
+    # The STRING terminal only admits Python-compatible quoted literals without newlines, but an
+    # escape can still be malformed ("\x", "\N{nope}").
+    try:
+        with warnings.catch_warnings():  # "\d" is kept as is, without Python's SyntaxWarning
+            warnings.simplefilter("ignore")
+            return py_ast.literal_eval(str(token))
+    except (SyntaxError, ValueError):
+        raise diag.ArchError(
+            diag.make(
+                "E001",
+                "invalid escape sequence in a string",
+                source.span(token.start_pos, token.end_pos),
+                "bad escape",
+                help="write a backslash as \\\\",
+            )
+        ) from None
 
 
 def _template_parts(source: SourceFile, token: Token) -> tuple:

@@ -65,4 +65,4 @@ def test_message_style_in_goldens():
     for message in messages:
         assert not message.endswith("."), message
         first = message.split()[0]
-        assert first[0].islower() or first[0] in "'\"" or first in REGISTRY, message
+        assert first[0].islower() or first[0] in "'\"`" or first in REGISTRY, message

@@ -109,7 +109,8 @@ def _unchecked_count(arg: str, channel: int):
     def predicate(case: Case) -> bool:
         args, shape = case.args, case.inputs[0]
         stateless = not args.get("affine", True) and not args.get("track_running_stats", False)
-        return stateless and len(shape) >= abs(channel) + 1 and args[arg] != shape[channel]
+        in_range = -len(shape) <= channel < len(shape)
+        return stateless and in_range and args[arg] != shape[channel]
 
     return predicate
 
@@ -120,6 +121,31 @@ def _empty_output(spatial: int):
         pads = padding if isinstance(padding, tuple) else (padding,) * (2 * spatial)
         shape = case.inputs[0][::-1]
         return any(shape[i] + pads[2 * i] + pads[2 * i + 1] == 0 for i in range(spatial))
+
+    return predicate
+
+
+def _empty_transpose(spatial: int):
+    def predicate(case: Case) -> bool:
+        args = {k: v if isinstance(v, tuple) else (v,) * spatial for k, v in case.args.items()
+                if k in ("kernel_size", "stride", "padding", "output_padding", "dilation")}  # fmt: skip
+        shape = case.inputs[0][-spatial:]
+        return any(
+            (size - 1) * args["stride"][i] - 2 * args["padding"][i]
+            + args["dilation"][i] * (args["kernel_size"][i] - 1) + args["output_padding"][i] + 1
+            == 0
+            for i, size in enumerate(shape)
+        )
+
+    return predicate
+
+
+def _global_average(spatial: int):
+    def predicate(case: Case) -> bool:
+        shape, wanted = case.inputs[0], case.args["output_size"]
+        wanted = wanted if isinstance(wanted, tuple) else (wanted,) * spatial
+        kept = [size if w is None else w for w, size in zip(wanted, shape[-spatial:])]
+        return len(shape) >= spatial and all(size == 1 for size in kept)
 
     return predicate
 
@@ -137,13 +163,20 @@ STRICTER = {
     **{f"BatchNorm{s}d": _unchecked_count("num_features", 1) for s in (1, 2, 3)},
     **{f"InstanceNorm{s}d": _unchecked_count("num_features", -s - 1) for s in (1, 2)},
     "GroupNorm": _unchecked_count("num_channels", 1),
+    # ATen takes a mean() shortcut for a 1×1(×1) output that skips its rank check; archspec keeps
+    # the documented ranks (E206).
+    "AdaptiveAvgPool2d": _global_average(2),
+    "AdaptiveAvgPool3d": _global_average(3),
+    "adaptive_avg_pool2d": _global_average(2),
     # torch warns and drops something other than channels on these ranks; archspec refuses (E206).
     "Dropout2d": lambda case: len(case.inputs[0]) not in (3, 4),
     "Dropout3d": lambda case: len(case.inputs[0]) not in (4, 5),
     # Cropping a dim to 0 gives torch an empty tensor; archspec refuses (E203).
     "ZeroPad1d": _empty_output(1),
-    "ZeroPad2d": _empty_output(2),
-    "ConstantPad2d": _empty_output(2),
+    **dict.fromkeys(
+        ("ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"), _empty_output(2)
+    ),
+    **{f"ConvTranspose{s}d": _empty_transpose(s) for s in (1, 2, 3)},
 }
 
 
@@ -419,8 +452,9 @@ def mean(d):
     args = {}
     if d(st.booleans()):
         args["dim"] = d(st.one_of(st.none(), dims, st.tuples(dims), st.tuples(dims, dims), st.just(())))
-    if d(st.booleans()):
-        args["keepdim"] = d(st.booleans())
+        # torch.mean has no overload taking keepdim without dim, so generated code passes both.
+        if d(st.booleans()):
+            args["keepdim"] = d(st.booleans())
     return Case(args, [shape])
 
 

@@ -102,11 +102,18 @@ def _softmax_rule(ctx: RuleContext):
 
 def _prelu_rule(ctx: RuleContext):
     rank, count = len(ctx.input), ctx["num_parameters"]
+    if count == 1:
+        return ctx.input
     if rank == 0:
-        ctx.fail("E206", "PReLU does not accept a 0-d input", input=0)
+        ctx.fail(
+            "E206",
+            f"PReLU(num_parameters={count}) needs a channel dim, got a 0-d input",
+            arg="num_parameters",
+            input=0,
+        )
     # ATen's prelu reads the channels from dim 1, and counts 1 channel for a 1-d input.
     channels = ctx.input[1] if rank >= 2 else 1
-    if count != 1 and count != channels:
+    if count != channels:
         ctx.fail(
             "E201",
             f"PReLU has num_parameters={count}, but the input {format_shape(ctx.input)} has "

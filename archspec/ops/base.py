@@ -74,6 +74,9 @@ class OpSpec:
     )
     inputs: int = 1  # tensor inputs of a layer; functions declare theirs as is_tensor params
     summary: str = ""
+    # How a function is written in generated code when `torch(args)` is not it (`a + b`,
+    # `x.view(...)`): gets the rendered tensor operands and non-default arguments by name.
+    emit: Callable[[Emission], str] | None = None
 
     def param(self, name: str) -> Param:
         return next(p for p in self.params if p.name == name)
@@ -87,6 +90,14 @@ class OpSpec:
                 text += f"={p.default!r}"
             parts.append(text)
         return f"{self.name}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Emission:
+    """A function call as generated code sees it: Python source for each operand and argument."""
+
+    tensors: dict[str, str]  # tensor parameter -> expression ("x", "[a, b]")
+    args: dict[str, str]  # non-tensor parameter -> literal, only those that differ from defaults
 
 
 class RuleContext:

@@ -66,6 +66,21 @@ def _conv_validate(ctx: RuleContext) -> None:
         )
 
 
+def _check_padding_mode(ctx: RuleContext, spatial: int, i: int, size: int, pad: int) -> None:
+    """F.pad's limits: reflect needs pad < size, circular pad <= size; replicate has none."""
+    mode = ctx["padding_mode"]
+    if (mode == "reflect" and pad >= size) or (mode == "circular" and pad > size):
+        bound = "larger than" if mode == "reflect" else "at least"
+        ctx.fail(
+            "E203",
+            f"{mode} padding {pad} needs an input {SPATIAL_NAMES[spatial][i]} {bound} {pad}, "
+            f"got {size}",
+            arg="padding",
+            input=0,
+            help="pad less, or use padding_mode='zeros' or 'replicate'",
+        )
+
+
 def _conv_rule(spatial: int):
     def rule(ctx: RuleContext):
         sizes = spatial_dims(ctx, spatial)
@@ -74,18 +89,15 @@ def _conv_rule(spatial: int):
             padding = (0,) * spatial
         out = []
         for i, size in enumerate(sizes):
+            kernel, stride, dilation = ctx["kernel_size"][i], ctx["stride"][i], ctx["dilation"][i]
             if padding == "same":
+                # torch pads d·(k−1) in all, the smaller half on the left.
+                total = dilation * (kernel - 1)
+                _check_padding_mode(ctx, spatial, i, size, total - total // 2)
                 out.append(size)
                 continue
-            kernel, stride = ctx["kernel_size"][i], ctx["stride"][i]
-            dilation, pad = ctx["dilation"][i], padding[i]
-            if ctx["padding_mode"] != "zeros" and pad >= size and ctx["padding_mode"] != "circular":
-                ctx.fail(
-                    "E203",
-                    f"{ctx['padding_mode']} padding {pad} needs an input larger than {pad}, "
-                    f"got {SPATIAL_NAMES[spatial][i]} {size}",
-                    arg="padding",
-                )
+            pad = padding[i]
+            _check_padding_mode(ctx, spatial, i, size, pad)
             result = conv_output_size(size, kernel, stride, pad, dilation)
             if size + 2 * pad < dilation * (kernel - 1) + 1:
                 name = SPATIAL_NAMES[spatial][i]

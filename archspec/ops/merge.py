@@ -111,7 +111,7 @@ def _mul_rule(ctx: RuleContext):
     return shape
 
 
-def _binary(name: str, rule, summary: str) -> OpSpec:
+def _binary(name: str, symbol: str, rule, summary: str) -> OpSpec:
     return OpSpec(
         name=name,
         torch=f"torch.{name}",
@@ -119,6 +119,7 @@ def _binary(name: str, rule, summary: str) -> OpSpec:
         rule=rule,
         kind="function",
         summary=summary,
+        emit=lambda e: f"{e.tensors['input']} {symbol} {e.tensors['other']}",
     )
 
 
@@ -132,5 +133,5 @@ register(
         summary="joins tensors along an existing dim",
     )
 )
-register(_binary("add", _add_rule, "elementwise sum of equal shapes (`+`)"))
-register(_binary("mul", _mul_rule, "elementwise product with broadcasting (`*`)"))
+register(_binary("add", "+", _add_rule, "elementwise sum of equal shapes (`+`)"))
+register(_binary("mul", "*", _mul_rule, "elementwise product with broadcasting (`*`)"))

@@ -236,6 +236,17 @@ def _pad_rule(spatial: int, mode: str):
                     input=0,
                     help=f"use padding < {size}, or ReplicationPad2d / ZeroPad2d",
                 )
+            # Constant F.pad crops (negative pads) before it pads; the other modes index directly.
+            kept = size + min(before, 0) + min(after, 0)
+            if mode == "constant" and kept < 0:
+                ctx.fail(
+                    "E203",
+                    f"{ctx.op.name} crops {-min(before, 0) - min(after, 0)} from the {name}, "
+                    f"which is only {size}",
+                    arg="padding",
+                    input=0,
+                    help=f"crop at most {size} in all from the {name}",
+                )
             result = size + before + after
             if result < 1:
                 ctx.fail(
@@ -287,6 +298,13 @@ def _upsample_validate(ctx: RuleContext) -> None:
             "Upsample needs exactly one of size and scale_factor",
             arg="size" if ctx["size"] is not None else None,
             help="give size=(H, W) for a fixed output, or scale_factor=2 to double it",
+        )
+    if ctx["size"] is not None and ctx["recompute_scale_factor"]:
+        ctx.fail(
+            "E105",
+            "recompute_scale_factor=True has no meaning with an explicit size",
+            arg="recompute_scale_factor",
+            help="drop recompute_scale_factor, or give scale_factor instead of size",
         )
     if ctx["mode"] not in INTERPOLATING and ctx["align_corners"] is not None:
         ctx.fail(
@@ -437,15 +455,17 @@ register(
         summary="splits one dim into several",
     )
 )
-for _name, _torch in (("reshape", "torch.reshape"), ("view", "Tensor.view")):
+for _name in ("reshape", "view"):
     register(
         OpSpec(
             name=_name,
-            torch=_torch,
+            torch=f"Tensor.{_name}",
             params=(INPUT, Param("shape", check=_target_shape, variadic=True)),
             rule=_reshape_rule,
             kind="function",
             summary="the same elements in a new shape (one size may be -1)",
+            # Written as a method, x.view(x.size(0), -1), as people write it.
+            emit=lambda e, name=_name: f"{e.tensors['input']}.{name}({e.args['shape']})",
         )
     )
 register(

@@ -1,0 +1,129 @@
+"""Running compiled specs in torch and recording every node's real output shape.
+
+Layer nodes are observed with forward hooks on their modules; function nodes (F.relu, torch.cat,
+`a + b`, `x.view(...)`) with a TorchFunctionMode that records the tensors returned by calls written
+in the generated source itself (found by the calling frame's file name). Both arrive in execution
+order, which is the graph's creation order, so they pair with graph nodes one to one.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+import archspec
+from archspec.api import _import_source
+from archspec.codegen import generate_module
+from archspec.dims import Sym
+
+
+def concrete(shape, batch: int = 2) -> tuple[int, ...]:
+    return tuple(batch if isinstance(d, Sym) else d for d in shape)
+
+
+def expected(shape, batch: int = 2) -> tuple[int, ...]:
+    """A static shape with every symbol set to the batch size (only N is symbolic so far)."""
+    out = []
+    for dim in shape:
+        if isinstance(dim, Sym):
+            total = 0
+            for names, coeff in dim.terms:
+                total += coeff * batch ** len(names)
+            out.append(total)
+        else:
+            out.append(dim)
+    return tuple(out)
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, filename: str):
+        super().__init__()
+        self.filename = filename
+        self.records: list[tuple[str, tuple[int, ...]]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        if isinstance(result, torch.Tensor) and self._called_from_generated():
+            self.records.append((getattr(func, "__name__", str(func)), tuple(result.shape)))
+        return result
+
+    def _called_from_generated(self) -> bool:
+        """True when the first frame outside torch's dispatch wrappers is the generated code
+        (so calls made inside nn.Module.forward of torch's own layers are not counted)."""
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename.endswith(_WRAPPERS):
+            frame = frame.f_back
+        return frame is not None and frame.f_code.co_filename == self.filename
+
+
+_WRAPPERS = (
+    "torch/overrides.py",
+    "torch/nn/functional.py",
+    "torch/functional.py",
+    "torch/_tensor.py",
+    "torch/_jit_internal.py",
+)
+
+
+def build_checked(path: str, **model_args):
+    """(module, checked model, filename of its generated source)."""
+    result = archspec.load(path, **model_args)
+    generated = generate_module(result)
+    module = _import_source(generated.source, result.path)
+    checked = result.model()
+    instance = getattr(module, generated.classes[checked.name])()
+    return instance, checked, module.__file__
+
+
+def observed_shapes(model, checked, filename, batch: int = 2, seed: int = 0):
+    """Run one random input; return ({node id: real shape}, output)."""
+    graph = checked.graph
+    torch.manual_seed(seed)
+    inputs = [torch.randn(*concrete(graph.node(i).declared_shape, batch)) for i in graph.inputs]
+    per_module: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    handles = []
+    for path, submodule in model.named_modules():
+        if path:
+            handles.append(
+                submodule.register_forward_hook(
+                    lambda m, a, out, path=path: per_module[path].append(tuple(out.shape))
+                )
+            )
+    recorder = _Recorder(filename)
+    model.eval()
+    try:
+        with torch.no_grad(), recorder:
+            output = model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    real: dict[str, tuple[int, ...]] = {}
+    seen: dict[str, int] = defaultdict(int)
+    functions = iter(recorder.records)
+    for node in graph.nodes():
+        if node.kind != "op":
+            continue
+        if node.module is not None:
+            index = seen[node.module]
+            seen[node.module] += 1
+            real[node.id] = per_module[node.module][index]
+        else:
+            name, shape = next(functions)
+            real[node.id] = shape
+    leftover = list(functions)
+    assert not leftover, f"torch ran function calls the graph does not have: {leftover}"
+    return real, output
+
+
+def shape_disagreements(checked, real, batch: int = 2) -> list[str]:
+    problems = []
+    for node in checked.graph.nodes():
+        if node.kind != "op":
+            continue
+        static = expected(checked.inference.shapes[node.id], batch)
+        if real[node.id] != static:
+            problems.append(f"{node.id}: archspec {static}, torch {real[node.id]}")
+    return problems
