@@ -5,10 +5,10 @@ submodules named as in the spec, `nn.Sequential` for stages, and a straight-line
 statement per layer (a Sequential or block instance is one statement) and the statement's shape as a
 trailing comment. A block becomes one class per distinct instance: instances that build the same
 layers and see the same shapes share it; an instance that differs (ResNet's first block of a stage,
-with its downsample) gets a class of its own, numbered, whose docstring names its arguments.
+with its downsample) gets a class of its own, named after its arguments (BasicBlock_64_128_2).
 
-Every literal reaches the source through `repr()` of a plain int, float, bool, str or None, and every
-identifier is checked, so no spec text is ever pasted into code.
+Every literal reaches the source through `repr()` of a plain int, float, bool, str or None, and
+every identifier is checked, so no spec text is ever pasted into code.
 """
 
 from __future__ import annotations

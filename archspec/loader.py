@@ -166,7 +166,7 @@ class Loader:
                     help="move the shared blocks into a file that imports neither",
                 )
             )
-            return
+            return False
         if key in self.cache:
             other = self.cache[key]
         else:
@@ -185,7 +185,7 @@ class Loader:
                     )
                 )
                 self.cache[key] = None
-                return
+                return False
         if other is None:
             self.reporter.add(
                 diag.make(
@@ -195,7 +195,7 @@ class Loader:
                     "broken file",
                 )
             )
-            return
+            return False
         for name in imported.names:
             if name.id not in other.definitions:
                 from archspec.elaborate import closest
@@ -210,8 +210,10 @@ class Loader:
                         help=f"did you mean '{suggestion}'?" if suggestion else None,
                     )
                 )
+                loaded.definitions.setdefault(name.id, Definition(None, loaded.source.path))
                 continue
             loaded.definitions[name.id] = other.definitions[name.id]
+        return True
 
 
 def _key(path: str) -> str:
