@@ -1,29 +1,46 @@
-# Two entry points: `make demo` and `make test`; both build .venv from nothing when it is missing.
+# Two entry points, `make demo` and `make test`; both create .venv from nothing when it is missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+ARCHSPEC := $(VENV)/bin/archspec
 STAMP := $(VENV)/.installed
-OUT ?= build/demo
+DEMO := build/demo
 
-.PHONY: demo test check bench clean
+.PHONY: demo test test-fast check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[torch,dev]'
+	$(PY) -m pip install -q -e '.[torch,dev,examples]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "== archspec check specs/ (every shipped spec must be clean)"
-	$(VENV)/bin/archspec check specs/
-	@echo "== archspec check examples/seed000_convnet.arch (seed 000's bug must be caught)"
-	-$(VENV)/bin/archspec check examples/seed000_convnet.arch
+	@mkdir -p $(DEMO)
+	@echo "== archspec check specs/   (every shipped spec is clean)"
+	$(ARCHSPEC) check specs/
+	@echo
+	@echo "== archspec check examples/seed000_convnet.arch   (seed 000's bug, caught; exit 1 expected)"
+	-$(ARCHSPEC) check examples/seed000_convnet.arch
+	@echo
+	@echo "== archspec compile: every model spec -> $(DEMO)/*.py"
+	@for spec in specs/seeds/*.arch; do \
+	  name=$$(basename $$spec .arch); \
+	  if grep -q '^model ' $$spec; then \
+	    $(ARCHSPEC) compile $$spec -o $(DEMO)/$$name.py && echo "   $(DEMO)/$$name.py"; \
+	  fi; \
+	done
+	@echo
+	@echo "== examples/train_mnist.py --epochs 2   (a short run; the full run is 15 epochs)"
+	$(PY) examples/train_mnist.py --epochs 2 --no-progress --plot $(DEMO)/mnist_loss.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
 
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
 check: $(STAMP)
-	$(VENV)/bin/archspec check specs/
+	$(ARCHSPEC) check specs/
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache .hypothesis

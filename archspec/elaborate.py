@@ -136,6 +136,7 @@ class Elaborator:
         self.steps = 0
         self.id_counters: dict[str, int] = {}  # node id base -> last suffix used (ids stay O(1))
         self.saw_input = False
+        self.limit_hit: diag.Diagnostic | None = None
         self.applications = 0
         self.block_stack: list[tuple[str, ast.Definition]] = []
         self.replay_roots: list[str] = []
@@ -152,6 +153,7 @@ class Elaborator:
         self.graph = nx.DiGraph()
         self.model = ModelGraph(definition.name.id, definition.span, self.graph, root)
         self.steps = 0
+        self.limit_hit = None
         self.id_counters = {}
         self.saw_input = False  # an `input` statement ran in the model body (even a failing one)
         overrides = dict(overrides or {})
@@ -1151,13 +1153,15 @@ class Elaborator:
     def _step(self, span: Span) -> None:
         self.steps += 1
         if self.steps > MAX_STEPS:
-            raise _error(
-                "E110",
-                f"the model expands to more than {MAX_STEPS} steps",
-                span,
-                "while expanding this",
-                help="check loop bounds",
-            )
+            if self.limit_hit is None:  # every later step fails with this same, deduplicated error
+                self.limit_hit = _error(
+                    "E110",
+                    f"the model expands to more than {MAX_STEPS} steps",
+                    span,
+                    "while expanding this",
+                    help="check loop bounds",
+                ).diagnostic
+            raise diag.ArchError(self.limit_hit)
 
     def _require_plain(self, value: Any, span: Span, where: str) -> None:
         if isinstance(value, (Tensor, Recipe)):

@@ -62,7 +62,11 @@ def parse(source: SourceFile) -> Tree:
     return tree
 
 
-def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> diag.Diagnostic:
+def _syntax_diagnostic(
+    source: SourceFile, error: UnexpectedInput, end: int | None = None
+) -> diag.Diagnostic:
+    """`end`: where the parsed text ends, when it is a part of the file (a name template's
+    placeholder) rather than the whole file."""
     if isinstance(error, UnexpectedCharacters):
         start = error.pos_in_stream
         char = source.text[start] if start < len(source.text) else ""
@@ -73,9 +77,17 @@ def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> diag.Diagn
             "not part of the language",
             help="names are letters, digits and _; comments start with #",
         )
-    if isinstance(error, UnexpectedEOF):
-        end = len(source.text)
+    if isinstance(error, UnexpectedEOF) or error.token.type == "$END":
         expected = _expected_words(error.expected)
+        if end is not None:
+            return diag.make(
+                "E001",
+                f"the placeholder ends early: expected {expected}",
+                source.span(end, end),
+                "ends here",
+                help='a placeholder holds an expression, e.g. "denselayer{i + 1}"',
+            )
+        end = len(source.text)
         return diag.make(
             "E001",
             f"the file ends early: expected {expected}",
@@ -85,16 +97,6 @@ def _syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> diag.Diagn
         )
     assert isinstance(error, UnexpectedToken)
     token: Token = error.token
-    if token.type == "$END":
-        end = len(source.text)
-        expected = _expected_words(error.expected)
-        return diag.make(
-            "E001",
-            f"the file ends early: expected {expected}",
-            source.span(end, end),
-            "file ends here",
-            help="a '(', '[' or '{' is probably missing its closing partner",
-        )
     expected_names = set(error.expected)
     found = f"'{token.value}'" if token.type != "NAME" else f"name '{token.value}'"
     help_text = None
@@ -189,6 +191,6 @@ def parse_expression(source: SourceFile, start: int, end: int):
     try:
         tree = get_parser().parse(padded, start="test")
     except UnexpectedInput as error:
-        raise diag.ArchError(_syntax_diagnostic(source, error)) from None
+        raise diag.ArchError(_syntax_diagnostic(source, error, end)) from None
     _check_nesting(source, tree)
     return to_ast(source, tree)

@@ -19,6 +19,13 @@ _BINARY = {
     "or_": "or", "and_": "and",
 }  # fmt: skip
 
+# Words of the language (docs/language.md): the lexer is contextual, so without this check `in = x`
+# or `model = x` would be taken as names where no keyword fits.
+RESERVED = frozenset(
+    "model block input return if else for in from import and or not".split()
+)  # fmt: skip
+CONSTANT_NAMES = frozenset({"True", "False", "None"})  # usable in expressions, never bound
+
 
 def to_ast(source: SourceFile, tree: Tree) -> ast.Module:
     try:
@@ -53,7 +60,31 @@ class _ToAst(Transformer_NonRecursive):
         return self.source.span(token.start_pos, token.end_pos)
 
     def _name(self, token: Token) -> ast.Name:
+        if str(token) in RESERVED:
+            raise diag.ArchError(
+                diag.make(
+                    "E001",
+                    f"'{token}' is a reserved word and cannot be a name",
+                    self._token_span(token),
+                    "reserved",
+                    help="choose another name",
+                )
+            )
         return ast.Name(str(token), self._token_span(token))
+
+    def _target(self, token: Token) -> ast.Name:
+        """A name that gets bound: also not True, False or None."""
+        if str(token) in CONSTANT_NAMES:
+            raise diag.ArchError(
+                diag.make(
+                    "E001",
+                    f"cannot bind the constant '{token}'",
+                    self._token_span(token),
+                    "a constant",
+                    help="choose another name",
+                )
+            )
+        return self._name(token)
 
     # ------------------------------------------------------------ top level
     def start(self, meta, children):
@@ -75,7 +106,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def param(self, meta, children):
         name, default = children
-        return ast.Param(self._name(name), default, self._span(meta))
+        return ast.Param(self._target(name), default, self._span(meta))
 
     def body(self, meta, children):
         return tuple(children)
@@ -83,15 +114,15 @@ class _ToAst(Transformer_NonRecursive):
     # ------------------------------------------------------------ statements
     def input_stmt(self, meta, children):
         name, shape = children
-        return ast.Input(self._name(name), shape, self._span(meta))
+        return ast.Input(self._target(name), shape, self._span(meta))
 
     def assign_stmt(self, meta, children):
         name, shape, value = children
-        return ast.Assign(self._name(name), shape, value, self._span(meta))
+        return ast.Assign(self._target(name), shape, value, self._span(meta))
 
     def declare_stmt(self, meta, children):
         name, call = children
-        return ast.Declare(self._name(name), call, self._span(meta))
+        return ast.Declare(self._target(name), call, self._span(meta))
 
     def return_stmt(self, meta, children):
         return ast.Return(tuple(children), self._span(meta))
@@ -104,7 +135,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def for_stmt(self, meta, children):
         var, iterable, body = children
-        return ast.For(self._name(var), iterable, body, self._span(meta))
+        return ast.For(self._target(var), iterable, body, self._span(meta))
 
     def shape(self, meta, children):
         return ast.Shape(tuple(c for c in children if c is not None), self._span(meta))
@@ -132,7 +163,8 @@ class _ToAst(Transformer_NonRecursive):
         (token,) = children
         span = self._token_span(token)
         if token.type == "NAME":
-            return ast.Label(str(token), (str(token),), span)
+            name = self._name(token).id
+            return ast.Label(name, (name,), span)
         return ast.Label(
             _string_value(token, self.source), _template_parts(self.source, token), span
         )
@@ -181,7 +213,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def listcomp(self, meta, children):
         element, var, iterable = children
-        return ast.ListComp(element, self._name(var), iterable, self._span(meta))
+        return ast.ListComp(element, self._target(var), iterable, self._span(meta))
 
     def index(self, meta, children):
         value, index = children

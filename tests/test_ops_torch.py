@@ -24,6 +24,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from archspec.dims import Sym  # noqa: E402
 from archspec.ops import REGISTRY  # noqa: E402
 from archspec.ops.apply import BindError, bind, evaluate  # noqa: E402
 from archspec.ops.base import INFER, OpFailure, OpSpec  # noqa: E402
@@ -31,7 +32,7 @@ from archspec.ops.base import INFER, OpFailure, OpSpec  # noqa: E402
 pytestmark = pytest.mark.torch
 
 BATCH = 2
-EXAMPLES = int(os.environ.get("ARCHSPEC_TORCH_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("ARCHSPEC_TORCH_EXAMPLES", "50"))
 
 
 @dataclass
@@ -79,7 +80,9 @@ def run_torch(op: OpSpec, case: Case):
             out = module(*tensors)
             count = sum(p.numel() for p in module.parameters())
         else:
-            operands = [tensors] if [p.name for p in op.params if p.is_tensor] == ["tensors"] else tensors
+            operands = (
+                [tensors] if [p.name for p in op.params if p.is_tensor] == ["tensors"] else tensors
+            )
             variadic = [a for p in op.params if p.variadic for a in case.args[p.name]]
             keywords = {k: v for k, v in case.args.items() if not op.param(k).variadic}
             out = _torch_function(op)(*operands, *variadic, **keywords)
@@ -127,17 +130,31 @@ def _empty_output(spatial: int):
 
 def _empty_transpose(spatial: int):
     def predicate(case: Case) -> bool:
-        args = {k: v if isinstance(v, tuple) else (v,) * spatial for k, v in case.args.items()
-                if k in ("kernel_size", "stride", "padding", "output_padding", "dilation")}  # fmt: skip
+        args = {
+            k: v if isinstance(v, tuple) else (v,) * spatial
+            for k, v in case.args.items()
+            if k in ("kernel_size", "stride", "padding", "output_padding", "dilation")
+        }
         shape = case.inputs[0][-spatial:]
         return any(
-            (size - 1) * args["stride"][i] - 2 * args["padding"][i]
-            + args["dilation"][i] * (args["kernel_size"][i] - 1) + args["output_padding"][i] + 1
+            (size - 1) * args["stride"][i]
+            - 2 * args["padding"][i]
+            + args["dilation"][i] * (args["kernel_size"][i] - 1)
+            + args["output_padding"][i]
+            + 1
             == 0
             for i, size in enumerate(shape)
         )
 
     return predicate
+
+
+def _empty_area(case: Case) -> bool:
+    scale, shape = case.args["scale_factor"], case.inputs[0]
+    if case.args["mode"] != "area" or scale is None:
+        return False
+    scales = scale if isinstance(scale, tuple) else (scale,) * (len(shape) - 2)
+    return any(math.floor(size * k) == 0 for size, k in zip(shape[2:], scales))
 
 
 def _global_average(spatial: int):
@@ -155,10 +172,17 @@ STRICTER = {
     "add": lambda case: _broadcastable(*case.inputs),
     # return_indices=True returns a tuple, which archspec does not model.
     **dict.fromkeys(
-        ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-         "max_pool2d", "adaptive_max_pool2d"),
+        (
+            "MaxPool1d",
+            "MaxPool2d",
+            "MaxPool3d",
+            "AdaptiveMaxPool1d",
+            "AdaptiveMaxPool2d",
+            "max_pool2d",
+            "adaptive_max_pool2d",
+        ),
         _indices,
-    ),  # fmt: skip
+    ),
     # E201 on a channel count that torch leaves unchecked.
     **{f"BatchNorm{s}d": _unchecked_count("num_features", 1) for s in (1, 2, 3)},
     **{f"InstanceNorm{s}d": _unchecked_count("num_features", -s - 1) for s in (1, 2)},
@@ -168,6 +192,8 @@ STRICTER = {
     "AdaptiveAvgPool2d": _global_average(2),
     "AdaptiveAvgPool3d": _global_average(3),
     "adaptive_avg_pool2d": _global_average(2),
+    # mode='area' resizes through adaptive_avg_pool, which returns an empty tensor for a 0 size.
+    "Upsample": _empty_area,
     # torch warns and drops something other than channels on these ranks; archspec refuses (E206).
     "Dropout2d": lambda case: len(case.inputs[0]) not in (3, 4),
     "Dropout3d": lambda case: len(case.inputs[0]) not in (4, 5),
@@ -239,9 +265,16 @@ def conv_case(spatial, transpose):
             args["output_padding"] = int_or_tuple(d, spatial, 0, 2)
             args["padding_mode"] = d(st.sampled_from(["zeros"] * 5 + ["reflect"]))
         else:
-            args["padding"] = d(st.one_of(st.sampled_from(["same", "valid"]),
-                                          st.integers(0, 3), st.tuples(*[st.integers(0, 3)] * spatial)))  # fmt: skip
-            args["padding_mode"] = d(st.sampled_from(["zeros"] * 3 + ["reflect", "replicate", "circular"]))  # fmt: skip
+            args["padding"] = d(
+                st.one_of(
+                    st.sampled_from(["same", "valid"]),
+                    st.integers(0, 3),
+                    st.tuples(*[st.integers(0, 3)] * spatial),
+                )
+            )
+            args["padding_mode"] = d(
+                st.sampled_from(["zeros"] * 3 + ["reflect", "replicate", "circular"])
+            )
         shape = image(d, spatial, channels)
         return Case(args, [shape], maybe_infer(d, "in_channels", in_channels, channels))
 
@@ -295,8 +328,16 @@ def batch_norm_case(spatial):
         channels = d(st.integers(1, 8))
         if spatial == 1:
             length = d(st.integers(1, 6))
-            shape = d(st.sampled_from([(BATCH, channels), (BATCH, channels, length),
-                                       (BATCH, channels, length, 2), (channels,)]))  # fmt: skip
+            shape = d(
+                st.sampled_from(
+                    [
+                        (BATCH, channels),
+                        (BATCH, channels, length),
+                        (BATCH, channels, length, 2),
+                        (channels,),
+                    ]
+                )
+            )
         else:
             shape = image(d, spatial, channels, hi=4, unbatched=False)
         features = count_arg(d, channels)
@@ -322,10 +363,14 @@ def instance_norm_case(spatial):
 def group_norm(d):
     channels = d(st.integers(1, 8))
     num_channels = count_arg(d, channels)
-    args = norm_flags(d, {"num_groups": d(st.integers(1, 4)), "num_channels": num_channels},
-                      running=False)  # fmt: skip
-    shape = d(st.sampled_from([(BATCH, channels), (BATCH, channels, 3), (BATCH, channels, 2, 3),
-                               (channels,)]))  # fmt: skip
+    args = norm_flags(
+        d, {"num_groups": d(st.integers(1, 4)), "num_channels": num_channels}, running=False
+    )
+    shape = d(
+        st.sampled_from(
+            [(BATCH, channels), (BATCH, channels, 3), (BATCH, channels, 2, 3), (channels,)]
+        )
+    )
     return Case(args, [shape], maybe_infer(d, "num_channels", num_channels, channels))
 
 
@@ -343,13 +388,22 @@ def layer_norm(d):
         normalized = sizes(d, d(st.integers(1, len(shape))), 1, 6)
     else:
         normalized = (2,) * (len(shape) + 1)
-    args = {"normalized_shape": normalized, "eps": 1e-5,
-            "elementwise_affine": d(st.booleans()), "bias": d(st.booleans())}  # fmt: skip
+    args = {
+        "normalized_shape": normalized,
+        "eps": 1e-5,
+        "elementwise_affine": d(st.booleans()),
+        "bias": d(st.booleans()),
+    }
     return Case(args, [shape], maybe_infer(d, "normalized_shape", normalized, last))
 
 
 def local_response_norm(d):
-    args = {"size": d(st.integers(1, 5)), "alpha": 1e-4, "beta": 0.75, "k": d(st.sampled_from([1.0, 2.0]))}  # fmt: skip
+    args = {
+        "size": d(st.integers(1, 5)),
+        "alpha": 1e-4,
+        "beta": 0.75,
+        "k": d(st.sampled_from([1.0, 2.0])),
+    }
     return Case(args, [tensor(d, 1, 5)])
 
 
@@ -357,8 +411,14 @@ def linear(d):
     shape = tensor(d, 0, 4, hi=6)
     features = shape[-1] if shape else 3
     in_features = count_arg(d, features)
-    args = {"in_features": in_features, "out_features": d(st.integers(1, 8)), "bias": d(st.booleans())}  # fmt: skip
-    return Case(args, [shape], maybe_infer(d, "in_features", in_features, shape[-1] if shape else None))
+    args = {
+        "in_features": in_features,
+        "out_features": d(st.integers(1, 8)),
+        "bias": d(st.booleans()),
+    }
+    return Case(
+        args, [shape], maybe_infer(d, "in_features", in_features, shape[-1] if shape else None)
+    )
 
 
 def bilinear(d):
@@ -366,8 +426,12 @@ def bilinear(d):
     other_lead = lead if d(st.integers(0, 3)) else (BATCH, *sizes(d, d(st.integers(0, 2)), 1, 3))
     a, b = d(st.integers(1, 4)), d(st.integers(1, 4))
     in1, in2 = count_arg(d, a, 4), count_arg(d, b, 4)
-    args = {"in1_features": in1, "in2_features": in2, "out_features": d(st.integers(1, 4)),
-            "bias": d(st.booleans())}  # fmt: skip
+    args = {
+        "in1_features": in1,
+        "in2_features": in2,
+        "out_features": d(st.integers(1, 4)),
+        "bias": d(st.booleans()),
+    }
     return Case(args, [(*lead, a), (*other_lead, b)], maybe_infer(d, "in1_features", in1, a))
 
 
@@ -451,7 +515,9 @@ def mean(d):
     dims = st.integers(-4, 3)
     args = {}
     if d(st.booleans()):
-        args["dim"] = d(st.one_of(st.none(), dims, st.tuples(dims), st.tuples(dims, dims), st.just(())))
+        args["dim"] = d(
+            st.one_of(st.none(), dims, st.tuples(dims), st.tuples(dims, dims), st.just(()))
+        )
         # torch.mean has no overload taking keepdim without dim, so generated code passes both.
         if d(st.booleans()):
             args["keepdim"] = d(st.booleans())
@@ -473,15 +539,20 @@ def pad_case(spatial, lo, value=False):
 def upsample(d):
     shape = tensor(d, 2, 6, hi=6)
     count = st.integers(1, 3)
-    size = st.one_of(st.integers(1, 8), count.flatmap(lambda n: st.tuples(*[st.integers(1, 8)] * n)))
+    size = st.one_of(
+        st.integers(1, 8), count.flatmap(lambda n: st.tuples(*[st.integers(1, 8)] * n))
+    )
     factor = st.sampled_from([0.5, 1.0, 1.5, 2.0, 0.25, 3.0])
     scale = st.one_of(factor, count.flatmap(lambda n: st.tuples(*[factor] * n)))
     form = d(st.sampled_from(["size", "size", "scale", "scale", "both", "neither"]))
     args = {
         "size": d(size) if form in ("size", "both") else None,
         "scale_factor": d(scale) if form in ("scale", "both") else None,
-        "mode": d(st.sampled_from(["nearest", "nearest-exact", "area", "linear", "bilinear",
-                                   "bicubic", "trilinear"])),  # fmt: skip
+        "mode": d(
+            st.sampled_from(
+                ["nearest", "nearest-exact", "area", "linear", "bilinear", "bicubic", "trilinear"]
+            )
+        ),
         "align_corners": d(st.sampled_from([None, None, True, False])),
         "recompute_scale_factor": d(st.sampled_from([None, None, True, False])),
     }
@@ -605,7 +676,50 @@ def test_op_matches_torch(name, data):
                 f"archspec refuses {name}{case} but torch gives {shape}: {refusal}"
             )
         return
-    assert torch_error is None, f"torch refuses {name}{case} ({torch_error}) but archspec gives {result.shape}"
+    assert torch_error is None, (
+        f"torch refuses {name}{case} ({torch_error}) but archspec gives {result.shape}"
+    )
     assert shape is not None, f"torch returned a non-tensor for {name}{case}"
     assert result.shape == shape, f"{name}{case}: archspec {result.shape}, torch {shape}"
-    assert result.params == count, f"{name}{case}: archspec counts {result.params} params, torch {count}"
+    assert result.params == count, (
+        f"{name}{case}: archspec counts {result.params} params, torch {count}"
+    )
+
+
+# ---------------------------------------------------------------- symbolic dims
+
+
+def _substitute(dim, value: int):
+    if not isinstance(dim, Sym):
+        return dim
+    return sum(coeff * value ** len(names) for names, coeff in dim.terms)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_symbolic_dims_never_crash(name, data):
+    """A symbol in any input dim gives a result or an OpFailure, never a Python error; a symbolic
+    batch N gives the concrete result once N is put back (or a refusal, e.g. reshape(2, -1))."""
+    op = REGISTRY[name]
+    case = GENERATORS[name](data.draw)
+    try:
+        concrete = run_archspec(op, case).shape
+    except (OpFailure, BindError):
+        concrete = None
+    at_batch = data.draw(st.booleans())
+    inputs = []
+    for shape in case.inputs:
+        if not shape:
+            inputs.append(shape)
+            continue
+        index = 0 if at_batch else data.draw(st.integers(0, len(shape) - 1))
+        inputs.append((*shape[:index], Sym.named("N"), *shape[index + 1 :]))
+    symbolic = Case(case.args, inputs, case.infer)
+    try:
+        result = run_archspec(op, symbolic).shape
+    except (OpFailure, BindError):
+        return
+    if at_batch and all(shape and shape[0] == BATCH for shape in case.inputs):
+        assert concrete is not None, f"{name}{symbolic} gives {result} but fails with N={BATCH}"
+        assert tuple(_substitute(d, BATCH) for d in result) == concrete

@@ -7,8 +7,8 @@ from archspec.ops import (  # noqa: F401  (imported for their registrations)
     merge,
     norm,
     pool,
-    reshape,
     regularization,
+    reshape,
 )
 from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, Param, RuleContext
 from archspec.ops.registry import REGISTRY, register

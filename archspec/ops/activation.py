@@ -151,10 +151,19 @@ SOFTMAXES = {  # layer -> (function, summary)
     "LogSoftmax": ("log_softmax", "log of the softmax over one dim"),
 }
 for _name, (_function, _summary) in SOFTMAXES.items():
-    register(OpSpec(name=_name, torch=f"nn.{_name}", params=(DIM,), rule=_softmax_rule,
-                    summary=_summary))  # fmt: skip
-    register(OpSpec(name=_function, torch=f"F.{_function}", params=(INPUT, DIM),
-                    rule=_softmax_rule, kind="function", summary=_summary))  # fmt: skip
+    register(
+        OpSpec(name=_name, torch=f"nn.{_name}", params=(DIM,), rule=_softmax_rule, summary=_summary)
+    )
+    register(
+        OpSpec(
+            name=_function,
+            torch=f"F.{_function}",
+            params=(INPUT, DIM),
+            rule=_softmax_rule,
+            kind="function",
+            summary=_summary,
+        )
+    )
 
 register(
     OpSpec(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.dims import product
+from archspec.dims import Sym, product
 from archspec.ops.base import (
     ArgError,
     OpSpec,
@@ -45,6 +45,14 @@ def _padding(spatial: int):
 def _validate_groups(ctx: RuleContext) -> None:
     groups = ctx["groups"]
     for name in ("in_channels", "out_channels"):
+        if isinstance(ctx[name], Sym):  # `?` read a symbolic channel dim
+            ctx.fail(
+                "E206",
+                f"{ctx.op.name} needs a numeric channel count, got the symbol {ctx[name]}",
+                arg=name,
+                input=0,
+                help="give the input's channel count as a number",
+            )
         if ctx[name] % groups:
             ctx.fail(
                 "E105",

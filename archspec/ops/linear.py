@@ -44,11 +44,12 @@ def _linear() -> OpSpec:
             Param("bias", True, check=boolean),
         ),
         rule=_linear_rule,
-        count_params=lambda a: a["in_features"] * a["out_features"]
-        + (a["out_features"] if a["bias"] else 0),
-        count_macs=lambda a, inputs, output: _positions(inputs[0])
-        * a["in_features"]
-        * a["out_features"],
+        count_params=lambda a: (
+            a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
+        ),
+        count_macs=lambda a, inputs, output: (
+            _positions(inputs[0]) * a["in_features"] * a["out_features"]
+        ),
         summary="fully connected layer on the last dim",
     )
 
@@ -96,12 +97,13 @@ def _bilinear() -> OpSpec:
         ),
         rule=_bilinear_rule,
         inputs=2,
-        count_params=lambda a: a["in1_features"] * a["in2_features"] * a["out_features"]
-        + (a["out_features"] if a["bias"] else 0),
-        count_macs=lambda a, inputs, output: _positions(inputs[0])
-        * a["in1_features"]
-        * a["in2_features"]
-        * a["out_features"],
+        count_params=lambda a: (
+            a["in1_features"] * a["in2_features"] * a["out_features"]
+            + (a["out_features"] if a["bias"] else 0)
+        ),
+        count_macs=lambda a, inputs, output: (
+            _positions(inputs[0]) * a["in1_features"] * a["in2_features"] * a["out_features"]
+        ),
         summary="bilinear map x1ᵀ·A·x2 + b of two inputs",
     )
 

@@ -106,7 +106,7 @@ def _mul_rule(ctx: RuleContext):
             f"cannot multiply {format_shape(left)} and {format_shape(right)}: aligned from the "
             "right, each pair of dims must be equal or 1",
             input=1,
-            help="to scale channels (squeeze-and-excitation), give the scale the shape [N, C, 1, 1]",
+            help="to scale channels (squeeze-and-excitation), shape the scale [N, C, 1, 1]",
         )
     return shape
 

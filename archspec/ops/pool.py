@@ -58,7 +58,10 @@ def _window_params(spatial: int, max_pool: bool, functional: bool) -> tuple[Para
         ceil = Param("ceil_mode", False, check=boolean)
         # F.max_pool2d puts ceil_mode before return_indices; nn.MaxPool2d the other way round.
         return (*head, dilation, ceil, indices) if functional else (*head, dilation, indices, ceil)
-    tail = (Param("ceil_mode", False, check=boolean), Param("count_include_pad", True, check=boolean))
+    tail = (
+        Param("ceil_mode", False, check=boolean),
+        Param("count_include_pad", True, check=boolean),
+    )
     if spatial > 1:  # AvgPool1d has no divisor_override
         tail += (Param("divisor_override", None, check=optional(_nonzero_int)),)
     return (*head, *tail)
@@ -138,7 +141,9 @@ def _window_rule(spatial: int, check_input_size: bool = False):
                     input=0,
                     notes=(
                         f"output {name}: "
-                        + size_arithmetic(size, kernel, stride[i], pad, dilation[i], ctx["ceil_mode"]),
+                        + size_arithmetic(
+                            size, kernel, stride[i], pad, dilation[i], ctx["ceil_mode"]
+                        ),
                     ),
                     help="use a smaller kernel_size, or downsample less before this layer",
                 )

@@ -1,0 +1,76 @@
+"""`archspec check` needs only lark, networkx and graphviz: it must work where torch cannot load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from conftest import ROOT
+
+BLOCK_TORCH = """
+import importlib.abc
+import sys
+
+
+class BlockTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision"):
+            raise ImportError(f"{name} is blocked for this test")
+        return None
+
+
+sys.meta_path.insert(0, BlockTorch())
+try:
+    import torch  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("the torch blocker does not work")
+"""
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_check_runs_with_torch_blocked():
+    completed = run_python(
+        BLOCK_TORCH
+        + """
+import archspec.cli
+
+code = archspec.cli.main(["check", "specs/"])
+assert code == 0, code
+code = archspec.cli.main(["check", "--format", "json", "examples/seed000_convnet.arch"])
+assert code == 1, code
+assert not any(m.split(".")[0] in ("torch", "torchvision") for m in sys.modules)
+print("OK")
+"""
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().splitlines()[-1] == "OK"
+    assert "files: no problems" in completed.stdout or "files: 0 errors" in completed.stdout
+
+
+def test_importing_the_checker_does_not_import_torch():
+    completed = run_python(
+        """
+import sys
+import archspec
+import archspec.cli
+import archspec.driver
+
+result = archspec.check("specs/seeds/mnist_cnn.arch")
+assert result.ok
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")))
+"""
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
