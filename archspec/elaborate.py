@@ -431,7 +431,10 @@ class Elaborator:
 
     def _eval_Name(self, frame: Frame, expr: ast.Name) -> Any:
         if expr.id in frame.values:
-            return frame.values[expr.id]
+            value = frame.values[expr.id]
+            if isinstance(value, Tensor) and value.node in self.model.inputs:
+                self.model.read_inputs.add(value.node)
+            return value
         if expr.id in CONSTANTS:
             return CONSTANTS[expr.id]
         if expr.id in frame.layers:

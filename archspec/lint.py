@@ -50,6 +50,8 @@ def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Repor
         if node.id in live:
             continue
         if node.kind == "input":
+            if node.id in model.read_inputs:
+                continue  # used, in a line that failed (reported) or in a dead value (W003)
             reporter.add(
                 diag.make(
                     "W005",

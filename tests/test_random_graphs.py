@@ -1,0 +1,277 @@
+"""Differential test on random networks: archspec accepts a spec ⇔ torch runs the same network, and
+where both run, archspec's static output shape is torch's.
+
+Hypothesis draws a small network: a chain of convolutions, pools, activations, norms, flatten and
+Linear, with forks joined by `cat` or `+`, and blocks. It is written twice: as .arch text for
+archspec, and directly as torch modules (Lazy* layers where the spec writes `?`). Most draws are
+valid, many are not (a kernel larger than the map, wrong explicit channels, pool padding over half
+the kernel, `+` of different shapes, ...); both sides must agree either way.
+
+Deliberate differences, named here as the issue asks: archspec refuses a `+` whose operands only
+match by broadcasting (torch would broadcast); that case is skipped when torch accepts it.
+Profiles: the default runs in `make test`; `ARCHSPEC_RANDOM_GRAPHS=long` runs 20,000 cases.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import archspec  # noqa: E402
+from archspec.dims import Sym  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+EXAMPLES = 20_000 if os.environ.get("ARCHSPEC_RANDOM_GRAPHS") == "long" else 600
+BATCH = 2
+
+
+@dataclass
+class Layer:
+    kind: str  # an nn class name, or "flatten"
+    args: dict = field(default_factory=dict)
+    infer: str | None = None  # the argument written as `?` in the spec
+
+
+@dataclass
+class Fork:
+    left: list
+    right: list
+    join: str  # "cat" or "add"
+
+
+@dataclass
+class BlockUse:
+    body: list
+
+
+# ---------------------------------------------------------------- strategies
+
+small = st.integers(1, 4)
+
+
+@st.composite
+def conv(draw):
+    args = {
+        "out_channels": draw(st.integers(1, 6)),
+        "kernel_size": draw(st.one_of(st.integers(1, 5), st.tuples(st.integers(1, 4), small))),
+    }
+    padding = draw(st.sampled_from([0, 1, 2, "same", "valid"]))
+    if padding == "same":
+        args["padding"] = "same"
+    else:
+        args["stride"] = draw(st.integers(1, 3))
+        args["padding"] = padding
+    args["dilation"] = draw(st.integers(1, 2))
+    if draw(st.booleans()):
+        args["groups"] = draw(st.sampled_from([1, 2]))
+    explicit = draw(st.one_of(st.none(), st.integers(1, 6)))  # None: `?`
+    if explicit is None:
+        return Layer("Conv2d", args, infer="in_channels")
+    return Layer("Conv2d", {"in_channels": explicit, **args})
+
+
+@st.composite
+def pool(draw):
+    kind = draw(st.sampled_from(["MaxPool2d", "AvgPool2d"]))
+    kernel = draw(st.integers(1, 4))
+    args = {"kernel_size": kernel}
+    if draw(st.booleans()):
+        args["stride"] = draw(st.integers(1, 3))
+    args["padding"] = draw(st.integers(0, 2))
+    args["ceil_mode"] = draw(st.booleans())
+    if kind == "MaxPool2d" and draw(st.booleans()):
+        args["dilation"] = draw(st.integers(1, 2))
+    return Layer(kind, args)
+
+
+@st.composite
+def simple(draw):
+    choice = draw(st.sampled_from(["ReLU", "BatchNorm2d", "Identity", "AdaptiveAvgPool2d"]))
+    if choice == "BatchNorm2d":
+        return Layer("BatchNorm2d", {}, infer="num_features")
+    if choice == "AdaptiveAvgPool2d":
+        return Layer("AdaptiveAvgPool2d", {"output_size": draw(st.integers(1, 3))})
+    return Layer(choice)
+
+
+layer = st.one_of(conv(), conv(), pool(), simple())
+
+
+@st.composite
+def chain(draw, depth: int = 0):
+    steps = draw(st.lists(layer, min_size=1, max_size=4))
+    if depth < 1 and draw(st.integers(0, 3)) == 0:
+        left = draw(chain(depth + 1))
+        right = draw(chain(depth + 1))
+        steps.append(Fork(left, right, draw(st.sampled_from(["cat", "add"]))))
+    if depth < 1 and draw(st.integers(0, 4)) == 0:
+        steps.append(BlockUse(draw(chain(depth + 1))))
+    return steps
+
+
+@st.composite
+def network(draw):
+    channels = draw(st.integers(1, 4))
+    height, width = draw(st.integers(1, 14)), draw(st.integers(1, 14))
+    body = draw(chain())
+    head = None
+    if draw(st.booleans()):
+        explicit = draw(st.one_of(st.none(), st.integers(1, 40)))
+        head = (explicit, draw(st.integers(1, 5)))
+    return (channels, height, width), body, head
+
+
+# ---------------------------------------------------------------- spec text
+
+
+def _literal(value) -> str:
+    return repr(value)
+
+
+def _call(layer: Layer) -> str:
+    parts = [] if layer.infer is None else [f"{layer.infer}=?"]
+    parts += [f"{k}={_literal(v)}" for k, v in layer.args.items()]
+    return f"{layer.kind}({', '.join(parts)})"
+
+
+class SpecWriter:
+    def __init__(self):
+        self.blocks: list[str] = []
+        self.counter = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def chain(self, steps, value: str, lines: list[str]) -> str:
+        for step in steps:
+            target = self.fresh("v")
+            if isinstance(step, Layer):
+                lines.append(f"{target} = {value} -> {_call(step)}")
+            elif isinstance(step, Fork):
+                left = self.chain(step.left, value, lines)
+                right = self.chain(step.right, value, lines)
+                join = f"cat([{left}, {right}], 1)" if step.join == "cat" else f"{left} + {right}"
+                lines.append(f"{target} = {join}")
+            else:
+                name = self.fresh("Block")
+                body: list[str] = []
+                result = self.chain(step.body, "x", body)
+                inner = "\n".join(f"    {line}" for line in body)
+                self.blocks.append(f"block {name}() {{\n    input x\n{inner}\n    return {result}\n}}")
+                lines.append(f"{target} = {value} -> {name}()")
+            value = target
+        return value
+
+    def spec(self, net) -> str:
+        (channels, height, width), body, head = net
+        lines: list[str] = []
+        out = self.chain(body, "x", lines)
+        if head is not None:
+            explicit, features = head
+            first = "?" if explicit is None else str(explicit)
+            lines.append(f"head = {out} -> flatten(1) -> Linear({first}, {features})")
+            out = "head"
+        text = "\n".join(f"    {line}" for line in lines)
+        model = f"model Net {{\n    input x: [N, {channels}, {height}, {width}]\n{text}\n"
+        model += f"    return {out}\n}}\n"
+        return "\n\n".join([*self.blocks, model])
+
+
+# ---------------------------------------------------------------- the same network in torch
+
+_LAZY = {"Conv2d": nn.LazyConv2d, "BatchNorm2d": nn.LazyBatchNorm2d}
+
+
+def _module(layer: Layer) -> nn.Module:
+    if layer.infer is not None:
+        return _LAZY[layer.kind](**layer.args)
+    return getattr(nn, layer.kind)(**layer.args)
+
+
+class TorchChain(nn.Module):
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+        self.parts = nn.ModuleList()
+        for step in steps:
+            if isinstance(step, Layer):
+                self.parts.append(_module(step))
+            elif isinstance(step, Fork):
+                self.parts.append(nn.ModuleList([TorchChain(step.left), TorchChain(step.right)]))
+            else:
+                self.parts.append(TorchChain(step.body))
+
+    def forward(self, x):
+        for step, part in zip(self.steps, self.parts, strict=True):
+            if isinstance(step, Fork):
+                left, right = part[0](x), part[1](x)
+                x = torch.cat([left, right], 1) if step.join == "cat" else left + right
+            else:
+                x = part(x)
+        return x
+
+
+def run_torch(net):
+    (channels, height, width), body, head = net
+    x = torch.randn(BATCH, channels, height, width)
+    try:
+        model = TorchChain(body)  # constructors validate too (groups, padding='same' + stride)
+        with torch.no_grad():
+            model.eval()
+            out = model(x)
+            if head is not None:
+                explicit, features = head
+                linear = nn.LazyLinear(features) if explicit is None else nn.Linear(explicit, features)
+                out = linear(torch.flatten(out, 1))
+    except (RuntimeError, ValueError) as error:
+        return None, error
+    return tuple(out.shape), None
+
+
+def _broadcast_only(net) -> bool:
+    """Does the net contain a `+` (where archspec is stricter than torch's broadcasting)?"""
+    stack = list(net[1])
+    while stack:
+        step = stack.pop()
+        if isinstance(step, Fork):
+            if step.join == "add":
+                return True
+            stack.extend(step.left + step.right)
+        elif isinstance(step, BlockUse):
+            stack.extend(step.body)
+    return False
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(network())
+def test_archspec_accepts_exactly_what_torch_runs(net):
+    spec = SpecWriter().spec(net)
+    result = archspec.check_text(spec, "random.arch")
+    errors = [d for d in result.diagnostics if d.severity.value == "error"]
+    shape, error = run_torch(net)
+    event("archspec rejects" if errors else "archspec accepts")
+    if errors:
+        if shape is not None and _broadcast_only(net) and any(d.code == "E205" for d in errors):
+            return  # torch broadcast a `+` that archspec deliberately refuses
+        assert shape is None, (
+            f"archspec rejects what torch runs (output {shape}):\n{spec}\n"
+            + "\n".join(f"{d.code} {d.message}" for d in errors)
+        )
+        return
+    assert error is None, f"archspec accepts what torch rejects ({error}):\n{spec}"
+    static = result.model().output_shapes[0]
+    expected = tuple(BATCH if isinstance(d, Sym) else d for d in static)
+    assert shape == expected, f"archspec {static}, torch {shape}:\n{spec}"
