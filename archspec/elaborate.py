@@ -10,7 +10,6 @@ POISON, and anything computed from POISON is POISON too, silently, so one mistak
 from __future__ import annotations
 
 import difflib
-import keyword
 import math
 import re
 import sys
@@ -32,6 +31,7 @@ from archspec.graph import (
     PatternVar,
     ShapeAssertion,
 )
+from archspec.names import layer_name_problem
 from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
 from archspec.ops.apply import BindError, bind, check_arguments
 from archspec.source import Span
@@ -943,14 +943,9 @@ class Elaborator:
                     )
                 parts.append(str(value))
             name = "".join(parts)
-            if not name.isidentifier() or keyword.iskeyword(name):
-                raise _error(
-                    "E105",
-                    f"'{name}' is not a valid layer name",
-                    label.span,
-                    "",
-                    help="layer names are Python identifiers",
-                )
+            problem = layer_name_problem(name)
+            if problem is not None:
+                raise _error("E105", problem, label.span, "not usable as a layer name")
             return name
         if parent.kind == "sequential":
             return str(index)
@@ -1030,9 +1025,14 @@ class Elaborator:
         if module.kind == "layer":
             if module.args is None:
                 return POISON
-            if not isinstance(value, Tensor):
+            several = module.op.inputs > 1 and isinstance(value, (tuple, list))
+            operands = tuple(value) if several else (value,)  # Bilinear: (a, b) -> Bilinear(...)
+            if any(operand is POISON for operand in operands):
+                return POISON
+            if not all(isinstance(operand, Tensor) for operand in operands):
+                count = "one tensor" if module.op.inputs == 1 else f"{module.op.inputs} tensors"
                 raise _error(
-                    "E108", f"{module.op.name} takes one tensor, got {_kind(value)}", span, ""
+                    "E108", f"{module.op.name} takes {count}, got {_kind(value)}", span, ""
                 )
             self._step(span)
             node_id = self._new_node_id(module.path)
@@ -1044,7 +1044,7 @@ class Elaborator:
                 op=module.op,
                 args={k: v for k, v in module.args.items() if not module.op.param(k).is_tensor},
                 arg_spans=module.arg_spans,
-                inputs=(value.node,),
+                inputs=tuple(operand.node for operand in operands),
                 module=module.path,
                 scope=frame.module.path,
             )

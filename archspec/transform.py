@@ -21,9 +21,7 @@ _BINARY = {
 
 # Words of the language (docs/language.md): the lexer is contextual, so without this check `in = x`
 # or `model = x` would be taken as names where no keyword fits.
-RESERVED = frozenset(
-    "model block input return if else for in from import and or not".split()
-)  # fmt: skip
+RESERVED = frozenset("model block input return if else for in from import and or not".split())
 CONSTANT_NAMES = frozenset({"True", "False", "None"})  # usable in expressions, never bound
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -199,6 +200,23 @@ def test_python_dash_m_check_exit_code():
     assert completed.returncode == 1
     assert "error[E202]" in completed.stdout
     assert "Traceback" not in completed.stderr
+
+
+def test_output_does_not_depend_on_hash_randomisation():
+    outputs = []
+    for seed in ("1", "2"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "archspec", "check", "tests/golden/diagnostics", SEED_000],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert completed.returncode == 1
+        outputs.append(completed.stdout)
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count("error[") >= 20
 
 
 # ---------------------------------------------------------------- internal errors

@@ -971,6 +971,22 @@ def test_multi_output_block():
     assert outputs(result) == ["[N, 4, 4, 4]", "[N, 8, 8, 8]", "[N, 8, 8, 8]"]
 
 
+def test_a_two_input_layer_takes_a_tuple():
+    result = clean(
+        """
+        model M {
+            input x: [N, 4]
+            input y: [N, 6]
+            return (x, y) -> bil: Bilinear(4, 6, 2)
+        }
+        """
+    )
+    assert outputs(result) == ["[N, 2]"]
+    assert result.model().parameter_count == 4 * 6 * 2 + 2
+    wrong = check("model M {\n input x: [N, 4]\n return (x, 3) -> Bilinear(4, 6, 2)\n}")
+    assert codes(wrong) == ["E108"]
+
+
 def test_several_outputs_fed_to_a_one_tensor_op_is_E108():
     text = """
     block Two { input x  return x, x }
@@ -1190,19 +1206,18 @@ def test_wrong_shape_assertion_is_E207_with_the_actual_shape():
 
 
 @pytest.mark.parametrize(
-    "stated",
+    "stated, expected",
     [
-        "[N, 784]",  # rank
-        "[N, 1, H, W, 1]",
-        "[M, 1, 28, 28]",  # M is a pattern here, but N is symbolic: so M matches too
-        "[N, 1, H, H + 0]",
+        ("[N, 784]", ["E207"]),  # another rank
+        ("[N, 1, H, W, 1]", ["E207"]),
+        ("[N, 2, H, W]", ["E207"]),
+        ("[1, 1, 28, 28]", ["E207"]),  # N is symbolic, not 1
+        ("[M, 1, 28, 28]", []),  # M has no value: a pattern, which matches N
+        ("[N, 1, H, H + 0]", ["E102"]),  # H has no value, so H + 0 cannot be computed
     ],
 )
-def test_shape_assertion_variants(stated):
+def test_shape_assertion_variants(stated, expected):
     result = check(f"model M {{\n input x: [N, 1, 28, 28]\n y: {stated} = x\n return y\n}}")
-    expected = [] if stated.startswith("[M") or "H + 0" in stated else ["E207"]
-    if "H + 0" in stated:
-        expected = ["E102"]  # H has no value, so H + 0 cannot be computed
     assert codes(result) == expected, rendered(result)
 
 
@@ -1296,6 +1311,32 @@ def test_an_importers_block_does_not_shadow_the_imported_blocks_own(tmp_path):
     result = archspec.check(str(main))
     assert result.diagnostics == [], rendered(result)
     assert outputs(result) == ["[N, 4, 8, 8]", "[N, 4, 4, 4]"]
+
+
+def test_blocks_of_the_same_name_in_two_files_are_different_blocks(tmp_path):
+    write(
+        tmp_path,
+        "lib.arch",
+        """
+        block Inner(c) { input x  return x -> conv: Conv2d(c, c, 1) }
+        block Outer(c) { input x  return x -> inner: Inner(c) }
+        """,
+    )
+    main = write(
+        tmp_path,
+        "main.arch",
+        """
+        from "lib.arch" import Outer
+        block Inner(c) { input x  return x -> outer: Outer(c) -> MaxPool2d(2) }
+        model Net { input x: [N, 4, 8, 8]  return x -> top: Inner(4) }
+        """,
+    )
+    result = archspec.check(str(main))
+    assert result.diagnostics == [], rendered(result)  # no false "contains itself"
+    assert outputs(result) == ["[N, 4, 4, 4]"]
+    assert module_paths(result.model()) == [
+        "top", "top.outer", "top.outer.inner", "top.outer.inner.conv", "top.maxpool2d"
+    ]  # fmt: skip
 
 
 def test_diamond_imports_are_not_cycles(tmp_path):
@@ -1508,6 +1549,22 @@ def test_a_failed_statement_poisons_only_its_value():
     )
     assert codes(result) == ["E102"], rendered(result)
     assert outputs(result) == ["[N, 8, 8, 8]"]
+
+
+def test_an_input_used_only_in_a_failed_line_is_not_also_unused():
+    result = check(
+        """
+        model M {
+            input x: [N, 4]
+            input mask: [N, 4]
+            input unused: [N, 4]
+            y = mask -> Foo(3)
+            return x -> Linear(4, 2)
+        }
+        """
+    )
+    assert codes(result) == ["W005", "E101"], rendered(result)
+    assert "'unused'" in result.diagnostics[0].message
 
 
 # ---------------------------------------------------------------- warnings

@@ -197,7 +197,8 @@ STRICTER = {
     # torch warns and drops something other than channels on these ranks; archspec refuses (E206).
     "Dropout2d": lambda case: len(case.inputs[0]) not in (3, 4),
     "Dropout3d": lambda case: len(case.inputs[0]) not in (4, 5),
-    # Cropping a dim to 0 gives torch an empty tensor; archspec refuses (E203).
+    # An output dim of size 0 (cropping pads, a transposed conv with too much padding) gives torch
+    # an empty tensor; archspec refuses (E203).
     "ZeroPad1d": _empty_output(1),
     **dict.fromkeys(
         ("ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"), _empty_output(2)

@@ -58,6 +58,8 @@ def _linear() -> OpSpec:
 
 
 def _bilinear_rule(ctx: RuleContext):
+    if len(ctx.inputs) != 2:
+        ctx.fail("E104", f"Bilinear takes two tensors, got {len(ctx.inputs)}", input=0)
     first, second = ctx.inputs
     if len(first) != len(second):
         ctx.fail(

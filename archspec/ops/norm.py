@@ -48,20 +48,6 @@ def _channels_at_least_2d(op_name: str):
 # ---------------------------------------------------------------- BatchNorm
 
 
-def _batch_norm_rule(ctx: RuleContext):
-    # F.batch_norm in training raises when a channel holds a single value (batch × spatial == 1);
-    # eval mode works, so this is a warning.
-    batch, spatial = ctx.input[0], ctx.input[2:]
-    if not isinstance(batch, Sym) and batch * product(spatial) == 1:
-        ctx.warn(
-            "W004",
-            f"{ctx.op.name} sees 1 value per channel on {format_shape(ctx.input)}: "
-            "training fails (torch raises), only eval mode works",
-            help="normalize over more values (a larger batch), or use GroupNorm or LayerNorm",
-        )
-    return ctx.input
-
-
 def _batch_norm(spatial: int) -> OpSpec:
     return OpSpec(
         name=f"BatchNorm{spatial}d",
@@ -75,7 +61,8 @@ def _batch_norm(spatial: int) -> OpSpec:
             Param("track_running_stats", True, check=boolean),
             Param("bias", True, check=boolean, keyword_only=True),
         ),
-        rule=_batch_norm_rule,
+        # A single value per channel (lint W004) is left to the lint pass.
+        rule=lambda ctx: ctx.input,
         # BatchNorm1d takes [N, C] or [N, C, L]; 2d and 3d have no unbatched form.
         ranks=(2, 3) if spatial == 1 else (spatial + 2,),
         count_params=lambda a: _affine_params(a["num_features"], a["affine"], a["bias"]),
