@@ -6,7 +6,7 @@ ARCHSPEC := $(VENV)/bin/archspec
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test test-fast check bench clean
+.PHONY: demo test test-fast check bench clean graphviz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[torch,dev,examples]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Graphviz's `dot` draws SVG/PNG (DOT text needs nothing); installed from Debian when missing.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+	  || echo "note: could not install graphviz; SVG drawing will be skipped"
+
+demo: $(STAMP) graphviz
 	@mkdir -p $(DEMO)
 	@echo "== archspec check specs/   (every shipped spec is clean)"
 	$(ARCHSPEC) check specs/
@@ -30,10 +35,23 @@ demo: $(STAMP)
 	  fi; \
 	done
 	@echo
+	@echo "== archspec graph: every model spec -> $(DEMO)/*.svg, and seed 000's errors in red"
+	@for spec in specs/seeds/*.arch specs/torchvision/*.arch examples/seed000_convnet.arch; do \
+	  [ -f $$spec ] || continue; \
+	  name=$$(basename $$spec .arch); \
+	  if grep -q '^model ' $$spec; then \
+	    $(ARCHSPEC) graph $$spec -o $(DEMO)/$$name.svg 2>/dev/null; \
+	    [ -f $(DEMO)/$$name.svg ] && echo "   $(DEMO)/$$name.svg"; \
+	  fi; \
+	done; true
+	@echo
+	@echo "== archspec summary specs/seeds/resnet18_imagenet.arch --batch 8 (first lines)"
+	@$(ARCHSPEC) summary specs/seeds/resnet18_imagenet.arch --batch 8 | head -12
+	@echo
 	@echo "== examples/train_mnist.py --epochs 2   (a short run; the full run is 15 epochs)"
 	$(PY) examples/train_mnist.py --epochs 2 --no-progress --plot $(DEMO)/mnist_loss.png
 
-test: $(STAMP)
+test: $(STAMP) graphviz
 	$(PY) -m pytest -q -n 2
 
 test-fast: $(STAMP)

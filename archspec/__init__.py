@@ -1,9 +1,9 @@
 """archspec: a declarative architecture-spec language and static shape checker for PyTorch.
 
-    archspec.check("net.arch")      # diagnostics and shapes, never imports torch
-    archspec.load("net.arch")       # the checked spec (raises SpecError on errors)
-    archspec.compile_source(...)    # the generated nn.Module source
-    archspec.build("net.arch")      # an instance of the generated module (imports torch)
+archspec.check("net.arch")      # diagnostics and shapes, never imports torch
+archspec.load("net.arch")       # the checked spec (raises SpecError on errors)
+archspec.compile_source(...)    # the generated nn.Module source
+archspec.build("net.arch")      # an instance of the generated module (imports torch)
 """
 
 from __future__ import annotations

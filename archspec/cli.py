@@ -51,6 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", metavar="FILE.py", help="write here (default: stdout)")
     compile_.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     compile_.set_defaults(handler=_compile)
+
+    graph = commands.add_parser("graph", help="draw a spec's models with Graphviz")
+    graph.add_argument("spec", metavar="SPEC", help="an .arch file")
+    graph.add_argument("-o", "--output", metavar="FILE", help="FILE.dot/.svg/.png/.pdf")
+    graph.add_argument("--format", choices=("dot", "svg", "png", "pdf"), help="default: by suffix")
+    graph.add_argument("--model", help="which model, when the file has several")
+    graph.add_argument("--depth", type=int, help="collapse modules below this depth into one node")
+    graph.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    graph.set_defaults(handler=_graph)
+
+    summary = commands.add_parser("summary", help="a layer table: shapes, parameters, MACs, RF")
+    summary.add_argument("spec", metavar="SPEC", help="an .arch file")
+    summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    summary.add_argument("--batch", type=int, default=1, help="batch size for activation memory")
+    summary.add_argument("--model", help="which model, when the file has several")
+    summary.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    summary.set_defaults(handler=_summary)
     return parser
 
 
@@ -139,17 +156,116 @@ def _compile(args) -> int:
     return EXIT_CLEAN
 
 
-def write_atomically(path: str, text: str) -> None:
+def write_atomically(path: str, content: str | bytes) -> None:
     """Write to a temporary file beside `path`, then rename: never a half-written output."""
     import tempfile
 
+    data = content.encode("utf-8") if isinstance(content, str) else content
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=".archspec-", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _checked_spec(path: str):
+    """Check a spec for graph/summary; (result, exit code or None to go on)."""
+    from archspec.driver import check_file
+
+    if not os.path.isfile(path):
+        print(f"archspec: {path}: no such file", file=sys.stderr)
+        return None, EXIT_ERROR
+    try:
+        return check_file(path), None
+    except OSError as error:
+        print(f"archspec: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return None, EXIT_ERROR
+
+
+def _pick_models(result, name: str | None):
+    if name is None:
+        return result.models
+    chosen = [m for m in result.models if m.name == name]
+    if not chosen:
+        names = ", ".join(m.name for m in result.models) or "none"
+        print(f"archspec: {result.path} has no model '{name}' (models: {names})", file=sys.stderr)
+    return chosen
+
+
+def _print_diagnostics(result) -> None:
+    from archspec import diagnostics as diag
+
+    for diagnostic in result.diagnostics:
+        print(diag.render_text(diagnostic) + "\n", file=sys.stderr)
+
+
+def _graph(args) -> int:
+    from archspec.render import RenderError, render, to_dot
+
+    result, code = _checked_spec(args.spec)
+    if result is None:
+        return code
+    _print_diagnostics(result)  # a spec with errors is still drawn, errors in red
+    models = _pick_models(result, args.model)
+    if not models:
+        if not result.models:
+            print(f"archspec: {args.spec}: no model to draw", file=sys.stderr)
+        return EXIT_ERROR
+    fmt = args.format
+    if fmt is None:
+        suffix = os.path.splitext(args.output or "")[1].lstrip(".").lower()
+        fmt = suffix if suffix in ("dot", "svg", "png", "pdf") else "dot"
+    if args.output is None and fmt != "dot":
+        print("archspec: binary formats need -o FILE", file=sys.stderr)
+        return EXIT_ERROR
+    sources = [to_dot(model, result.diagnostics, args.depth) for model in models]
+    try:
+        if len(sources) == 1 or args.output is None:
+            payloads = [render(source, fmt) for source in sources]
+        else:
+            print("archspec: the file has several models; pick one with --model", file=sys.stderr)
+            return EXIT_ERROR
+    except RenderError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.output is None:
+        sys.stdout.write("\n".join(payload.decode("utf-8") for payload in payloads))
+    else:
+        try:
+            write_atomically(args.output, payloads[0])
+        except OSError as error:
+            print(
+                f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr
+            )
+            return EXIT_ERROR
+    return EXIT_CLEAN if result.ok else EXIT_FINDINGS
+
+
+def _summary(args) -> int:
+    from archspec.summary import render_json, render_markdown, render_text, summarize
+
+    result, code = _checked_spec(args.spec)
+    if result is None:
+        return code
+    if args.batch < 1:
+        print("archspec: --batch must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    _print_diagnostics(result)
+    if not result.ok:
+        return EXIT_FINDINGS
+    models = _pick_models(result, args.model)
+    if not models:
+        return EXIT_ERROR
+    summaries = [summarize(model, args.batch) for model in models]
+    if args.format == "json":
+        sys.stdout.write(render_json(summaries))
+    elif args.format == "markdown":
+        sys.stdout.write("\n".join(render_markdown(s) for s in summaries))
+    else:
+        sys.stdout.write("\n".join(render_text(s) for s in summaries))
+    return EXIT_CLEAN

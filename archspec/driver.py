@@ -47,6 +47,33 @@ class CheckedModel:
             total = total + evaluation.macs
         return total
 
+    def summary(self, batch: int = 1):
+        """The layer table (print it, or read its rows and totals)."""
+        from archspec.summary import summarize
+
+        return summarize(self, batch)
+
+    def to_dot(self, diagnostics=None, depth: int | None = None) -> str:
+        from archspec.render import to_dot
+
+        return to_dot(self, diagnostics, depth)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows the diagram (needs Graphviz's `dot`; else the text summary shows)."""
+        from archspec.render import RenderError, render
+
+        try:
+            return render(self.to_dot(), "svg").decode("utf-8")
+        except RenderError:
+            return None
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        bundle = {"text/plain": str(self.summary())}
+        svg = self._repr_svg_()
+        if svg is not None:
+            bundle["image/svg+xml"] = svg
+        return bundle
+
 
 @dataclass
 class CheckResult:
@@ -58,6 +85,17 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not any(d.severity is diag.Severity.ERROR for d in self.diagnostics)
+
+    def summary(self, batch: int = 1):
+        return self.model().summary(batch)
+
+    def _repr_svg_(self) -> str | None:
+        return self.model()._repr_svg_() if len(self.models) == 1 else None
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        if len(self.models) == 1:
+            return self.model()._repr_mimebundle_(include, exclude)
+        return {"text/plain": repr(self)}
 
     def model(self, name: str | None = None) -> CheckedModel:
         if name is None:

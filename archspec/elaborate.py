@@ -136,6 +136,7 @@ class Elaborator:
         self.steps = 0
         self.id_counters: dict[str, int] = {}  # node id base -> last suffix used (ids stay O(1))
         self.saw_input = False
+        self.input_reads: list[str] = []  # model inputs named by the statements now running
         self.limit_hit: diag.Diagnostic | None = None
         self.applications = 0
         self.block_stack: list[tuple[str, ast.Definition]] = []
@@ -254,11 +255,15 @@ class Elaborator:
                     ).diagnostic
                 )
                 return
+            mark = len(self.input_reads)
             try:
                 self._run(frame, stmt)
             except diag.ArchError as error:
                 self.report(error.diagnostic)
                 self._poison_targets(frame, stmt)
+                # The inputs this statement read are used, though no edge shows it (no W005).
+                self.model.read_inputs.update(self.input_reads[mark:])
+            del self.input_reads[mark:]
 
     def _poison_targets(self, frame: Frame, stmt) -> None:
         if isinstance(stmt, (ast.Assign, ast.Input)):
@@ -433,7 +438,7 @@ class Elaborator:
         if expr.id in frame.values:
             value = frame.values[expr.id]
             if isinstance(value, Tensor) and value.node in self.model.inputs:
-                self.model.read_inputs.add(value.node)
+                self.input_reads.append(value.node)
             return value
         if expr.id in CONSTANTS:
             return CONSTANTS[expr.id]

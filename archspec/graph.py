@@ -101,7 +101,7 @@ class ModelGraph:
     outputs: list[str] = field(default_factory=list)
     assertions: list[ShapeAssertion] = field(default_factory=list)
     calls: list[ContainerCall] = field(default_factory=list)  # in order of application
-    read_inputs: set[str] = field(default_factory=set)  # inputs named, even in failed lines
+    read_inputs: set[str] = field(default_factory=set)  # inputs named in lines that failed
 
     def node(self, node_id: str) -> Node:
         return self.graph.nodes[node_id]["node"]

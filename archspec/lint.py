@@ -51,7 +51,7 @@ def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Repor
             continue
         if node.kind == "input":
             if node.id in model.read_inputs:
-                continue  # used, in a line that failed (reported) or in a dead value (W003)
+                continue  # used in a line that failed: that error is the finding
             reporter.add(
                 diag.make(
                     "W005",

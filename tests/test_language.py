@@ -1558,13 +1558,17 @@ def test_an_input_used_only_in_a_failed_line_is_not_also_unused():
             input x: [N, 4]
             input mask: [N, 4]
             input unused: [N, 4]
+            input dead: [N, 4]
             y = mask -> Foo(3)
+            z = dead -> relu()
             return x -> Linear(4, 2)
         }
         """
     )
-    assert codes(result) == ["W005", "E101"], rendered(result)
-    assert "'unused'" in result.diagnostics[0].message
+    assert codes(result) == ["W005", "W005", "E101", "W003"], rendered(result)
+    assert [d.message.split("'")[1] for d in result.diagnostics] == [
+        "unused", "dead", "Foo", "z"
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------- warnings

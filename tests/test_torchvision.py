@@ -49,7 +49,9 @@ CASES = [
     pytest.param(Case("resnet18"), id="resnet18"),
     pytest.param(Case("resnet50"), id="resnet50", marks=pytest.mark.slow),
     pytest.param(
-        Case("googlenet", kwargs={"aux_logits": False, "init_weights": False}), id="googlenet"
+        Case("googlenet", kwargs={"aux_logits": False, "init_weights": False}),
+        id="googlenet",
+        marks=pytest.mark.slow,
     ),
     pytest.param(Case("densenet121"), id="densenet121", marks=pytest.mark.slow),
     pytest.param(Case("mobilenet_v2"), id="mobilenet_v2"),

@@ -77,6 +77,9 @@ class OpSpec:
     # How a function is written in generated code when `torch(args)` is not it (`a + b`,
     # `x.view(...)`): gets the rendered tensor operands and non-default arguments by name.
     emit: Callable[[Emission], str] | None = None
+    # For receptive fields: (effective kernel, stride) per spatial dim from the resolved arguments
+    # and the input shape; "global" when every output sees the whole input; None: pointwise.
+    window: Callable[[dict[str, Any], Shape], tuple[tuple, tuple]] | str | None = None
 
     def param(self, name: str) -> Param:
         return next(p for p in self.params if p.name == name)

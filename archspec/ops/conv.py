@@ -141,6 +141,11 @@ def _conv_macs(args, inputs, output) -> int:
     return product(output[-(spatial + 1) :]) * kernel_volume
 
 
+def _conv_window(args, input_shape) -> tuple[tuple, tuple]:
+    kernels = tuple(d * (k - 1) + 1 for d, k in zip(args["dilation"], args["kernel_size"]))
+    return kernels, tuple(args["stride"])
+
+
 def _conv(spatial: int) -> OpSpec:
     pair = int_tuple(spatial, positive_int)
     return OpSpec(
@@ -162,6 +167,7 @@ def _conv(spatial: int) -> OpSpec:
         validate=_conv_validate,
         count_params=_conv_params,
         count_macs=_conv_macs,
+        window=_conv_window,
         summary=f"{spatial}-d convolution",
     )
 
