@@ -69,9 +69,10 @@ class OpSpec:
     ranks: tuple[int, ...] | None = None  # accepted ranks of the first input; None: any
     validate: Callable[[RuleContext], None] | None = None  # cross-argument checks, args resolved
     count_params: Callable[[dict[str, Any]], int] = field(default=lambda args: 0)
-    count_macs: Callable[[dict[str, Any], list[Shape], Shape], Dim] = field(
-        default=lambda args, inputs, output: 0
-    )
+    # Multiply-accumulates per sample, in torchinfo's convention (so the two can be compared):
+    # every parameter, bias included, counts once per output position it is applied at. None:
+    # once per sample (norms, PReLU); ops without parameters count 0.
+    count_macs: Callable[[dict[str, Any], list[Shape], Shape], Dim] | None = None
     inputs: int = 1  # tensor inputs of a layer; functions declare theirs as is_tensor params
     summary: str = ""
     # How a function is written in generated code when `torch(args)` is not it (`a + b`,

@@ -136,9 +136,9 @@ def _conv_params(args) -> int:
 
 
 def _conv_macs(args, inputs, output) -> int:
-    kernel_volume = (args["in_channels"] // args["groups"]) * product(args["kernel_size"])
+    """Weights and bias once per output position (torchinfo's count, transposed convs too)."""
     spatial = len(args["kernel_size"])
-    return product(output[-(spatial + 1) :]) * kernel_volume
+    return product(output[-spatial:]) * _conv_params(args)
 
 
 def _conv_window(args, input_shape) -> tuple[tuple, tuple]:
@@ -211,12 +211,6 @@ def _transpose_rule(spatial: int):
     return rule
 
 
-def _transpose_macs(args, inputs, output) -> int:
-    kernel_volume = (args["out_channels"] // args["groups"]) * product(args["kernel_size"])
-    spatial = len(args["kernel_size"])
-    return product(inputs[0][-(spatial + 1) :]) * kernel_volume
-
-
 def _transpose(spatial: int) -> OpSpec:
     pair = int_tuple(spatial, positive_int)
     return OpSpec(
@@ -238,7 +232,7 @@ def _transpose(spatial: int) -> OpSpec:
         ranks=(spatial + 1, spatial + 2),
         validate=_transpose_validate,
         count_params=_conv_params,
-        count_macs=_transpose_macs,
+        count_macs=_conv_macs,
         summary=f"{spatial}-d transposed convolution",
     )
 

@@ -48,7 +48,8 @@ def _linear() -> OpSpec:
             a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
         ),
         count_macs=lambda a, inputs, output: (
-            _positions(inputs[0]) * a["in_features"] * a["out_features"]
+            _positions(inputs[0])
+            * (a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0))
         ),
         summary="fully connected layer on the last dim",
     )

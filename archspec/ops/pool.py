@@ -154,6 +154,29 @@ def _window_rule(spatial: int, check_input_size: bool = False):
     return rule
 
 
+def _pool_window(spatial: int):
+    def window(args, input_shape) -> tuple[tuple, tuple]:
+        dilation = args.get("dilation") or (1,) * spatial
+        kernels = tuple(d * (k - 1) + 1 for d, k in zip(dilation, args["kernel_size"]))
+        stride = args["stride"] if args["stride"] is not None else args["kernel_size"]
+        return kernels, tuple(stride)
+
+    return window
+
+
+def _adaptive_window(spatial: int):
+    """torch's adaptive bins: window ⌈in/out⌉ (at most), start step ⌊in/out⌋."""
+
+    def window(args, input_shape) -> tuple[tuple, tuple]:
+        sizes = input_shape[-spatial:]
+        wanted = [size if out is None else out for size, out in zip(sizes, args["output_size"])]
+        kernels = tuple(-(-size // out) for size, out in zip(sizes, wanted))
+        strides = tuple(max(1, size // out) for size, out in zip(sizes, wanted))
+        return kernels, strides
+
+    return window
+
+
 def _window_pool(kind: str, spatial: int, functional: bool = False) -> OpSpec:
     max_pool = kind == "max"
     title = "MaxPool" if max_pool else "AvgPool"
@@ -166,6 +189,7 @@ def _window_pool(kind: str, spatial: int, functional: bool = False) -> OpSpec:
         kind="function" if functional else "layer",
         ranks=(spatial + 1, spatial + 2),
         validate=_window_validate,
+        window=_pool_window(spatial),
         summary=f"{spatial}-d {'max' if max_pool else 'average'} pooling",
     )
 
@@ -221,6 +245,7 @@ def _adaptive_pool(kind: str, spatial: int, functional: bool = False) -> OpSpec:
         rule=_adaptive_rule(spatial),
         kind="function" if functional else "layer",
         ranks=(spatial + 1, spatial + 2),
+        window=_adaptive_window(spatial),
         summary=f"{spatial}-d adaptive {'max' if max_pool else 'average'} pooling to a fixed size",
     )
 

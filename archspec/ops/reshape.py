@@ -476,6 +476,17 @@ register(
         rule=_mean_rule,
         kind="function",
         summary="average over the given dims (all by default)",
+        window="global",  # for receptive fields: a reduction sees all it reduces
+        # torch.mean has no keepdim-without-dim form, so `dim=None` is written out then.
+        emit=lambda e: (
+            "torch.mean("
+            + ", ".join(
+                [e.tensors["input"]]
+                + ([f"dim={e.args.get('dim', 'None')}"] if e.args else [])
+                + ([f"keepdim={e.args['keepdim']}"] if "keepdim" in e.args else [])
+            )
+            + ")"
+        ),
     )
 )
 register(_pad("ZeroPad1d", 1, "constant", None, "pads the last dim with zeros"))

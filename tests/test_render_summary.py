@@ -1,0 +1,144 @@
+"""Diagrams and summaries: DOT goldens, SVG where `dot` exists, totals and MACs against torch and
+torchinfo, receptive fields against hand-computed cases."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import GOLDEN, ROOT
+
+import archspec
+from archspec.cli import main
+from archspec.render import RenderError, render, to_dot
+from archspec.summary import render_markdown, summarize
+
+DOT_CASES = {
+    "mnist_cnn": ("specs/seeds/mnist_cnn.arch", None),
+    "inception_net": ("specs/seeds/inception_net.arch", None),
+    "inception_net_depth1": ("specs/seeds/inception_net.arch", 1),
+    "seed000_errors": ("examples/seed000_convnet.arch", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DOT_CASES))
+def test_dot_golden(case, golden):
+    path, depth = DOT_CASES[case]
+    result = archspec.check(path)
+    golden(GOLDEN / "dot" / f"{case}.dot", to_dot(result.model(), result.diagnostics, depth))
+
+
+def test_errors_are_drawn_in_red_with_their_code():
+    result = archspec.check("examples/seed000_convnet.arch")
+    dot = to_dot(result.model(), result.diagnostics)
+    start = dot.index("\tfc1 [")
+    fc1 = dot[start : dot.index("]", start)]
+    assert "E202" in fc1 and "#c0392b" in fc1
+    start = dot.index("\tfc2 [")
+    assert "#c0392b" not in dot[start : dot.index("]", start)]
+
+
+def test_depth_collapses_blocks_into_one_node():
+    result = archspec.check("specs/seeds/resnet18_imagenet.arch")
+    full = to_dot(result.model())
+    collapsed = to_dot(result.model(), depth=1)
+    assert "cluster_layer1_0" in full and "cluster_layer1" in full
+    assert "cluster_" not in collapsed
+    assert '"module:layer1"' in collapsed or "module:layer1" in collapsed
+    assert collapsed.count("->") < full.count("->")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_svg_and_png_render(tmp_path):
+    assert main(["graph", "specs/seeds/mnist_cnn.arch", "-o", str(tmp_path / "m.svg")]) == 0
+    svg = (tmp_path / "m.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "N×32×14×14" in svg
+    assert main(["graph", "specs/seeds/mnist_cnn.arch", "-o", str(tmp_path / "m.png")]) == 0
+    assert (tmp_path / "m.png").read_bytes().startswith(b"\x89PNG")
+    # A spec with errors is still drawn, and the exit code still reports the errors.
+    assert main(["graph", "examples/seed000_convnet.arch", "-o", str(tmp_path / "e.svg")]) == 1
+    assert "E202" in (tmp_path / "e.svg").read_text()
+
+
+def test_missing_dot_is_a_clear_error(monkeypatch):
+    import graphviz
+
+    def missing(*args, **kwargs):
+        raise graphviz.ExecutableNotFound(("dot",))
+
+    monkeypatch.setattr(graphviz.Source, "pipe", missing)
+    with pytest.raises(RenderError, match="apt-get install graphviz"):
+        render("digraph {}", "svg")
+
+
+def test_receptive_fields_by_hand():
+    result = archspec.check_text(
+        "model RF {\n input x: [N, 1, 32, 32]\n"
+        " a = x -> Conv2d(1, 4, 3) -> Conv2d(4, 4, 3)\n"
+        " b = x -> Conv2d(1, 4, 3) -> MaxPool2d(2, stride=2) -> Conv2d(4, 4, 3)\n"
+        " return a, b\n}\n"
+    )
+    rows = {row.name: row.receptive_field for row in summarize(result.model()).rows}
+    assert rows["conv2d_1"] == "5"  # two 3×3 convolutions
+    assert rows["conv2d_3"] == "8"  # 3, then a stride-2 pool (4, jump 2), then 4 + 2×2
+
+
+def test_summary_totals_and_activation_memory():
+    model = archspec.check("specs/seeds/mnist_cnn.arch").model()
+    summary = summarize(model, batch=100)
+    assert summary.total_params == 50186 == sum(r.params or 0 for r in summary.rows if r.depth == 0)
+    # outputs of every op, batch 100, float32
+    values = (32 * 28 * 28 * 2 + 32 * 14 * 14 + 64 * 14 * 14 * 2 + 64 * 7 * 7 + 3136 + 10) * 100
+    assert summary.activation_bytes == values * 4
+    assert "| `[N, 10]` |" in render_markdown(summary).replace("fc | Linear | ", "")
+
+
+def test_summary_cli_formats(capsys):
+    assert main(["summary", "specs/seeds/mnist_cnn.arch", "--format", "json", "--batch", "2"]) == 0
+    import json
+
+    payload = json.loads(capsys.readouterr().out)
+    assert payload[0]["total_params"] == 50186 and payload[0]["batch"] == 2
+    assert main(["summary", "examples/seed000_convnet.arch"]) == 1
+
+
+torch = None
+
+
+def _specs_with_models():
+    paths = sorted((ROOT / "specs").rglob("*.arch"))
+    out = []
+    for path in paths:
+        relative = str(path.relative_to(ROOT))
+        result = archspec.check(relative)
+        if result.ok and result.models:
+            out.append(relative)
+    return out
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("path", _specs_with_models())
+def test_macs_equal_torchinfo_layer_by_layer(path):
+    torch = pytest.importorskip("torch")
+    torchinfo = pytest.importorskip("torchinfo")
+    from torch_harness import build_checked, concrete
+
+    model, checked, _ = build_checked(path)
+    shape = concrete(checked.graph.node(checked.graph.inputs[0]).declared_shape, batch=1)
+    info = torchinfo.summary(model, input_size=shape, verbose=0, depth=20)
+    ours = {}
+    for node in checked.graph.nodes():
+        if node.kind == "op" and node.module is not None:
+            evaluation = checked.inference.evaluations[node.id]
+            ours[node.module] = ours.get(node.module, 0) + evaluation.macs
+    theirs = {}
+    names = {id(module): name for name, module in model.named_modules()}
+    for layer in info.summary_list:
+        name = names.get(id(layer.module))
+        if name and not list(layer.module.children()):
+            theirs[name] = theirs.get(name, 0) + layer.macs
+    mismatches = {k: (ours.get(k), theirs[k]) for k in theirs if ours.get(k, 0) != theirs[k]}
+    assert mismatches == {}
+    assert info.total_mult_adds == checked.mac_count or info.total_mult_adds == sum(theirs.values())
+    assert info.total_params == checked.parameter_count
+    del torch
