@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = ["SpecError", "__version__", "build", "check", "check_text", "compile_source", "load"]
 
 
-def check(path: str, **model_args):
+def check(path: str):
     """Check one .arch file; returns a CheckResult (diagnostics, models, shapes)."""
     from archspec.driver import check_file
 

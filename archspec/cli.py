@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `archspec summary x.arch | head`: the reader left, that is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLEAN
     except Exception as error:  # an archspec bug: one line, exit 2, traceback on --debug
         if getattr(args, "debug", False):
             raise

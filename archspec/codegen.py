@@ -393,6 +393,8 @@ class ModelWriter:
                 continue
             value = node.args[param.name]
             if param.variadic:
+                if len(value) == 1 and isinstance(value[0], (tuple, list)):
+                    value = value[0]  # reshape((N, -1)) is reshape(N, -1)
                 args[param.name] = ", ".join(self._dim(v, node, namer) for v in value)
             elif param.default is REQUIRED or not _same(value, param.default):
                 args[param.name] = self._value(value, node, namer)

@@ -166,7 +166,9 @@ class SpecWriter:
                 body: list[str] = []
                 result = self.chain(step.body, "x", body)
                 inner = "\n".join(f"    {line}" for line in body)
-                self.blocks.append(f"block {name}() {{\n    input x\n{inner}\n    return {result}\n}}")
+                self.blocks.append(
+                    f"block {name}() {{\n    input x\n{inner}\n    return {result}\n}}"
+                )
                 lines.append(f"{target} = {value} -> {name}()")
             value = target
         return value
@@ -230,7 +232,9 @@ def run_torch(net):
             out = model(x)
             if head is not None:
                 explicit, features = head
-                linear = nn.LazyLinear(features) if explicit is None else nn.Linear(explicit, features)
+                linear = (
+                    nn.LazyLinear(features) if explicit is None else nn.Linear(explicit, features)
+                )
                 out = linear(torch.flatten(out, 1))
     except (RuntimeError, ValueError) as error:
         return None, error

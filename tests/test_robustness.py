@@ -279,12 +279,6 @@ def test_values_of_the_wrong_kind_are_diagnostics(statement, code):
     assert_well_formed(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, TypeError),
-    reason="archspec/ops bugs (left to the op registry): Upsample's size overflows to float inf; "
-    "bind() calls tuple() on a variadic parameter given by keyword (reshape(shape=3))",
-)
 @pytest.mark.parametrize(
     "stage", ["Upsample(scale_factor=1e308)", "reshape(shape=3)", "view(shape=?)"]
 )

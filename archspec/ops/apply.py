@@ -47,6 +47,8 @@ def bind(op: OpSpec, positional: list[Any], keywords: dict[str, Any]) -> dict[st
             raise BindError(f"{op.name} has no argument named '{keyword}'", keyword=keyword)
         if keyword in values:
             raise BindError(f"{op.name} got '{keyword}' twice", keyword=keyword)
+        if op.param(keyword).variadic:  # torch also takes x.view(shape=(N, -1))
+            value = list(value) if isinstance(value, (tuple, list)) else [value]
         values[keyword] = value
     for param in params:
         if param.name in values:

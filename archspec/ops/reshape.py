@@ -348,7 +348,14 @@ def _upsample_rule(ctx: RuleContext):
     scales = _per_dim(ctx, "scale_factor", spatial)
     out = []
     for i, size in enumerate(spatial_dims(ctx, spatial)):
-        result = math.floor(size * scales[i])  # ATen truncates the double product
+        product = size * scales[i]
+        if not math.isfinite(product) or product >= 2**63:
+            ctx.fail(
+                "E105",
+                f"Upsample output {SPATIAL_NAMES[spatial][i]} {size} × {scales[i]:g} is too large",
+                arg="scale_factor",
+            )
+        result = math.floor(product)  # ATen truncates the double product
         if result < 1:
             ctx.fail(
                 "E203",
