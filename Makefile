@@ -62,3 +62,6 @@ check: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --out build/bench

@@ -72,6 +72,7 @@ CODES: dict[str, Rule] = {
         Rule("W003", "unused-value", "a computed value never reaches an output"),
         Rule("W004", "norm-on-single-value", "BatchNorm sees one value per channel in training"),
         Rule("W005", "unused-input", "a model input is never used"),
+        Rule("W006", "inplace-overwrite", "an in-place op overwrites a value that is read again"),
     ]
 }
 

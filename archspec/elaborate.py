@@ -847,7 +847,7 @@ class Elaborator:
                     "not a layer",
                     help=hint,
                 )
-            return self.apply_module(frame, module, value, stage.span)
+            return self.apply_module(frame, module, value, stage.span, by_reference=True)
         call = stage.call if isinstance(stage, ast.Labelled) else stage
         label = stage.label if isinstance(stage, ast.Labelled) else None
         op = REGISTRY.get(call.func.id)
@@ -1024,7 +1024,10 @@ class Elaborator:
                 )
         return values
 
-    def apply_module(self, frame: Frame, module: ModuleInfo, value: Any, span: Span) -> Any:
+    def apply_module(
+        self, frame: Frame, module: ModuleInfo, value: Any, span: Span, by_reference: bool = False
+    ) -> Any:
+        """Apply a built module; `by_reference` (`-> name`) places its node at the reference."""
         if value is POISON:
             return POISON
         if module.kind == "layer":
@@ -1044,7 +1047,7 @@ class Elaborator:
             node = Node(
                 node_id,
                 "op",
-                module.span,
+                span if by_reference else module.span,
                 module.name,
                 op=module.op,
                 args={k: v for k, v in module.args.items() if not module.op.param(k).is_tensor},

@@ -16,6 +16,39 @@ def lint(model: ModelGraph, inference: Inference, reporter: diag.Reporter) -> No
     _bias_before_norm(model, reporter)
     _unused_values(model, inference, reporter)
     _norm_on_single_value(model, inference, reporter)
+    _inplace_overwrites(model, reporter)
+
+
+def _inplace_overwrites(model: ModelGraph, reporter: diag.Reporter) -> None:
+    """`a = x -> relu(inplace=True)` then `a + x`: torch computes relu(x) + relu(x), silently."""
+    graph = model.graph
+    for node in model.nodes():
+        if node.kind != "op" or node.args.get("inplace") is not True or not node.inputs:
+            continue
+        source = model.node(node.inputs[0])
+        later = [
+            model.node(reader)
+            for reader in graph.successors(source.id)
+            if reader != node.id and model.node(reader).index > node.index
+        ]
+        if source.kind == "input":
+            problem = f"model input '{source.name}' (the caller's tensor changes too)"
+        elif later:
+            problem = f"'{source.name}', which {later[0].name} reads afterwards"
+        else:
+            continue
+        span = node.arg_spans.get("inplace", node.span)
+        secondary = [(later[0].span, "reads the overwritten value")] if later else []
+        reporter.add(
+            diag.make(
+                "W006",
+                f"{node.op.name} with inplace=True overwrites {problem}",
+                span,
+                "in place",
+                secondary=secondary,
+                help="drop inplace=True here",
+            )
+        )
 
 
 def _bias_before_norm(model: ModelGraph, reporter: diag.Reporter) -> None:

@@ -125,7 +125,7 @@ def to_dot(checked: CheckedModel, diagnostics=None, depth: int | None = None) ->
         clusters = _clusters_of(node)
         if depth is not None and len(clusters) > depth - 1 and depth >= 1 and clusters:
             collapsed = clusters[depth - 1] if depth - 1 < len(clusters) else clusters[-1]
-            key = f"module:{collapsed}"
+            key = f"{collapsed} (module)"  # no ':' in ids: DOT reads "a:b" as node a, port b
             box_of[node.id] = key
             box = boxes.get(key)
             if box is None:

@@ -39,5 +39,16 @@ register(
         rule=lambda ctx: ctx.input,
         kind="function",
         summary="zeroes elements with probability p",
+        # F.dropout is on unless told otherwise; generated modules follow train()/eval() as
+        # nn.Dropout does, unless the spec sets `training` itself.
+        emit=lambda e: (
+            "F.dropout("
+            + ", ".join(
+                [e.tensors["input"]]
+                + [f"{k}={v}" for k, v in e.args.items() if k != "training"]
+                + [f"training={e.args.get('training', 'self.training')}"]
+            )
+            + ")"
+        ),
     )
 )
