@@ -6,7 +6,7 @@ ARCHSPEC := $(VENV)/bin/archspec
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test test-fast check bench clean graphviz
+.PHONY: demo test test-fast test-heavy check bench clean graphviz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,10 +52,13 @@ demo: $(STAMP) graphviz
 	$(PY) examples/train_mnist.py --epochs 2 --no-progress --plot $(DEMO)/mnist_loss.png
 
 test: $(STAMP) graphviz
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 -m "not heavy"
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow"
+	$(PY) -m pytest -q -n 2 -m "not slow and not heavy"
+
+test-heavy: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m heavy
 
 check: $(STAMP)
 	$(ARCHSPEC) check specs/

@@ -77,8 +77,16 @@ def test_torchscript_export_and_state_dict_round_trip(path):
     assert pickle.loads(pickle.dumps(model)).state_dict().keys() == model.state_dict().keys()
 
 
+# torchvision's models are compiled under `make test-heavy` only: cold inductor compiles of
+# DenseNet-121 or GoogLeNet take minutes each on two cores (test_torchvision.py proves them exact).
+COMPILE_CASES = [
+    pytest.param(path, marks=pytest.mark.heavy) if path.startswith("specs/torchvision/") else path
+    for path in SPECS
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SPECS)
+@pytest.mark.parametrize("path", COMPILE_CASES)
 def test_torch_compile(path):
     model, checked, _ = build_checked(path)
     model.eval()

@@ -46,7 +46,7 @@ def test_conv_then_pool_on_mnist():
     conv = apply("Conv2d", (N, 1, 28, 28), 1, 5, 5)
     assert conv.shape == (N, 5, 24, 24)
     assert conv.params == 5 * 1 * 5 * 5 + 5
-    assert conv.macs == 24 * 24 * 5 * 25
+    assert conv.macs == 24 * 24 * (5 * 25 + 5)  # torchinfo's count: weights and bias per position
     pool = apply("MaxPool2d", conv.shape, 2)
     assert pool.shape == (N, 5, 12, 12)
     assert pool.warnings == []
