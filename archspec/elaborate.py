@@ -1341,4 +1341,6 @@ BUILTINS: dict[str, Callable] = {
     "min": min,
     "max": max,
     "int": int,
+    "round": round,  # torchvision's MobileNet: int(round(inp * expand_ratio))
+    "abs": abs,
 }
