@@ -16,6 +16,7 @@ from typing import Any
 from archspec import diagnostics as diag
 from archspec.codegen import generate_module
 from archspec.driver import CheckResult, check_file, check_text
+from archspec.formats import render_text
 
 
 class SpecError(Exception):
@@ -23,7 +24,7 @@ class SpecError(Exception):
 
     def __init__(self, result: CheckResult):
         errors = [d for d in result.diagnostics if d.severity is diag.Severity.ERROR]
-        text = "\n\n".join(diag.render_text(d) for d in errors)
+        text = "\n\n".join(render_text(d) for d in errors)
         super().__init__(f"{result.path} has {len(errors)} error(s):\n\n{text}")
         self.result = result
         self.diagnostics = errors

@@ -46,9 +46,16 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="check specs for shape and structure errors")
     check.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    _add_check_options(check)
     check.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     check.set_defaults(handler=_check)
+
+    rule = commands.add_parser("rule", help="explain a diagnostic code, or list them all")
+    rule.add_argument("code", nargs="?", metavar="CODE", help="a code (E202) or a rule name")
+    shown = rule.add_mutually_exclusive_group()
+    shown.add_argument("--all", action="store_true", help="list every rule, one per line")
+    shown.add_argument("--markdown", action="store_true", help="every rule as Markdown")
+    rule.set_defaults(handler=_rule)
 
     compile_ = commands.add_parser("compile", help="generate the nn.Module source of a spec")
     compile_.add_argument("spec", metavar="SPEC", help="an .arch file")
@@ -72,11 +79,65 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--model", help="which model, when the file has several")
     summary.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     summary.set_defaults(handler=_summary)
+
+    fmt = commands.add_parser("fmt", help="rewrite specs in the canonical layout")
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
+    fmt.add_argument("--check", action="store_true", help="list files that would change; exit 1")
+    fmt.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
+    fmt.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    fmt.set_defaults(handler=_fmt)
     return parser
 
 
-def collect_files(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Expand folders into their *.arch files (sorted); return (files, problems)."""
+def _fmt(args) -> int:
+    from archspec.fmt import run
+
+    return run(args.paths, check=args.check, diff=args.diff)
+
+
+def _add_check_options(check: argparse.ArgumentParser) -> None:
+    from archspec.formats import FORMAT_ALIASES, OUTPUT_FORMATS
+
+    check.add_argument(
+        "--output-format",
+        "--format",
+        dest="output_format",
+        choices=(*OUTPUT_FORMATS, *FORMAT_ALIASES),
+        metavar="FORMAT",
+        help=f"{', '.join(OUTPUT_FORMATS)} (text = full); default: $ARCHSPEC_OUTPUT_FORMAT, "
+        "the configuration's output-format, or full",
+    )
+    check.add_argument("--output-file", metavar="PATH", help="write the output here, not stdout")
+    check.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the full format (auto: on a terminal, unless NO_COLOR; FORCE_COLOR forces)",
+    )
+    codes = "codes or prefixes (E202, E2, W), comma-separated or repeated"
+    check.add_argument(
+        "--select", action="append", metavar="CODES", help=f"report only these {codes}"
+    )
+    check.add_argument(
+        "--extend-select", action="append", metavar="CODES", help=f"also report {codes}"
+    )
+    check.add_argument("--ignore", action="append", metavar="CODES", help=f"do not report {codes}")
+    check.add_argument(
+        "--error-on-warning",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="exit with 1 on warnings too (overrides error-on-warning in the configuration)",
+    )
+    check.add_argument(
+        "--exit-zero", action="store_true", help="exit with 0 even when there are findings"
+    )
+
+
+def collect_files(paths: list[str], exclude=None) -> tuple[list[str], list[str]]:
+    """Expand folders into their *.arch files (sorted); return (files, problems).
+
+    `exclude(path)` drops files found in folders; files named outright are always kept.
+    """
     files: list[str] = []
     problems: list[str] = []
     for path in paths:
@@ -87,7 +148,7 @@ def collect_files(paths: list[str]) -> tuple[list[str], list[str]]:
                 found.extend(os.path.join(folder, n) for n in names if n.endswith(".arch"))
             if not found:
                 problems.append(f"{path}: no .arch files found")
-            files.extend(sorted(found))
+            files.extend(sorted(f for f in found if exclude is None or not exclude(f)))
         elif os.path.exists(path):
             files.append(path)
         else:
@@ -97,12 +158,30 @@ def collect_files(paths: list[str]) -> tuple[list[str], list[str]]:
 
 def _check(args) -> int:
     from archspec import diagnostics as diag
+    from archspec import formats
+    from archspec.config import ConfigError, ConfigFinder, Overrides, resolve, split_selectors
     from archspec.driver import check_file
 
-    files, problems = collect_files(args.paths)
+    finder = ConfigFinder()
+    try:
+        overrides = Overrides(
+            select=split_selectors(args.select, "--select"),
+            extend_select=split_selectors(args.extend_select, "--extend-select") or (),
+            ignore=split_selectors(args.ignore, "--ignore") or (),
+            error_on_warning=args.error_on_warning,
+        )
+        output_format = _output_format(args.output_format, finder)
+        files, problems = collect_files(
+            args.paths, exclude=lambda path: finder.for_file(path).excludes(path)
+        )
+        settings = {path: resolve(finder.for_file(path), overrides) for path in files}
+    except ConfigError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
     for problem in problems:
         print(f"archspec: {problem}", file=sys.stderr)
     reporter = diag.Reporter()
+    failing = False
     for path in files:
         try:
             result = check_file(path)
@@ -110,23 +189,97 @@ def _check(args) -> int:
             problems.append(path)
             print(f"archspec: cannot read {path}: {error.strerror or error}", file=sys.stderr)
             continue
-        reporter.extend(result.diagnostics)
+        reported = [d for d in result.diagnostics if settings[path].reports(d)]
+        failing = failing or any(settings[path].fails(d) for d in reported)
+        reporter.extend(reported)
     diagnostics = diag.sorted_diagnostics(reporter.diagnostics)
-    if args.format == "json":
-        print(diag.render_json(diagnostics, len(files)))
+    to_file = args.output_file is not None
+    # A report file is coloured only on --color always (FORCE_COLOR is for terminals and CI logs).
+    stream = None if to_file else sys.stdout
+    color = output_format == "full" and (args.color == "always" or _use_color(args.color, stream))
+    output = formats.render(diagnostics, len(files), output_format, color=color)
+    if to_file:
+        try:
+            write_atomically(args.output_file, output)
+        except OSError as error:
+            print(
+                f"archspec: cannot write {args.output_file}: {error.strerror or error}",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
     else:
-        for diagnostic in diagnostics:
-            print(diag.render_text(diagnostic))
-            print()
-        print(diag.render_summary(diagnostics, len(files)))
+        sys.stdout.write(output)
     if problems:
         return EXIT_ERROR
-    has_errors = any(d.severity is diag.Severity.ERROR for d in diagnostics)
-    return EXIT_FINDINGS if has_errors else EXIT_CLEAN
+    if args.exit_zero:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def _output_format(chosen: str | None, finder) -> str:
+    """The command line's format, else $ARCHSPEC_OUTPUT_FORMAT, else the configuration's."""
+    from archspec.config import ConfigError
+    from archspec.formats import OUTPUT_FORMATS, canonical_format
+
+    if chosen is not None:
+        return canonical_format(chosen)
+    from_environment = os.environ.get("ARCHSPEC_OUTPUT_FORMAT", "").strip()
+    if from_environment:
+        if canonical_format(from_environment) is None:
+            raise ConfigError(
+                f"ARCHSPEC_OUTPUT_FORMAT={from_environment!r} is no output format "
+                f"(choose from {', '.join(OUTPUT_FORMATS)})"
+            )
+        return canonical_format(from_environment)
+    return finder.for_folder(os.getcwd()).output_format or "full"
+
+
+def _use_color(choice: str, stream) -> bool:
+    """--color always/never decide; auto: NO_COLOR turns it off, FORCE_COLOR on, else a TTY."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if stream is None:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _rule(args) -> int:
+    from archspec.config import suggest
+    from archspec.diagnostics import CODES
+    from archspec.rules import rule_list, rule_text, rules_markdown
+
+    if args.code is not None and (args.all or args.markdown):
+        print("archspec: give a CODE or --all/--markdown, not both", file=sys.stderr)
+        return EXIT_ERROR
+    if args.markdown:
+        sys.stdout.write(rules_markdown())
+        return EXIT_CLEAN
+    if args.all:
+        print(rule_list())
+        return EXIT_CLEAN
+    if args.code is None:
+        print("archspec: name a rule (archspec rule E202) or pass --all", file=sys.stderr)
+        return EXIT_ERROR
+    by_name = {rule.name: code for code, rule in CODES.items()}
+    code = args.code.strip().upper() if args.code.strip().upper() in CODES else None
+    code = code or by_name.get(args.code.strip().lower())
+    if code is None:
+        hint = suggest(args.code.strip().upper(), CODES) or suggest(args.code.lower(), by_name)
+        print(
+            f"archspec: no rule '{args.code}'{hint}; archspec rule --all lists them",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(rule_text(code))
+    return EXIT_CLEAN
 
 
 def _compile(args) -> int:
-    from archspec import diagnostics as diag
+    from archspec import formats
     from archspec.codegen import CodegenError, generate
     from archspec.driver import check_file
 
@@ -140,9 +293,10 @@ def _compile(args) -> int:
         return EXIT_ERROR
     # Diagnostics go to stderr: stdout may be the generated code.
     for diagnostic in result.diagnostics:
-        print(diag.render_text(diagnostic) + "\n", file=sys.stderr)
+        print(formats.render_text(diagnostic) + "\n", file=sys.stderr)
     if not result.ok:
-        print(diag.render_summary(result.diagnostics, 1) + "; nothing written", file=sys.stderr)
+        summary = formats.render_summary(result.diagnostics, 1)
+        print(summary + "; nothing written", file=sys.stderr)
         return EXIT_FINDINGS
     try:
         source = generate(result)
@@ -205,10 +359,10 @@ def _pick_models(result, name: str | None):
 
 
 def _print_diagnostics(result) -> None:
-    from archspec import diagnostics as diag
+    from archspec.formats import render_text
 
     for diagnostic in result.diagnostics:
-        print(diag.render_text(diagnostic) + "\n", file=sys.stderr)
+        print(render_text(diagnostic) + "\n", file=sys.stderr)
 
 
 def _graph(args) -> int:

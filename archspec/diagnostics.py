@@ -1,12 +1,12 @@
-"""Diagnostics as data: codes, labels, notes and help; rendering to text and JSON lives here too.
+"""Diagnostics as data: codes, labels, notes and help.
 
 Every finding carries a stable code from `CODES` (one table, so texts cannot drift) and at least one
-labelled span. Stages collect findings in a `Reporter`; only the CLI prints them.
+labelled span. Stages collect findings in a `Reporter`; only the CLI prints them. Rendering (text,
+JSON, SARIF, ...) lives in `archspec.formats`; each rule's documentation in `archspec.rules`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import Enum
 
@@ -73,6 +73,7 @@ CODES: dict[str, Rule] = {
         Rule("W004", "norm-on-single-value", "BatchNorm sees one value per channel in training"),
         Rule("W005", "unused-input", "a model input is never used"),
         Rule("W006", "inplace-overwrite", "an in-place op overwrites a value that is read again"),
+        Rule("W007", "unused-suppression", "an `# archspec: ignore` comment suppresses nothing"),
     ]
 }
 
@@ -160,102 +161,13 @@ def sorted_diagnostics(diagnostics) -> list[Diagnostic]:
     return sorted(diagnostics, key=lambda d: d.sort_key())
 
 
-# ---------------------------------------------------------------- rendering
+_MOVED_TO_FORMATS = {"render_text", "render_summary", "to_json_obj", "render_json"}
 
 
-def render_text(diagnostic: Diagnostic) -> str:
-    """rustc-style: header, location, source lines with ^^^ / --- labels, notes, help."""
-    primary = diagnostic.primary
-    source = primary.span.source
-    lines = [f"{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"]
-    same_file = [label for label in diagnostic.labels if label.span.source is source]
-    other_files = [label for label in diagnostic.labels if label.span.source is not source]
-    line_numbers = sorted({label.span.line for label in same_file})
-    width = len(str(line_numbers[-1]))
-    pad = " " * width
-    lines.append(f"{pad}--> {source.path}:{primary.span.line}:{primary.span.column}")
-    lines.append(f"{pad} |")
-    previous = None
-    for number in line_numbers:
-        if previous is not None and number > previous + 1:
-            lines.append(f"{pad} ...")
-        previous = number
-        text = source.line_text(number).replace("\t", " ")
-        lines.append(f"{number:>{width}} | {text}")
-        on_line = [label for label in same_file if label.span.line == number]
-        on_line.sort(key=lambda label: (label.span.column, not label.primary))
-        for label in on_line:
-            lines.append(f"{pad} | {_underline(label, text)}")
-    for label in other_files:
-        span = label.span
-        lines.append(f"{pad} ::: {span.source.path}:{span.line}:{span.column}")
-        text = span.source.line_text(span.line).replace("\t", " ")
-        lines.append(f"{pad} | {text}")
-        lines.append(f"{pad} | {_underline(label, text)}")
-    lines.append(f"{pad} |")
-    for note in diagnostic.notes:
-        lines.append(f"{pad} = note: {note}")
-    if diagnostic.help:
-        lines.append(f"{pad} = help: {diagnostic.help}")
-    return "\n".join(lines)
+def __getattr__(name: str):
+    # The renderers moved to archspec.formats; old imports keep working without a cycle.
+    if name in _MOVED_TO_FORMATS:
+        from archspec import formats
 
-
-def _underline(label: Label, line_text: str) -> str:
-    span = label.span
-    start_col = span.column
-    end_line, end_col = span.end_line_col
-    if end_line != span.line:
-        end_col = len(line_text) + 1
-    length = max(1, end_col - start_col)
-    mark = ("^" if label.primary else "-") * length
-    suffix = f" {label.message}" if label.message else ""
-    return " " * (start_col - 1) + mark + suffix
-
-
-def render_summary(diagnostics: list[Diagnostic], files: int) -> str:
-    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
-    warnings = len(diagnostics) - errors
-    noun = "file" if files == 1 else "files"
-    if not diagnostics:
-        return f"checked {files} {noun}: no problems"
-    return f"checked {files} {noun}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def to_json_obj(diagnostic: Diagnostic) -> dict:
-    def span_obj(span: Span) -> dict:
-        end_line, end_col = span.end_line_col
-        return {
-            "file": span.source.path,
-            "line": span.line,
-            "column": span.column,
-            "end_line": end_line,
-            "end_column": end_col,
-        }
-
-    return {
-        "code": diagnostic.code,
-        "rule": CODES[diagnostic.code].name,
-        "severity": diagnostic.severity.value,
-        "message": diagnostic.message,
-        "location": span_obj(diagnostic.primary.span),
-        "labels": [
-            {**span_obj(label.span), "message": label.message, "primary": label.primary}
-            for label in diagnostic.labels
-        ],
-        "notes": list(diagnostic.notes),
-        "help": diagnostic.help,
-    }
-
-
-def render_json(diagnostics: list[Diagnostic], files: int) -> str:
-    payload = {
-        "files": files,
-        "errors": sum(d.severity is Severity.ERROR for d in diagnostics),
-        "warnings": sum(d.severity is Severity.WARNING for d in diagnostics),
-        "diagnostics": [to_json_obj(d) for d in diagnostics],
-    }
-    return json.dumps(payload, indent=2, ensure_ascii=False)
+        return getattr(formats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

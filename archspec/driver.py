@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from archspec.infer import Inference, infer
 from archspec.lint import lint
 from archspec.loader import LoadedFile, Loader
 from archspec.source import SourceFile
+from archspec.suppressions import apply_suppressions
 
 
 @dataclass
@@ -138,8 +140,40 @@ def _finish(path: str, loaded: LoadedFile | None, reporter, model_args: ModelArg
             inference = infer(graph, reporter)
             lint(graph, inference, reporter)
             result.models.append(CheckedModel(graph, inference))
-    result.diagnostics = diag.sorted_diagnostics(reporter.diagnostics)
+    checked = loaded.source if loaded is not None else None
+    block_lines = _block_lines(loaded) if loaded is not None else set()
+    kept = apply_suppressions(reporter.diagnostics, checked, block_lines)
+    result.diagnostics = collapse_repeats(diag.sorted_diagnostics(kept))
     return result
+
+
+def collapse_repeats(diagnostics: list[diag.Diagnostic]) -> list[diag.Diagnostic]:
+    """One finding per code and place: a loop or a shared block that repeats a mistake 13 times
+    is reported once, with a note saying how often (the messages differ only in the instance)."""
+    groups: dict[tuple, list[diag.Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        span = diagnostic.primary.span
+        key = (diagnostic.code, span.source.path, span.start, span.end)
+        groups.setdefault(key, []).append(diagnostic)
+    collapsed = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) > 1:
+            note = f"reported once for {len(group)} instances made by this line"
+            first = dataclasses.replace(first, notes=(*first.notes, note))
+        collapsed.append(first)
+    return collapsed
+
+
+def _block_lines(loaded: LoadedFile) -> set[int]:
+    """Lines inside the file's block definitions (see apply_suppressions)."""
+    lines: set[int] = set()
+    definitions = loaded.module.definitions if loaded.module is not None else loaded.local
+    for definition in definitions:
+        if definition.kind == "block":
+            end_line = definition.span.end_line_col[0]
+            lines.update(range(definition.span.line, end_line + 1))
+    return lines
 
 
 def source_of(text: str, path: str = "<string>") -> SourceFile:

@@ -12,8 +12,9 @@ import textwrap
 import pytest
 
 import archspec
-from archspec.diagnostics import Severity, render_text
+from archspec.diagnostics import Severity
 from archspec.dims import format_shape
+from archspec.formats import render_text
 
 # ---------------------------------------------------------------- helpers
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.cli import main
-from archspec.diagnostics import CODES, render_json, render_text, to_json_obj
+from archspec.diagnostics import CODES
+from archspec.formats import render_json, render_text, to_json_obj
 
 # ---------------------------------------------------------------- helpers
 

@@ -9,7 +9,7 @@ from torch import nn
 
 
 class DenseBlock_6_24_12(nn.Module):
-    """DenseBlock from specs/seeds/densenet_cifar10.arch:15.
+    """DenseBlock from specs/seeds/densenet_cifar10.arch:16.
 
     Arguments: num_layers=6, num_input_features=24, growth_rate=12.
     """
@@ -191,7 +191,7 @@ class DenseLayer_84_12_4(nn.Module):
 
 
 class Transition_96_48(nn.Module):
-    """Transition from specs/seeds/densenet_cifar10.arch:26.
+    """Transition from specs/seeds/densenet_cifar10.arch:27.
 
     Arguments: num_input_features=96, num_output_features=48.
     """
@@ -212,7 +212,7 @@ class Transition_96_48(nn.Module):
 
 
 class DenseBlock_12_48_12(nn.Module):
-    """DenseBlock from specs/seeds/densenet_cifar10.arch:15.
+    """DenseBlock from specs/seeds/densenet_cifar10.arch:16.
 
     Arguments: num_layers=12, num_input_features=48, growth_rate=12.
     """
@@ -577,7 +577,7 @@ class DenseLayer_180_12_4(nn.Module):
 
 
 class Transition_192_96(nn.Module):
-    """Transition from specs/seeds/densenet_cifar10.arch:26.
+    """Transition from specs/seeds/densenet_cifar10.arch:27.
 
     Arguments: num_input_features=192, num_output_features=96.
     """
@@ -598,7 +598,7 @@ class Transition_192_96(nn.Module):
 
 
 class DenseBlock_8_96_12(nn.Module):
-    """DenseBlock from specs/seeds/densenet_cifar10.arch:15.
+    """DenseBlock from specs/seeds/densenet_cifar10.arch:16.
 
     Arguments: num_layers=8, num_input_features=96, growth_rate=12.
     """
@@ -839,7 +839,7 @@ class DenseLayer_180_12_4_2(nn.Module):
 
 
 class DenseNetCifar(nn.Module):
-    """DenseNetCifar from specs/seeds/densenet_cifar10.arch:34."""
+    """DenseNetCifar from specs/seeds/densenet_cifar10.arch:35."""
 
     def __init__(self) -> None:
         super().__init__()
