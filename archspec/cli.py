@@ -131,6 +131,14 @@ def _add_check_options(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--exit-zero", action="store_true", help="exit with 0 even when there are findings"
     )
+    check.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply the safe fixes of findings marked [*], then report what remains",
+    )
+    check.add_argument(
+        "--diff", action="store_true", help="with --fix: print a unified diff, write nothing"
+    )
 
 
 def collect_files(paths: list[str], exclude=None) -> tuple[list[str], list[str]]:
@@ -162,6 +170,11 @@ def _check(args) -> int:
     from archspec.config import ConfigError, ConfigFinder, Overrides, resolve, split_selectors
     from archspec.driver import check_file
 
+    if args.diff and not args.fix:
+        print(
+            "archspec: --diff goes with --fix (archspec check --fix --diff PATH)", file=sys.stderr
+        )
+        return EXIT_ERROR
     finder = ConfigFinder()
     try:
         overrides = Overrides(
@@ -182,9 +195,20 @@ def _check(args) -> int:
         print(f"archspec: {problem}", file=sys.stderr)
     reporter = diag.Reporter()
     failing = False
+    fixed = fixed_files = 0
     for path in files:
+        options = {
+            "budgets": settings[path].config.budget_for,
+            "enable": settings[path].enabled & diag.OPT_IN_CODES,
+        }
         try:
-            result = check_file(path)
+            if args.fix:
+                result, count = _fix_file(path, settings[path], options, args.diff)
+                fixed, fixed_files = fixed + count, fixed_files + bool(count)
+                if args.diff:
+                    continue
+            else:
+                result = check_file(path, **options)
         except OSError as error:
             problems.append(path)
             print(f"archspec: cannot read {path}: {error.strerror or error}", file=sys.stderr)
@@ -192,6 +216,13 @@ def _check(args) -> int:
         reported = [d for d in result.diagnostics if settings[path].reports(d)]
         failing = failing or any(settings[path].fails(d) for d in reported)
         reporter.extend(reported)
+    if args.fix:
+        verb = "would fix" if args.diff else "fixed"
+        files_text = f"{fixed_files} file" + ("" if fixed_files == 1 else "s")
+        print(f"archspec: {verb} {fixed} finding{'s' * (fixed != 1)} in {files_text}",
+              file=sys.stderr)  # fmt: skip
+    if args.diff:
+        return EXIT_ERROR if problems else (EXIT_FINDINGS if fixed else EXIT_CLEAN)
     diagnostics = diag.sorted_diagnostics(reporter.diagnostics)
     to_file = args.output_file is not None
     # A report file is coloured only on --color always (FORCE_COLOR is for terminals and CI logs).
@@ -214,6 +245,52 @@ def _check(args) -> int:
     if args.exit_zero:
         return EXIT_CLEAN
     return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _fix_file(path: str, settings, options: dict, diff: bool):
+    """Fix one file until nothing fixable is left; (the check of the final text, fixes used).
+
+    Writes the file (atomically) unless `diff`, which prints a unified diff instead. A file that
+    is not UTF-8 is only checked; one with syntax errors is never changed (see apply_fixes).
+    """
+    import difflib
+
+    from archspec.driver import check_file, check_text
+    from archspec.fixes import MAX_PASSES, apply_fixes
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    bom = _BOM if data.startswith(_BOM) else b""
+    try:
+        original = data[len(bom) :].decode("utf-8")
+    except UnicodeDecodeError:
+        return check_file(path, **options), 0
+    text, total = original, 0
+    result = check_text(text, path, **options)
+    for _ in range(MAX_PASSES):
+        reported = [d for d in result.diagnostics if settings.reports(d)]
+        text_after, used = apply_fixes(text, reported, path)
+        if not used or text_after == text:
+            break
+        text, total = text_after, total + used
+        result = check_text(text, path, **options)
+    if text == original:
+        return result, 0
+    if diff:
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                original.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                f"{path} (original)",
+                f"{path} (fixed)",
+            )
+        )
+    else:
+        write_atomically(path, bom + text.encode("utf-8"))
+    return result, total
 
 
 def _output_format(chosen: str | None, finder) -> str:

@@ -19,7 +19,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from archspec.diagnostics import CODES, Diagnostic, Severity
+from archspec.budgets import BUDGET_KEYS, Budget, BudgetError, parse_budget_value
+from archspec.diagnostics import CODES, OPT_IN_CODES, Diagnostic, Severity
 
 ALWAYS_REPORTED_PREFIX = "E0"  # syntax and input errors: the file was not checked at all
 
@@ -45,6 +46,10 @@ _KEYS = {
     "output-format": (lambda value: isinstance(value, str), "a string"),
     "exclude": (_list_of_strings, "a list of globs"),
     "error-on-warning": (lambda value: isinstance(value, bool), "true or false"),
+    "budgets": (
+        lambda value: isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()),
+        "a table of model name = {params, macs, activations, batch}",
+    ),
 }
 KEYS = tuple(_KEYS)
 
@@ -62,6 +67,10 @@ class Config:
     output_format: str | None = None
     exclude: tuple[str, ...] = ()
     error_on_warning: bool | None = None
+    budgets: tuple[tuple[str, Budget], ...] = ()  # model name -> its budget
+
+    def budget_for(self, model: str) -> Budget | None:
+        return next((budget for name, budget in self.budgets if name == model), None)
 
     def excludes(self, path: str) -> bool:
         """Whether `exclude` names this file or one of its folders."""
@@ -148,7 +157,33 @@ def parse_config(path: str, text: str) -> Config | None:
         output_format=output_format,
         exclude=tuple(table.get("exclude", [])),
         error_on_warning=table.get("error-on-warning"),
+        budgets=_budgets(table.get("budgets", {}), context, where),
     )
+
+
+def _budgets(table: dict, context: str, where: str) -> tuple[tuple[str, Budget], ...]:
+    """`[tool.archspec.budgets.<Model>]` tables as Budgets (limits as integers)."""
+    prefix = "[tool.archspec.budgets" if where.startswith("[") else "[budgets"
+    budgets = []
+    for model, keys in table.items():
+        place = f"{prefix}.{model}]"
+        values = {}
+        for key, value in keys.items():
+            if key not in BUDGET_KEYS:
+                raise ConfigError(
+                    f"{context}unknown key '{key}' in {place}{suggest(key, BUDGET_KEYS)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise ConfigError(
+                    f"{context}'{key}' in {place} must be a number or a string such as "
+                    f'"30M", not {_describe(value)}'
+                )
+            try:
+                values[key] = parse_budget_value(key, value)
+            except BudgetError as error:
+                raise ConfigError(f"{context}{place} {error}") from None
+        budgets.append((model, Budget(**values, origin=f"{context.removesuffix(': ')} {place}")))
+    return tuple(budgets)
 
 
 def _describe(value) -> str:
@@ -247,8 +282,15 @@ def split_selectors(values: Iterable[str] | None, option: str) -> tuple[str, ...
     return _selectors((part for value in values for part in value.split(",")), f"{option}: ")
 
 
-def _expand(selectors: Iterable[str]) -> set[str]:
-    return {code for code in CODES for s in selectors if code.startswith(s)}
+def _expand(selectors: Iterable[str], opt_in: bool = False) -> set[str]:
+    """The codes the selectors name. An opt-in rule (W008) is named only by its full code, unless
+    `opt_in` (for ignore lists: ignoring more is always safe)."""
+    return {
+        code
+        for code in CODES
+        for s in selectors
+        if code.startswith(s) and (opt_in or code == s or code not in OPT_IN_CODES)
+    }
 
 
 @dataclass(frozen=True)
@@ -266,7 +308,7 @@ class Settings:
     """The resolved rules for one checked file."""
 
     config: Config
-    enabled: frozenset[str] = field(default_factory=lambda: frozenset(CODES))
+    enabled: frozenset[str] = field(default_factory=lambda: frozenset(CODES) - OPT_IN_CODES)
     error_on_warning: bool = False
 
     def reports(self, diagnostic: Diagnostic) -> bool:
@@ -285,13 +327,14 @@ class Settings:
 
 def resolve(config: Config, overrides: Overrides) -> Settings:
     """The configuration's selection, then the command line's (its --select starts over)."""
-    enabled = _expand(config.select) if config.select is not None else set(CODES)
+    default = set(CODES) - OPT_IN_CODES
+    enabled = _expand(config.select) if config.select is not None else default
     enabled |= _expand(config.extend_select)
-    enabled -= _expand(config.ignore)
+    enabled -= _expand(config.ignore, opt_in=True)
     if overrides.select is not None:
         enabled = _expand(overrides.select)
     enabled |= _expand(overrides.extend_select)
-    enabled -= _expand(overrides.ignore)
+    enabled -= _expand(overrides.ignore, opt_in=True)
     error_on_warning = overrides.error_on_warning
     if error_on_warning is None:
         error_on_warning = bool(config.error_on_warning)

@@ -23,13 +23,15 @@ class Rule:
     code: str
     name: str
     summary: str
+    default: bool = True  # False: reported only when its code is selected by name (opt-in)
 
     @property
     def severity(self) -> Severity:
         return Severity.WARNING if self.code.startswith("W") else Severity.ERROR
 
 
-# One table of codes: E0xx syntax and input, E1xx names and arguments, E2xx shapes, W warnings.
+# One table of codes: E0xx syntax and input, E1xx names and arguments, E2xx shapes, E3xx budgets,
+# W warnings.
 CODES: dict[str, Rule] = {
     rule.code: rule
     for rule in [
@@ -59,6 +61,8 @@ CODES: dict[str, Rule] = {
         Rule("E206", "rank-mismatch", "a layer gets a tensor with the wrong number of dims"),
         Rule("E207", "shape-assertion", "a value's shape differs from its stated shape"),
         Rule("E208", "bad-reshape", "a reshape, view or flatten cannot produce the asked shape"),
+        Rule("E301", "over-budget", "a model exceeds its parameter, MAC or activation budget"),
+        Rule("E302", "bad-budget", "a `# archspec: budget` comment cannot be read or applied"),
         Rule(
             "W001",
             "pool-skips-input",
@@ -74,8 +78,31 @@ CODES: dict[str, Rule] = {
         Rule("W005", "unused-input", "a model input is never used"),
         Rule("W006", "inplace-overwrite", "an in-place op overwrites a value that is read again"),
         Rule("W007", "unused-suppression", "an `# archspec: ignore` comment suppresses nothing"),
+        Rule(
+            "W008",
+            "redundant-argument",
+            "a keyword argument repeats torch's default (opt-in)",
+            default=False,
+        ),
     ]
 }
+OPT_IN_CODES = frozenset(code for code, rule in CODES.items() if not rule.default)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text of `span` with `replacement` (an empty span inserts, "" deletes)."""
+
+    span: Span
+    replacement: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A safe, mechanical change that resolves a finding; `archspec check --fix` applies it."""
+
+    description: str
+    edits: tuple[Edit, ...]
 
 
 @dataclass(frozen=True)
@@ -92,6 +119,7 @@ class Diagnostic:
     labels: tuple[Label, ...]
     notes: tuple[str, ...] = ()
     help: str | None = None
+    fix: Fix | None = None
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
@@ -120,10 +148,11 @@ def make(
     secondary: tuple[tuple[Span, str], ...] | list[tuple[Span, str]] = (),
     notes: tuple[str, ...] | list[str] = (),
     help: str | None = None,
+    fix: Fix | None = None,
 ) -> Diagnostic:
     labels = [Label(span, label, True)]
     labels.extend(Label(s, text, False) for s, text in secondary if s is not None)
-    return Diagnostic(code, message, tuple(labels), tuple(notes), help)
+    return Diagnostic(code, message, tuple(labels), tuple(notes), help, fix)
 
 
 class ArchError(Exception):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from archspec import diagnostics as diag
+from archspec.budgets import Budget, check_budgets
 from archspec.dims import Dim
 from archspec.elaborate import Elaborator
 from archspec.graph import ModelGraph
-from archspec.infer import Inference, infer
+from archspec.infer import Inference, infer, propagated_values
 from archspec.lint import lint
 from archspec.loader import LoadedFile, Loader
 from archspec.source import SourceFile
@@ -112,25 +114,48 @@ class CheckResult:
 
 
 ModelArgs = dict[str, dict[str, Any]]  # model name -> parameter overrides
+BudgetLookup = Callable[[str], Budget | None]  # model name -> the configuration's budget
 
 
-def check_file(path: str, model_args: ModelArgs | None = None) -> CheckResult:
-    """Check a file; `model_args` overrides models' parameter defaults (as build() does)."""
+def check_file(
+    path: str,
+    model_args: ModelArgs | None = None,
+    *,
+    budgets: BudgetLookup | None = None,
+    enable: Iterable[str] = (),
+) -> CheckResult:
+    """Check a file; `model_args` overrides models' parameter defaults (as build() does),
+    `budgets` gives configured budgets by model name, `enable` turns on opt-in codes (W008)."""
     reporter = diag.Reporter()
     loader = Loader(reporter)
     loaded = loader.load_path(path)
-    return _finish(path, loaded, reporter, model_args or {})
+    return _finish(path, loaded, reporter, model_args or {}, budgets, enable)
 
 
-def check_text(text: str, path: str = "<string>", model_args: ModelArgs | None = None):
+def check_text(
+    text: str,
+    path: str = "<string>",
+    model_args: ModelArgs | None = None,
+    *,
+    budgets: BudgetLookup | None = None,
+    enable: Iterable[str] = (),
+):
     reporter = diag.Reporter()
     loader = Loader(reporter)
     loaded = loader.load_bytes(path, text.encode("utf-8"))
-    return _finish(path, loaded, reporter, model_args or {})
+    return _finish(path, loaded, reporter, model_args or {}, budgets, enable)
 
 
-def _finish(path: str, loaded: LoadedFile | None, reporter, model_args: ModelArgs) -> CheckResult:
+def _finish(
+    path: str,
+    loaded: LoadedFile | None,
+    reporter,
+    model_args: ModelArgs,
+    budgets: BudgetLookup | None = None,
+    enable: Iterable[str] = (),
+) -> CheckResult:
     result = CheckResult(path, [], loaded=loaded)
+    defined = []
     if loaded is not None:
         elaborator = Elaborator(loaded.definitions, reporter)
         for definition in loaded.local:
@@ -140,11 +165,28 @@ def _finish(path: str, loaded: LoadedFile | None, reporter, model_args: ModelArg
             inference = infer(graph, reporter)
             lint(graph, inference, reporter)
             result.models.append(CheckedModel(graph, inference))
+            defined.append((definition, result.models[-1]))
+        reporter.extend(check_budgets(defined, loaded.source, budgets))
     checked = loaded.source if loaded is not None else None
     block_lines = _block_lines(loaded) if loaded is not None else set()
     kept = apply_suppressions(reporter.diagnostics, checked, block_lines)
-    result.diagnostics = collapse_repeats(diag.sorted_diagnostics(kept))
+    opted_in = set(enable)
+    kept = [d for d in kept if d.code not in diag.OPT_IN_CODES or d.code in opted_in]
+    collapsed = collapse_repeats(diag.sorted_diagnostics(kept))
+    result.diagnostics = [_agreed_fix(d, result.models) for d in collapsed]
     return result
+
+
+def _agreed_fix(diagnostic: diag.Diagnostic, models: list[CheckedModel]) -> diag.Diagnostic:
+    """An E201/E202 fix writes one number at a span that loops, blocks and shared layers may
+    evaluate many times: it stays only when every one of them receives that number."""
+    if diagnostic.fix is None or diagnostic.code not in ("E201", "E202"):
+        return diagnostic
+    (edit,) = diagnostic.fix.edits
+    values = propagated_values([(m.graph, m.inference) for m in models], edit.span)
+    if values is None or {str(v) for v in values} != {edit.replacement}:
+        return dataclasses.replace(diagnostic, fix=None)
+    return diagnostic
 
 
 def collapse_repeats(diagnostics: list[diag.Diagnostic]) -> list[diag.Diagnostic]:
@@ -154,6 +196,8 @@ def collapse_repeats(diagnostics: list[diag.Diagnostic]) -> list[diag.Diagnostic
     for diagnostic in diagnostics:
         span = diagnostic.primary.span
         key = (diagnostic.code, span.source.path, span.start, span.end)
+        if diagnostic.code.startswith("E3"):  # budgets: one finding per quantity, never repeated
+            key = (*key, diagnostic.message)
         groups.setdefault(key, []).append(diagnostic)
     collapsed = []
     for group in groups.values():

@@ -49,10 +49,11 @@ def render(
     root = os.getcwd() if root is None else root
     if output_format == "full":
         parts = [render_text(d, color=color) + "\n\n" for d in diagnostics]
-        return "".join(parts) + render_summary(diagnostics, files) + "\n"
+        return "".join(parts) + render_summary(diagnostics, files) + _fixable(diagnostics) + "\n"
     if output_format == "concise":
         lines = [render_concise(d) for d in diagnostics]
-        return "".join(line + "\n" for line in lines) + render_summary(diagnostics, files) + "\n"
+        summary = render_summary(diagnostics, files) + _fixable(diagnostics)
+        return "".join(line + "\n" for line in lines) + summary + "\n"
     if output_format == "json":
         return render_json(diagnostics, files) + "\n"
     if output_format == "github":
@@ -100,6 +101,7 @@ def render_text(diagnostic: Diagnostic, *, color: bool = False) -> str:
     primary = diagnostic.primary
     source = primary.span.source
     header = palette.paint(f"{diagnostic.severity.value}[{diagnostic.code}]", severity_style)
+    header += FIXABLE_MARK if diagnostic.fix is not None else ""
     lines = [header + palette.paint(f": {diagnostic.message}", palette.emphasis)]
     same_file = [label for label in diagnostic.labels if label.span.source is source]
     other_files = [label for label in diagnostic.labels if label.span.source is not source]
@@ -141,6 +143,9 @@ def render_text(diagnostic: Diagnostic, *, color: bool = False) -> str:
     if diagnostic.help:
         help_word = palette.paint("help", palette.emphasis)
         lines.append(gutter("=") + " " + help_word + f": {diagnostic.help}")
+    if diagnostic.fix is not None:
+        fix_word = palette.paint("fix", palette.emphasis)
+        lines.append(gutter("=") + " " + fix_word + f": {diagnostic.fix.description} (--fix)")
     return "\n".join(lines)
 
 
@@ -166,6 +171,14 @@ def render_summary(diagnostics: list[Diagnostic], files: int) -> str:
     return f"checked {files} {noun}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
 
 
+FIXABLE_MARK = " [*]"  # after the code: `archspec check --fix` can resolve this finding
+
+
+def _fixable(diagnostics: list[Diagnostic]) -> str:
+    count = sum(d.fix is not None for d in diagnostics)
+    return f" ([*] {count} fixable with --fix)" if count else ""
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
@@ -176,7 +189,11 @@ def _plural(count: int, word: str) -> str:
 def render_concise(diagnostic: Diagnostic) -> str:
     """`path:line:col: CODE message`, the line editors' problem matchers read."""
     span = diagnostic.primary.span
-    return f"{span.source.path}:{span.line}:{span.column}: {diagnostic.code} {diagnostic.message}"
+    mark = FIXABLE_MARK if diagnostic.fix is not None else ""
+    return (
+        f"{span.source.path}:{span.line}:{span.column}: {diagnostic.code}{mark} "
+        f"{diagnostic.message}"
+    )
 
 
 # ---------------------------------------------------------------- json (this project's schema)
@@ -206,6 +223,20 @@ def to_json_obj(diagnostic: Diagnostic) -> dict:
         ],
         "notes": list(diagnostic.notes),
         "help": diagnostic.help,
+        "fix": _fix_obj(diagnostic),
+    }
+
+
+def _fix_obj(diagnostic: Diagnostic) -> dict | None:
+    """The fix as data: each edit's span (columns as in `location`) and its new text."""
+    if diagnostic.fix is None:
+        return None
+    return {
+        "description": diagnostic.fix.description,
+        "edits": [
+            {**_span_obj(edit.span), "replacement": edit.replacement}
+            for edit in diagnostic.fix.edits
+        ],
     }
 
 
@@ -315,6 +346,8 @@ def to_sarif(diagnostics: list[Diagnostic], root: str) -> dict:
             "locations": [_sarif_location(primary.span, root, primary.message)],
             "partialFingerprints": {"archspecFinding/v1": _fingerprint_by_line_text(diagnostic)},
         }
+        if diagnostic.fix is not None:
+            result["fixes"] = [_sarif_fix(diagnostic, root)]
         if related:
             result["relatedLocations"] = [
                 {"id": number, **_sarif_location(label.span, root, label.message)}
@@ -341,6 +374,23 @@ def to_sarif(diagnostics: list[Diagnostic], root: str) -> dict:
     }
 
 
+def _sarif_fix(diagnostic: Diagnostic, root: str) -> dict:
+    changes: dict[str, dict] = {}
+    for edit in diagnostic.fix.edits:
+        location = _sarif_location(edit.span, root, "")["physicalLocation"]
+        path = edit.span.source.path
+        change = changes.setdefault(
+            path, {"artifactLocation": location["artifactLocation"], "replacements": []}
+        )
+        change["replacements"].append(
+            {"deletedRegion": location["region"], "insertedContent": {"text": edit.replacement}}
+        )
+    return {
+        "description": {"text": diagnostic.fix.description},
+        "artifactChanges": list(changes.values()),
+    }
+
+
 def _sarif_level(severity: Severity) -> str:
     return "error" if severity is Severity.ERROR else "warning"
 
@@ -348,7 +398,9 @@ def _sarif_level(severity: Severity) -> str:
 def _category(code: str) -> str:
     if code.startswith("W"):
         return "warning"
-    return {"0": "syntax-and-input", "1": "names-and-arguments", "2": "shapes"}[code[1]]
+    return {"0": "syntax-and-input", "1": "names-and-arguments", "2": "shapes", "3": "budgets"}[
+        code[1]
+    ]
 
 
 def _sarif_location(span: Span, root: str, message: str) -> dict:

@@ -4,6 +4,7 @@ root cause is reported once; stated shapes (`h: [N, 32, 14, 14] = ...`) are chec
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +96,49 @@ def _failure_diagnostic(model, result: Inference, node: Node, failure: OpFailure
         secondary=secondary,
         notes=notes,
         help=failure.help,
+        fix=_replacement_fix(failure, node),
     )
+
+
+# An argument made of number literals and arithmetic only: replacing it with its propagated value
+# loses nothing. A name (a block or model parameter) is never replaced by a number.
+_CONSTANT_ARGUMENT = re.compile(r"[0-9\s+\-*/%()]+")
+
+
+def _replacement_fix(failure: OpFailure, node: Node) -> diag.Fix | None:
+    """E201/E202 on an explicit count: write the propagated value instead. Fixable only while
+    every instance made from this argument agrees (see `propagated_values`; the driver checks)."""
+    if failure.replacement is None or failure.arg not in node.arg_spans:
+        return None
+    span = node.arg_spans[failure.arg]
+    if _CONSTANT_ARGUMENT.fullmatch(span.text) is None:
+        return None
+    edit = diag.Edit(span, str(failure.replacement))
+    return diag.Fix(f"set {failure.arg}={failure.replacement}", (edit,))
+
+
+def propagated_values(models, span: Span) -> set | None:
+    """What each node whose argument is written at `span` receives for it (the `?` value), over
+    every checked model; None when some instance's input is unknown."""
+    values = set()
+    for graph, inference in models:
+        for node in graph.nodes():
+            if node.op is None or not node.inputs:
+                continue
+            for name, at in node.arg_spans.items():
+                if at.source is not span.source or (at.start, at.end) != (span.start, span.end):
+                    continue
+                param = next((p for p in node.op.params if p.name == name), None)
+                if param is None or param.infer is None:
+                    return None
+                shape = inference.shapes.get(node.inputs[0])
+                if shape is None:
+                    return None
+                try:
+                    values.add(param.infer(shape))
+                except (OpFailure, IndexError):
+                    return None
+    return values
 
 
 def _label_for(failure: OpFailure, node: Node) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import networkx as nx
 
 from archspec import diagnostics as diag
@@ -17,6 +19,80 @@ def lint(model: ModelGraph, inference: Inference, reporter: diag.Reporter) -> No
     _unused_values(model, inference, reporter)
     _norm_on_single_value(model, inference, reporter)
     _inplace_overwrites(model, reporter)
+    _redundant_arguments(model, reporter)
+
+
+_LITERAL = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?|True|False|None|\"[^\"\\\n]*\"|'[^'\\\n]*'")
+
+
+def _redundant_arguments(model: ModelGraph, reporter: diag.Reporter) -> None:
+    """W008 (opt-in): `stride=1` on a Conv2d says nothing torch does not do already. Only literal
+    keyword arguments: one written as a name may differ between a block's instances."""
+    from archspec.ops.base import INFER, REQUIRED
+
+    for node in model.nodes():
+        if node.kind != "op" or node.op is None:
+            continue
+        for param in node.op.params:
+            span = node.arg_spans.get(param.name)
+            default = param.default
+            if span is None or default is REQUIRED or default is INFER or param.is_tensor:
+                continue
+            value = node.args.get(param.name)
+            if type(value) is not type(default) or value != default:
+                continue
+            if _LITERAL.fullmatch(span.text) is None:
+                continue
+            argument = _keyword_argument(span, param.name)
+            if argument is None:
+                continue  # passed by position: removing it would shift the others
+            reporter.add(
+                diag.make(
+                    "W008",
+                    f"{node.op.name}'s {argument.text} is torch's default",
+                    argument,
+                    "redundant",
+                    help=f"remove {argument.text}",
+                    fix=diag.Fix(f"remove {argument.text}", (_removal(argument),)),
+                )
+            )
+
+
+def _keyword_argument(value, name: str):
+    """The span of `name=value` when the value at `value` was passed by keyword, else None."""
+    before = value.source.text[: value.start]
+    match = re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*$", before)
+    if match is None:
+        return None
+    return value.source.span(match.start(), value.end)
+
+
+def _removal(argument) -> diag.Edit:
+    """Delete an argument with one of its commas, keeping the call's layout: a following comma
+    goes with it (and the whole line, when the argument had the line to itself), else the comma
+    before it."""
+    text, source = argument.source.text, argument.source
+    start, end = argument.start, argument.end
+    after = end
+    while after < len(text) and text[after] in " \t":
+        after += 1
+    line_start = text.rfind("\n", 0, start) + 1
+    if after < len(text) and text[after] == ",":
+        after += 1
+        rest = after
+        while rest < len(text) and text[rest] in " \t\r":
+            rest += 1
+        if not text[line_start:start].strip() and text.startswith("\n", rest):
+            return diag.Edit(source.span(line_start, rest + 1), "")
+        while after < len(text) and text[after] in " \t":
+            after += 1
+        return diag.Edit(source.span(start, after), "")
+    before = start
+    while before > 0 and text[before - 1] in " \t\r\n":
+        before -= 1
+    if before > 0 and text[before - 1] == ",":
+        return diag.Edit(source.span(before - 1, end), "")
+    return diag.Edit(source.span(start, end), "")
 
 
 def _inplace_overwrites(model: ModelGraph, reporter: diag.Reporter) -> None:

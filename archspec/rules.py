@@ -573,7 +573,10 @@ _DOCS = [
         "names a code that does not exist. Syntax and input errors (E0xx) cannot be suppressed, "
         "so a suppression of them is unused too. Suppressions inside a block, and `ignore-file` "
         "comments in a file that defines blocks, are never reported: whether a block's findings "
-        "appear depends on the arguments of the model that uses it, possibly in another file.",
+        "appear depends on the arguments of the model that uses it, possibly in another file. "
+        "`--fix` removes an unused comment (its whole line, when it has the line to itself), or "
+        "only the unused codes when others in its list are used; a comment naming an unknown "
+        "code is left for you to correct.",
         _spec("""
             model Net {
                 input x: [N, 4]
@@ -584,6 +587,74 @@ _DOCS = [
             model Net {
                 input x: [N, 4]
                 return x -> Linear(3, 2)  # archspec: ignore[E202]
+            }
+        """),
+    ),
+    RuleDoc(
+        "W008",
+        "A keyword argument written as a literal equals torch's default (`stride=1` on a Conv2d, "
+        "`padding=0`, `inplace=False`), so it says nothing. This rule is opt-in: it runs only "
+        'when its code is named, `--extend-select W008` or `extend-select = ["W008"]` (a '
+        "prefix such as `W` does not turn it on). `--fix` removes the argument and its comma. "
+        "Arguments passed by position, or written as names, are never reported: removing them "
+        "would shift the others, or change a block's other instances.",
+        _spec("""
+            model Net {
+                input x: [N, 1, 28, 28]
+                return x -> Conv2d(1, 8, 3, stride=1)
+            }
+        """),
+        _spec("""
+            model Net {
+                input x: [N, 1, 28, 28]
+                return x -> Conv2d(1, 8, 3)
+            }
+        """),
+    ),
+    RuleDoc(
+        "E301",
+        "A model exceeds a budget: its parameters, its multiply-accumulates (per sample) or its "
+        "forward activation memory (float32, at the budget's batch size) are above the limit set "
+        "in the configuration (`[tool.archspec.budgets.<Model>]`) or in a "
+        "`# archspec: budget params=30M macs=5G activations=200MiB batch=8` comment on the "
+        "model's lines or directly above it. The finding names the measured value, the limit and "
+        "the excess, and the three largest contributors. When both sources limit the same "
+        "quantity, each must hold and the one exceeded most is reported (the tighter limit "
+        "wins). A model with shape errors is not measured. Shrink the model, or raise the budget "
+        "if the growth is intended.",
+        _spec("""
+            # archspec: budget params=500
+            model Net {
+                input x: [N, 64]
+                return x -> Linear(64, 10)
+            }
+        """),
+        _spec("""
+            # archspec: budget params=1K
+            model Net {
+                input x: [N, 64]
+                return x -> Linear(64, 10)
+            }
+        """),
+    ),
+    RuleDoc(
+        "E302",
+        "A `# archspec: budget` comment cannot be used: a key other than `params`, `macs`, "
+        "`activations` and `batch`, a value that is no whole number (with an optional K, M, G or "
+        "T suffix, and for activations KB, MiB, ...), a key given twice, or a comment that is "
+        "neither on a model's lines nor on the comment lines directly above one.",
+        _spec("""
+            # archspec: budget parameters=30M
+            model Net {
+                input x: [N, 64]
+                return x -> Linear(64, 10)
+            }
+        """),
+        _spec("""
+            # archspec: budget params=30M
+            model Net {
+                input x: [N, 64]
+                return x -> Linear(64, 10)
             }
         """),
     ),
@@ -644,6 +715,7 @@ _GROUPS = [
     ("E0", "Syntax and input (E0xx)"),
     ("E1", "Names and arguments (E1xx)"),
     ("E2", "Shapes (E2xx)"),
+    ("E3", "Budgets (E3xx)"),
     ("W", "Warnings (Wxxx)"),
 ]
 
@@ -653,9 +725,9 @@ _PREFACE = """\
 <!-- Generated from archspec/rules.py by `archspec rule --markdown > docs/rules.md`. -->
 
 Every finding of `archspec check` carries a stable code: E0xx syntax and input, E1xx names and
-arguments, E2xx shapes, Wxxx warnings. Errors make `archspec check` exit with 1; warnings do not,
-unless `--error-on-warning` (or `error-on-warning = true`) is set. `archspec rule CODE` prints one
-entry of this page, `archspec rule --all` lists them.
+arguments, E2xx shapes, E3xx budgets, Wxxx warnings. Errors make `archspec check` exit with 1;
+warnings do not, unless `--error-on-warning` (or `error-on-warning = true`) is set.
+`archspec rule CODE` prints one entry of this page, `archspec rule --all` lists them.
 
 ## Choosing rules
 
@@ -663,7 +735,34 @@ entry of this page, `archspec rule --all` lists them.
 separated or repeated. The selection starts from `select` (default: every rule), adds
 `extend-select`, then removes `ignore`; on the command line `--select` starts again from its own
 list, and `--extend-select` and `--ignore` apply after the configuration's. Syntax and input errors
-(E0xx) are always reported: a file that could not be read was not checked.
+(E0xx) are always reported: a file that could not be read was not checked. An opt-in rule (W008)
+is off by default and turned on only by its full code (`--extend-select W008`).
+
+## Fixes
+
+Findings marked `[*]` have a safe fix: `archspec check --fix` applies them, re-checks and reports
+what remains (the exit code follows what remains); `--fix --diff` prints a unified diff and writes
+nothing. Fixes edit only the checked file, keep everything else in it byte for byte, and never
+touch a file with syntax errors. E201/E202: an explicit count written with numbers only is replaced
+by the propagated value, when every instance made from it receives the same value. W007: the
+unused comment (or the unused codes in it) is removed. W008: the argument and its comma are
+removed.
+
+## Budgets
+
+```toml
+[tool.archspec.budgets.ResNet50]
+params = "30M"                      # integers, or K/M/G/T (powers of 1000)
+macs = "4.5G"                       # multiply-accumulates per sample
+activations = "200MiB"              # bytes: KB/MB/GB (1000s) or KiB/MiB/GiB (1024s)
+batch = 8                           # the activation estimate's batch size (default 1)
+```
+
+or in the spec, on the model's lines or the comment lines directly above it:
+`# archspec: budget params=30M macs=5G activations=200MiB batch=8`. A model over a budget is E301,
+at its name, with the excess and its three largest contributors; when both the configuration and
+the spec limit a quantity, every limit must hold (the tighter one wins). A model under budget
+reports nothing.
 
 ## Suppression comments
 

@@ -32,6 +32,8 @@ class Suppression:
     whole_file: bool
     codes: tuple[str, ...] | None  # None: every code
     used: set[str] = field(default_factory=set)  # codes (or "*" for a bare one) that matched
+    comment: Span | None = None  # the whole comment, `#` to the end of the line
+    alone: bool = False  # the only directive of its comment, at the comment's start
 
     @property
     def line(self) -> int:
@@ -44,20 +46,28 @@ class Suppression:
         self.used.add("*" if self.codes is None else code)
 
 
+def comments(source: SourceFile):
+    """(offset, text) of every comment in the text, in order (a `#` in a string starts none)."""
+    for token in _TOKENS.finditer(source.text):
+        if token.group("comment") is not None:
+            yield token.start(), token.group().removesuffix("\r")
+
+
 def find_suppressions(source: SourceFile) -> list[Suppression]:
     """Every suppression comment in the text, in order."""
     found = []
-    for token in _TOKENS.finditer(source.text):
-        if token.group("comment") is None:
-            continue
-        comment_start = token.start()
-        for directive in _DIRECTIVE.finditer(token.group()):
+    for comment_start, text in comments(source):
+        directives = list(_DIRECTIVE.finditer(text))
+        comment = source.span(comment_start, comment_start + len(text))
+        for directive in directives:
             listed = directive.group("codes")
             codes = None
             if listed is not None:
                 codes = tuple(code for code in re.split(r"[\s,]+", listed.strip()) if code)
             span = source.span(comment_start + directive.start(), comment_start + directive.end())
-            found.append(Suppression(span, directive.group("kind") == "ignore-file", codes))
+            alone = len(directives) == 1 and directive.start() == 0
+            kind = directive.group("kind")
+            found.append(Suppression(span, kind == "ignore-file", codes, set(), comment, alone))
     return found
 
 
@@ -135,6 +145,7 @@ def _unused_finding(suppression: Suppression) -> diag.Diagnostic | None:
             + (
                 "" if suppression.whole_file else " (it applies to findings that start on its line)"
             ),
+            fix=_removal(suppression),
         )
     if not suppression.codes:
         return diag.make(
@@ -143,6 +154,7 @@ def _unused_finding(suppression: Suppression) -> diag.Diagnostic | None:
             suppression.span,
             "empty",
             help="list codes, or write `# archspec: ignore` for every code on the line",
+            fix=_removal(suppression),
         )
     unknown = [code for code in suppression.codes if code not in diag.CODES]
     if unknown:
@@ -158,6 +170,7 @@ def _unused_finding(suppression: Suppression) -> diag.Diagnostic | None:
         return None
     unsuppressible = [code for code in unused if code.startswith(UNSUPPRESSIBLE_PREFIX)]
     where = "in this file" if suppression.whole_file else "on this line"
+    some = len(unused) < len(suppression.codes)
     return diag.make(
         UNUSED_SUPPRESSION,
         f"`{directive}` suppresses nothing: no {_codes(unused)} {where}",
@@ -166,10 +179,43 @@ def _unused_finding(suppression: Suppression) -> diag.Diagnostic | None:
         notes=[f"{_codes(unsuppressible)}: syntax and input errors cannot be suppressed"]
         if unsuppressible
         else [],
-        help=f"remove {_codes(unused)} from the comment"
-        if len(unused) < len(suppression.codes)
-        else "remove the comment",
+        help=f"remove {_codes(unused)} from the comment" if some else "remove the comment",
+        fix=_narrowing(suppression, unused) if some else _removal(suppression),
     )
+
+
+def _removal(suppression: Suppression) -> diag.Fix | None:
+    """Delete the comment; a line that holds nothing else goes entirely (with its newline)."""
+    comment = suppression.comment
+    if comment is None or not suppression.alone:
+        return None  # another directive shares the comment: leave it to the reader
+    source, text = comment.source, comment.source.text
+    line_start = text.rfind("\n", 0, comment.start) + 1
+    end = comment.end
+    if not text[line_start : comment.start].strip():
+        if text.startswith("\r\n", end):
+            end += 2
+        elif text.startswith("\n", end):
+            end += 1
+        elif line_start > 0:  # the last line, without a newline: take the one before instead
+            line_start -= 2 if text[line_start - 2 : line_start] == "\r\n" else 1
+        start = line_start
+    else:
+        start = comment.start
+        while start > line_start and text[start - 1] in " \t":
+            start -= 1
+    edit = diag.Edit(source.span(start, end), "")
+    return diag.Fix("remove the unused suppression comment", (edit,))
+
+
+def _narrowing(suppression: Suppression, unused: list[str]) -> diag.Fix:
+    """Rewrite the directive's code list without the unused codes (the reason text stays)."""
+    span = suppression.span
+    opening = span.text.index("[")
+    kept = [code for code in suppression.codes if code not in unused]
+    replacement = span.text[: opening + 1] + ", ".join(kept) + "]"
+    edit = diag.Edit(span, replacement)
+    return diag.Fix(f"remove {_codes(unused)} from the suppression", (edit,))
 
 
 def _codes(codes: list[str]) -> str:

@@ -54,7 +54,8 @@ def test_seed000_has_one_error_and_exit_1(capsys):
     code, out, _ = run(capsys, "check", SEED_000)
     assert code == 1
     assert "error[E202]" in out and "warning[W001]" in out
-    assert out.strip().splitlines()[-1] == "checked 1 file: 1 error, 1 warning"
+    last = out.strip().splitlines()[-1]
+    assert last == "checked 1 file: 1 error, 1 warning ([*] 1 fixable with --fix)"
 
 
 def test_warnings_alone_exit_0(tmp_path, capsys):
@@ -170,7 +171,9 @@ def test_json_and_text_agree(capsys):
     _, raw, _ = run(capsys, "check", "--format", "json", SEED_000)
     for diagnostic in json.loads(raw)["diagnostics"]:
         location = diagnostic["location"]
-        assert f"{diagnostic['severity']}[{diagnostic['code']}]: {diagnostic['message']}" in text
+        mark = " [*]" if diagnostic["fix"] is not None else ""
+        header = f"{diagnostic['severity']}[{diagnostic['code']}]{mark}: {diagnostic['message']}"
+        assert header in text
         assert f"--> {location['file']}:{location['line']}:{location['column']}" in text
 
 

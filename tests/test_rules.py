@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from archspec.cli import main
-from archspec.diagnostics import CODES
+from archspec.diagnostics import CODES, OPT_IN_CODES
 from archspec.driver import check_file
 from archspec.rules import RULE_DOCS, rule_markdown, rule_text, rules_markdown
 
@@ -33,7 +33,7 @@ def codes_of_example(folder, code: str, kind: str) -> list[str]:
         (folder / name).write_text(text, encoding="utf-8")
     path = folder / "example.arch"
     path.write_text(getattr(doc, kind), encoding="utf-8")
-    return sorted(d.code for d in check_file(str(path)).diagnostics)
+    return sorted(d.code for d in check_file(str(path), enable={code} & OPT_IN_CODES).diagnostics)
 
 
 def test_every_code_is_documented():

@@ -169,4 +169,5 @@ def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
         arg=name,
         input=0,
         help=f"set {name}={actual}{fix_detail}, or write {name}=? to infer it",
+        replacement=actual if type(actual) is int else None,
     )

@@ -45,6 +45,7 @@ class OpFailure(Exception):
     input: int | None = None  # add a secondary label on the producer of this input
     help: str | None = None
     notes: tuple[str, ...] = ()
+    replacement: Any = None  # the value the argument should have (a fix writes it)
 
 
 @dataclass(frozen=True)
