@@ -43,3 +43,17 @@ def _repo_root_cwd(monkeypatch):
     # Diagnostics name files as given; run from the repo root so paths in goldens are stable.
     monkeypatch.chdir(ROOT)
     os.environ.pop("NO_COLOR", None)
+
+
+def model_specs() -> list[str]:
+    """Every shipped spec (specs/ and examples/) that checks clean and defines a model."""
+    import archspec
+
+    paths = sorted((ROOT / "specs").rglob("*.arch")) + sorted((ROOT / "examples").rglob("*.arch"))
+    found = []
+    for path in paths:
+        relative = str(path.relative_to(ROOT))
+        result = archspec.check(relative)
+        if result.ok and result.models:
+            found.append(relative)
+    return found

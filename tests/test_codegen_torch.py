@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import ROOT  # noqa: E402
+from conftest import model_specs  # noqa: E402
 from torch_harness import build_checked, concrete, observed_shapes, shape_disagreements  # noqa: E402
 
 import archspec  # noqa: E402
@@ -18,18 +18,7 @@ import archspec  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-def _valid_specs() -> list[str]:
-    paths = sorted((ROOT / "specs").rglob("*.arch")) + sorted((ROOT / "examples").rglob("*.arch"))
-    valid = []
-    for path in paths:
-        relative = str(path.relative_to(ROOT))
-        result = archspec.check(relative)
-        if result.ok and result.models:
-            valid.append(relative)
-    return valid
-
-
-SPECS = _valid_specs()
+SPECS = model_specs()
 
 
 def test_every_shipped_spec_with_a_model_is_covered():

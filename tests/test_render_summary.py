@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import GOLDEN, ROOT
+from conftest import GOLDEN, model_specs
 
 import archspec
 from archspec.cli import main
@@ -102,22 +102,8 @@ def test_summary_cli_formats(capsys):
     assert main(["summary", "examples/seed000_convnet.arch"]) == 1
 
 
-torch = None
-
-
-def _specs_with_models():
-    paths = sorted((ROOT / "specs").rglob("*.arch"))
-    out = []
-    for path in paths:
-        relative = str(path.relative_to(ROOT))
-        result = archspec.check(relative)
-        if result.ok and result.models:
-            out.append(relative)
-    return out
-
-
 @pytest.mark.torch
-@pytest.mark.parametrize("path", _specs_with_models())
+@pytest.mark.parametrize("path", model_specs())
 def test_macs_equal_torchinfo_layer_by_layer(path):
     torch = pytest.importorskip("torch")
     torchinfo = pytest.importorskip("torchinfo")
