@@ -66,3 +66,12 @@ def test_message_style_in_goldens():
         assert not message.endswith("."), message
         first = message.split()[0]
         assert first[0].islower() or first[0] in "'\"`" or first in REGISTRY, message
+
+
+def test_readme_shows_the_real_seed000_output(capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    marker = "`archspec check examples/seed000_convnet.arch` (exit code 1):\n\n```text\n"
+    shown = readme[readme.index(marker) + len(marker) :].split("```", 1)[0]
+    code = main(["check", "--color", "never", "examples/seed000_convnet.arch"])
+    assert code == 1
+    assert capsys.readouterr().out == shown
