@@ -6,7 +6,7 @@ ARCHSPEC := $(VENV)/bin/archspec
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test test-fast test-heavy check bench clean graphviz
+.PHONY: demo test test-fast test-heavy check bench clean graphviz fuzz fuzz-atheris
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +24,16 @@ demo: $(STAMP) graphviz
 	@echo "== archspec check specs/   (every shipped spec is clean)"
 	$(ARCHSPEC) check specs/
 	@echo
-	@echo "== archspec check examples/seed000_convnet.arch   (seed 000's bug, caught; exit 1 expected)"
-	-$(ARCHSPEC) check examples/seed000_convnet.arch
+	@echo "== archspec check examples/seed000_convnet.arch   (seed 000's bug must be caught: exit 1)"
+	@$(ARCHSPEC) check examples/seed000_convnet.arch; status=$$?; \
+	  if [ $$status -ne 1 ]; then echo "expected exit 1, got $$status"; exit 1; fi; \
+	  echo "   -> exit 1: caught"
 	@echo
 	@echo "== archspec compile: every model spec -> $(DEMO)/*.py"
-	@for spec in specs/seeds/*.arch; do \
+	@for spec in specs/seeds/*.arch specs/torchvision/*.arch; do \
 	  name=$$(basename $$spec .arch); \
 	  if grep -q '^model ' $$spec; then \
-	    $(ARCHSPEC) compile $$spec -o $(DEMO)/$$name.py && echo "   $(DEMO)/$$name.py"; \
+	    $(ARCHSPEC) compile $$spec -o $(DEMO)/$$name.py && echo "   $(DEMO)/$$name.py" || exit 1; \
 	  fi; \
 	done
 	@echo
@@ -65,6 +67,19 @@ check: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
+
+# The fuzzers of tests/test_fuzz.py, long profile: FUZZ_EXAMPLES cases in all (in parallel).
+FUZZ_EXAMPLES ?= 100000
+fuzz: $(STAMP)
+	ARCHSPEC_FUZZ=long ARCHSPEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(PY) -m pytest -q -n auto -p no:cacheprovider tests/test_fuzz.py -k "generated or shipped_specs"
+
+# Coverage-guided fuzzing with atheris for FUZZ_SECONDS; crashes land in build/fuzz/crash-*.
+FUZZ_SECONDS ?= 120
+fuzz-atheris: $(STAMP)
+	@mkdir -p build/fuzz/corpus
+	cd build/fuzz && ../../$(PY) ../../benchmarks/fuzz_atheris.py corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 -max_len=8192
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out build/bench
