@@ -498,6 +498,8 @@ def _summary(args) -> int:
         return EXIT_FINDINGS
     models = _pick_models(result, args.model)
     if not models:
+        if not result.models:
+            print(f"archspec: {args.spec}: no model to summarize", file=sys.stderr)
         return EXIT_ERROR
     summaries = [summarize(model, args.batch) for model in models]
     if args.format == "json":

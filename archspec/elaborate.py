@@ -21,6 +21,7 @@ import networkx as nx
 
 from archspec import ast
 from archspec import diagnostics as diag
+from archspec._gc import gc_paused
 from archspec.dims import Sym
 from archspec.graph import (
     WILDCARD,
@@ -143,6 +144,7 @@ class Elaborator:
         self.replay_roots: list[str] = []
 
     # ================================================================ entry point
+    @gc_paused
     def elaborate_model(self, definition: ast.Definition, overrides: dict[str, Any] | None = None):
         root = ModuleInfo(
             name=definition.name.id,

@@ -640,7 +640,10 @@ class _Formatter:
         for i, child in enumerate(names):
             if _is_tok(child, ","):
                 if i == len(names) - 1:
+                    # The dropped comma ends a top-level line: its comments go after it, at 0.
+                    out.continuation = 0
                     out.skip(child)
+                    out.continuation = INDENT
                 else:
                     out.token(child)
             else:
@@ -886,6 +889,7 @@ class _Out:
             self._trail(comment)
 
     def finish(self) -> str:
+        self.continuation = 0  # comments still floating at the end belong to the top level
         self.land()
         self._flush()
         if self.current.strip():

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec import diagnostics as diag
+from archspec._gc import gc_paused
 from archspec.dims import Dim, Shape, Sym, format_shape
 from archspec.graph import WILDCARD, ModelGraph, Node, PatternVar
 from archspec.ops import OpFailure
@@ -28,6 +29,7 @@ class Inference:
         return self.shapes.get(node_id)
 
 
+@gc_paused
 def infer(model: ModelGraph, reporter: diag.Reporter) -> Inference:
     result = Inference()
     for node in model.nodes():

@@ -10,9 +10,8 @@ from archspec import ast
 from archspec import diagnostics as diag
 from archspec.elaborate import Definition
 from archspec.ops import REGISTRY
-from archspec.parser import parse
+from archspec.parser import parse_module
 from archspec.source import SourceFile
-from archspec.transform import to_ast
 
 _ALLOWED_CONTROLS = {"\t", "\n", "\r", "\f"}
 
@@ -78,8 +77,7 @@ class Loader:
         key = _key(source.path)
         self.loading.append(key)
         try:
-            tree = parse(source)
-            module = to_ast(source, tree)
+            module = parse_module(source)
         except diag.ArchError as error:
             self.reporter.add(error.diagnostic)
             self.loading.pop()

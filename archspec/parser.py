@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import threading
 from importlib import resources
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from archspec import diagnostics as diag
+from archspec._gc import gc_paused
 from archspec.source import SourceFile
 
 # Deeper expression nesting than this is refused with E002; pipelines (`a -> b -> c`) do not nest.
@@ -37,6 +39,49 @@ def get_parser() -> Lark:
         cache=True,
         start=["start", "test"],
     )
+
+
+@functools.lru_cache(maxsize=1)
+def get_fast_parser() -> Lark:
+    """The same grammar, building the AST as it parses (transform.FastAst): no parse tree."""
+    from archspec.transform import FastAst
+
+    grammar = resources.files("archspec").joinpath("grammar/arch.lark").read_text("utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        keep_all_tokens=True,
+        maybe_placeholders=True,
+        cache=True,
+        start="start",
+        transformer=_FAST_AST.setdefault("callbacks", FastAst()),
+    )
+
+
+_FAST_AST: dict = {}
+_FAST_LOCK = threading.Lock()
+
+
+@gc_paused
+def parse_module(source: SourceFile):
+    """Parse a whole file straight to its ast.Module: what `to_ast(source, parse(source))` gives,
+    spans included, in a fraction of the time and memory. Bad syntax, a diagnostic or too deep
+    nesting takes the slow path, so the diagnostic is exactly the one parse() + to_ast() give."""
+    from archspec.transform import to_ast
+
+    parser = get_fast_parser()
+    with _FAST_LOCK:
+        callbacks = _FAST_AST["callbacks"]
+        callbacks.source = source
+        try:
+            module, height, _start, _end = parser.parse(source.text)
+        except (UnexpectedInput, diag.ArchError):
+            module, height = None, MAX_NESTING + 1
+        finally:
+            callbacks.source = None
+    if height > MAX_NESTING:
+        return to_ast(source, parse(source))
+    return module
 
 
 @functools.lru_cache(maxsize=1)

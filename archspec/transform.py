@@ -293,3 +293,252 @@ def _template_parts(source: SourceFile, token: Token) -> tuple:
         parts.append(parse_expression(source, base + open_at + 1, base + close_at))
         position = close_at + 1
     return tuple(parts)
+
+
+# ---------------------------------------------------------------- the fast path
+#
+# `archspec check` parses with this instead of parse() + to_ast(): the LALR parser calls these
+# methods as it reduces (no parse tree, no propagate_positions), with every token kept. Each value
+# on the parser's stack is (node, height, start, end): `height` is the parse tree's nesting depth
+# below the node as parser._check_nesting counts it, and start/end the extent of the node's text
+# including any wrapping parentheses (lark's "container"), from which the parent's span follows
+# exactly as propagate_positions computes it. Anything unusual (a syntax error, a diagnostic,
+# too deep nesting) makes parser.parse_module fall back to the exact slow path, so diagnostics
+# and their order stay those of parse() + to_ast().
+
+
+def _first_pos(children) -> int | None:
+    for c in children:
+        if c is None:
+            continue
+        return c[2] if type(c) is tuple else c.start_pos
+    return None
+
+
+def _last_pos(children) -> int | None:
+    for c in reversed(children):
+        if c is None:
+            continue
+        return c[3] if type(c) is tuple else c.end_pos
+    return None
+
+
+def _height(children, step: int = 1) -> int:
+    h = -1
+    for c in children:
+        if type(c) is tuple and c[1] > h:
+            h = c[1]
+    return h + step if h >= 0 else 0
+
+
+class FastAst:
+    """Callbacks for an LALR parser built with keep_all_tokens=True (see parser.get_fast_parser)."""
+
+    source: SourceFile
+
+    # ------------------------------------------------------------ helpers
+    def _make(self, cls, children, *fields, step: int = 1):
+        start, end = _first_pos(children), _last_pos(children)
+        node = cls(*fields, self.source.span(start, end))
+        return (node, _height(children, step), start, end)
+
+    def _tok_node(self, node_cls, token, *fields):
+        start, end = token.start_pos, token.end_pos
+        return (node_cls(*fields, self.source.span(start, end)), 0, start, end)
+
+    _name = _ToAst._name
+    _target = _ToAst._target
+    _token_span = _ToAst._token_span
+
+    # ------------------------------------------------------------ top level
+    def start(self, children):
+        nodes = [c[0] for c in children if type(c) is tuple]
+        imports = tuple(c for c in nodes if isinstance(c, ast.Import))
+        definitions = tuple(c for c in nodes if isinstance(c, ast.Definition))
+        if not nodes:
+            return (ast.Module(imports, definitions, self.source.span(0, 0)), 0, 0, 0)
+        return self._make(ast.Module, children, imports, definitions)
+
+    def import_stmt(self, children):
+        tokens = [c for c in children if c is not None and c.type in ("STRING", "NAME")]
+        path_token, *names = tokens
+        path = ast.Constant(_string_value(path_token, self.source), self._token_span(path_token))
+        return self._make(ast.Import, children, path, tuple(self._name(n) for n in names))
+
+    def definition(self, children):
+        kind, name, params, body = children
+        params = params[0] if params is not None else None
+        return self._make(
+            ast.Definition, children, str(kind), self._name(name), params or (), body[0]
+        )
+
+    def params(self, children):
+        items = tuple(c[0] for c in children if type(c) is tuple)
+        return (items, _height(children), _first_pos(children), _last_pos(children))
+
+    def param(self, children):
+        name = children[0]
+        default = children[-1][0] if type(children[-1]) is tuple else None
+        return self._make(ast.Param, children, self._target(name), default)
+
+    def body(self, children):
+        items = tuple(c[0] for c in children if type(c) is tuple)
+        return (items, _height(children), _first_pos(children), _last_pos(children))
+
+    # ------------------------------------------------------------ statements
+    def input_stmt(self, children):
+        shape = children[-1][0] if type(children[-1]) is tuple else None
+        return self._make(ast.Input, children, self._target(children[1]), shape)
+
+    def assign_stmt(self, children):
+        shape = children[2][0] if type(children[2]) is tuple else None
+        return self._make(ast.Assign, children, self._target(children[0]), shape, children[-1][0])
+
+    def declare_stmt(self, children):
+        name, _colon, call = children
+        return self._make(ast.Declare, children, self._target(name), call[0])
+
+    def return_stmt(self, children):
+        values = tuple(c[0] for c in children if type(c) is tuple)
+        return self._make(ast.Return, children, values)
+
+    def if_stmt(self, children):
+        _if, test, body, _else, orelse = children
+        orelse = orelse[0] if orelse is not None else None
+        if isinstance(orelse, ast.If):
+            orelse = (orelse,)
+        return self._make(ast.If, children, test[0], body[0], orelse or ())
+
+    def for_stmt(self, children):
+        _for, var, _in, iterable, body = children
+        return self._make(ast.For, children, self._target(var), iterable[0], body[0])
+
+    def shape(self, children):
+        dims = tuple(c[0] for c in children if type(c) is tuple)
+        return self._make(ast.Shape, children, dims)
+
+    # ------------------------------------------------------------ expressions
+    def ifexp(self, children):
+        body, _if, test, _else, orelse = children
+        return self._make(ast.IfExp, children, body[0], test[0], orelse[0])
+
+    def pipe(self, children):
+        value, _arrow, stage = children
+        node = value[0]
+        if isinstance(node, ast.Pipe):
+            return self._make(ast.Pipe, children, node.value, (*node.stages, stage[0]), step=0)
+        return self._make(ast.Pipe, children, node, (stage[0],), step=0)
+
+    def layer_ref(self, children):
+        (name,) = children
+        return self._make(ast.LayerRef, children, self._name(name))
+
+    def labelled(self, children):
+        label, _colon, call = children
+        return self._make(ast.Labelled, children, label[0], call[0])
+
+    def label(self, children):
+        (token,) = children
+        span = self._token_span(token)
+        if token.type == "NAME":
+            name = self._name(token).id
+            node = ast.Label(name, (name,), span)
+        else:
+            node = ast.Label(
+                _string_value(token, self.source), _template_parts(self.source, token), span
+            )
+        return (node, 0, token.start_pos, token.end_pos)
+
+    def not_(self, children):
+        return self._make(ast.UnaryOp, children, "not", children[1][0])
+
+    def neg(self, children):
+        return self._make(ast.UnaryOp, children, "-", children[1][0])
+
+    def pos(self, children):
+        return self._make(ast.UnaryOp, children, "+", children[1][0])
+
+    def int_lit(self, children):
+        (token,) = children
+        try:
+            value = int(str(token).replace("_", ""))
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            raise _too_large(self._token_span(token)) from None
+        return self._tok_node(ast.Constant, token, value)
+
+    def float_lit(self, children):
+        (token,) = children
+        value = float(str(token).replace("_", ""))
+        if math.isinf(value):
+            raise _too_large(self._token_span(token))
+        return self._tok_node(ast.Constant, token, value)
+
+    def string(self, children):
+        (token,) = children
+        return self._tok_node(ast.Constant, token, _string_value(token, self.source))
+
+    def name(self, children):
+        (token,) = children
+        return (self._name(token), 0, token.start_pos, token.end_pos)
+
+    def infer(self, children):
+        return self._tok_node(ast.Infer, children[0])
+
+    def atom(self, children):
+        """`( test )`: the inner node, its extent widened to the parentheses."""
+        _open, inner, close = children
+        return (inner[0], inner[1], _open.start_pos, close.end_pos)
+
+    def tuple(self, children):
+        items = tuple(c[0] for c in children if type(c) is tuple)
+        return self._make(ast.TupleExpr, children, items)
+
+    def list(self, children):
+        items = tuple(c[0] for c in children if type(c) is tuple)
+        return self._make(ast.ListExpr, children, items)
+
+    def listcomp(self, children):
+        _open, element, _for, var, _in, iterable, _close = children
+        return self._make(ast.ListComp, children, element[0], self._target(var), iterable[0])
+
+    def index(self, children):
+        value, _open, index, _close = children
+        return self._make(ast.Index, children, value[0], index[0])
+
+    def call(self, children):
+        args = tuple(c[0] for c in children if type(c) is tuple)
+        return self._make(ast.Call, children, self._name(children[0]), args)
+
+    def pos_arg(self, children):
+        return self._make(ast.Argument, children, children[0][0])
+
+    def kw_arg(self, children):
+        name, _equal, value = children
+        start, end = name.start_pos, value[3]
+        node = ast.Argument(value[0], self.source.span(start, end), keyword=str(name))
+        return (node, value[1] + 1, start, end)
+
+    def child_arg(self, children):
+        label, _colon, call = children
+        start, end = label[2], call[3]
+        node = ast.Argument(call[0], self.source.span(start, end), label=label[0])
+        return (node, max(label[1], call[1]) + 1, start, end)
+
+    def splat_arg(self, children):
+        star, value = children
+        start, end = star.start_pos, value[3]
+        node = ast.Argument(value[0], self.source.span(start, end), splat=True)
+        return (node, value[1] + 1, start, end)
+
+
+def _fast_binary(op: str):
+    def method(self, children):
+        left, _op, right = children
+        return self._make(ast.BinOp, children, op, left[0], right[0])
+
+    return method
+
+
+for _alias, _op in _BINARY.items():
+    setattr(FastAst, _alias, _fast_binary(_op))
+del _alias, _op

@@ -1,0 +1,108 @@
+"""The fast parse path (AST built while parsing) gives exactly the AST and spans of the reference
+path (parse tree, then transform), on every .arch file in the repository and on generated text."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archspec import diagnostics as diag
+from archspec.parser import parse, parse_module
+from archspec.source import SourceFile, Span
+from archspec.transform import to_ast
+
+FILES = sorted(p for p in ROOT.rglob("*.arch") if ".venv" not in p.parts and "build" not in p.parts)
+
+
+def _shape(node) -> list:
+    """Every node's type and span, depth-first: equality of this means equal spans everywhere."""
+    out, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif dataclasses.is_dataclass(item) and not isinstance(item, Span):
+            span = getattr(item, "span", None)
+            out.append(
+                (type(item).__name__, span.start if span else None, span.end if span else None)
+            )
+            stack.extend(reversed([getattr(item, f.name) for f in dataclasses.fields(item)]))
+    return out
+
+
+def _reference(source: SourceFile):
+    try:
+        return to_ast(source, parse(source)), None
+    except diag.ArchError as error:
+        return None, error.diagnostic
+
+
+def _fast(source: SourceFile):
+    try:
+        return parse_module(source), None
+    except diag.ArchError as error:
+        return None, error.diagnostic
+
+
+def _same(text: str) -> None:
+    source = SourceFile("x.arch", text)
+    reference, reference_error = _reference(source)
+    fast, fast_error = _fast(source)
+    if reference_error is not None:
+        assert fast_error is not None and fast_error.message == reference_error.message
+        assert fast_error.primary.span.start == reference_error.primary.span.start
+        return
+    assert fast == reference
+    assert _shape(fast) == _shape(reference)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_repository_spec_parses_identically(path):
+    _same(path.read_text(encoding="utf-8", errors="replace"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "(",
+                ")",
+                "[",
+                "]",
+                ",",
+                "->",
+                "x",
+                "Conv2d",
+                "(1, 2)",
+                "?",
+                "1",
+                "2.5",
+                "+",
+                "*",
+                "-",
+                "if",
+                "else",
+                "for",
+                "in",
+                "range(3)",
+                "'s'",
+                '"t{i}"',
+                ":",
+                "=",
+                "not",
+                "and",
+                "\n",
+                " ",
+            ]
+        ),  # fmt: skip
+        max_size=30,
+    )
+)
+def test_generated_expressions_parse_identically(tokens):
+    body = " ".join(tokens)
+    _same(f"model M {{\n    input x: [N, 1, 4, 4]\n    y = {body}\n    return y\n}}\n")
