@@ -8,7 +8,6 @@ broken configuration is a `ConfigError` (the CLI exits with 2); nothing here pri
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 from collections.abc import Iterable
@@ -196,6 +195,8 @@ def _describe(value) -> str:
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
+    import difflib  # only for error messages
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -9,7 +9,6 @@ POISON, and anything computed from POISON is POISON too, silently, so one mistak
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import sys
@@ -103,6 +102,8 @@ def closest(name: str, candidates) -> str | None:
     lowered = {c.lower(): c for c in candidates}
     if name.lower() in lowered:
         return lowered[name.lower()]
+    import difflib  # only for error messages
+
     matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.7)
     return matches[0] if matches else None
 

@@ -8,7 +8,6 @@ returns the whole output as one string and the CLI decides where it goes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -437,6 +436,8 @@ def _fingerprint_by_line_text(diagnostic: Diagnostic) -> str:
     span = diagnostic.primary.span
     line_text = span.source.line_text(span.line).strip()
     key = "\0".join([diagnostic.code, span.source.path.replace(os.sep, "/"), diagnostic.message])
+    import hashlib  # only SARIF and GitLab need it: kept off the default path
+
     return hashlib.sha256(f"{key}\0{line_text}".encode()).hexdigest()[:32]
 
 
@@ -454,9 +455,15 @@ def to_gitlab(diagnostics: list[Diagnostic], root: str) -> list[dict]:
             {
                 "description": diagnostic.message,
                 "check_name": diagnostic.code,
-                "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+                "fingerprint": _sha256(key),
                 "severity": "major" if diagnostic.severity is Severity.ERROR else "minor",
                 "location": {"path": path, "lines": {"begin": span.line}},
             }
         )
     return issues
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
