@@ -256,10 +256,9 @@ def _fix_file(path: str, settings, options: dict, diff: bool):
     Writes the file (atomically) unless `diff`, which prints a unified diff instead. A file that
     is not UTF-8 is only checked; one with syntax errors is never changed (see apply_fixes).
     """
-    import difflib
-
     from archspec.driver import check_file, check_text
     from archspec.fixes import MAX_PASSES, apply_fixes
+    from archspec.source import unified_diff
 
     with open(path, "rb") as handle:
         data = handle.read()
@@ -280,14 +279,7 @@ def _fix_file(path: str, settings, options: dict, diff: bool):
     if text == original:
         return result, 0
     if diff:
-        sys.stdout.writelines(
-            difflib.unified_diff(
-                original.splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                f"{path} (original)",
-                f"{path} (fixed)",
-            )
-        )
+        sys.stdout.write(unified_diff(path, original, text, "fixed"))
     else:
         write_atomically(path, bom + text.encode("utf-8"))
     return result, total

@@ -30,17 +30,17 @@ The style (docs/language.md, "Formatting"):
 from __future__ import annotations
 
 import ast as py_ast
-import difflib
 import functools
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from importlib import resources
 
 from lark import Lark, Token, Tree
 
 from archspec import diagnostics as diag
+from archspec.parser import build_lark
+from archspec.source import unified_diff
 
 WIDTH = 100
 INDENT = 4
@@ -58,16 +58,7 @@ class FormatError(Exception):
 @functools.lru_cache(maxsize=1)
 def _cst_parser() -> Lark:
     """The grammar of parser.get_parser(), keeping every token (brackets, commas, keywords)."""
-    grammar = resources.files("archspec").joinpath("grammar/arch.lark").read_text("utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        keep_all_tokens=True,
-        cache=True,
-        start="start",
-    )
+    return build_lark(propagate_positions=True, keep_all_tokens=True, start="start")
 
 
 @dataclass
@@ -984,14 +975,7 @@ def run(paths: list[str], check: bool = False, diff: bool = False) -> int:
             continue
         changed += 1
         if diff:
-            sys.stdout.writelines(
-                difflib.unified_diff(
-                    original.splitlines(keepends=True),
-                    formatted.splitlines(keepends=True),
-                    f"{path} (original)",
-                    f"{path} (formatted)",
-                )
-            )
+            sys.stdout.write(unified_diff(path, original, formatted, "formatted"))
         if check:
             print(f"would reformat {path}")
         elif not diff:

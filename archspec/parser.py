@@ -28,17 +28,16 @@ _TERMINAL_WORDS = {
 }
 
 
+def build_lark(**options) -> Lark:
+    """An LALR parser for the project's grammar (lark caches each variant on disk)."""
+    grammar = resources.files("archspec").joinpath("grammar/arch.lark").read_text("utf-8")
+    return Lark(grammar, parser="lalr", maybe_placeholders=True, cache=True, **options)
+
+
 @functools.lru_cache(maxsize=1)
 def get_parser() -> Lark:
-    grammar = resources.files("archspec").joinpath("grammar/arch.lark").read_text("utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        cache=True,
-        start=["start", "test"],
-    )
+    """The reference parser: a parse tree with positions (error reporting, label templates)."""
+    return build_lark(propagate_positions=True, start=["start", "test"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,13 +45,8 @@ def get_fast_parser() -> Lark:
     """The same grammar, building the AST as it parses (transform.FastAst): no parse tree."""
     from archspec.transform import FastAst
 
-    grammar = resources.files("archspec").joinpath("grammar/arch.lark").read_text("utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
+    return build_lark(
         keep_all_tokens=True,
-        maybe_placeholders=True,
-        cache=True,
         start="start",
         transformer=_FAST_AST.setdefault("callbacks", FastAst()),
     )

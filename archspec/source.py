@@ -72,3 +72,16 @@ class Span:
 
     def __repr__(self) -> str:
         return f"Span({self.source.path}:{self.line}:{self.column})"
+
+
+def unified_diff(path: str, before: str, after: str, what: str) -> str:
+    """A unified diff of one file's text, labelled "PATH (original)" and "PATH (<what>)"."""
+    import difflib
+
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        f"{path} (original)",
+        f"{path} ({what})",
+    )
+    return "".join(lines)

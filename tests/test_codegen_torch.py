@@ -27,6 +27,15 @@ def test_every_shipped_spec_with_a_model_is_covered():
     assert len(SPECS) >= 10
 
 
+def _eval_model_and_inputs(path: str):
+    """The compiled model in eval mode, its checked spec, and random inputs of its shapes."""
+    model, checked, _ = build_checked(path)
+    model.eval()
+    graph = checked.graph
+    inputs = tuple(torch.randn(*concrete(graph.node(i).declared_shape)) for i in graph.inputs)
+    return model, checked, inputs
+
+
 @pytest.mark.parametrize("path", SPECS)
 def test_static_shapes_equal_torch_node_by_node(path):
     model, checked, filename = build_checked(path)
@@ -41,10 +50,7 @@ def test_static_shapes_equal_torch_node_by_node(path):
 
 @pytest.mark.parametrize("path", SPECS)
 def test_torchscript_export_and_state_dict_round_trip(path):
-    model, checked, _ = build_checked(path)
-    model.eval()
-    graph = checked.graph
-    inputs = tuple(torch.randn(*concrete(graph.node(i).declared_shape)) for i in graph.inputs)
+    model, checked, inputs = _eval_model_and_inputs(path)
     with torch.no_grad():
         reference = model(*inputs)
         scripted = torch.jit.script(model)
@@ -77,10 +83,7 @@ COMPILE_CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("path", COMPILE_CASES)
 def test_torch_compile(path):
-    model, checked, _ = build_checked(path)
-    model.eval()
-    graph = checked.graph
-    inputs = tuple(torch.randn(*concrete(graph.node(i).declared_shape)) for i in graph.inputs)
+    model, checked, inputs = _eval_model_and_inputs(path)
     compiled = torch.compile(model, fullgraph=True)  # inductor, the default backend
     with torch.no_grad():
         torch.testing.assert_close(compiled(*inputs), model(*inputs), rtol=1e-4, atol=1e-4)
