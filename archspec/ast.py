@@ -158,8 +158,20 @@ Expr = (
 
 
 @dataclass(frozen=True)
+class BoundedDim:
+    """`H in 32..1024 step 16` in a model input's shape: a symbolic size and the values it may
+    take (low to high inclusive, every `step`-th; no step: every value)."""
+
+    name: Name
+    low: Expr
+    high: Expr
+    step: Expr | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Shape:
-    dims: tuple[Expr, ...]
+    dims: tuple[Expr | BoundedDim, ...]
     span: Span = _span()
 
 

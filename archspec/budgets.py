@@ -191,18 +191,19 @@ def _complete(model) -> bool:
 
 
 def _over(definition, model, budgets: list[Budget]) -> list[diag.Diagnostic]:
-    from archspec.summary import _with_batch
+    from archspec.summary import _with_batch, largest_sizes
 
     measured: dict[tuple[str, int], int | None] = {}
+    sizes = largest_sizes(model)  # a symbolic input: the budget holds up to the largest size
 
     def measure(key: str, batch: int) -> int | None:
         if (key, batch) not in measured:
             if key == "params":
                 value = model.parameter_count
             elif key == "macs":
-                value = _with_batch(model.mac_count, 1)
+                value = _with_batch(model.mac_count, 1, sizes)
             else:
-                value = _activation_bytes(model, batch)
+                value = _activation_bytes(model, batch, sizes)
             measured[key, batch] = value if isinstance(value, int) else None
         return measured[key, batch]
 
@@ -259,14 +260,16 @@ def _finding(definition, model, key, value, limit: Limit, budget: Budget, batch:
     )
 
 
-def _activation_bytes(model, batch: int) -> int:
-    return sum(_groups(model, "activations", batch).values())
+def _activation_bytes(model, batch: int, sizes: dict[str, int] | None = None) -> int:
+    return sum(_groups(model, "activations", batch, sizes).values())
 
 
-def _groups(model, key: str, batch: int) -> dict[str, int]:
+def _groups(model, key: str, batch: int, sizes: dict[str, int] | None = None) -> dict[str, int]:
     """The quantity per top-level part of the model (a block instance, a layer, a function)."""
-    from archspec.summary import BYTES_PER_VALUE, _with_batch
+    from archspec.summary import BYTES_PER_VALUE, _with_batch, largest_sizes
 
+    if sizes is None:
+        sizes = largest_sizes(model)
     graph, inference = model.graph, model.inference
     depth = _depth(graph.root)
     totals: dict[str, int] = {}
@@ -289,12 +292,12 @@ def _groups(model, key: str, batch: int) -> dict[str, int]:
         name = part(node.module or (f"{node.scope}.{node.name}" if node.scope else node.name))
         if key == "macs":
             evaluation = inference.evaluations.get(node.id)
-            amount = _with_batch(evaluation.macs, 1) if evaluation is not None else 0
+            amount = _with_batch(evaluation.macs, 1, sizes) if evaluation is not None else 0
         else:
             shape = inference.shapes.get(node.id)
             amount = BYTES_PER_VALUE if shape is not None else 0
             for dim in shape or ():
-                amount *= _with_batch(dim, batch)
+                amount *= _with_batch(dim, batch, sizes)
         if isinstance(amount, int) and amount:
             totals[name] = totals.get(name, 0) + amount
     return totals

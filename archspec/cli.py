@@ -76,9 +76,25 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("spec", metavar="SPEC", help="an .arch file")
     summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     summary.add_argument("--batch", type=int, default=1, help="batch size for activation memory")
+    summary.add_argument(
+        "--size",
+        action="append",
+        metavar="NAME=VALUE",
+        help="for a symbolic input, count at these sizes (H=224,W=224); default: the sizes the "
+        "shapes were worked out at",
+    )
     summary.add_argument("--model", help="which model, when the file has several")
     summary.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     summary.set_defaults(handler=_summary)
+
+    sizes = commands.add_parser(
+        "sizes", help="which input sizes a spec's models accept, and why others fail"
+    )
+    sizes.add_argument("spec", metavar="SPEC", help="an .arch file")
+    sizes.add_argument("--format", choices=("text", "json"), default="text")
+    sizes.add_argument("--model", help="which model, when the file has several")
+    sizes.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sizes.set_defaults(handler=_sizes)
 
     fmt = commands.add_parser("fmt", help="rewrite specs in the canonical layout")
     fmt.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
@@ -86,13 +102,118 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
     fmt.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     fmt.set_defaults(handler=_fmt)
+
+    diff = commands.add_parser(
+        "diff",
+        help="the architectural difference of two specs (or git revisions of one)",
+        usage="archspec diff [options] OLD NEW\n       archspec diff [options] --rev REV PATH",
+    )
+    diff.add_argument(
+        "specs",
+        nargs="+",
+        metavar="SPEC",
+        help="OLD and NEW, each PATH or REV:PATH (HEAD~1:x.arch)",
+    )
+    diff.add_argument("--rev", metavar="REV", help="compare PATH at git revision REV with PATH")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--model", help="only this model")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    diff.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    diff.set_defaults(handler=_diff)
     return parser
+
+
+def _parse_sizes(items: list[str] | None) -> dict[str, int]:
+    """`--size H=224,W=224` (repeatable) -> {"H": 224, "W": 224}."""
+    sizes: dict[str, int] = {}
+    for item in items or ():
+        for part in item.split(","):
+            name, equals, value = part.partition("=")
+            if not equals or not name.strip() or not value.strip().isdigit():
+                raise ValueError(f"--size takes NAME=VALUE with a positive integer, got {part!r}")
+            if int(value) < 1:
+                raise ValueError(f"--size {name.strip()} must be at least 1, got {value.strip()}")
+            sizes[name.strip()] = int(value)
+    return sizes
+
+
+def _sizes(args) -> int:
+    from archspec.sizes import render_json, render_text
+
+    result, code = _checked_spec(args.spec)
+    if result is None:
+        return code
+    models = _pick_models(result, args.model)
+    if not models:
+        _print_diagnostics(result)
+        if not result.models:
+            print(f"archspec: {args.spec}: no model to examine", file=sys.stderr)
+        return EXIT_ERROR if result.ok or not result.models else EXIT_FINDINGS
+    if args.format == "json":
+        sys.stdout.write(render_json(models))
+    else:
+        _print_diagnostics(result)
+        sys.stdout.write("\n".join(render_text(model) for model in models))
+    accepted = all(m.sizes is None or m.sizes.accepted_count for m in models)
+    clean = accepted and not any(d.severity == "error" for d in result.diagnostics)
+    return EXIT_CLEAN if clean else EXIT_FINDINGS
 
 
 def _fmt(args) -> int:
     from archspec.fmt import run
 
     return run(args.paths, check=args.check, diff=args.diff)
+
+
+def _diff(args) -> int:
+    """Exit 0: no architectural difference, 1: differences (as `diff` does), 2: errors."""
+    from archspec import diff
+    from archspec.formats import render_summary
+
+    if args.rev is not None and len(args.specs) != 1:
+        print(
+            "archspec: with --rev give one PATH (archspec diff --rev HEAD x.arch)", file=sys.stderr
+        )
+        return EXIT_ERROR
+    if args.rev is None and len(args.specs) != 2:
+        print("archspec: give OLD and NEW (archspec diff old.arch new.arch)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        if args.rev is not None:
+            refs = [diff.SpecRef(args.specs[0], args.rev), diff.SpecRef(args.specs[0])]
+        else:
+            refs = [diff.parse_ref(spec) for spec in args.specs]
+        old, new = [diff.load_ref(ref) for ref in refs]
+    except diff.SpecReadError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    broken = [(ref, result) for ref, result in zip(refs, (old, new)) if diff.blocking(result)]
+    for ref, result in broken:
+        _print_diagnostics(result)
+        print(f"{ref.label}: {render_summary(result.diagnostics, 1)}", file=sys.stderr)
+    if broken:
+        labels = " and ".join(ref.label for ref, _ in broken)
+        verb = "have" if len(broken) > 1 else "has"
+        print(f"archspec: cannot diff: {labels} {verb} errors (see above)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        difference = diff.diff_results(old, new, refs[0].label, refs[1].label, model=args.model)
+    except LookupError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    renderers = {"text": diff.render_text, "markdown": diff.render_markdown}
+    output = renderers.get(args.format, diff.render_json)(difference)
+    if args.output is None:
+        sys.stdout.write(output)
+    else:
+        try:
+            write_atomically(args.output, output)
+        except OSError as error:
+            print(
+                f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr
+            )
+            return EXIT_ERROR
+    return EXIT_FINDINGS if difference.changed else EXIT_CLEAN
 
 
 def _add_check_options(check: argparse.ArgumentParser) -> None:
@@ -477,7 +598,7 @@ def _graph(args) -> int:
 
 
 def _summary(args) -> int:
-    from archspec.summary import render_json, render_markdown, render_text, summarize
+    from archspec.summary import SizeError, render_json, render_markdown, render_text, summarize
 
     result, code = _checked_spec(args.spec)
     if result is None:
@@ -493,7 +614,12 @@ def _summary(args) -> int:
         if not result.models:
             print(f"archspec: {args.spec}: no model to summarize", file=sys.stderr)
         return EXIT_ERROR
-    summaries = [summarize(model, args.batch) for model in models]
+    try:
+        sizes = _parse_sizes(args.size)
+        summaries = [summarize(model, args.batch, sizes) for model in models]
+    except (SizeError, ValueError) as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
     if args.format == "json":
         sys.stdout.write(render_json(summaries))
     elif args.format == "markdown":

@@ -30,6 +30,9 @@ from archspec.ops.base import Emission
 
 LINE_LENGTH = 100
 INDENT = "    "
+# Sequentials nested deeper than this inside one constructor are built first, as locals: Python's
+# parser takes at most 200 nested brackets, and deeper nesting would not read well anyway.
+MAX_INLINE_NESTING = 8
 
 # Names a generated local must not take: keywords, builtins, and the modules the code uses.
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"self", "torch", "nn", "F", "OrderedDict"}
@@ -190,9 +193,15 @@ class ModelWriter:
     def __init__(self, checked: CheckedModel, table: ClassTable):
         self.model: ModelGraph = checked.graph
         self.inference = checked.inference
+        self.sizes = checked.sizes
         self.table = table
-        self.calls = sorted(self.model.calls, key=lambda c: (c.start, -c.end))
+        self.calls = self.model.calls_outer_first()
+        self.calls_in: dict[str, list[ContainerCall]] = {}  # scope -> its calls, in that order
+        for call in self.calls:
+            self.calls_in.setdefault(call.scope, []).append(call)
+        self.nodes = list(self.model.nodes())  # by index
         self.key_of: dict[str, int] = {}  # block instance path -> class key id
+        self.hoisted_count = 0  # locals named so far in the class being written
 
     def write(self) -> list[ClassPlan]:
         first_call: dict[str, ContainerCall] = {}
@@ -221,7 +230,12 @@ class ModelWriter:
             plans.append(plan)
         root = self.model.root
         name = root.definition.name.id
-        model_plan = ClassPlan(name, root, None, f"{name} from {_where(root.definition)}.")
+        docstring = f"{name} from {_where(root.definition)}."
+        if self.sizes is not None and self.sizes.complete and self.sizes.accepted_count:
+            accepted = f"Input sizes: {self.sizes.describe()} (`archspec sizes`)."
+            wrapped = textwrap.wrap(accepted, LINE_LENGTH - len(INDENT))
+            docstring += "\n\n" + "\n".join(wrapped) + "\n"
+        model_plan = ClassPlan(name, root, None, docstring)
         model_plan.body = self._class_body(model_plan)
         model_plan.name = self.table.claim(name)
         plans.append(model_plan)
@@ -262,8 +276,11 @@ class ModelWriter:
         writer.line("def __init__(self) -> None:")
         writer.indent()
         writer.line("super().__init__()")
+        hoisted: list[tuple[str, ModuleInfo]] = []  # deep Sequentials, built before their parent
+        self.hoisted_count = 0
         for child in plan.module.children.values():
-            for text in self._constructor(child, f"self.{_attribute(child)} = ", depth=2):
+            lines = self._constructor(child, f"self.{_attribute(child)} = ", 2, hoisted=hoisted)
+            for text in self._hoisted_first(hoisted, lines):
                 writer.line(text)
         writer.dedent()
         writer.line()
@@ -271,8 +288,32 @@ class ModelWriter:
             writer.line(text)
         return writer.lines
 
-    def _constructor(self, module: ModuleInfo, head: str, depth: int, tail: str = "") -> list[str]:
-        """Lines building `module`, the first starting with `head` (at indent `depth`)."""
+    def _hoisted_first(self, hoisted: list[tuple[str, ModuleInfo]], lines: list[str]) -> list[str]:
+        """`lines`, preceded by the locals they use (`nested_1 = nn.Sequential(...)`), which may use
+        locals of their own: built by a work list, not recursion, and written innermost first."""
+        parts = [lines]
+        while hoisted:
+            name, module = hoisted.pop()
+            parts.append(self._constructor(module, f"{name} = ", 2, hoisted=hoisted))
+        return [text for part in reversed(parts) for text in part]
+
+    def _constructor(
+        self,
+        module: ModuleInfo,
+        head: str,
+        depth: int,
+        tail: str = "",
+        hoisted: list[tuple[str, ModuleInfo]] | None = None,
+        nesting: int = 0,
+    ) -> list[str]:
+        """Lines building `module`, the first starting with `head` (at indent `depth`). A
+        Sequential MAX_INLINE_NESTING levels down is not written here but named, and appended to
+        `hoisted` to be built before."""
+        if module.kind == "sequential" and nesting == MAX_INLINE_NESTING and hoisted is not None:
+            name = f"nested_{self.hoisted_count + 1}"
+            self.hoisted_count += 1
+            hoisted.append((name, module))
+            return [f"{head}{name}{tail}"]
         if module.kind == "layer":
             resolved = self.inference.module_args.get(module.path, {})
             keywords = frozenset(module.call.keywords) if module.call is not None else frozenset()
@@ -286,13 +327,14 @@ class ModelWriter:
         if all(child.name == str(i) for i, child in enumerate(children)):
             lines = [f"{head}nn.Sequential("]
             for child in children:
-                item = self._constructor(child, "", depth + 1, tail=",")
+                item = self._constructor(child, "", depth + 1, ",", hoisted, nesting + 1)
                 lines.extend(INDENT + text for text in item)
             lines.append(f"){tail}")
             return lines
         lines = [f"{head}nn.Sequential(", f"{INDENT}OrderedDict(", f"{INDENT * 2}["]
         for child in children:
-            item = self._constructor(child, f"({literal(child.name)}, ", depth + 3, tail="),")
+            head = f"({literal(child.name)}, "
+            item = self._constructor(child, head, depth + 3, "),", hoisted, nesting + 1)
             lines.extend(INDENT * 3 + text for text in item)
         lines.extend([f"{INDENT * 2}]", f"{INDENT}),", f"){tail}"])
         return lines
@@ -333,13 +375,13 @@ class ModelWriter:
             outputs = list(plan.call.outputs or ())
         calls = []
         covered_until = -1
-        for call in self.calls:
-            if call.scope != scope or not start <= call.start < end or call.start < covered_until:
+        for call in self.calls_in.get(scope, ()):
+            if not start <= call.start < end or call.start < covered_until:
                 continue
             calls.append(call)
             covered_until = call.end
         statements: list[_Statement] = []
-        nodes = list(model.nodes())
+        nodes = self.nodes
         index = start
         pending = iter(calls)
         next_call = next(pending, None)

@@ -51,6 +51,7 @@ CODES: dict[str, Rule] = {
         ),
         Rule("E109", "bad-model", "a model or block is malformed (no return, no input, ...)"),
         Rule("E110", "limit-exceeded", "a loop or an expansion exceeds archspec's size limits"),
+        Rule("E111", "import-outside-project", "an import resolves outside the project folder"),
         Rule("E201", "channel-mismatch", "a layer's declared input channels differ from the input"),
         Rule(
             "E202", "feature-mismatch", "a Linear's in_features differ from the incoming features"
@@ -61,6 +62,7 @@ CODES: dict[str, Rule] = {
         Rule("E206", "rank-mismatch", "a layer gets a tensor with the wrong number of dims"),
         Rule("E207", "shape-assertion", "a value's shape differs from its stated shape"),
         Rule("E208", "bad-reshape", "a reshape, view or flatten cannot produce the asked shape"),
+        Rule("E209", "rejected-sizes", "a declared input size range includes sizes that fail"),
         Rule("E301", "over-budget", "a model exceeds its parameter, MAC or activation budget"),
         Rule("E302", "bad-budget", "a `# archspec: budget` comment cannot be read or applied"),
         Rule(
@@ -84,6 +86,7 @@ CODES: dict[str, Rule] = {
             "a keyword argument repeats torch's default (opt-in)",
             default=False,
         ),
+        Rule("W009", "fixed-input-size", "a flatten -> Linear makes a symbolic input one size"),
     ]
 }
 OPT_IN_CODES = frozenset(code for code, rule in CODES.items() if not rule.default)

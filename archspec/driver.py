@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec import diagnostics as diag
 from archspec.budgets import Budget, check_budgets
@@ -18,11 +18,15 @@ from archspec.loader import LoadedFile, Loader
 from archspec.source import SourceFile
 from archspec.suppressions import apply_suppressions
 
+if TYPE_CHECKING:
+    from archspec.sizes import SizeReport
+
 
 @dataclass
 class CheckedModel:
     graph: ModelGraph
     inference: Inference
+    sizes: SizeReport | None = None  # when the input has symbolic sizes (archspec.sizes)
 
     @property
     def name(self) -> str:
@@ -51,11 +55,12 @@ class CheckedModel:
             total = total + evaluation.macs
         return total
 
-    def summary(self, batch: int = 1):
-        """The layer table (print it, or read its rows and totals)."""
+    def summary(self, batch: int = 1, sizes: dict[str, int] | None = None):
+        """The layer table (print it, or read its rows and totals); `sizes` picks the input
+        sizes counts are taken at, for a symbolic input (H=224, W=224)."""
         from archspec.summary import summarize
 
-        return summarize(self, batch)
+        return summarize(self, batch, sizes)
 
     def to_dot(self, diagnostics=None, depth: int | None = None) -> str:
         from archspec.render import to_dot
@@ -90,8 +95,8 @@ class CheckResult:
     def ok(self) -> bool:
         return not any(d.severity is diag.Severity.ERROR for d in self.diagnostics)
 
-    def summary(self, batch: int = 1):
-        return self.model().summary(batch)
+    def summary(self, batch: int = 1, sizes: dict[str, int] | None = None):
+        return self.model().summary(batch, sizes)
 
     def _repr_svg_(self) -> str | None:
         return self.model()._repr_svg_() if len(self.models) == 1 else None
@@ -162,9 +167,13 @@ def _finish(
             if definition.kind != "model":
                 continue
             graph = elaborator.elaborate_model(definition, model_args.get(definition.name.id))
-            inference = infer(graph, reporter)
-            lint(graph, inference, reporter)
-            result.models.append(CheckedModel(graph, inference))
+            if graph.size_symbols:
+                checked_model = _check_sizes(graph, reporter)
+            else:
+                inference = infer(graph, reporter)
+                lint(graph, inference, reporter)
+                checked_model = CheckedModel(graph, inference)
+            result.models.append(checked_model)
             defined.append((definition, result.models[-1]))
         reporter.extend(check_budgets(defined, loaded.source, budgets))
     checked = loaded.source if loaded is not None else None
@@ -175,6 +184,30 @@ def _finish(
     collapsed = collapse_repeats(diag.sorted_diagnostics(kept))
     result.diagnostics = [_agreed_fix(d, result.models) for d in collapsed]
     return result
+
+
+def _check_sizes(graph: ModelGraph, reporter: diag.Reporter) -> CheckedModel:
+    """A model with symbolic input sizes: find the sizes it accepts (archspec.sizes); show the
+    shapes of an accepted size symbolically, or, when none is accepted, the findings at the
+    most divisible size."""
+    from archspec.dims import Sizing
+    from archspec.sizes import analyse, congruences, example_text, simplify_inference, size_findings
+
+    report = analyse(graph)
+    main = report.main
+    if main.ok:
+        simplify_inference(main.inference, congruences(report))
+    for finding in main.diagnostics:
+        if finding.severity == "error" and report.complete:
+            where = (
+                f"at {example_text(main.hints)}; no input size is accepted ({report.describe()})"
+            )
+            finding = dataclasses.replace(finding, notes=(*finding.notes, where))
+        reporter.add(finding)
+    reporter.extend(size_findings(graph, report))
+    with Sizing(main.hints):  # lint's own comparisons are about the shown sizes
+        lint(graph, main.inference, reporter)
+    return CheckedModel(graph, main.inference, report)
 
 
 def _agreed_fix(diagnostic: diag.Diagnostic, models: list[CheckedModel]) -> diag.Diagnostic:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from archspec import diagnostics as diag
 from archspec._gc import gc_paused
 from archspec.dims import Sym
 from archspec.graph import (
+    DEFAULT_SIZE_BOUNDS,
     WILDCARD,
     ContainerCall,
     ModelGraph,
@@ -30,18 +32,82 @@ from archspec.graph import (
     Node,
     PatternVar,
     ShapeAssertion,
+    SizeSymbol,
 )
 from archspec.names import layer_name_problem
 from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
 from archspec.ops.apply import BindError, bind, check_arguments
 from archspec.source import Span
 
-MAX_BLOCK_DEPTH = 64  # nested block instances
+MAX_SIZE_RANGE = 100_000  # values of one symbolic input size that archspec.sizes enumerates
+MAX_BLOCK_DEPTH = 2_000  # blocks and Sequentials nested in each other (the module tree's depth)
+MAX_VALUE_DEPTH = 100  # lists and tuples nested in each other, in a layer's or block's argument
 MAX_STEPS = 2_000_000  # loop iterations + ops per model: a runaway `range` is an error, not a hang
 MAX_INT_BITS = 256  # larger numbers are refused (a 10**10**10 must not hang the checker)
 
 CONTAINERS = {"Sequential"}
 CONSTANTS = {"True": True, "False": False, "None": None}
+
+# Elaboration recurses (statement -> expression -> block call -> its body -> ...), 10 to 20 Python
+# frames per nested block. It runs in a thread of its own under RECURSION_LIMIT, which leaves room
+# for MAX_BLOCK_DEPTH blocks, and with a C stack of STACK_BYTES, which holds that many frames even
+# if every one went through C code (a comparison of nested lists, a generator consumed by tuple():
+# at most about 700 bytes a frame in CPython 3.11, so 2 KiB is a wide margin). The stack is address
+# space, reserved when the thread starts; memory is used only as deep as the recursion goes.
+RECURSION_LIMIT = 20_000 + 30 * MAX_BLOCK_DEPTH
+STACK_BYTES = 2048 * RECURSION_LIMIT
+_INLINE_RECURSION_LIMIT = 20_000  # without that thread: safe on the main thread's 8 MiB stack
+
+_deep_lock = threading.Lock()
+_deep_state = threading.local()
+
+
+def run_deep(function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)`, with room to recurse MAX_BLOCK_DEPTH blocks deep: run in a thread with a
+    STACK_BYTES stack under RECURSION_LIMIT, its result or exception handed back as if called here.
+    Where such a thread cannot start (a tight address-space limit), it runs here, and too deep a
+    spec fails sooner (with E002, never a crash)."""
+    if getattr(_deep_state, "active", False):  # already inside
+        return function(*args)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        _deep_state.active = True
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+        finally:
+            _deep_state.active = False
+
+    with _deep_lock:  # the recursion limit and the thread stack size are process-wide settings
+        old_limit = sys.getrecursionlimit()
+        try:
+            sys.setrecursionlimit(max(old_limit, RECURSION_LIMIT))
+            worker = _start_thread(target, STACK_BYTES)
+            if worker is not None:
+                worker.join()
+            else:
+                sys.setrecursionlimit(max(old_limit, _INLINE_RECURSION_LIMIT))
+                target()
+        finally:
+            sys.setrecursionlimit(old_limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _start_thread(target: Callable[[], None], stack_bytes: int) -> threading.Thread | None:
+    previous = threading.stack_size()
+    try:
+        threading.stack_size(stack_bytes)
+        worker = threading.Thread(target=target, name="archspec-elaborate", daemon=True)
+        worker.start()
+        return worker
+    except (RuntimeError, ValueError, MemoryError):
+        return None
+    finally:
+        threading.stack_size(previous)
 
 
 class _Poison:
@@ -141,8 +207,11 @@ class Elaborator:
         self.input_reads: list[str] = []  # model inputs named by the statements now running
         self.limit_hit: diag.Diagnostic | None = None
         self.applications = 0
-        self.block_stack: list[tuple[str, ast.Definition]] = []
+        self.block_stack: list[tuple[str, ast.Definition]] = []  # the block bodies now running
+        self.running: dict[int, int] = {}  # id of a running block's definition -> its stack index
         self.replay_roots: list[str] = []
+        self.labels: dict[int, set[str]] = {}  # id of a body -> _static_labels(body)
+        self.deepest = 0  # the most block instances running at once
 
     # ================================================================ entry point
     @gc_paused
@@ -158,6 +227,7 @@ class Elaborator:
         self.model = ModelGraph(definition.name.id, definition.span, self.graph, root)
         self.steps = 0
         self.limit_hit = None
+        self.deepest = 0
         self.id_counters = {}
         self.saw_input = False  # an `input` statement ran in the model body (even a failing one)
         overrides = dict(overrides or {})
@@ -185,15 +255,17 @@ class Elaborator:
                 f"(its parameters: {known})"
             )
         root.params = dict(values)
-        frame = Frame(definition, root, values, {}, _static_labels(definition.body))
-        old_limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(old_limit, 20_000))
-        try:
-            self._run_body(frame, definition.body)
-        finally:
-            sys.setrecursionlimit(old_limit)
+        frame = Frame(definition, root, values, {}, self._labels(definition.body))
+        run_deep(self._run_body, frame, definition.body)
         self._finish_model(frame)
         return self.model
+
+    def _labels(self, body) -> set[str]:
+        """_static_labels, once per body however many instances run it (read-only)."""
+        labels = self.labels.get(id(body))
+        if labels is None:
+            labels = self.labels[id(body)] = _static_labels(body)
+        return labels
 
     def _eval_const(self, values: dict[str, Any], expr: ast.Expr) -> Any:
         frame = Frame(
@@ -266,7 +338,25 @@ class Elaborator:
                 self._poison_targets(frame, stmt)
                 # The inputs this statement read are used, though no edge shows it (no W005).
                 self.model.read_inputs.update(self.input_reads[mark:])
+            except RecursionError:
+                # Blocks within MAX_BLOCK_DEPTH, each nesting expressions 100 deep, can still
+                # exhaust RECURSION_LIMIT: everything below is abandoned, reported once here.
+                if frame.module.kind != "model":
+                    raise
+                self.report(self._too_deep(stmt.span))
+                self._poison_targets(frame, stmt)
             del self.input_reads[mark:]
+
+    def _too_deep(self, span: Span) -> diag.Diagnostic:
+        return diag.make(
+            "E002",
+            "blocks, expressions and lists nest too deeply here to be checked",
+            span,
+            "too deep",
+            notes=[f"block instances reached {self.deepest:,} levels deep"],
+            help=f"archspec follows {MAX_BLOCK_DEPTH:,} nested blocks, or fewer when each nests "
+            "deep expressions; flatten the nesting",
+        )
 
     def _poison_targets(self, frame: Frame, stmt) -> None:
         if isinstance(stmt, (ast.Assign, ast.Input)):
@@ -370,11 +460,12 @@ class Elaborator:
                 help=f"write e.g. `input {name}: [N, 3, 224, 224]`",
             )
         dims = []
-        for dim in stmt.shape.dims:
+        for position, dim in enumerate(stmt.shape.dims):
+            if isinstance(dim, ast.BoundedDim):
+                dims.append(self._size_symbol(frame, dim.name, dim, position))
+                continue
             if isinstance(dim, ast.Name) and dim.id not in frame.values:
-                symbol = Sym.named(dim.id)
-                frame.values[dim.id] = symbol
-                dims.append(symbol)
+                dims.append(self._size_symbol(frame, dim, None, position))
                 continue
             value = self.eval(frame, dim)
             if isinstance(value, Sym) or (_is_int(value) and value > 0):
@@ -391,6 +482,53 @@ class Elaborator:
         self._add_node(node)
         self.model.inputs.append(node_id)
         frame.values[name] = Tensor(node_id)
+
+    def _size_symbol(
+        self, frame: Frame, name: ast.Name, bounded: ast.BoundedDim | None, position: int
+    ) -> Sym:
+        """A new symbolic input size. Every one but a leading batch dim is a size whose accepted
+        values archspec works out, over its declared bounds or DEFAULT_SIZE_BOUNDS."""
+        symbol = Sym.named(name.id)
+        frame.values[name.id] = symbol
+        if bounded is not None:
+            low, high = (self._size_bound(frame, e) for e in (bounded.low, bounded.high))
+            step = 1 if bounded.step is None else self._size_bound(frame, bounded.step)
+            if low > high:
+                raise _error(
+                    "E105",
+                    f"the range of {name.id} is empty: {low} > {high}",
+                    bounded.span,
+                    "empty range",
+                    help=f"write `{name.id} in {high}..{low}`",
+                )
+            if (high - low) // step >= MAX_SIZE_RANGE:
+                raise _error(
+                    "E105",
+                    f"{name.id} ranges over {(high - low) // step + 1} sizes; archspec examines "
+                    f"at most {MAX_SIZE_RANGE}",
+                    bounded.span,
+                    "range too wide",
+                    help="narrow the range to the sizes the network will see",
+                )
+            high -= (high - low) % step  # the last value the steps reach
+            self.model.size_symbols[name.id] = SizeSymbol(
+                name.id, low, high, True, bounded.span, step
+            )
+        elif position > 0:
+            low, high = DEFAULT_SIZE_BOUNDS
+            self.model.size_symbols[name.id] = SizeSymbol(name.id, low, high, False, name.span)
+        return symbol
+
+    def _size_bound(self, frame: Frame, expr: ast.Expr) -> int:
+        value = self.eval(frame, expr)
+        if not _is_int(value) or value < 1:
+            raise _error(
+                "E105",
+                f"a size bound must be a positive integer, got {_show(value)}",
+                expr.span,
+                "bad bound",
+            )
+        return value
 
     def _assert_shape(self, frame: Frame, value: Any, shape: ast.Shape) -> None:
         if value is POISON:
@@ -437,6 +575,16 @@ class Elaborator:
     def _eval_Infer(self, frame: Frame, expr: ast.Infer) -> Any:
         return INFER
 
+    def _eval_BoundedDim(self, frame: Frame, expr: ast.BoundedDim) -> Any:
+        raise _error(
+            "E108",
+            f"bounds such as `{expr.name.id} in ...` belong in a model's `input` shape",
+            expr.span,
+            "bounds here",
+            help=f"declare the range where the model's input is declared, and write just "
+            f"`{expr.name.id}` here",
+        )
+
     def _eval_Name(self, frame: Frame, expr: ast.Name) -> Any:
         if expr.id in frame.values:
             value = frame.values[expr.id]
@@ -463,7 +611,7 @@ class Elaborator:
         )
 
     def _eval_TupleExpr(self, frame: Frame, expr: ast.TupleExpr) -> Any:
-        return tuple(self.eval(frame, item) for item in expr.items)
+        return tuple([self.eval(frame, item) for item in expr.items])  # no generator: no C frame
 
     def _eval_ListExpr(self, frame: Frame, expr: ast.ListExpr) -> Any:
         return [self.eval(frame, item) for item in expr.items]
@@ -770,9 +918,10 @@ class Elaborator:
                         )
                     inputs.append(item.node)
                 continue
-            if _contains(value, lambda v: v is POISON):
+            parts = _plain_parts(value, arg_spans.get(param.name, span))
+            if any(part is POISON for part in parts):
                 return POISON
-            if _contains(value, lambda v: isinstance(v, (Tensor, Recipe))):
+            if any(isinstance(part, (Tensor, Recipe)) for part in parts):
                 raise _error(
                     "E108",
                     f"{op.name}'s '{param.name}' must be a plain value, not a tensor or layer",
@@ -892,18 +1041,35 @@ class Elaborator:
                 secondary=[(first.span, "first defined here")],
                 help="give each layer its own name",
             )
-        module = ModuleInfo(name=name, path=path, kind=recipe.kind, span=recipe.span, call=recipe)
+        if recipe.kind != "layer" and parent.depth >= MAX_BLOCK_DEPTH:
+            raise _error(
+                "E002",
+                f"blocks and Sequentials nest more than {MAX_BLOCK_DEPTH:,} levels deep",
+                recipe.span,
+                "too deep",
+                notes=[f"inside {chain_text(parent.path.split('.'))}"],
+                help="a network this deep is almost certainly a runaway loop: flatten the nesting",
+            )
+        module = ModuleInfo(
+            name=name,
+            path=path,
+            kind=recipe.kind,
+            span=recipe.span,
+            call=recipe,
+            depth=parent.depth + 1,
+        )
         if recipe.kind == "layer":
             op = REGISTRY[recipe.func]
             module.op = op
             values, module.arg_spans = self._bind(
                 op, recipe.span, recipe.positional, recipe.keywords, recipe.arg_spans
             )
-            for value in values.values():
-                if _contains(value, lambda v: v is POISON):
+            for key, value in values.items():
+                parts = _plain_parts(value, module.arg_spans.get(key, recipe.span))
+                if any(part is POISON for part in parts):
                     module.args = None
                     break
-                if _contains(value, lambda v: isinstance(v, (Tensor, Recipe))):
+                if any(isinstance(part, (Tensor, Recipe)) for part in parts):
                     raise _error(
                         "E108",
                         f"{op.name} takes its input through `->`, not as an argument",
@@ -1016,8 +1182,8 @@ class Elaborator:
                 )
             values[param.name.id] = self._eval_const(values, param.default)
         for key, value in values.items():
+            span = recipe.arg_spans.get(key, recipe.span)
             if isinstance(value, (Tensor, Recipe)) or value is INFER:
-                span = recipe.arg_spans.get(key, recipe.span)
                 raise _error(
                     "E108",
                     f"block parameter '{key}' must be a plain value, got {_kind(value)}",
@@ -1025,6 +1191,7 @@ class Elaborator:
                     "",
                     help="tensors flow into blocks through `->`",
                 )
+            _plain_parts(value, span)  # nesting and size within limits, for code and messages
         return values
 
     def apply_module(
@@ -1078,18 +1245,17 @@ class Elaborator:
     def _instantiate(self, module: ModuleInfo, value: Any, span: Span) -> Any:
         definition: ast.Definition = module.definition
         name = definition.name.id
-        if any(entry is definition for _, entry in self.block_stack):
-            chain = " -> ".join([entry for entry, _ in self.block_stack] + [name])
+        first = self.running.get(id(definition))
+        if first is not None:
+            chain = chain_text([entry for entry, _ in self.block_stack[first:]] + [name])
             raise _error(
                 "E107",
                 f"block {name} contains itself ({chain})",
                 span,
                 "recursion",
                 secondary=[(definition.name.span, "defined here")],
-            )
-        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
-            raise _error(
-                "E002", f"blocks nest more than {MAX_BLOCK_DEPTH} levels deep", span, "too deep"
+                help="a block cannot contain itself, even under an `if` that would end it: "
+                "write the levels out as blocks of their own, or repeat one with a loop",
             )
         inputs = [s for s in definition.body if isinstance(s, ast.Input)]
         values = dict(module.params)
@@ -1116,14 +1282,17 @@ class Elaborator:
         if replay:
             self.replay_roots.append(module.path)
         self.applications += 1
-        frame = Frame(definition, module, values, {}, _static_labels(definition.body))
+        frame = Frame(definition, module, values, {}, self._labels(definition.body))
         frame.application = self.applications
         frame.namespace = module.call.definition.namespace  # names resolve in the block's file
+        self.running[id(definition)] = len(self.block_stack)
         self.block_stack.append((name, definition))
+        self.deepest = max(self.deepest, len(self.block_stack))
         try:
             self._run_body(frame, definition.body)
         finally:
             self.block_stack.pop()
+            del self.running[id(definition)]
             if replay:
                 self.replay_roots.pop()
         module.elaborated = True
@@ -1210,12 +1379,48 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _contains(value: Any, predicate) -> bool:
-    if predicate(value):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_contains(item, predicate) for item in value)
-    return False
+def _plain_parts(value: Any, span: Span) -> list[Any]:
+    """What a layer's or block's argument holds below its lists and tuples (the value itself if it
+    is neither), read level by level without recursion. Nesting deeper than MAX_VALUE_DEPTH is
+    E002, and more than MAX_STEPS items, counting each use of a shared list, E110: later stages
+    (generated code, messages) write values out in full, recursively."""
+    if not isinstance(value, (list, tuple)):
+        return [value]
+    if not any(isinstance(item, (list, tuple)) for item in value):
+        return list(value)  # the usual case: a number, or a tuple of numbers
+    parts: list[Any] = []
+    level: dict[int, tuple[Any, int]] = {id(value): (value, 1)}  # item -> how often it occurs
+    depth = size = 0
+    while level:
+        inside: dict[int, tuple[Any, int]] = {}
+        for item, count in level.values():
+            size += count
+            if not isinstance(item, (list, tuple)):
+                parts.append(item)
+                continue
+            for part in item:
+                inside[id(part)] = (part, inside.get(id(part), (part, 0))[1] + count)
+        depth += any(isinstance(item, (list, tuple)) for item, _ in level.values())
+        if depth > MAX_VALUE_DEPTH:
+            raise _error(
+                "E002",
+                f"this value nests lists more than {MAX_VALUE_DEPTH} levels deep",
+                span,
+                "too deep",
+                help="a layer or block argument holds numbers, or lists and tuples of them",
+            )
+        if size > MAX_STEPS:
+            raise _error("E110", f"this value holds more than {MAX_STEPS:,} items", span, "")
+        level = inside
+    return parts
+
+
+def chain_text(names: list[str], ends: int = 4) -> str:
+    """`A -> B -> A`; a long chain keeps its ends: `B0 -> ... (1,992 more) -> B1999`."""
+    if len(names) <= 2 * ends + 1:
+        return " -> ".join(names)
+    hidden = f"... ({len(names) - 2 * ends:,} more)"
+    return " -> ".join([*names[:ends], hidden, *names[-ends:]])
 
 
 def _kind(value: Any) -> str:

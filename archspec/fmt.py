@@ -265,6 +265,8 @@ class _Formatter:
             return [(False, label), (False, colon), (True, call)]
         if kind == "listcomp":
             return [(i not in (0, 1, len(children) - 1), c) for i, c in enumerate(children)]
+        if kind == "bounded_dim":  # H in 32..1024 step 16
+            return [(i in (1, 2, 5, 6), c) for i, c in enumerate(children)]
         return [(i > 0, c) for i, c in enumerate(children)]
 
     def _items(self, node: Tree) -> tuple[list, list, Token]:

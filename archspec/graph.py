@@ -16,9 +16,12 @@ from archspec.ops.base import OpSpec
 from archspec.source import Span
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # a tree node: equal only to itself, and shown shallowly
 class ModuleInfo:
-    """A submodule of the generated nn.Module tree: a layer, a Sequential or a block instance."""
+    """A submodule of the generated nn.Module tree: a layer, a Sequential or a block instance.
+
+    The tree may be thousands of levels deep, so nothing here recurses: the generated __eq__ and
+    __repr__ of a dataclass would walk `children` through C code and overflow the stack."""
 
     name: str  # attribute name in its parent ("conv1", or "0" inside a Sequential)
     path: str  # dotted path from the model ("layer1.0.conv1"); "" for the model itself
@@ -33,6 +36,7 @@ class ModuleInfo:
     applications: list[str] = field(default_factory=list)  # node ids that apply this layer
     elaborated: bool = False  # blocks: body already run once (later runs reuse the children)
     call: Any = None  # containers: the ast.Call that built them
+    depth: int = 0  # levels below the model (its children are at 1)
 
     def walk(self):
         """This module and all below it, depth-first in definition order (no recursion)."""
@@ -41,6 +45,9 @@ class ModuleInfo:
             module = stack.pop()
             yield module
             stack.extend(reversed(list(module.children.values())))
+
+    def __repr__(self) -> str:
+        return f"ModuleInfo({self.kind} {self.path or self.name!r}, {len(self.children)} children)"
 
 
 @dataclass
@@ -90,6 +97,31 @@ class PatternVar(str):
 
 WILDCARD = "?"
 
+# Sizes a symbolic input dim ranges over when the spec gives no `H in low..high`.
+DEFAULT_SIZE_BOUNDS = (1, 1024)
+
+
+@dataclass(frozen=True)
+class SizeSymbol:
+    """A symbolic input size that shapes may constrain (`H` in `[N, 3, H, W]`): its range, and
+    whether the spec declared it (`H in 32..1024`) or it is the default."""
+
+    name: str
+    low: int
+    high: int
+    declared: bool
+    span: Span
+    step: int = 1
+
+    @property
+    def values(self) -> range:
+        return range(self.low, self.high + 1, self.step)
+
+    @property
+    def bounds_text(self) -> str:
+        step = f" step {self.step}" if self.step != 1 else ""
+        return f"{self.name} in {self.low}..{self.high}{step}"
+
 
 @dataclass
 class ModelGraph:
@@ -102,6 +134,9 @@ class ModelGraph:
     assertions: list[ShapeAssertion] = field(default_factory=list)
     calls: list[ContainerCall] = field(default_factory=list)  # in order of application
     read_inputs: set[str] = field(default_factory=set)  # inputs named in lines that failed
+    # Symbolic input sizes other than the batch (dim 0): archspec.sizes finds which values work.
+    size_symbols: dict[str, SizeSymbol] = field(default_factory=dict)
+    _modules: dict[str, ModuleInfo] = field(default_factory=dict, repr=False, compare=False)
 
     def node(self, node_id: str) -> Node:
         return self.graph.nodes[node_id]["node"]
@@ -110,8 +145,15 @@ class ModelGraph:
         """Nodes in creation order, which is a topological order (values only flow forward)."""
         return (data["node"] for _, data in self.graph.nodes(data=True))
 
+    def calls_outer_first(self) -> list[ContainerCall]:
+        """The calls by the node they start at, each before the calls inside it: those are
+        recorded first, and may span the same nodes (`Sequential(Sequential(ReLU()))`)."""
+        return sorted(self.calls, key=lambda c: (c.start, -c.end, c.module.count(".")))
+
     def module(self, path: str) -> ModuleInfo:
-        module = self.root
-        for part in path.split(".") if path else ():
-            module = module.children[part]
-        return module
+        """The module at a dotted path, in constant time (KeyError if there is none)."""
+        found = self._modules.get(path)
+        if found is None:  # the tree grew since the index was built (or the path is wrong)
+            self._modules = {module.path: module for module in self.root.walk()}
+            found = self._modules[path]
+        return found

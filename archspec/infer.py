@@ -10,7 +10,16 @@ from typing import Any
 
 from archspec import diagnostics as diag
 from archspec._gc import gc_paused
-from archspec.dims import Dim, Shape, Sym, format_shape
+from archspec.dims import (
+    Dim,
+    Guard,
+    Shape,
+    Sizing,
+    Sym,
+    active_sizing,
+    format_shape,
+    substitute,
+)
 from archspec.graph import WILDCARD, ModelGraph, Node, PatternVar
 from archspec.ops import OpFailure
 from archspec.ops.apply import Evaluation, evaluate
@@ -21,6 +30,9 @@ from archspec.source import Span
 @dataclass
 class Inference:
     shapes: dict[str, Shape] = field(default_factory=dict)
+    # A symbolic run (hints given): the constraints its decisions rest on (see dims.Sizing).
+    guards: list[Guard] = field(default_factory=list)
+    hints: dict[str, int] = field(default_factory=dict)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)  # op nodes
     explanations: dict[str, dict[int, str]] = field(default_factory=dict)
     module_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved, per layer path
@@ -30,11 +42,35 @@ class Inference:
 
 
 @gc_paused
-def infer(model: ModelGraph, reporter: diag.Reporter) -> Inference:
+def infer(
+    model: ModelGraph,
+    reporter: diag.Reporter,
+    *,
+    hints: dict[str, int] | None = None,
+    values: dict[str, int] | None = None,
+) -> Inference:
+    """Shapes of every node. With `hints`, symbolic input sizes stay symbolic and every
+    comparison on them is decided at the hints and recorded (Inference.guards); with `values`,
+    they are replaced by those numbers (a concrete run, for counter-examples)."""
+    if not hints:
+        return _infer(model, reporter, values, None)
+    with Sizing(hints) as sizing:
+        result = _infer(model, reporter, values, sizing)
+    result.guards = sizing.guards
+    result.hints = dict(hints)
+    return result
+
+
+def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
     result = Inference()
     for node in model.nodes():
+        if sizing is not None:
+            sizing.node = node.id
         if node.kind == "input":
-            result.shapes[node.id] = node.declared_shape
+            shape = node.declared_shape
+            if values:
+                shape = tuple(substitute(dim, values) for dim in shape)
+            result.shapes[node.id] = shape
             continue
         inputs = [result.shapes.get(source) for source in node.inputs]
         if any(shape is None for shape in inputs):
@@ -199,7 +235,10 @@ def _reuse_diagnostic(model: ModelGraph, node: Node, first: dict, now: dict) -> 
 
 def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Reporter) -> None:
     bindings: dict[tuple[str, str], Dim] = {}
+    sizing = active_sizing()
     for assertion in model.assertions:
+        if sizing is not None:
+            sizing.node = assertion.node
         actual = result.shapes.get(assertion.node)
         if actual is None:
             continue

@@ -1,19 +1,26 @@
 """Files -> definitions: reads bytes safely, parses, and resolves `from "x.arch" import Block`
-relative to the importing file (each file once, cycles reported with their chain)."""
+relative to the importing file (each file once, cycles reported with their chain).
+
+Imports stay inside the project: the nearest folder above the checked file that holds a
+pyproject.toml, archspec.toml or .git (else the file's own folder). An import that resolves
+outside it, by `..`, an absolute path or a symbolic link, is reported (E111) and never read.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from archspec import ast
 from archspec import diagnostics as diag
-from archspec.elaborate import Definition
+from archspec.elaborate import Definition, chain_text
 from archspec.ops import REGISTRY
 from archspec.parser import parse_module
 from archspec.source import SourceFile
 
 _ALLOWED_CONTROLS = {"\t", "\n", "\r", "\f"}
+PROJECT_MARKERS = ("pyproject.toml", "archspec.toml", ".git")
 
 
 def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
@@ -59,7 +66,8 @@ class Loader:
     def __init__(self, reporter: diag.Reporter):
         self.reporter = reporter
         self.cache: dict[str, LoadedFile | None] = {}
-        self.loading: list[str] = []
+        self.loading: dict[str, None] = {}  # the chain of files being loaded, in import order
+        self.root: tuple[str, str | None] | None = None  # the project: folder, marker in it
 
     def load_path(self, path: str) -> LoadedFile | None:
         with open(path, "rb") as handle:
@@ -74,27 +82,48 @@ class Loader:
         return self.load_source(source)
 
     def load_source(self, source: SourceFile) -> LoadedFile | None:
+        """Load a file and, depth first, the files it imports. Each file is loaded by a generator
+        that yields the files it imports and is sent them back loaded; a stack of those
+        generators stands in for recursion, so an import chain of any length is safe."""
+        if self.root is None:
+            self.root = project_root(source.path)
+        stack = [self._load(source)]
+        loaded: LoadedFile | None = None
+        while stack:
+            try:
+                imported = stack[-1].send(loaded)
+            except StopIteration as finished:
+                stack.pop()
+                loaded = finished.value
+                continue
+            stack.append(self._load(imported))
+            loaded = None
+        return loaded
+
+    def _load(
+        self, source: SourceFile
+    ) -> Generator[SourceFile, LoadedFile | None, LoadedFile | None]:
         key = _key(source.path)
-        self.loading.append(key)
+        self.loading[key] = None
         try:
             module = parse_module(source)
         except diag.ArchError as error:
             self.reporter.add(error.diagnostic)
-            self.loading.pop()
+            del self.loading[key]
             self.cache[key] = None
             return None
         loaded = LoadedFile(source, module)
         try:
-            self._collect(loaded)
+            yield from self._collect(loaded)
         finally:
-            self.loading.pop()
+            del self.loading[key]
         self.cache[key] = loaded
         return loaded
 
-    def _collect(self, loaded: LoadedFile) -> None:
+    def _collect(self, loaded: LoadedFile) -> Generator[SourceFile, LoadedFile | None, None]:
         module = loaded.module
         for imported in module.imports:
-            self._import(loaded, imported)
+            yield from self._import(loaded, imported)
         for definition in module.definitions:
             name = definition.name.id
             if name in REGISTRY or name == "Sequential":
@@ -141,27 +170,52 @@ class Loader:
                 )
             seen[param.name.id] = param
 
-    def _import(self, loaded: LoadedFile, imported: ast.Import) -> None:
-        if not self._import_names(loaded, imported):
+    def _import(self, loaded: LoadedFile, imported: ast.Import):
+        if not (yield from self._import_names(loaded, imported)):
             # Reported at the import; uses of the names stay silent rather than "unknown".
             for name in imported.names:
                 loaded.definitions.setdefault(name.id, Definition(None, loaded.source.path))
 
-    def _import_names(self, loaded: LoadedFile, imported: ast.Import) -> bool:
-        """Bind the imported blocks in `loaded`; False if the file could not be imported."""
+    def _import_names(self, loaded: LoadedFile, imported: ast.Import):
+        """Bind the imported blocks in `loaded` (yielding the file to load, if it is not loaded
+        yet); False if the file could not be imported."""
         base = os.path.dirname(loaded.source.path)
         target = os.path.normpath(os.path.join(base, imported.path.value))
         key = _key(target)
         if key in self.loading:
-            chain = [os.path.basename(p) for p in self.loading[self.loading.index(key) :]]
+            files = list(self.loading)
+            chain = [os.path.basename(file) for file in files[files.index(key) :]]
             chain.append(os.path.basename(target))
             self.reporter.add(
                 diag.make(
                     "E107",
-                    f"import cycle: {' -> '.join(chain)}",
+                    f"import cycle: {chain_text(chain)}",
                     imported.path.span,
                     "imports a file that imports this one",
                     help="move the shared blocks into a file that imports neither",
+                )
+            )
+            return False
+        folder, marker = self.root
+        if os.path.commonpath([folder, key]) != folder:
+            if marker is not None:
+                why = f"the nearest folder above the checked file with a {marker}"
+            else:
+                why = "the checked file's own folder, as none above it has a " + ", ".join(
+                    PROJECT_MARKERS
+                )
+            self.reporter.add(
+                diag.make(
+                    "E111",
+                    f"'{imported.path.value}' is outside the project, so it is not read",
+                    imported.path.span,
+                    "outside the project",
+                    notes=[
+                        f"it resolves to {_shown(key)}",
+                        f"the project is {_shown(folder)}{os.sep}, {why}",
+                    ],
+                    help="keep imported files inside the project, or put an archspec.toml in "
+                    "a folder that holds them all",
                 )
             )
             return False
@@ -169,7 +223,8 @@ class Loader:
             other = self.cache[key]
         else:
             try:
-                other = self.load_path(target)
+                with open(target, "rb") as handle:
+                    data = handle.read()
             except OSError as error:
                 reason = error.strerror or str(error)
                 self.reporter.add(
@@ -184,6 +239,12 @@ class Loader:
                 )
                 self.cache[key] = None
                 return False
+            source, problem = decode(target, data)
+            if problem is not None:
+                self.reporter.add(problem)
+                other = None
+            else:
+                other = yield source
         if other is None:
             self.reporter.add(
                 diag.make(
@@ -212,6 +273,28 @@ class Loader:
                 continue
             loaded.definitions[name.id] = other.definitions[name.id]
         return True
+
+
+def project_root(path: str) -> tuple[str, str | None]:
+    """The folder imports of `path` must stay in (its real path), and the marker that makes it the
+    project: the nearest folder holding `path` with a pyproject.toml, archspec.toml or .git, else
+    the file's own folder (and None)."""
+    start = os.path.abspath(os.path.dirname(path))
+    folder = start
+    while True:
+        for marker in PROJECT_MARKERS:
+            if os.path.exists(os.path.join(folder, marker)):
+                return os.path.realpath(folder), marker
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return os.path.realpath(start), None
+        folder = parent
+
+
+def _shown(path: str) -> str:
+    """A path as messages show it: relative when under the current folder."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _key(path: str) -> str:

@@ -58,9 +58,10 @@ _DOCS = [
     ),
     RuleDoc(
         "E002",
-        "An expression nests more than 100 levels deep, or block instances nest more than 64 "
-        "levels. archspec refuses such input rather than exhausting the stack; real networks "
-        "never come close. Split the expression into named steps.",
+        "An expression nests more than 100 levels deep, a layer's or block's argument nests "
+        "lists more than 100 levels deep, or blocks and Sequentials nest more than 2,000 levels "
+        "(blocks calling blocks). archspec refuses such input rather than exhausting the stack; "
+        "real networks never come close. Split the expression into named steps.",
         _spec(f"""
             model Net {{
                 input x: [N, 4]
@@ -313,6 +314,39 @@ _DOCS = [
         """),
     ),
     RuleDoc(
+        "E111",
+        "An import resolves to a file outside the project, through `..`, an absolute path or a "
+        "symbolic link; archspec reports it and does not read the file. The project is the "
+        "nearest folder above the checked file that holds a pyproject.toml, archspec.toml or "
+        "`.git` (else the file's own folder), with links resolved. Keep shared blocks inside the "
+        "project, or mark a folder that holds them all with an archspec.toml. (The good example "
+        "imports `blocks.arch`, shown after it.)",
+        _spec("""
+            from "../shared/blocks.arch" import Head
+
+            model Net {
+                input x: [N, 64]
+                return x -> head: Head(64)
+            }
+        """),
+        _spec("""
+            from "blocks.arch" import Head
+
+            model Net {
+                input x: [N, 64]
+                return x -> head: Head(64)
+            }
+        """),
+        companions={
+            "blocks.arch": _spec("""
+                block Head(features) {
+                    input x
+                    return x -> fc: Linear(features, 10)
+                }
+            """)
+        },
+    ),
+    RuleDoc(
         "E201",
         "A layer's declared input channels (`in_channels` of a convolution, `num_features` of a "
         "BatchNorm) differ from the channels of the tensor it receives. The label under the "
@@ -455,6 +489,30 @@ _DOCS = [
             model Net {
                 input x: [N, 1, 28, 28]
                 return x -> view(N, 784)
+            }
+        """),
+    ),
+    RuleDoc(
+        "E209",
+        "A model input declares a range of sizes (`H in 32..1024`) and some of them fail a "
+        "layer's shape rule: a pooling that needs an even size, a `cat` of an upsampled map "
+        "with its skip connection, a `Linear` after `flatten`. archspec works out exactly which "
+        "sizes pass (`archspec sizes` lists them) and shows the smallest size that fails, with "
+        "the layer that rejects it. Declare only the sizes that work (`step` for multiples).",
+        _spec("""
+            model Net {
+                input x: [N, 3, H in 16..256, W in 16..256]
+                a = x -> Conv2d(3, 8, 3, padding=1)
+                b = a -> MaxPool2d(2) -> ConvTranspose2d(8, 8, 2, stride=2)
+                return cat([a, b], 1)
+            }
+        """),
+        _spec("""
+            model Net {
+                input x: [N, 3, H in 16..256 step 2, W in 16..256 step 2]
+                a = x -> Conv2d(3, 8, 3, padding=1)
+                b = a -> MaxPool2d(2) -> ConvTranspose2d(8, 8, 2, stride=2)
+                return cat([a, b], 1)
             }
         """),
     ),
@@ -608,6 +666,27 @@ _DOCS = [
             model Net {
                 input x: [N, 1, 28, 28]
                 return x -> Conv2d(1, 8, 3)
+            }
+        """),
+    ),
+    RuleDoc(
+        "W009",
+        "The input has symbolic sizes (`[N, 1, H, W]`), but a `Linear` after `flatten` expects a "
+        "fixed number of features, so the network works only at the few sizes whose flattened "
+        "map has exactly that many values. archspec names them; pool to a fixed size first "
+        "(`AdaptiveAvgPool2d`, as torchvision's classifiers do) and every size works.",
+        _spec("""
+            model Net {
+                input x: [N, 1, H, W]
+                h = x -> Conv2d(1, 8, 3, padding=1) -> MaxPool2d(2)
+                return h -> flatten(1) -> Linear(1568, 10)
+            }
+        """),
+        _spec("""
+            model Net {
+                input x: [N, 1, H, W]
+                h = x -> Conv2d(1, 8, 3, padding=1) -> MaxPool2d(2)
+                return h -> AdaptiveAvgPool2d((14, 14)) -> flatten(1) -> Linear(1568, 10)
             }
         """),
     ),

@@ -10,10 +10,10 @@ see the whole input.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from archspec.dims import Dim, Sym
+from archspec.dims import Dim, Sym, evaluate
 from archspec.driver import CheckedModel
 from archspec.graph import ContainerCall, Node
 
@@ -42,6 +42,8 @@ class Summary:
     batch: int
     activation_bytes: int
     param_bytes: int
+    # A symbolic input: the sizes the counts are taken at (shapes stay symbolic).
+    sizes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,9 +52,24 @@ class Summary:
         return render_text(self)
 
 
-def _with_batch(dim: Dim, batch: int) -> int:
+def _with_batch(dim: Dim, batch: int, sizes: dict[str, int] | None = None) -> int:
+    return _number(dim, batch, sizes or {})
+
+
+def largest_sizes(checked: CheckedModel) -> dict[str, int]:
+    """For a symbolic input, the largest accepted sizes (where budgets must hold); else {}."""
+    report = checked.sizes
+    if report is None or not report.accepted_count:
+        return dict(checked.inference.hints)
+    if report.product:
+        return {name: values[-1] for name, values in report.accepted.items()}
+    return dict(zip(report.names, max(report.points, key=lambda p: (sum(p), p))))
+
+
+def _number(dim: Dim, batch: int, sizes: dict[str, int]) -> int:
+    """A count at these sizes, every other symbol (the batch N) taken as `batch`."""
     if isinstance(dim, Sym):
-        return sum(coeff * batch ** len(names) for names, coeff in dim.terms)
+        return evaluate(dim, {name: sizes.get(name, batch) for name in dim.symbols()})
     return dim
 
 
@@ -124,19 +141,31 @@ class _Fields:
         return str(rf[0]) if len(set(rf)) == 1 else "×".join(str(v) for v in rf)
 
 
-def summarize(checked: CheckedModel, batch: int = 1) -> Summary:
+class SizeError(ValueError):
+    """Sizes given for a summary that the model rejects or does not have."""
+
+
+def summarize(
+    checked: CheckedModel, batch: int = 1, sizes: dict[str, int] | None = None
+) -> Summary:
+    """The table; for a symbolic input, counts are taken at `sizes` (default: the accepted
+    sizes the shapes were worked out at)."""
     model = checked.graph
     inference = checked.inference
+    sizes = _sizes_for(checked, sizes)
     fields = _Fields(checked)
-    calls = sorted(model.calls, key=lambda c: (c.start, -c.end))
     starts: dict[int, list[ContainerCall]] = {}
-    for call in calls:
+    for call in model.calls_outer_first():
         starts.setdefault(call.start, []).append(call)
     rows: list[Row] = []
+    containers: list[tuple[ContainerCall, int]] = []  # each container call and its row
+    rows_before: list[int] = []  # per node index: the rows before those it starts
     counted: set[str] = set()
     activation_values = 0
     for node in model.nodes():
+        rows_before.append(len(rows))
         for call in starts.get(node.index, []):
+            containers.append((call, len(rows)))
             rows.append(_container_row(checked, call, counted))
         state = fields.compute(node)
         if node.kind != "op":
@@ -146,7 +175,7 @@ def summarize(checked: CheckedModel, batch: int = 1) -> Summary:
         if shape is not None:
             values = 1
             for dim in shape:
-                values *= _with_batch(dim, batch)
+                values *= _number(dim, batch, sizes)
             activation_values += values
         name = node.module or (f"{node.scope}.{node.name}" if node.scope else node.name)
         depth = name.count(".") if node.module else (node.scope.count(".") + 1 if node.scope else 0)
@@ -162,24 +191,42 @@ def summarize(checked: CheckedModel, batch: int = 1) -> Summary:
                 type=node.op.name,
                 output_shape=_shape(shape),
                 params=params,
-                macs=_with_batch(evaluation.macs, 1) if evaluation else 0,
+                macs=_number(evaluation.macs, 1, sizes) if evaluation else 0,
                 kernel=_kernel(evaluation.args if evaluation else node.args),
                 receptive_field=_Fields.text(state),
             )
         )
-    for call in calls:
-        _finish_container_row(rows, checked, call)
+    _sum_containers(rows, containers, rows_before)
     total = checked.parameter_count
     return Summary(
         model=model.name,
         rows=rows,
         total_params=total,
         trainable_params=total,
-        total_macs=_with_batch(checked.mac_count, 1),
+        total_macs=_number(checked.mac_count, 1, sizes),
         batch=batch,
         activation_bytes=activation_values * BYTES_PER_VALUE,
         param_bytes=total * BYTES_PER_VALUE,
+        sizes=sizes,
     )
+
+
+def _sizes_for(checked: CheckedModel, sizes: dict[str, int] | None) -> dict[str, int]:
+    report = checked.sizes
+    if report is None:
+        if sizes:
+            raise SizeError(f"{checked.name} has no symbolic input sizes to set")
+        return {}
+    chosen = dict(checked.inference.hints)
+    for name, value in (sizes or {}).items():
+        if name not in chosen:
+            known = ", ".join(chosen) or "none"
+            raise SizeError(f"{checked.name} has no input size '{name}' (its sizes: {known})")
+        chosen[name] = value
+    if sizes and not report.accepts(chosen):
+        shown = ", ".join(f"{k} = {v}" for k, v in chosen.items())
+        raise SizeError(f"{checked.name} rejects {shown}; it accepts {report.describe()}")
+    return chosen
 
 
 def _container_row(checked: CheckedModel, call: ContainerCall, counted: set[str]) -> Row:
@@ -190,15 +237,22 @@ def _container_row(checked: CheckedModel, call: ContainerCall, counted: set[str]
     return Row(call.module, call.module.count("."), kind, shown, 0, 0, "", "")
 
 
-def _finish_container_row(rows: list[Row], checked: CheckedModel, call: ContainerCall) -> None:
-    """A container's parameters and MACs are those of the rows inside it."""
-    prefix = call.module + "."
+def _sum_containers(
+    rows: list[Row], containers: list[tuple[ContainerCall, int]], rows_before: list[int]
+) -> None:
+    """A container's parameters and MACs are those of the layer and function rows of its
+    application: the rows after its own, up to its last node. Running totals make it one pass,
+    however deeply containers nest."""
+    container_rows = {index for _, index in containers}
+    params, macs = [0], [0]  # totals of the layer and function rows before each row
     for index, row in enumerate(rows):
-        if row.name == call.module and row.params == 0 and row.macs == 0:
-            inner = [r for r in rows[index + 1 :] if r.name.startswith(prefix)]
-            row.params = sum(r.params or 0 for r in inner)
-            row.macs = sum(r.macs for r in inner)
-            return
+        inner = index not in container_rows
+        params.append(params[-1] + (row.params or 0 if inner else 0))
+        macs.append(macs[-1] + (row.macs if inner else 0))
+    for call, index in containers:
+        end = rows_before[call.end] if call.end < len(rows_before) else len(rows)
+        rows[index].params = params[end] - params[index + 1]
+        rows[index].macs = macs[end] - macs[index + 1]
 
 
 # ---------------------------------------------------------------- rendering
@@ -235,7 +289,11 @@ def _totals(summary: Summary) -> list[str]:
         f"Total mult-adds (per sample): {summary.total_macs:,}",
         f"Forward activations (batch {summary.batch}, float32): {_size(summary.activation_bytes)}",
         f"Params size (float32): {_size(summary.param_bytes)}",
-    ]
+    ] + (
+        ["Counts at " + ", ".join(f"{k} = {v}" for k, v in summary.sizes.items())]
+        if summary.sizes
+        else []
+    )
 
 
 def render_text(summary: Summary) -> str:

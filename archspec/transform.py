@@ -138,6 +138,10 @@ class _ToAst(Transformer_NonRecursive):
     def shape(self, meta, children):
         return ast.Shape(tuple(c for c in children if c is not None), self._span(meta))
 
+    def bounded_dim(self, meta, children):
+        name, low, high, step = children
+        return ast.BoundedDim(self._name(name), low, high, step, self._span(meta))
+
     # ------------------------------------------------------------ expressions
     def ifexp(self, meta, children):
         body, test, orelse = children
@@ -416,6 +420,11 @@ class FastAst:
     def shape(self, children):
         dims = tuple(c[0] for c in children if type(c) is tuple)
         return self._make(ast.Shape, children, dims)
+
+    def bounded_dim(self, children):
+        name, _in, low, _dots, high, *rest = children
+        step = rest[-1][0] if rest and type(rest[-1]) is tuple else None
+        return self._make(ast.BoundedDim, children, self._name(name), low[0], high[0], step)
 
     # ------------------------------------------------------------ expressions
     def ifexp(self, children):

@@ -11,7 +11,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import model_specs  # noqa: E402
-from torch_harness import build_checked, concrete, observed_shapes, shape_disagreements  # noqa: E402
+from torch_harness import (  # noqa: E402
+    build_checked,
+    concrete,
+    observed_shapes,
+    shape_disagreements,
+    smallest_sizes,
+)
 
 import archspec  # noqa: E402
 
@@ -32,7 +38,10 @@ def _eval_model_and_inputs(path: str):
     model, checked, _ = build_checked(path)
     model.eval()
     graph = checked.graph
-    inputs = tuple(torch.randn(*concrete(graph.node(i).declared_shape)) for i in graph.inputs)
+    sizes = smallest_sizes(checked)
+    inputs = tuple(
+        torch.randn(*concrete(graph.node(i).declared_shape, 2, sizes)) for i in graph.inputs
+    )
     return model, checked, inputs
 
 
@@ -45,7 +54,7 @@ def test_static_shapes_equal_torch_node_by_node(path):
     outputs = output if isinstance(output, tuple) else (output,)
     for tensor, node in zip(outputs, checked.graph.outputs, strict=True):
         static = checked.inference.shapes[node]
-        assert tuple(tensor.shape) == concrete(static)
+        assert tuple(tensor.shape) == concrete(static, 2, smallest_sizes(checked))
 
 
 @pytest.mark.parametrize("path", SPECS)

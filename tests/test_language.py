@@ -1261,6 +1261,7 @@ def write(folder, name: str, text: str):
 
 
 def test_imports_are_relative_to_the_importing_file(tmp_path):
+    write(tmp_path, "archspec.toml", "")  # the project folder, which models/ and lib/ share
     write(
         tmp_path,
         "lib/blocks.arch",

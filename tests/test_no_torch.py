@@ -50,6 +50,9 @@ code = archspec.cli.main(["check", "specs/"])
 assert code == 0, code
 code = archspec.cli.main(["check", "--format", "json", "examples/seed000_convnet.arch"])
 assert code == 1, code
+pair = ["tests/data/diff/widened_cnn/old.arch", "tests/data/diff/widened_cnn/new.arch"]
+code = archspec.cli.main(["diff", "--format", "markdown", *pair])
+assert code == 1, code
 assert not any(m.split(".")[0] in ("torch", "torchvision") for m in sys.modules)
 print("OK")
 """

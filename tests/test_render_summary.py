@@ -107,16 +107,18 @@ def test_summary_cli_formats(capsys):
 def test_macs_equal_torchinfo_layer_by_layer(path):
     torch = pytest.importorskip("torch")
     torchinfo = pytest.importorskip("torchinfo")
-    from torch_harness import build_checked, concrete
+    from torch_harness import build_checked, concrete, smallest_sizes
 
     model, checked, _ = build_checked(path)
-    shape = concrete(checked.graph.node(checked.graph.inputs[0]).declared_shape, batch=1)
+    sizes = smallest_sizes(checked)
+    shape = concrete(checked.graph.node(checked.graph.inputs[0]).declared_shape, 1, sizes)
     info = torchinfo.summary(model, input_size=shape, verbose=0, depth=20)
     ours = {}
     for node in checked.graph.nodes():
         if node.kind == "op" and node.module is not None:
             evaluation = checked.inference.evaluations[node.id]
-            ours[node.module] = ours.get(node.module, 0) + evaluation.macs
+            macs = concrete((evaluation.macs,), 1, sizes)[0]
+            ours[node.module] = ours.get(node.module, 0) + macs
     theirs = {}
     names = {id(module): name for name, module in model.named_modules()}
     for layer in info.summary_list:

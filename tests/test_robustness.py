@@ -165,8 +165,11 @@ def test_parentheses_alone_do_not_nest():
 
 
 def test_block_instances_nested_too_deeply_are_E002():
-    blocks = "\n".join(f"block B{i} {{ input x  return x -> B{i + 1}() }}" for i in range(80))
-    blocks += "\nblock B80 { input x  return x }\n"
+    from archspec.elaborate import MAX_BLOCK_DEPTH  # B0 ... B{MAX}: one level too many
+
+    levels = MAX_BLOCK_DEPTH
+    blocks = "\n".join(f"block B{i} {{ input x  return x -> B{i + 1}() }}" for i in range(levels))
+    blocks += f"\nblock B{levels} {{ input x  return x }}\n"
     result = check(blocks + "model M { input x: [N, 4]  return x -> B0() }")
     assert codes(result) == ["E002"]
     assert_well_formed(result)
@@ -236,7 +239,10 @@ def test_a_long_sequential():
         "y = " + "9" * 10_000,
         "y = " + "9" * 10_000 + ".5",
         "y = 1e999",
-        "for i in range(2000) { for j in range(2000) { y = j } }",
+        # A million loop steps: timed, so not traced by coverage (which slows it 5-10x).
+        pytest.param(
+            "for i in range(2000) { for j in range(2000) { y = j } }", marks=pytest.mark.no_cover
+        ),
     ],
 )
 def test_runaway_sizes_are_E110_and_fast(statement):

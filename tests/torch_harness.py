@@ -17,25 +17,32 @@ from torch.overrides import TorchFunctionMode
 import archspec
 from archspec.api import _import_source
 from archspec.codegen import generate_module
-from archspec.dims import Sym
+from archspec.dims import Sym, evaluate
 
 
-def concrete(shape, batch: int = 2) -> tuple[int, ...]:
-    return tuple(batch if isinstance(d, Sym) else d for d in shape)
+def smallest_sizes(checked) -> dict[str, int]:
+    """For a symbolic input, the smallest accepted sizes (cheap to run); else {}."""
+    report = checked.sizes
+    if report is None:
+        return {}
+    if report.product:
+        return {name: values[0] for name, values in report.accepted.items()}
+    return dict(zip(report.names, min(report.points)))
 
 
-def expected(shape, batch: int = 2) -> tuple[int, ...]:
-    """A static shape with every symbol set to the batch size (only N is symbolic so far)."""
+def expected(shape, batch: int = 2, sizes: dict[str, int] | None = None) -> tuple[int, ...]:
+    """A static shape in numbers: input sizes from `sizes`, every other symbol (N) = batch."""
+    sizes = sizes or {}
     out = []
     for dim in shape:
         if isinstance(dim, Sym):
-            total = 0
-            for names, coeff in dim.terms:
-                total += coeff * batch ** len(names)
-            out.append(total)
+            out.append(evaluate(dim, {n: sizes.get(n, batch) for n in dim.symbols()}))
         else:
             out.append(dim)
     return tuple(out)
+
+
+concrete = expected
 
 
 class _Recorder(TorchFunctionMode):
@@ -78,11 +85,15 @@ def build_checked(path: str, **model_args):
     return instance, checked, module.__file__
 
 
-def observed_shapes(model, checked, filename, batch: int = 2, seed: int = 0):
-    """Run one random input; return ({node id: real shape}, output)."""
+def observed_shapes(model, checked, filename, batch: int = 2, seed: int = 0, sizes=None):
+    """Run one random input (a symbolic one at `sizes`, default the smallest accepted);
+    return ({node id: real shape}, output)."""
     graph = checked.graph
     torch.manual_seed(seed)
-    inputs = [torch.randn(*concrete(graph.node(i).declared_shape, batch)) for i in graph.inputs]
+    sizes = smallest_sizes(checked) if sizes is None else sizes
+    inputs = [
+        torch.randn(*concrete(graph.node(i).declared_shape, batch, sizes)) for i in graph.inputs
+    ]
     per_module: dict[str, list[tuple[int, ...]]] = defaultdict(list)
     handles = []
     for path, submodule in model.named_modules():
@@ -118,12 +129,13 @@ def observed_shapes(model, checked, filename, batch: int = 2, seed: int = 0):
     return real, output
 
 
-def shape_disagreements(checked, real, batch: int = 2) -> list[str]:
+def shape_disagreements(checked, real, batch: int = 2, sizes=None) -> list[str]:
     problems = []
+    sizes = smallest_sizes(checked) if sizes is None else sizes
     for node in checked.graph.nodes():
         if node.kind != "op":
             continue
-        static = expected(checked.inference.shapes[node.id], batch)
+        static = expected(checked.inference.shapes[node.id], batch, sizes)
         if real[node.id] != static:
             problems.append(f"{node.id}: archspec {static}, torch {real[node.id]}")
     return problems

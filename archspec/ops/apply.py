@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.dims import Dim, Shape, format_shape
+from archspec.dims import Dim, Shape, SymbolicError, format_shape
 from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, RuleContext
 
 
@@ -100,6 +100,26 @@ class Evaluation:
 
 
 def evaluate(
+    op: OpSpec,
+    values: dict[str, Any],
+    inputs: list[Shape],
+    input_explanations: list[dict[int, str]] | None = None,
+) -> Evaluation:
+    try:
+        return _evaluate(op, values, inputs, input_explanations)
+    except SymbolicError as error:
+        # A rule needed a number where the input has a symbolic size (a float scale factor,
+        # a count read off a spatial dim): say so at the call rather than guess.
+        raise OpFailure(
+            "E206",
+            f"{op.name} needs numeric sizes here: {error}",
+            input=0 if inputs else None,
+            help="give the input's sizes as numbers, or use a layer whose output size does not "
+            "depend on them (e.g. an adaptive pool)",
+        ) from None
+
+
+def _evaluate(
     op: OpSpec,
     values: dict[str, Any],
     inputs: list[Shape],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.dims import Dim, Sym, product
+from archspec.dims import Dim, product
 from archspec.ops.base import RuleContext
 
 SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -40,19 +40,10 @@ def size_arithmetic(
     return f"{rounding[0]}({numerator}) / {stride}{rounding[1]} + 1 = {result}"
 
 
-def spatial_dims(ctx: RuleContext, spatial: int) -> list[int]:
-    """The input's trailing spatial sizes as ints; symbolic spatial sizes are refused clearly."""
-    dims = list(ctx.input[-spatial:])
-    for index, dim in enumerate(dims):
-        if isinstance(dim, Sym):
-            name = SPATIAL_NAMES[spatial][index]
-            ctx.fail(
-                "E206",
-                f"{ctx.op.name} needs a numeric {name}, got the symbol {dim}",
-                input=0,
-                help="give the input's spatial sizes as numbers",
-            )
-    return dims
+def spatial_dims(ctx: RuleContext, spatial: int) -> list[Dim]:
+    """The input's trailing spatial sizes: ints, or symbolic sizes (`H`, `⌈H/2⌉`) whose
+    comparisons become constraints on the input's sizes (see archspec.dims.Sizing)."""
+    return list(ctx.input[-spatial:])
 
 
 def channel_dim(spatial: int):

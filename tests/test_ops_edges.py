@@ -1,0 +1,623 @@
+"""Every branch of the op registry, case by case: each case's full outcome (shape, normalised
+arguments, parameter and MAC counts, window, explanations and warnings; or the refusal with its
+code, argument, input, message, notes and help) is a golden section in tests/golden/ops/edges.txt,
+and torch is asked about every case it can run.
+
+The registry is rebuilt inside each test (`fresh_registry`): the family modules create their shape
+rules as closures when they register, so a rule is only as current as its registration. Rebuilding
+makes every test exercise the factories too, which mutation testing (`make mutate`) relies on: it
+swaps function bodies at call time.
+
+`pytest --update-goldens` rewrites the golden file from the cases; review its diff like code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from unittest import mock
+
+import pytest
+from conftest import GOLDEN
+
+from archspec.dims import Sym
+from archspec.ops import (
+    activation,
+    conv,
+    linear,
+    merge,
+    norm,
+    pool,
+    registry,
+    regularization,
+    reshape,
+)
+from archspec.ops.apply import BindError, bind, evaluate
+from archspec.ops.base import INFER, OpFailure, OpSpec, show_value
+
+FAMILIES = (activation, conv, linear, merge, norm, pool, regularization, reshape)
+GOLDEN_FILE = GOLDEN / "ops" / "edges.txt"
+N = Sym.named("N")
+C = Sym.named("C")
+
+
+def fresh_registry() -> dict[str, OpSpec]:
+    """Every op registered anew, into a new dict (the shared REGISTRY stays as it is)."""
+    built: dict[str, OpSpec] = {}
+    with mock.patch.object(registry, "REGISTRY", built):
+        for module in FAMILIES:
+            importlib.reload(module)
+    return built
+
+
+@dataclass
+class Case:
+    id: str
+    op: str
+    inputs: list[tuple]
+    positional: tuple = ()
+    keywords: dict = field(default_factory=dict)
+    explanations: list[dict[int, str]] | None = None
+    # Why torch is not asked (symbolic sizes, `?`, archspec's own refusals); None: torch is asked.
+    no_torch: str | None = None
+
+    @property
+    def call(self) -> str:
+        parts = [show_value(v) if v is not INFER else "?" for v in self.positional]
+        parts += [f"{k}={'?' if v is INFER else show_value(v)}" for k, v in self.keywords.items()]
+        shapes = ", ".join("[" + ", ".join(str(d) for d in s) + "]" for s in self.inputs)
+        return f"{self.op}({', '.join(parts)}) on {shapes or 'nothing'}"
+
+
+def case(id, op, inputs, *positional, explain=None, no_torch=None, **keywords) -> Case:
+    symbolic = any(isinstance(d, Sym) for shape in inputs for d in shape)
+    infers = INFER in positional or INFER in keywords.values()
+    if no_torch is None and (symbolic or infers):
+        no_torch = "symbolic sizes or `?`"
+    if no_torch is None and explain is not None:
+        no_torch = "explanations"
+    return Case(id, op, [tuple(s) for s in inputs], positional, keywords, explain, no_torch)
+
+
+T = "<tensor>"  # a tensor operand of a function, as the graph passes it to `bind`
+
+CASES = [
+    # ------------------------------------------------------------ conv.py
+    case("conv2d_basic", "Conv2d", [(2, 3, 10, 10)], 3, 8, 3, stride=2, padding=1),
+    case("conv2d_unbatched", "Conv2d", [(3, 9, 7)], 3, 6, (3, 2), bias=False),
+    case("conv2d_dilated", "Conv2d", [(2, 4, 12, 12)], 4, 4, 3, dilation=(2, 1), groups=2),
+    case("conv2d_padding_same", "Conv2d", [(2, 2, 7, 6)], 2, 4, 4, padding="same"),
+    case("conv2d_padding_valid", "Conv2d", [(2, 2, 7, 6)], 2, 4, 3, padding="valid"),
+    case("conv2d_padding_word", "Conv2d", [(2, 2, 7, 6)], 2, 4, 3, padding="full"),
+    case("conv2d_same_with_stride", "Conv2d", [(2, 2, 7, 6)], 2, 4, 3, stride=2, padding="same"),
+    case("conv2d_kernel_too_large", "Conv2d", [(2, 3, 4, 9)], 3, 8, 3, padding=(0, 1), dilation=2),
+    case("conv2d_channels_mismatch", "Conv2d", [(2, 3, 8, 8)], 4, 8, 3),
+    case("conv2d_infer_channels", "Conv2d", [(N, 6, 8, 8)], INFER, 9, 1, groups=3),
+    case("conv2d_symbolic_channels", "Conv2d", [(N, C, 8, 8)], INFER, 8, 3),
+    case("conv2d_in_not_divisible", "Conv2d", [(2, 6, 8, 8)], 6, 8, 3, groups=4),
+    case("conv2d_out_not_divisible", "Conv2d", [(2, 6, 8, 8)], 6, 8, 3, groups=3),
+    case(
+        "conv2d_reflect_too_wide",
+        "Conv2d",
+        [(2, 1, 5, 2)],
+        1,
+        1,
+        3,
+        padding=2,
+        padding_mode="reflect",
+    ),  # fmt: skip
+    case(
+        "conv2d_reflect_fits", "Conv2d", [(2, 1, 5, 3)], 1, 1, 3, padding=2, padding_mode="reflect"
+    ),  # fmt: skip
+    case(
+        "conv2d_circular_equal",
+        "Conv2d",
+        [(2, 1, 2, 2)],
+        1,
+        1,
+        3,
+        padding=2,
+        padding_mode="circular",
+    ),  # fmt: skip
+    case(
+        "conv2d_circular_too_wide",
+        "Conv2d",
+        [(2, 1, 4, 2)],
+        1,
+        1,
+        3,
+        padding=3,
+        padding_mode="circular",
+    ),  # fmt: skip
+    case(
+        "conv2d_replicate_wide",
+        "Conv2d",
+        [(2, 1, 2, 2)],
+        1,
+        1,
+        3,
+        padding=4,
+        padding_mode="replicate",
+    ),  # fmt: skip
+    case(
+        "conv2d_same_reflect_too_wide",
+        "Conv2d",
+        [(2, 1, 2, 2)],
+        1,
+        1,
+        5,
+        padding="same",
+        padding_mode="reflect",
+    ),  # fmt: skip
+    case("conv2d_bad_mode", "Conv2d", [(2, 1, 4, 4)], 1, 1, 3, padding_mode="mirror"),
+    case("conv2d_bad_kernel_tuple", "Conv2d", [(2, 1, 4, 4)], 1, 1, (3, 3, 3)),
+    case("conv2d_kernel_list", "Conv2d", [(2, 1, 4, 4)], 1, 1, [3, 2]),
+    case("conv2d_zero_kernel", "Conv2d", [(2, 1, 4, 4)], 1, 1, (3, 0)),
+    case("conv2d_negative_padding", "Conv2d", [(2, 1, 4, 4)], 1, 1, 3, padding=-1),
+    case("conv2d_flat_input", "Conv2d", [(2, 16)], 16, 8, 3),
+    case("conv1d", "Conv1d", [(2, 4, 20)], 4, 2, 5, stride=3, dilation=2),
+    case("conv3d", "Conv3d", [(2, 2, 5, 6, 7)], 2, 3, (1, 2, 3), padding=(0, 1, 1)),
+    case(
+        "convtranspose2d",
+        "ConvTranspose2d",
+        [(2, 4, 5, 6)],
+        4,
+        2,
+        3,
+        stride=2,
+        padding=1,
+        output_padding=1,
+    ),  # fmt: skip
+    case(
+        "convtranspose2d_dilation_allows",
+        "ConvTranspose2d",
+        [(2, 4, 5, 5)],
+        4,
+        2,
+        3,
+        output_padding=1,
+        dilation=2,
+    ),  # fmt: skip
+    case(
+        "convtranspose2d_output_padding",
+        "ConvTranspose2d",
+        [(2, 4, 5, 6)],
+        4,
+        2,
+        3,
+        stride=2,
+        output_padding=(0, 2),
+    ),  # fmt: skip
+    case("convtranspose2d_empty", "ConvTranspose2d", [(2, 4, 1, 3)], 4, 2, 1, padding=1),
+    case("convtranspose2d_groups", "ConvTranspose2d", [(2, 4, 3, 3)], 4, 6, 2, groups=4),
+    case("convtranspose1d_unbatched", "ConvTranspose1d", [(3, 7)], 3, 3, 4, stride=3),
+    case(
+        "convtranspose3d_reflect",
+        "ConvTranspose3d",
+        [(2, 1, 2, 2, 2)],
+        1,
+        1,
+        2,
+        padding_mode="reflect",
+    ),  # fmt: skip
+    # ------------------------------------------------------------ pool.py
+    case("maxpool2d_default_stride", "MaxPool2d", [(2, 3, 9, 8)], 3),
+    case("maxpool2d_padded_dilated", "MaxPool2d", [(2, 3, 9, 8)], 3, 2, 1, 2),
+    case("maxpool2d_positional_ceil", "MaxPool2d", [(2, 1, 5, 5)], 2, 2, 1, 1, False, True),
+    case("maxpool2d_ceil_negative_span", "MaxPool2d", [(2, 1, 1, 1)], 2, ceil_mode=True),
+    case("maxpool2d_return_indices", "MaxPool2d", [(2, 1, 4, 4)], 2, return_indices=True),
+    case("maxpool2d_indices_not_bool", "MaxPool2d", [(2, 1, 4, 4)], 2, return_indices=1),
+    case("maxpool2d_padding_over_half", "MaxPool2d", [(2, 1, 8, 8)], 3, padding=2),
+    case("maxpool2d_window_too_large", "MaxPool2d", [(2, 1, 2, 8)], 3),
+    case("maxpool2d_stride_skips", "MaxPool2d", [(2, 1, 28, 28)], 2, 5),
+    case("maxpool2d_skips_in_both_dims", "MaxPool2d", [(2, 1, 28, 28)], (1, 2), 3),
+    case("maxpool2d_dilation_gaps", "MaxPool2d", [(2, 1, 20, 20)], (2, 3), (1, 4), dilation=(1, 2)),
+    case("maxpool2d_dilation_tiles", "MaxPool2d", [(2, 1, 20, 20)], 2, 4, dilation=2),
+    case("maxpool2d_symbolic_batch", "MaxPool2d", [(N, 1, 6, 6)], 2),
+    case("maxpool1d", "MaxPool1d", [(2, 3, 11)], 4, 3, 2, ceil_mode=True),
+    case("maxpool3d", "MaxPool3d", [(2, 1, 6, 7, 8)], 2, (1, 2, 3)),
+    case("max_pool2d_function", "max_pool2d", [(2, 1, 5, 5)], T, 2, 2, 1, 1, True),
+    case("max_pool2d_function_indices", "max_pool2d", [(2, 1, 5, 5)], T, 2, 2, 0, 1, False, True),
+    case("avgpool2d", "AvgPool2d", [(2, 2, 7, 7)], 3, 2, 1, True, False, 4),
+    case("avgpool2d_zero_divisor", "AvgPool2d", [(2, 2, 7, 7)], 3, divisor_override=0),
+    case("avgpool2d_divisor_not_int", "AvgPool2d", [(2, 2, 7, 7)], 3, divisor_override=1.5),
+    case("avgpool1d_no_divisor", "AvgPool1d", [(2, 2, 7)], 3, divisor_override=2),
+    case("avgpool1d", "AvgPool1d", [(2, 2, 7)], 3, 1, 1),
+    case("avgpool3d_kernel_over_input", "AvgPool3d", [(2, 1, 4, 4, 2)], 3, padding=1),
+    case("avgpool3d", "AvgPool3d", [(2, 1, 4, 5, 6)], 2),
+    case("avg_pool2d_function", "avg_pool2d", [(2, 1, 6, 6)], T, 2, 1),
+    case("adaptiveavgpool2d_none", "AdaptiveAvgPool2d", [(2, 3, 10, 7)], (4, None)),
+    case("adaptiveavgpool2d_int", "AdaptiveAvgPool2d", [(3, 10, 7)], 3),
+    case("adaptiveavgpool2d_none_size", "AdaptiveAvgPool2d", [(2, 3, 10, 7)], None),
+    case("adaptiveavgpool2d_wrong_length", "AdaptiveAvgPool2d", [(2, 3, 10, 7)], (1, 2, 3)),
+    case("adaptiveavgpool2d_zero", "AdaptiveAvgPool2d", [(2, 3, 10, 7)], (0, 2)),
+    case("adaptiveavgpool1d_no_none", "AdaptiveAvgPool1d", [(2, 3, 10)], [None]),
+    case("adaptiveavgpool1d", "AdaptiveAvgPool1d", [(2, 3, 10)], [4]),
+    case("adaptiveavgpool3d", "AdaptiveAvgPool3d", [(2, 3, 4, 5, 6)], (2, None, 3)),
+    case("adaptivemaxpool2d_larger", "AdaptiveMaxPool2d", [(2, 3, 3, 5)], (6, 2)),
+    case("adaptivemaxpool1d_indices", "AdaptiveMaxPool1d", [(2, 3, 10)], 2, True),
+    case("adaptive_avg_pool2d_function", "adaptive_avg_pool2d", [(2, 3, 9, 9)], T, 2),
+    case("adaptive_max_pool2d_function", "adaptive_max_pool2d", [(2, 3, 9, 9)], T, (3, 1)),
+    case("adaptivepool_flat_input", "AdaptiveAvgPool2d", [(2, 512)], 1),
+    # ------------------------------------------------------------ linear.py
+    case("linear", "Linear", [(2, 5, 7)], 7, 3),
+    case("linear_no_bias_1d", "Linear", [(7,)], 7, 3, False),
+    case("linear_mismatch", "Linear", [(2, 576)], 3136, 10),
+    case(
+        "linear_mismatch_explained",
+        "Linear",
+        [(2, 576)],
+        3136,
+        10,
+        explain=[{1: "64×3×3 from flatten"}],
+    ),  # fmt: skip
+    case(
+        "linear_mismatch_explained_same", "Linear", [(2, 576)], 100, 10, explain=[{1: "576"}]
+    ),  # fmt: skip
+    case("linear_infer", "Linear", [(N, 12)], INFER, 4),
+    case("linear_infer_scalar", "Linear", [()], INFER, 4),
+    case("linear_scalar", "Linear", [()], 3, 4),
+    case("linear_symbolic_features", "Linear", [(2, C)], INFER, 4),
+    case("linear_no_value", "Linear", [(2, 4)], out_features=3),
+    case("bilinear", "Bilinear", [(2, 3, 4), (2, 3, 5)], 4, 5, 6),
+    case("bilinear_no_bias_1d", "Bilinear", [(4,), (5,)], 4, 5, 2, False),
+    case("bilinear_one_input", "Bilinear", [(2, 4)], 4, 5, 6, no_torch="needs two tensors"),
+    case("bilinear_rank_mismatch", "Bilinear", [(2, 3, 4), (2, 5)], 4, 5, 6),
+    case("bilinear_in2_mismatch", "Bilinear", [(2, 4), (2, 6)], 4, 5, 6),
+    case("bilinear_lead_mismatch", "Bilinear", [(2, 4), (3, 5)], 4, 5, 6),
+    case("bilinear_in1_mismatch", "Bilinear", [(2, 3), (2, 5)], 4, 5, 6),
+    case("identity", "Identity", [(2, 3)]),
+    # ------------------------------------------------------------ merge.py
+    case("cat", "cat", [(2, 3, 4), (2, 5, 4), (2, 1, 4)], T, 1),
+    case("cat_negative_dim", "cat", [(2, 3, 4), (2, 3, 2)], T, -1),
+    case("cat_one", "cat", [(2, 3)], T),
+    case("cat_nothing", "cat", [], T),
+    case("cat_scalar", "cat", [(2, 3), ()], T),
+    case("cat_rank_mismatch", "cat", [(2, 3), (2, 3, 1)], T, 1),
+    case("cat_dim_out_of_range", "cat", [(2, 3), (2, 3)], T, 2),
+    case("cat_dim_too_negative", "cat", [(2, 3), (2, 3)], T, -3),
+    case("cat_size_mismatch", "cat", [(2, 3, 4), (2, 5, 4), (2, 5, 3)], T, 1),
+    case("cat_symbolic", "cat", [(N, 3), (N, 4)], T, dim=1),
+    case("add", "add", [(2, 3), (2, 3)], T, T),
+    case("add_broadcast", "add", [(2, 3, 4), (2, 1, 4)], T, T),
+    case("mul_same", "mul", [(2, 3), (2, 3)], T, T),
+    case("mul_broadcast_right_one", "mul", [(2, 8, 4, 4), (2, 8, 1, 1)], T, T),
+    case("mul_broadcast_left_one", "mul", [(2, 1, 4), (3, 1)], T, T),
+    case("mul_shorter_left", "mul", [(4,), (2, 3, 4)], T, T),
+    case("mul_mismatch", "mul", [(2, 3, 4), (2, 5, 4)], T, T),
+    # ------------------------------------------------------------ norm.py
+    case("batchnorm2d", "BatchNorm2d", [(2, 6, 3, 3)], 6),
+    case("batchnorm2d_no_affine", "BatchNorm2d", [(2, 6, 3, 3)], 6, affine=False),
+    case("batchnorm2d_no_bias", "BatchNorm2d", [(2, 6, 3, 3)], 6, bias=False),
+    case("batchnorm2d_infer", "BatchNorm2d", [(N, 6, 3, 3)], INFER),
+    case("batchnorm2d_mismatch", "BatchNorm2d", [(2, 6, 3, 3)], 5),
+    case("batchnorm2d_rank", "BatchNorm2d", [(2, 6)], 6),
+    case("batchnorm2d_zero_eps", "BatchNorm2d", [(2, 6, 3, 3)], 6, 0.0),
+    case("batchnorm2d_momentum_none", "BatchNorm2d", [(2, 6, 3, 3)], 6, momentum=None),
+    case("batchnorm2d_momentum_word", "BatchNorm2d", [(2, 6, 3, 3)], 6, momentum="fast"),
+    case(
+        "batchnorm2d_bias_positional",
+        "BatchNorm2d",
+        [(2, 6, 3, 3)],
+        6,
+        1e-5,
+        0.1,
+        True,
+        True,
+        False,
+    ),  # fmt: skip
+    case("batchnorm1d_2d_input", "BatchNorm1d", [(2, 5)], 5),
+    case("batchnorm1d_4d_input", "BatchNorm1d", [(2, 5, 3, 3)], 5),
+    case("batchnorm3d", "BatchNorm3d", [(2, 2, 2, 2, 2)], 2, track_running_stats=False),
+    case("groupnorm", "GroupNorm", [(2, 6, 4)], 3, 6),
+    case("groupnorm_no_affine", "GroupNorm", [(2, 6, 4)], 3, 6, affine=False),
+    case("groupnorm_infer", "GroupNorm", [(N, 8, 2, 2)], 4, INFER),
+    case("groupnorm_infer_1d", "GroupNorm", [(8,)], 4, INFER),
+    case("groupnorm_symbolic_channels", "GroupNorm", [(2, C, 4)], 2, INFER),
+    case("groupnorm_not_divisible", "GroupNorm", [(2, 6, 4)], 4, 6),
+    case("groupnorm_single_value", "GroupNorm", [(1, 2)], 2, 2),
+    case("groupnorm_single_value_symbolic_batch", "GroupNorm", [(N, 2)], 2, 2),
+    case("groupnorm_two_values", "GroupNorm", [(1, 4)], 2, 4),
+    case("layernorm_int", "LayerNorm", [(2, 5, 7)], 7),
+    case("layernorm_tuple", "LayerNorm", [(2, 5, 7)], (5, 7)),
+    case("layernorm_list_no_bias", "LayerNorm", [(2, 5, 7)], [5, 7], bias=False),
+    case("layernorm_no_affine", "LayerNorm", [(2, 5, 7)], 7, elementwise_affine=False),
+    case("layernorm_empty", "LayerNorm", [(2, 5, 7)], ()),
+    case("layernorm_zero_entry", "LayerNorm", [(2, 5, 7)], (5, 0)),
+    case("layernorm_too_many_dims", "LayerNorm", [(7,)], (2, 7)),
+    case("layernorm_trailing_mismatch", "LayerNorm", [(2, 5, 7)], (4, 7)),
+    case("layernorm_mismatch_int", "LayerNorm", [(2, 5, 7)], 5),
+    case("layernorm_infer", "LayerNorm", [(N, 5, 7)], INFER),
+    case("localresponsenorm", "LocalResponseNorm", [(2, 4, 3)], 2),
+    case("localresponsenorm_2d", "LocalResponseNorm", [(2, 4)], 2),
+    case("localresponsenorm_bad_alpha", "LocalResponseNorm", [(2, 4, 3)], 2, alpha="high"),
+    case("instancenorm2d", "InstanceNorm2d", [(2, 3, 4, 4)], 3, affine=True),
+    case("instancenorm2d_unbatched", "InstanceNorm2d", [(3, 2, 1)], 3),
+    case("instancenorm2d_one_value", "InstanceNorm2d", [(2, 3, 1, 1)], 3),
+    case("instancenorm1d_one_value", "InstanceNorm1d", [(2, 3, 1)], 3),
+    case("instancenorm1d_infer", "InstanceNorm1d", [(N, 3, 5)], INFER),
+    # ------------------------------------------------------------ activation.py
+    case("relu", "ReLU", [(2, 3)], True),
+    case("relu_inplace_word", "ReLU", [(2, 3)], inplace="yes"),
+    case("leakyrelu", "LeakyReLU", [(2, 3)], 0.2),
+    case("leakyrelu_bool_slope", "LeakyReLU", [(2, 3)], True),
+    case("gelu_tanh", "GELU", [(2, 3)], "tanh"),
+    case("gelu_bad", "GELU", [(2, 3)], "exact"),
+    case("gelu_function_keyword_only", "gelu", [(2, 3)], T, "tanh"),
+    case("gelu_function", "gelu", [(2, 3)], T, approximate="tanh"),
+    case("softplus", "Softplus", [(4,)], 2, 10),
+    case("sigmoid_function", "sigmoid", [(2, 3)], T),
+    case("softmax_default_dim_4d", "Softmax", [(2, 3, 4, 5)]),
+    case("softmax_default_dim_3d", "Softmax", [(3, 4, 5)]),
+    case("softmax_last", "Softmax", [(2, 10)], -1),
+    case("softmax_out_of_range", "Softmax", [(2, 10)], 2),
+    case("softmax_too_negative", "Softmax", [(2, 10)], -3),
+    case("softmax_scalar_dim0", "Softmax", [()], 0),
+    case("softmax_scalar_dim1", "Softmax", [()], 1),
+    case("softmax_dim_word", "Softmax", [(2, 10)], "last"),
+    case("log_softmax_function", "log_softmax", [(2, 10)], T, 1),
+    case("prelu_shared", "PReLU", [(2, 3, 4)]),
+    case("prelu_per_channel", "PReLU", [(2, 3, 4)], 3),
+    case("prelu_scalar", "PReLU", [()], 3),
+    case("prelu_1d", "PReLU", [(5,)], 2),
+    case("prelu_1d_one_channel", "PReLU", [(5,)], 1, 0.1),
+    case("prelu_mismatch", "PReLU", [(2, 3, 4)], 4),
+    case("prelu_zero", "PReLU", [(2, 3, 4)], 0),
+    # ------------------------------------------------------------ regularization.py
+    case("dropout", "Dropout", [(2, 3)], 0.2),
+    case("dropout_int_p", "Dropout", [(2, 3)], 1),
+    case("dropout_p_too_large", "Dropout", [(2, 3)], 1.5),
+    case("dropout_p_negative", "Dropout", [(2, 3)], -0.1),
+    case("dropout_p_word", "Dropout", [(2, 3)], "half"),
+    case("dropout_p_bool", "Dropout", [(2, 3)], True),
+    case("dropout2d_flat", "Dropout2d", [(2, 8)]),
+    case("dropout1d", "Dropout1d", [(2, 3, 5)]),
+    case("alphadropout", "AlphaDropout", [(2, 3)], 0.1, True),
+    case("dropout_function", "dropout", [(2, 3)], T, 0.3, False),
+    case("dropout3d_5d", "Dropout3d", [(2, 2, 2, 2, 2)]),
+    # ------------------------------------------------------------ reshape.py
+    case("flatten_layer", "Flatten", [(2, 64, 3, 3)]),
+    case("flatten_function", "flatten", [(2, 64, 3, 3)], T, 1),
+    case("flatten_middle", "flatten", [(2, 4, 3, 5)], T, 1, 2),
+    case("flatten_one_dim", "flatten", [(2, 4, 3)], T, 1, 1),
+    case("flatten_scalar", "flatten", [()], T),
+    case("flatten_scalar_bad_dim", "flatten", [()], T, 1),
+    case("flatten_start_after_end", "Flatten", [(2, 4, 3)], 2, 1),
+    case("flatten_end_out_of_range", "Flatten", [(2, 4, 3)], 1, 3),
+    case("flatten_start_too_negative", "Flatten", [(2, 4, 3)], -4),
+    case("flatten_symbolic", "Flatten", [(N, 4, 3)]),
+    case("unflatten", "Unflatten", [(2, 12)], 1, (3, 4)),
+    case("unflatten_infer_size", "Unflatten", [(2, 12, 5)], -2, (2, -1, 3)),
+    case("unflatten_wrong_total", "Unflatten", [(2, 12)], 1, (5, 2)),
+    case("unflatten_not_divisible", "Unflatten", [(2, 12)], 1, (5, -1)),
+    case("unflatten_int_size", "Unflatten", [(2, 12)], 1, 12),
+    case("unflatten_empty", "Unflatten", [(2, 12)], 1, ()),
+    case("unflatten_zero", "Unflatten", [(2, 12)], 1, (0, 12)),
+    case("unflatten_below_minus_one", "Unflatten", [(2, 12)], 1, (-2, 6)),
+    case("unflatten_two_minus_ones", "Unflatten", [(2, 12)], 1, (-1, -1)),
+    case("unflatten_word", "Unflatten", [(2, 12)], 1, ("a", 12)),
+    case("unflatten_scalar", "Unflatten", [()], 0, (1,)),
+    case("unflatten_dim_out_of_range", "Unflatten", [(2, 12)], 2, (3, 4)),
+    case("unflatten_symbolic_size", "Unflatten", [(2, 12)], 1, (C, 4)),
+    case("reshape", "reshape", [(2, 3, 4)], T, 6, 4),
+    case("reshape_tuple", "reshape", [(2, 3, 4)], T, (4, -1)),
+    case("reshape_keyword", "reshape", [(2, 3, 4)], T, shape=(2, -1)),
+    case("reshape_keyword_int", "reshape", [(24,)], T, shape=24),
+    case("reshape_merge_explained", "view", [(N, 64, 3, 3)], T, N, -1),
+    case("reshape_merge_with_tail", "view", [(2, 4, 3, 5)], T, 2, -1, 5),
+    case("reshape_merge_one_dim", "view", [(2, 4, 3)], T, 2, -1, 3),
+    case("reshape_no_merge", "view", [(2, 4, 3)], T, -1, 6),
+    case("reshape_head_differs", "view", [(2, 4, 3)], T, 4, -1),
+    case("reshape_tail_differs", "view", [(2, 4, 3)], T, 2, -1, 4),
+    case("reshape_wrong_total", "reshape", [(2, 3, 4)], T, 5, 5),
+    case("reshape_not_divisible", "reshape", [(2, 3, 4)], T, 5, -1),
+    case("reshape_symbolic_not_divisible", "view", [(N, 3)], T, 2, -1),
+    case("reshape_symbolic_two_terms", "view", [(N, 4)], T, N + 1, -1),
+    case("reshape_symbolic_foreign_name", "view", [(N, 4)], T, C, -1),
+    case("reshape_symbolic_product", "view", [(N, C, 4)], T, N, -1),
+    case("reshape_symbolic_coefficient", "view", [(N, 6)], T, -1, 4),
+    case("reshape_nothing", "reshape", [(2, 3)], T),
+    case("mean_all", "mean", [(2, 3, 4)], T),
+    case("mean_dim", "mean", [(2, 3, 4)], T, 1),
+    case("mean_dims_keepdim", "mean", [(2, 3, 4)], T, (1, -1), True),
+    case("mean_empty_tuple", "mean", [(2, 3, 4)], T, (), True),
+    case("mean_twice", "mean", [(2, 3, 4)], T, (1, -2)),
+    case("mean_scalar", "mean", [()], T, -1),
+    case("mean_out_of_range", "mean", [(2, 3)], T, 2),
+    case("mean_dim_word", "mean", [(2, 3)], T, "x"),
+    case("mean_dims_word", "mean", [(2, 3)], T, (0, "x")),
+    case("zeropad2d", "ZeroPad2d", [(2, 3, 4, 5)], (1, 2, 0, 3)),
+    case("zeropad2d_int", "ZeroPad2d", [(4, 5)], 2),
+    case("zeropad2d_crop", "ZeroPad2d", [(2, 1, 4, 5)], (-1, -2, 0, 0)),
+    case("zeropad2d_crop_everything", "ZeroPad2d", [(2, 1, 4, 5)], (0, 0, -3, -1)),
+    case(
+        "zeropad2d_crop_too_much",
+        "ZeroPad2d",
+        [(2, 1, 4, 5)],
+        (-4, -2, 0, 0),
+        no_torch="torch's error depends on the order it crops in",
+    ),  # fmt: skip
+    case("zeropad2d_shrinks_to_nothing", "ZeroPad2d", [(2, 1, 4, 5)], (-6, 1, 0, 0)),
+    case("zeropad2d_rank", "ZeroPad2d", [(5,)], 1),
+    case("zeropad2d_wrong_count", "ZeroPad2d", [(2, 1, 4, 5)], (1, 2, 3)),
+    case("zeropad2d_word", "ZeroPad2d", [(2, 1, 4, 5)], (1, 2, 3, "x")),
+    case("zeropad1d", "ZeroPad1d", [(2, 3, 4)], (2, -1)),
+    case("constantpad2d", "ConstantPad2d", [(2, 3, 4)], 1, 3.5),
+    case("constantpad2d_value_word", "ConstantPad2d", [(2, 3, 4)], 1, "x"),
+    case("reflectionpad2d", "ReflectionPad2d", [(2, 1, 4, 5)], (4, 4, 3, 0)),
+    case("reflectionpad2d_too_wide", "ReflectionPad2d", [(2, 1, 4, 5)], (5, 0, 0, 0)),
+    case("reflectionpad2d_too_high", "ReflectionPad2d", [(2, 1, 4, 5)], (0, 0, 0, 4)),
+    case("replicationpad2d_wide", "ReplicationPad2d", [(1, 4, 5)], 7),
+    case("replicationpad2d_crop_to_nothing", "ReplicationPad2d", [(2, 1, 4, 5)], (0, 0, -2, -2)),
+    case("upsample_scale", "Upsample", [(2, 3, 5, 7)], scale_factor=2),
+    case("upsample_scale_tuple", "Upsample", [(2, 3, 5, 7)], scale_factor=(1.5, 0.5)),
+    case("upsample_size", "Upsample", [(2, 3, 5, 7)], (10, 3), mode="bilinear"),
+    case("upsample_size_int", "Upsample", [(2, 3, 5)], 9, mode="linear", align_corners=True),
+    case("upsample_neither", "Upsample", [(2, 3, 5, 7)]),
+    case("upsample_both", "Upsample", [(2, 3, 5, 7)], 4, 2.0),
+    case(
+        "upsample_recompute_with_size", "Upsample", [(2, 3, 5, 7)], 4, recompute_scale_factor=True
+    ),  # fmt: skip
+    case(
+        "upsample_recompute_with_scale",
+        "Upsample",
+        [(2, 3, 5, 7)],
+        scale_factor=2,
+        recompute_scale_factor=True,
+    ),  # fmt: skip
+    case(
+        "upsample_align_nearest", "Upsample", [(2, 3, 5, 7)], scale_factor=2, align_corners=False
+    ),  # fmt: skip
+    case("upsample_mode_rank", "Upsample", [(2, 3, 5, 7)], scale_factor=2, mode="trilinear"),
+    case("upsample_size_length", "Upsample", [(2, 3, 5, 7)], (1, 2, 3)),
+    case("upsample_scale_length", "Upsample", [(2, 3, 5, 7)], scale_factor=(2.0,)),
+    case("upsample_shrinks_to_nothing", "Upsample", [(2, 3, 5, 7)], scale_factor=0.1),
+    case(
+        "upsample_too_large",
+        "Upsample",
+        [(2, 3, 5, 7)],
+        scale_factor=1e308,
+        no_torch="torch would allocate it",
+    ),  # fmt: skip
+    case(
+        "upsample_huge",
+        "Upsample",
+        [(2, 3, 5, 7)],
+        scale_factor=2.0**62,
+        no_torch="torch would allocate it",
+    ),  # fmt: skip
+    case("upsample_zero_scale", "Upsample", [(2, 3, 5, 7)], scale_factor=0),
+    case("upsample_bad_mode", "Upsample", [(2, 3, 5, 7)], scale_factor=2, mode="cubic"),
+    case("upsample_flat", "Upsample", [(2, 3)], scale_factor=2),
+    case("pixelshuffle", "PixelShuffle", [(2, 18, 3, 4)], 3),
+    case("pixelshuffle_not_divisible", "PixelShuffle", [(2, 8, 3, 4)], 2),
+    case("pixelshuffle_symbolic_channels", "PixelShuffle", [(2, C, 3, 4)], 2),
+    case("pixelshuffle_2d", "PixelShuffle", [(8, 3)], 2),
+    case("pixelunshuffle", "PixelUnshuffle", [(3, 4, 6)], 2),
+    case("pixelunshuffle_height", "PixelUnshuffle", [(2, 1, 5, 6)], 2),
+    case("pixelunshuffle_width", "PixelUnshuffle", [(2, 1, 6, 5)], 2),
+    # ------------------------------------------------------------ apply.py: binding
+    # (torch binds Python calls itself; these are archspec's own messages for them)
+    case("bind_too_many_positionals", "ReLU", [(2, 3)], True, False, no_torch="binding"),
+    case("bind_unknown_keyword", "ReLU", [(2, 3)], implace=True, no_torch="binding"),
+    case("bind_keyword_twice", "Linear", [(2, 3)], 3, 4, in_features=3, no_torch="binding"),
+    case("bind_missing", "Conv2d", [(2, 3, 4, 4)], 3, 8, no_torch="binding"),
+    case("bind_missing_inferable", "Linear", [(2, 3)], no_torch="binding"),
+    case("cannot_infer", "Conv2d", [(2, 3, 4, 4)], 3, INFER, 3),
+]
+
+
+# ---------------------------------------------------------------- running a case
+
+
+def run(ops: dict[str, OpSpec], c: Case):
+    """(bound arguments, Evaluation); raises BindError or OpFailure."""
+    op = ops[c.op]
+    values = bind(op, list(c.positional), dict(c.keywords))
+    return values, evaluate(op, values, list(c.inputs), c.explanations)
+
+
+def _dims(values) -> str:
+    return "[" + ", ".join(str(v) for v in values) + "]"
+
+
+def outcome(c: Case) -> str:
+    """The golden section of one case."""
+    ops = fresh_registry()
+    op = ops[c.op]
+    lines = [f"## {c.id}", c.call]
+    try:
+        _, result = run(ops, c)
+    except BindError as error:
+        where = f" (keyword {error.keyword})" if error.keyword else ""
+        where += f" (position {error.position})" if error.position is not None else ""
+        return "\n".join([*lines, f"-> bind error{where}: {error.message}"])
+    except OpFailure as failure:
+        at = f"at {failure.arg}" if failure.arg else "at the call"
+        if failure.input is not None:
+            at += f", input #{failure.input}"
+        lines.append(f"-> {failure.code} {at}: {failure.message}")
+        lines += [f"   note: {note}" for note in failure.notes]
+        if failure.help:
+            lines.append(f"   help: {failure.help}")
+        if failure.replacement is not None:
+            lines.append(f"   fix: {failure.replacement!r}")
+        return "\n".join(lines)
+    lines.append(f"-> {_dims(result.shape)}  params {result.params}  macs {result.macs}")
+    shown = ", ".join(f"{k}={show_value(v)}" for k, v in result.args.items())
+    lines.append(f"   args: {shown}")
+    if callable(op.window):
+        kernels, strides = op.window(result.args, c.inputs[0])
+        lines.append(f"   window: kernel {_dims(kernels)} stride {_dims(strides)}")
+    elif op.window is not None:
+        lines.append(f"   window: {op.window}")
+    for dim, text in sorted(result.explanations.items()):
+        lines.append(f"   explains dim {dim}: {text}")
+    for warning in result.warnings:
+        lines.append(f"   {warning.code} at {warning.arg}: {warning.message}")
+        lines.append(f"      help: {warning.help}")
+    return "\n".join(lines)
+
+
+def golden_sections() -> dict[str, str]:
+    if not GOLDEN_FILE.exists():
+        return {}
+    text = GOLDEN_FILE.read_text(encoding="utf-8")
+    sections = re.split(r"\n(?=## )", text.strip("\n"))
+    return {section.split("\n", 1)[0][3:]: section for section in sections}
+
+
+# ---------------------------------------------------------------- the tests
+
+
+def test_case_ids_are_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_golden_file_has_every_case(request):
+    """Under --update-goldens, (re)writes the whole file; otherwise its cases match CASES."""
+    if request.config.getoption("--update-goldens") or not GOLDEN_FILE.exists():
+        GOLDEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN_FILE.write_text("\n\n".join(outcome(c) for c in CASES) + "\n", encoding="utf-8")
+    assert list(golden_sections()) == [c.id for c in CASES], "run pytest --update-goldens"
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.id)
+def test_case_matches_golden(c):
+    expected = golden_sections().get(c.id)
+    assert expected is not None, f"{c.id} is not in {GOLDEN_FILE} (run pytest --update-goldens)"
+    assert outcome(c) == expected
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("c", [c for c in CASES if c.no_torch is None], ids=lambda c: c.id)
+def test_case_agrees_with_torch(c):
+    """Torch raises exactly when archspec refuses (bar the refusals test_ops_torch.STRICTER
+    lists), and otherwise gives the same shape and parameter count."""
+    pytest.importorskip("torch")
+    import test_ops_torch as differential
+
+    ops = fresh_registry()
+    op = ops[c.op]
+    values = bind(op, list(c.positional), dict(c.keywords))
+    try:
+        result, refusal = evaluate(op, values, list(c.inputs)), None
+    except OpFailure as failure:
+        result, refusal = None, failure
+    args = {name: value for name, value in values.items() if not op.param(name).is_tensor}
+    torch_case = differential.Case(args, list(c.inputs))
+    try:
+        shape, count = differential.run_torch(op, torch_case)
+        torch_error = None
+    except Exception as error:  # noqa: BLE001 - any torch exception means "torch refuses"
+        shape, count, torch_error = None, 0, error
+    if refusal is not None:
+        stricter = differential.STRICTER.get(c.op)
+        assert torch_error is not None or (stricter and stricter(torch_case)), (
+            f"archspec refuses {c.call} ({refusal}) but torch gives {shape}"
+        )
+        return
+    assert torch_error is None, f"torch refuses {c.call} ({torch_error}); archspec {result.shape}"
+    assert (result.shape, result.params) == (shape, count)
