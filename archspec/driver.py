@@ -199,9 +199,7 @@ def _check_sizes(graph: ModelGraph, reporter: diag.Reporter) -> CheckedModel:
         simplify_inference(main.inference, congruences(report))
     for finding in main.diagnostics:
         if finding.severity == "error" and report.complete:
-            where = (
-                f"at {example_text(main.hints)}; no input size is accepted ({report.describe()})"
-            )
+            where = f"at {example_text(main.hints)}; {report.describe()} is accepted"
             finding = dataclasses.replace(finding, notes=(*finding.notes, where))
         reporter.add(finding)
     reporter.extend(size_findings(graph, report))

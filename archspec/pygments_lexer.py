@@ -60,6 +60,8 @@ class ArchLexer(RegexLexer):
                 words(("input", "return", "if", "else", "for", "in"), prefix=r"\b", suffix=r"\b"),
                 Keyword,
             ),
+            # H in 32..1024 step 16: `step` is a keyword only after a range's upper bound
+            (r"([0-9][0-9_]*)([ \t]+)(step)\b", bygroups(Number.Integer, Whitespace, Keyword)),
             (words(("and", "or", "not"), prefix=r"\b", suffix=r"\b"), Operator.Word),
             (words(("True", "False", "None"), prefix=r"\b", suffix=r"\b"), Keyword.Constant),
             # labels: `fc: Linear(...)`, `"denselayer{i + 1}": DenseLayer(...)`
@@ -80,6 +82,7 @@ class ArchLexer(RegexLexer):
             (r"[A-Z]\w*(?=\s*\()", Name.Class),
             (_IDENT + r"(?=\s*\()", Name.Function),
             (_IDENT, Name),
+            (r"[0-9][0-9_]*(?=\.\.)", Number.Integer),  # the 32 of 32..1024
             (
                 r"(?:[0-9][0-9_]*)?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
                 r"|[0-9][0-9_]*\.?[eE][-+]?[0-9]+",
@@ -87,6 +90,7 @@ class ArchLexer(RegexLexer):
             ),
             (r"0|[1-9][0-9_]*", Number.Integer),
             (r"->", Operator),
+            (r"\.\.", Operator),  # H in 32..1024
             (r"\?", Keyword.Pseudo),
             (r"\*\*|//|==|!=|<=|>=|[-+*/%<>=]", Operator),
             (r"[()\[\]{},:]", Punctuation),

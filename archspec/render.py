@@ -4,6 +4,8 @@ One node per layer or function with its type and key arguments, the tensor shape
 inputs and outputs drawn as rounded double boxes, blocks and Sequentials as labelled clusters,
 top to bottom, black on white. `depth` collapses everything below that many module levels into one
 node per module. A spec with errors is still drawn: faulty nodes in red with their error codes.
+Clusters nest at most MAX_CLUSTER_DEPTH deep (Graphviz cannot lay out a thousand nested clusters,
+and DOT text would grow with the square of the depth): what lies deeper is drawn in the deepest.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from archspec.driver import CheckedModel
 from archspec.graph import ModelGraph, Node
 from archspec.ops import INFER, REQUIRED, OpSpec
 
+MAX_CLUSTER_DEPTH = 32
 FONT = "Helvetica"
 ERROR_COLOR = "#c0392b"
 FORMATS = ("dot", "svg", "png", "pdf")
@@ -93,7 +96,7 @@ def _clusters_of(node: Node) -> tuple[str, ...]:
         path = node.scope
     if not path:
         return ()
-    parts = path.split(".")
+    parts = path.split(".", MAX_CLUSTER_DEPTH)[:MAX_CLUSTER_DEPTH]
     return tuple(".".join(parts[: i + 1]) for i in range(len(parts)))
 
 

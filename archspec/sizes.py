@@ -496,8 +496,7 @@ def describe_report(report: SizeReport) -> str:
     if not report.complete:
         return f"undetermined: {report.stopped}"
     if report.accepted_count == 0:
-        bounds = ", ".join(s.bounds_text for s in report.symbols)
-        return f"no size ({bounds})"
+        return "no size in " + ", ".join(s.bounds_text for s in report.symbols)
     if report.product:
         by_text: dict[str, list[str]] = {}
         for symbol in report.symbols:

@@ -40,6 +40,7 @@ FAMILIES = (activation, conv, linear, merge, norm, pool, regularization, reshape
 GOLDEN_FILE = GOLDEN / "ops" / "edges.txt"
 N = Sym.named("N")
 C = Sym.named("C")
+T = "<tensor>"  # a tensor operand of a function, as the graph passes it to `bind`
 
 
 def fresh_registry() -> dict[str, OpSpec]:
@@ -64,10 +65,14 @@ class Case:
 
     @property
     def call(self) -> str:
-        parts = [show_value(v) if v is not INFER else "?" for v in self.positional]
-        parts += [f"{k}={'?' if v is INFER else show_value(v)}" for k, v in self.keywords.items()]
+        parts = [_shown(v) for v in self.positional if v != T]
+        parts += [f"{k}={_shown(v)}" for k, v in self.keywords.items()]
         shapes = ", ".join("[" + ", ".join(str(d) for d in s) + "]" for s in self.inputs)
         return f"{self.op}({', '.join(parts)}) on {shapes or 'nothing'}"
+
+
+def _shown(value) -> str:
+    return "?" if value is INFER else show_value(value)
 
 
 def case(id, op, inputs, *positional, explain=None, no_torch=None, **keywords) -> Case:
@@ -80,8 +85,7 @@ def case(id, op, inputs, *positional, explain=None, no_torch=None, **keywords) -
     return Case(id, op, [tuple(s) for s in inputs], positional, keywords, explain, no_torch)
 
 
-T = "<tensor>"  # a tensor operand of a function, as the graph passes it to `bind`
-
+# fmt: off
 CASES = [
     # ------------------------------------------------------------ conv.py
     case("conv2d_basic", "Conv2d", [(2, 3, 10, 10)], 3, 8, 3, stride=2, padding=1),
@@ -97,59 +101,18 @@ CASES = [
     case("conv2d_symbolic_channels", "Conv2d", [(N, C, 8, 8)], INFER, 8, 3),
     case("conv2d_in_not_divisible", "Conv2d", [(2, 6, 8, 8)], 6, 8, 3, groups=4),
     case("conv2d_out_not_divisible", "Conv2d", [(2, 6, 8, 8)], 6, 8, 3, groups=3),
-    case(
-        "conv2d_reflect_too_wide",
-        "Conv2d",
-        [(2, 1, 5, 2)],
-        1,
-        1,
-        3,
-        padding=2,
-        padding_mode="reflect",
-    ),  # fmt: skip
-    case(
-        "conv2d_reflect_fits", "Conv2d", [(2, 1, 5, 3)], 1, 1, 3, padding=2, padding_mode="reflect"
-    ),  # fmt: skip
-    case(
-        "conv2d_circular_equal",
-        "Conv2d",
-        [(2, 1, 2, 2)],
-        1,
-        1,
-        3,
-        padding=2,
-        padding_mode="circular",
-    ),  # fmt: skip
-    case(
-        "conv2d_circular_too_wide",
-        "Conv2d",
-        [(2, 1, 4, 2)],
-        1,
-        1,
-        3,
-        padding=3,
-        padding_mode="circular",
-    ),  # fmt: skip
-    case(
-        "conv2d_replicate_wide",
-        "Conv2d",
-        [(2, 1, 2, 2)],
-        1,
-        1,
-        3,
-        padding=4,
-        padding_mode="replicate",
-    ),  # fmt: skip
-    case(
-        "conv2d_same_reflect_too_wide",
-        "Conv2d",
-        [(2, 1, 2, 2)],
-        1,
-        1,
-        5,
-        padding="same",
-        padding_mode="reflect",
-    ),  # fmt: skip
+    case("conv2d_reflect_too_wide", "Conv2d", [(2, 1, 5, 2)], 1, 1, 3, padding=2,
+         padding_mode="reflect"),
+    case("conv2d_reflect_fits", "Conv2d", [(2, 1, 5, 3)], 1, 1, 3, padding=2,
+         padding_mode="reflect"),
+    case("conv2d_circular_equal", "Conv2d", [(2, 1, 2, 2)], 1, 1, 3, padding=2,
+         padding_mode="circular"),
+    case("conv2d_circular_too_wide", "Conv2d", [(2, 1, 4, 2)], 1, 1, 3, padding=3,
+         padding_mode="circular"),
+    case("conv2d_replicate_wide", "Conv2d", [(2, 1, 2, 2)], 1, 1, 3, padding=4,
+         padding_mode="replicate"),
+    case("conv2d_same_reflect_too_wide", "Conv2d", [(2, 1, 2, 2)], 1, 1, 5, padding="same",
+         padding_mode="reflect"),
     case("conv2d_bad_mode", "Conv2d", [(2, 1, 4, 4)], 1, 1, 3, padding_mode="mirror"),
     case("conv2d_bad_kernel_tuple", "Conv2d", [(2, 1, 4, 4)], 1, 1, (3, 3, 3)),
     case("conv2d_kernel_list", "Conv2d", [(2, 1, 4, 4)], 1, 1, [3, 2]),
@@ -158,49 +121,17 @@ CASES = [
     case("conv2d_flat_input", "Conv2d", [(2, 16)], 16, 8, 3),
     case("conv1d", "Conv1d", [(2, 4, 20)], 4, 2, 5, stride=3, dilation=2),
     case("conv3d", "Conv3d", [(2, 2, 5, 6, 7)], 2, 3, (1, 2, 3), padding=(0, 1, 1)),
-    case(
-        "convtranspose2d",
-        "ConvTranspose2d",
-        [(2, 4, 5, 6)],
-        4,
-        2,
-        3,
-        stride=2,
-        padding=1,
-        output_padding=1,
-    ),  # fmt: skip
-    case(
-        "convtranspose2d_dilation_allows",
-        "ConvTranspose2d",
-        [(2, 4, 5, 5)],
-        4,
-        2,
-        3,
-        output_padding=1,
-        dilation=2,
-    ),  # fmt: skip
-    case(
-        "convtranspose2d_output_padding",
-        "ConvTranspose2d",
-        [(2, 4, 5, 6)],
-        4,
-        2,
-        3,
-        stride=2,
-        output_padding=(0, 2),
-    ),  # fmt: skip
+    case("convtranspose2d", "ConvTranspose2d", [(2, 4, 5, 6)], 4, 2, 3, stride=2, padding=1,
+         output_padding=1),
+    case("convtranspose2d_dilation_allows", "ConvTranspose2d", [(2, 4, 5, 5)], 4, 2, 3,
+         output_padding=1, dilation=2),
+    case("convtranspose2d_output_padding", "ConvTranspose2d", [(2, 4, 5, 6)], 4, 2, 3, stride=2,
+         output_padding=(0, 2)),
     case("convtranspose2d_empty", "ConvTranspose2d", [(2, 4, 1, 3)], 4, 2, 1, padding=1),
     case("convtranspose2d_groups", "ConvTranspose2d", [(2, 4, 3, 3)], 4, 6, 2, groups=4),
     case("convtranspose1d_unbatched", "ConvTranspose1d", [(3, 7)], 3, 3, 4, stride=3),
-    case(
-        "convtranspose3d_reflect",
-        "ConvTranspose3d",
-        [(2, 1, 2, 2, 2)],
-        1,
-        1,
-        2,
-        padding_mode="reflect",
-    ),  # fmt: skip
+    case("convtranspose3d_reflect", "ConvTranspose3d", [(2, 1, 2, 2, 2)], 1, 1, 2,
+         padding_mode="reflect"),
     # ------------------------------------------------------------ pool.py
     case("maxpool2d_default_stride", "MaxPool2d", [(2, 3, 9, 8)], 3),
     case("maxpool2d_padded_dilated", "MaxPool2d", [(2, 3, 9, 8)], 3, 2, 1, 2),
@@ -213,7 +144,7 @@ CASES = [
     case("maxpool2d_stride_skips", "MaxPool2d", [(2, 1, 28, 28)], 2, 5),
     case("maxpool2d_skips_in_both_dims", "MaxPool2d", [(2, 1, 28, 28)], (1, 2), 3),
     case("maxpool2d_dilation_gaps", "MaxPool2d", [(2, 1, 20, 20)], (2, 3), (1, 4), dilation=(1, 2)),
-    case("maxpool2d_dilation_tiles", "MaxPool2d", [(2, 1, 20, 20)], 2, 4, dilation=2),
+    case("maxpool2d_dilation_tiles", "MaxPool2d", [(2, 1, 20, 20)], 2, 2, dilation=3),
     case("maxpool2d_symbolic_batch", "MaxPool2d", [(N, 1, 6, 6)], 2),
     case("maxpool1d", "MaxPool1d", [(2, 3, 11)], 4, 3, 2, ceil_mode=True),
     case("maxpool3d", "MaxPool3d", [(2, 1, 6, 7, 8)], 2, (1, 2, 3)),
@@ -222,7 +153,8 @@ CASES = [
     case("avgpool2d", "AvgPool2d", [(2, 2, 7, 7)], 3, 2, 1, True, False, 4),
     case("avgpool2d_zero_divisor", "AvgPool2d", [(2, 2, 7, 7)], 3, divisor_override=0),
     case("avgpool2d_divisor_not_int", "AvgPool2d", [(2, 2, 7, 7)], 3, divisor_override=1.5),
-    case("avgpool1d_no_divisor", "AvgPool1d", [(2, 2, 7)], 3, divisor_override=2),
+    case("avgpool1d_no_divisor", "AvgPool1d", [(2, 2, 7)], 3, divisor_override=2,
+         no_torch="binding"),
     case("avgpool1d", "AvgPool1d", [(2, 2, 7)], 3, 1, 1),
     case("avgpool3d_kernel_over_input", "AvgPool3d", [(2, 1, 4, 4, 2)], 3, padding=1),
     case("avgpool3d", "AvgPool3d", [(2, 1, 4, 5, 6)], 2),
@@ -244,22 +176,14 @@ CASES = [
     case("linear", "Linear", [(2, 5, 7)], 7, 3),
     case("linear_no_bias_1d", "Linear", [(7,)], 7, 3, False),
     case("linear_mismatch", "Linear", [(2, 576)], 3136, 10),
-    case(
-        "linear_mismatch_explained",
-        "Linear",
-        [(2, 576)],
-        3136,
-        10,
-        explain=[{1: "64×3×3 from flatten"}],
-    ),  # fmt: skip
-    case(
-        "linear_mismatch_explained_same", "Linear", [(2, 576)], 100, 10, explain=[{1: "576"}]
-    ),  # fmt: skip
+    case("linear_mismatch_explained", "Linear", [(2, 576)], 3136, 10,
+         explain=[{1: "64×3×3 from flatten"}]),
+    case("linear_mismatch_explained_same", "Linear", [(2, 576)], 100, 10, explain=[{1: "576"}]),
     case("linear_infer", "Linear", [(N, 12)], INFER, 4),
     case("linear_infer_scalar", "Linear", [()], INFER, 4),
     case("linear_scalar", "Linear", [()], 3, 4),
     case("linear_symbolic_features", "Linear", [(2, C)], INFER, 4),
-    case("linear_no_value", "Linear", [(2, 4)], out_features=3),
+    case("linear_no_value", "Linear", [(2, 4)], out_features=3, no_torch="binding"),
     case("bilinear", "Bilinear", [(2, 3, 4), (2, 3, 5)], 4, 5, 6),
     case("bilinear_no_bias_1d", "Bilinear", [(4,), (5,)], 4, 5, 2, False),
     case("bilinear_one_input", "Bilinear", [(2, 4)], 4, 5, 6, no_torch="needs two tensors"),
@@ -296,17 +220,8 @@ CASES = [
     case("batchnorm2d_zero_eps", "BatchNorm2d", [(2, 6, 3, 3)], 6, 0.0),
     case("batchnorm2d_momentum_none", "BatchNorm2d", [(2, 6, 3, 3)], 6, momentum=None),
     case("batchnorm2d_momentum_word", "BatchNorm2d", [(2, 6, 3, 3)], 6, momentum="fast"),
-    case(
-        "batchnorm2d_bias_positional",
-        "BatchNorm2d",
-        [(2, 6, 3, 3)],
-        6,
-        1e-5,
-        0.1,
-        True,
-        True,
-        False,
-    ),  # fmt: skip
+    case("batchnorm2d_bias_positional", "BatchNorm2d", [(2, 6, 3, 3)], 6, 1e-5, 0.1, True, True,
+         False, no_torch="binding"),
     case("batchnorm1d_2d_input", "BatchNorm1d", [(2, 5)], 5),
     case("batchnorm1d_4d_input", "BatchNorm1d", [(2, 5, 3, 3)], 5),
     case("batchnorm3d", "BatchNorm3d", [(2, 2, 2, 2, 2)], 2, track_running_stats=False),
@@ -344,7 +259,7 @@ CASES = [
     case("leakyrelu_bool_slope", "LeakyReLU", [(2, 3)], True),
     case("gelu_tanh", "GELU", [(2, 3)], "tanh"),
     case("gelu_bad", "GELU", [(2, 3)], "exact"),
-    case("gelu_function_keyword_only", "gelu", [(2, 3)], T, "tanh"),
+    case("gelu_function_keyword_only", "gelu", [(2, 3)], T, "tanh", no_torch="binding"),
     case("gelu_function", "gelu", [(2, 3)], T, approximate="tanh"),
     case("softplus", "Softplus", [(4,)], 2, 10),
     case("sigmoid_function", "sigmoid", [(2, 3)], T),
@@ -431,14 +346,9 @@ CASES = [
     case("zeropad2d_int", "ZeroPad2d", [(4, 5)], 2),
     case("zeropad2d_crop", "ZeroPad2d", [(2, 1, 4, 5)], (-1, -2, 0, 0)),
     case("zeropad2d_crop_everything", "ZeroPad2d", [(2, 1, 4, 5)], (0, 0, -3, -1)),
-    case(
-        "zeropad2d_crop_too_much",
-        "ZeroPad2d",
-        [(2, 1, 4, 5)],
-        (-4, -2, 0, 0),
-        no_torch="torch's error depends on the order it crops in",
-    ),  # fmt: skip
-    case("zeropad2d_shrinks_to_nothing", "ZeroPad2d", [(2, 1, 4, 5)], (-6, 1, 0, 0)),
+    case("zeropad2d_crop_too_much", "ZeroPad2d", [(2, 1, 4, 5)], (-4, -2, 0, 0),
+         no_torch="torch's error depends on the order it crops in"),
+    case("zeropad2d_crop_all_then_pad", "ZeroPad2d", [(2, 1, 4, 5)], (-5, 1, 0, 0)),
     case("zeropad2d_rank", "ZeroPad2d", [(5,)], 1),
     case("zeropad2d_wrong_count", "ZeroPad2d", [(2, 1, 4, 5)], (1, 2, 3)),
     case("zeropad2d_word", "ZeroPad2d", [(2, 1, 4, 5)], (1, 2, 3, "x")),
@@ -456,42 +366,25 @@ CASES = [
     case("upsample_size_int", "Upsample", [(2, 3, 5)], 9, mode="linear", align_corners=True),
     case("upsample_neither", "Upsample", [(2, 3, 5, 7)]),
     case("upsample_both", "Upsample", [(2, 3, 5, 7)], 4, 2.0),
-    case(
-        "upsample_recompute_with_size", "Upsample", [(2, 3, 5, 7)], 4, recompute_scale_factor=True
-    ),  # fmt: skip
-    case(
-        "upsample_recompute_with_scale",
-        "Upsample",
-        [(2, 3, 5, 7)],
-        scale_factor=2,
-        recompute_scale_factor=True,
-    ),  # fmt: skip
-    case(
-        "upsample_align_nearest", "Upsample", [(2, 3, 5, 7)], scale_factor=2, align_corners=False
-    ),  # fmt: skip
+    case("upsample_recompute_with_size", "Upsample", [(2, 3, 5, 7)], 4,
+         recompute_scale_factor=True ),
+    case("upsample_recompute_with_scale", "Upsample", [(2, 3, 5, 7)], scale_factor=2,
+         recompute_scale_factor=True),
+    case("upsample_align_nearest", "Upsample", [(2, 3, 5, 7)], scale_factor=2,
+         align_corners=False ),
     case("upsample_mode_rank", "Upsample", [(2, 3, 5, 7)], scale_factor=2, mode="trilinear"),
     case("upsample_size_length", "Upsample", [(2, 3, 5, 7)], (1, 2, 3)),
     case("upsample_scale_length", "Upsample", [(2, 3, 5, 7)], scale_factor=(2.0,)),
     case("upsample_shrinks_to_nothing", "Upsample", [(2, 3, 5, 7)], scale_factor=0.1),
-    case(
-        "upsample_too_large",
-        "Upsample",
-        [(2, 3, 5, 7)],
-        scale_factor=1e308,
-        no_torch="torch would allocate it",
-    ),  # fmt: skip
-    case(
-        "upsample_huge",
-        "Upsample",
-        [(2, 3, 5, 7)],
-        scale_factor=2.0**62,
-        no_torch="torch would allocate it",
-    ),  # fmt: skip
+    case("upsample_too_large", "Upsample", [(2, 3, 5, 7)], scale_factor=1e308,
+         no_torch="torch would allocate it"),
+    case("upsample_huge", "Upsample", [(2, 3, 5, 7)], scale_factor=2.0**62,
+         no_torch="torch would allocate it"),
     case("upsample_zero_scale", "Upsample", [(2, 3, 5, 7)], scale_factor=0),
     case("upsample_bad_mode", "Upsample", [(2, 3, 5, 7)], scale_factor=2, mode="cubic"),
     case("upsample_flat", "Upsample", [(2, 3)], scale_factor=2),
     case("pixelshuffle", "PixelShuffle", [(2, 18, 3, 4)], 3),
-    case("pixelshuffle_not_divisible", "PixelShuffle", [(2, 8, 3, 4)], 2),
+    case("pixelshuffle_not_divisible", "PixelShuffle", [(2, 6, 3, 4)], 2),
     case("pixelshuffle_symbolic_channels", "PixelShuffle", [(2, C, 3, 4)], 2),
     case("pixelshuffle_2d", "PixelShuffle", [(8, 3)], 2),
     case("pixelunshuffle", "PixelUnshuffle", [(3, 4, 6)], 2),
@@ -506,6 +399,7 @@ CASES = [
     case("bind_missing_inferable", "Linear", [(2, 3)], no_torch="binding"),
     case("cannot_infer", "Conv2d", [(2, 3, 4, 4)], 3, INFER, 3),
 ]
+# fmt: on
 
 
 # ---------------------------------------------------------------- running a case
@@ -564,7 +458,7 @@ def golden_sections() -> dict[str, str]:
     if not GOLDEN_FILE.exists():
         return {}
     text = GOLDEN_FILE.read_text(encoding="utf-8")
-    sections = re.split(r"\n(?=## )", text.strip("\n"))
+    sections = re.split(r"\n\n(?=## )", text.strip("\n"))
     return {section.split("\n", 1)[0][3:]: section for section in sections}
 
 
@@ -617,7 +511,7 @@ def test_case_agrees_with_torch(c):
         stricter = differential.STRICTER.get(c.op)
         assert torch_error is not None or (stricter and stricter(torch_case)), (
             f"archspec refuses {c.call} ({refusal}) but torch gives {shape}"
-        )
+       )
         return
     assert torch_error is None, f"torch refuses {c.call} ({torch_error}); archspec {result.shape}"
     assert (result.shape, result.params) == (shape, count)

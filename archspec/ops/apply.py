@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.dims import Dim, Shape, SymbolicError, format_shape
+from archspec.dims import Dim, Shape, Sym, SymbolicError, format_shape
 from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, RuleContext
 
 
@@ -72,8 +72,6 @@ def check_arguments(op: OpSpec, values: dict[str, Any]) -> dict[str, Any]:
     for param in op.params:
         value = values.get(param.name)
         if param.is_tensor or value is INFER or param.check is None:
-            continue
-        if value is REQUIRED:
             continue
         try:
             checked[param.name] = param.check(param.name, value)
@@ -147,7 +145,7 @@ def _evaluate(
             continue  # a multi-dim value (LayerNorm's normalized_shape): the rule compares it
         elif args[param.name] != actual:
             raise _mismatch(op, param.name, args[param.name], actual, inputs, input_explanations)
-    ctx = RuleContext(op, args, inputs, input_explanations)
+    ctx = RuleContext(op, args, inputs)
     if op.validate is not None:
         op.validate(ctx)
     shape = tuple(op.rule(ctx))
@@ -164,12 +162,21 @@ def _evaluate(
 def _rank_help(op: OpSpec, rank: int) -> str | None:
     if rank == 2 and op.ranks and min(op.ranks) > 2:
         return "the input was flattened already; move this layer before the flatten"
-    if rank > 2 and op.ranks and max(op.ranks) == 2:
-        return "flatten the input first, e.g. `-> flatten(1)`"
     return None
 
 
 def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
+    code = op.param(name).mismatch or "E105"
+    if isinstance(actual, Sym):  # the count depends on the input's symbolic sizes
+        return OpFailure(
+            code,
+            f"{op.name} expects {name}={declared}, but receives {actual}, which depends on the "
+            "input size",
+            arg=name,
+            input=0,
+            help="make the count one number: pool to a fixed size before flattening (e.g. "
+            "AdaptiveAvgPool2d), or fix the input size",
+        )
     rank = len(inputs[0])
     dim = rank - 1 if name == "in_features" or name == "normalized_shape" else None
     origin = ""
@@ -180,7 +187,6 @@ def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
                 origin = f" = {text}"
                 break
     where = f"{actual}{origin}"
-    code = op.param(name).mismatch or "E105"
     # Explanations read "64×3×3 from flatten"; the help repeats only the arithmetic.
     fix_detail = f" ({origin[3:].split(' from ')[0]})" if origin else ""
     return OpFailure(

@@ -108,17 +108,10 @@ class Emission:
 class RuleContext:
     """What a shape rule sees: resolved arguments and input shapes; and how it reports."""
 
-    def __init__(
-        self,
-        op: OpSpec,
-        args: dict[str, Any],
-        inputs: list[Shape],
-        input_explanations: list[dict[int, str]] | None = None,
-    ):
+    def __init__(self, op: OpSpec, args: dict[str, Any], inputs: list[Shape]):
         self.op = op
         self.args = args
         self.inputs = inputs
-        self._input_explanations = input_explanations or [{} for _ in inputs]
         self.explanations: dict[int, str] = {}
         self.warnings: list[OpFailure] = []
 
@@ -148,11 +141,6 @@ class RuleContext:
         """Record the arithmetic behind an output dim (e.g. "64×3×3" after flatten)."""
         self.explanations[dim] = text
 
-    def input_explanation(self, index: int, dim: int) -> str | None:
-        explanations = self._input_explanations[index]
-        rank = len(self.inputs[index])
-        return explanations.get(dim % rank) if rank else None
-
 
 # ---------------------------------------------------------------- argument checkers
 # Each takes (name, value) and returns the normalised value or raises ArgError.
@@ -160,10 +148,6 @@ class RuleContext:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def any_value(name: str, value: Any) -> Any:
-    return value
 
 
 def integer(name: str, value: Any) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.dims import Dim, product
+from archspec.dims import Dim
 from archspec.ops.base import RuleContext
 
 SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -49,11 +49,3 @@ def spatial_dims(ctx: RuleContext, spatial: int) -> list[Dim]:
 def channel_dim(spatial: int):
     """Reads the channel count of an input with `spatial` trailing spatial dims."""
     return lambda shape: shape[-(spatial + 1)]
-
-
-def batch_prefix(shape) -> tuple:
-    return tuple(shape[:-1])
-
-
-def per_sample(shape, skip_batch: bool) -> Dim:
-    return product(shape[1:] if skip_batch else shape)
