@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 from archspec.budgets import BUDGET_KEYS, Budget, BudgetError, parse_budget_value
 from archspec.diagnostics import CODES, OPT_IN_CODES, Diagnostic, Severity
@@ -108,10 +104,35 @@ def glob_matches(relative: str, pattern: str) -> bool:
 
 # ---------------------------------------------------------------- reading files
 
+_DOTTED_KEY = re.compile(r"(?:^|\.)[ \t]*archspec[ \t]*[\].]", re.M)
+_PLAIN_KEY = re.compile(r"archspec[ \t]*=")
+
+
+def _may_have_table(text: str) -> bool:
+    """Whether a pyproject.toml may hold our table: `[tool.archspec...]`, a dotted
+    `tool.archspec.x` / `archspec.x` key, or `archspec = ...` directly under `[tool]` (not the
+    `archspec = "archspec.cli:main"` of `[project.scripts]`)."""
+    if _DOTTED_KEY.search(text):
+        return True
+    header = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            header = stripped.replace(" ", "")
+        elif header == "[tool]" and _PLAIN_KEY.match(stripped):
+            return True
+    return False
+
 
 def parse_config(path: str, text: str) -> Config | None:
     """A Config from the text of `path` (archspec.toml or pyproject.toml); None for a
     pyproject.toml without `[tool.archspec]`."""
+    if os.path.basename(path) == "pyproject.toml" and not _may_have_table(text):
+        return None  # no table of ours: skip parsing (and importing tomllib, ~6 ms)
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -18,8 +18,8 @@ raises `SymbolicError` too, which the op layer reports as "needs a numeric size"
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
-from fractions import Fraction
 
 
 class SymbolicError(TypeError):
@@ -113,8 +113,8 @@ class Sym:
     def _terms_of(value: Dim) -> dict[tuple[Atom, ...], int]:
         if isinstance(value, Sym):
             return value._as_terms()
-        if isinstance(value, Fraction):
-            return {(): value}
+        if isinstance(value, numbers.Rational) and not isinstance(value, int):
+            return {(): value}  # a Fraction: shapes simplified under congruences
         return {(): _exact_int(value)}
 
     @property
@@ -136,7 +136,7 @@ class Sym:
 
     # ------------------------------------------------------------ arithmetic
     def __add__(self, other: Dim) -> Dim:
-        if not isinstance(other, (Sym, int, Fraction)):
+        if not isinstance(other, (Sym, numbers.Rational)):
             return _not_exact(other, "add")
         terms = self._as_terms()
         for key, coeff in Sym._terms_of(other).items():
@@ -162,7 +162,7 @@ class Sym:
         return (-self) + other
 
     def __mul__(self, other: Dim) -> Dim:
-        if not isinstance(other, (Sym, int, Fraction)):
+        if not isinstance(other, (Sym, numbers.Rational)):
             return _not_exact(other, "multiply")
         result: dict[tuple[Atom, ...], int] = {}
         for k1, v1 in self.terms:
@@ -411,6 +411,8 @@ def _exact_floor(atom: Floor, congruences: dict[str, tuple[int, int]]) -> Dim | 
     period, residue = congruences[name]
     if (a * period) % k:
         return None
+    from fractions import Fraction  # only here: keeps the check path's imports light
+
     remainder = (a * residue + c) % k
     return (inner - remainder) * Fraction(1, k)
 

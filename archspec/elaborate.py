@@ -184,15 +184,30 @@ def _static_labels(body) -> set[str]:
     stack: list[Any] = list(body)
     while stack:
         item = stack.pop()
-        if isinstance(item, ast.Label) and len(item.parts) == 1 and isinstance(item.parts[0], str):
-            labels.add(item.parts[0])
-        elif isinstance(item, ast.Declare):
-            labels.add(item.name.id)
-        if isinstance(item, (tuple, list)):
+        kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if kind is tuple or kind is list:
             stack.extend(item)
-        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, Span):
-            stack.extend(getattr(item, f) for f in item.__dataclass_fields__ if f not in ("span",))
+            continue
+        if kind is ast.Label:
+            if len(item.parts) == 1 and isinstance(item.parts[0], str):
+                labels.add(item.parts[0])
+            continue
+        if kind is ast.Declare:
+            labels.add(item.name.id)
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:
+            fields = _CHILD_FIELDS[kind] = tuple(
+                f for f in getattr(kind, "__dataclass_fields__", ()) if f != "span"
+            )
+        stack.extend(getattr(item, f) for f in fields)
     return labels
+
+
+# Nodes without labels inside, and each node type's fields worth walking (all but the span).
+_LEAVES = frozenset({ast.Constant, ast.Name, ast.Infer, str, int, float, bool, type(None), Span})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 class Elaborator:
@@ -504,8 +519,8 @@ class Elaborator:
             if (high - low) // step >= MAX_SIZE_RANGE:
                 raise _error(
                     "E105",
-                    f"{name.id} ranges over {(high - low) // step + 1} sizes; archspec examines "
-                    f"at most {MAX_SIZE_RANGE}",
+                    f"the range of {name.id} holds {(high - low) // step + 1} sizes; archspec "
+                    f"examines at most {MAX_SIZE_RANGE}",
                     bounded.span,
                     "range too wide",
                     help="narrow the range to the sizes the network will see",

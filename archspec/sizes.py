@@ -596,7 +596,7 @@ def size_findings(model: ModelGraph, report: SizeReport) -> list[diag.Diagnostic
         findings.append(
             diag.make(
                 "W009",
-                f"{node.op.name}(in_features={features}) works only at the input sizes where the "
+                f"{node.op.name} with in_features={features} works only at the input sizes where the "
                 f"flattened features equal {features}: {report.describe()}",
                 node.span,
                 "fixes the input size",
@@ -638,7 +638,7 @@ def _rejected_sizes(model, report: SizeReport, offending, rejected) -> diag.Diag
     )
     return diag.make(
         "E209",
-        f"{model.name} rejects sizes in the declared range: {counts}",
+        f"model {model.name} rejects sizes in the declared range: {counts}",
         first.span,
         "includes rejected sizes",
         secondary=[(s.span, "and here") for s in offending[1:]],

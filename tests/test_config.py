@@ -344,3 +344,25 @@ def test_configuration_examples_in_the_docs_are_valid(document):
     assert blocks
     for block in blocks:
         assert parse_config("pyproject.toml", block) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "ours"),
+    [
+        ("[tool.archspec]\nselect = ['E']\n", True),
+        ("[tool.archspec.budgets.Net]\nparams = '1M'\n", True),
+        ("[ tool . archspec ]\n", True),
+        ("[tool]\narchspec.select = ['E']\n", True),
+        ("[tool]\narchspec = { select = ['E'] }\n", True),
+        ("tool.archspec.select = ['E']\n", True),
+        ('[project.scripts]\narchspec = "archspec.cli:main"\n', False),
+        ('[project]\nname = "archspec-nn"\n', False),
+    ],
+)
+def test_pyproject_without_our_table_is_not_parsed(text, ours, monkeypatch):
+    """The quick pre-check never skips a table of ours (else settings would be ignored)."""
+    from archspec import config
+
+    assert config._may_have_table(text) is ours
+    if ours:
+        assert parse_config("pyproject.toml", text) is not None

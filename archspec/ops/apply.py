@@ -183,7 +183,8 @@ def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
     if explanations:
         for index in [dim] if dim is not None else range(rank):
             text = explanations[0].get(index) if index is not None else None
-            if text and text != str(actual):
+            # Only the arithmetic of a dim holding the received count explains it.
+            if text and text != str(actual) and inputs[0][index] == actual:
                 origin = f" = {text}"
                 break
     where = f"{actual}{origin}"
