@@ -28,10 +28,35 @@ _TERMINAL_WORDS = {
 }
 
 
-def build_lark(**options) -> Lark:
-    """An LALR parser for the project's grammar (lark caches each variant on disk)."""
+def build_lark(*, plain_calls: bool = False, **options) -> Lark:
+    """An LALR parser for the project's grammar (lark caches each variant on disk).
+
+    `plain_calls` adds the fast path's lexer shortcut: a call whose arguments are only numbers
+    and names (`Conv2d(8, 8, 3, padding=1)`, most of a spec) is one PLAIN_ARGS token instead of
+    up to a dozen, which the LALR loop would otherwise shift one by one (half the parse time of
+    a long chain). transform.FastAst.plain_call splits it with the same token rules, so the AST
+    and spans are those of the full grammar (tests/test_parse_paths.py compares them)."""
     grammar = resources.files("archspec").joinpath("grammar/arch.lark").read_text("utf-8")
+    if plain_calls:
+        grammar += _PLAIN_CALLS
     return Lark(grammar, parser="lalr", maybe_placeholders=True, cache=True, **options)
+
+
+# The arguments of a plain call, as one token: `(` [arg ("," arg)* [","]] `)`, where an arg is
+# [NAME "="] (FLOAT | INT | NAME) with the grammar's own token patterns, and no reserved word (a
+# reserved word, a string, a comment or anything else leaves the call to the full grammar).
+_RESERVED = r"(?:model|block|input|return|if|else|for|in|from|import|and|or|not)\b"
+_NAME = rf"(?!{_RESERVED})[^\W\d]\w*"
+_FLOAT = r"(?:[0-9][0-9_]*)?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*\.?(?:[eE][-+]?[0-9]+)"
+_INT = r"(?:0|[1-9][0-9_]*)(?![\w.])"
+_NUMBER = f"{_FLOAT}|{_INT}"
+_ARG = rf"(?:{_NAME}[ \t\f\r\n]*=[ \t\f\r\n]*)?(?:{_NUMBER}|{_NAME})"
+_WS = r"[ \t\f\r\n]*"
+PLAIN_ARGS_PATTERN = rf"\({_WS}(?:{_ARG}{_WS}(?:,{_WS}{_ARG}{_WS})*(?:,{_WS})?)?\)"
+_PLAIN_CALLS = f"""
+%extend call: NAME PLAIN_ARGS -> plain_call
+PLAIN_ARGS.2: /{PLAIN_ARGS_PATTERN}/
+"""
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,6 +71,7 @@ def get_fast_parser() -> Lark:
     from archspec.transform import FastAst
 
     return build_lark(
+        plain_calls=True,
         keep_all_tokens=True,
         start="start",
         transformer=_FAST_AST.setdefault("callbacks", FastAst()),

@@ -39,13 +39,18 @@ class SourceFile:
         return Span(self, start, max(start, end))
 
 
-@dataclass(frozen=True, eq=False)
 class Span:
-    """A half-open character range [start, end) in a source file."""
+    """A half-open character range [start, end) in a source file. Immutable by convention, and
+    compared by identity. A plain slotted class, not a frozen dataclass: every AST node has one
+    (17 per line of a long chain), and a frozen dataclass costs twice the time to build and three
+    times the memory (see benchmarks/run.py's scaling rows)."""
 
-    source: SourceFile
-    start: int
-    end: int
+    __slots__ = ("source", "start", "end")
+
+    def __init__(self, source: SourceFile, start: int, end: int):
+        self.source = source
+        self.start = start
+        self.end = end
 
     @property
     def line(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast as py_ast
 import math
+import re
 import warnings
 
 from lark import Token, Transformer_NonRecursive, Tree, v_args
@@ -335,6 +336,15 @@ def _height(children, step: int = 1) -> int:
     return h + step if h >= 0 else 0
 
 
+def _plain_arg_pattern() -> re.Pattern:
+    from archspec.parser import _FLOAT, _INT, _NAME
+
+    return re.compile(
+        rf"(?:(?P<keyword>{_NAME})[ \t\f\r\n]*=[ \t\f\r\n]*)?"
+        rf"(?:(?P<float>{_FLOAT})|(?P<int>{_INT})|(?P<name>{_NAME}))"
+    )
+
+
 class FastAst:
     """Callbacks for an LALR parser built with keep_all_tokens=True (see parser.get_fast_parser)."""
 
@@ -518,6 +528,36 @@ class FastAst:
         args = tuple(c[0] for c in children if type(c) is tuple)
         return self._make(ast.Call, children, self._name(children[0]), args)
 
+    def plain_call(self, children):
+        """NAME PLAIN_ARGS (parser.build_lark's fast-path token): the nodes `call` would build
+        from the same text, token by token."""
+        name, arguments = children
+        text, base, span = str(arguments), arguments.start_pos, self.source.span
+        args = []
+        for match in _PLAIN_ARG.finditer(text, 1, len(text) - 1):
+            kind = match.lastgroup
+            start, end = base + match.start(kind), base + match.end(kind)
+            raw = match.group(kind)
+            if kind == "name":
+                value = ast.Name(raw, span(start, end))
+            elif kind == "int":
+                try:
+                    value = ast.Constant(int(raw.replace("_", "")), span(start, end))
+                except ValueError:  # more digits than Python converts
+                    raise _too_large(span(start, end)) from None
+            else:
+                number = float(raw.replace("_", ""))
+                if math.isinf(number):
+                    raise _too_large(span(start, end))
+                value = ast.Constant(number, span(start, end))
+            keyword = match.group("keyword")
+            first = base + match.start("keyword") if keyword else start
+            args.append(ast.Argument(value, span(first, end), keyword=keyword))
+        start, end = name.start_pos, arguments.end_pos
+        node = ast.Call(ast.Name(str(name), span(name.start_pos, name.end_pos)), tuple(args),
+                        span(start, end))  # fmt: skip
+        return (node, 2 if args else 0, start, end)
+
     def pos_arg(self, children):
         return self._make(ast.Argument, children, children[0][0])
 
@@ -551,3 +591,5 @@ def _fast_binary(op: str):
 for _alias, _op in _BINARY.items():
     setattr(FastAst, _alias, _fast_binary(_op))
 del _alias, _op
+
+_PLAIN_ARG = _plain_arg_pattern()

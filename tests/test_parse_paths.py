@@ -106,3 +106,39 @@ def test_every_repository_spec_parses_identically(path):
 def test_generated_expressions_parse_identically(tokens):
     body = " ".join(tokens)
     _same(f"model M {{\n    input x: [N, 1, 4, 4]\n    y = {body}\n    return y\n}}\n")
+
+
+# Calls whose arguments are plain numbers and names are one PLAIN_ARGS token on the fast path
+# (parser.build_lark); everything else in parentheses must fall back to the full grammar.
+PLAIN_CALL_CASES = [
+    "Conv2d(8, 8, 3, padding=1)",
+    "Conv2d( 8 ,8,\n 3 , padding = 1 , )",
+    "f()",
+    "f( )",
+    "Linear(in_features=1_024, out_features=10)",
+    "Dropout(0.5)",
+    "Dropout(.5)",
+    "Dropout(5e-1)",
+    "Dropout(1.5e3)",
+    "LeakyReLU(negative_slope=1e-2, inplace=True)",
+    "Conv2d(c, 2 * c, 3)",  # an expression: not plain
+    "view(N, -1)",  # a unary minus: not plain
+    "pad('x')",  # a string: not plain
+    "f(a, # a comment\n b)",  # a comment: not plain
+    "f(a, b) [0]",
+    "f(in)",  # a reserved word: the full grammar's error
+    "f(input2, import_, notes)",  # names that start like reserved words
+    "f(0x10)",
+    "f(08)",
+    "f(1.)",
+    "f(1, , 2)",
+    "f(,)",
+    "f(" + "9" * 5000 + ")",  # more digits than int() takes
+    "f(1e999)",  # a float too large
+    "f(x=1, x=2)",
+]
+
+
+@pytest.mark.parametrize("call", PLAIN_CALL_CASES)
+def test_plain_calls_parse_identically(call):
+    _same(f"model M {{\n    input x: [N, 3, 8, 8]\n    h = x -> {call}\n    return h\n}}\n")

@@ -124,7 +124,8 @@ def _evaluate(
     input_explanations: list[dict[int, str]] | None = None,
 ) -> Evaluation:
     args = check_arguments(op, values)
-    args = {name: value for name, value in args.items() if not op.param(name).is_tensor}
+    tensors = op.tensor_params
+    args = {name: value for name, value in args.items() if name not in tensors} if tensors else args
     if op.ranks is not None and inputs:
         rank = len(inputs[0])
         if rank not in op.ranks:

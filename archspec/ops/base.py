@@ -83,8 +83,14 @@ class OpSpec:
     # and the input shape; "global" when every output sees the whole input; None: pointwise.
     window: Callable[[dict[str, Any], Shape], tuple[tuple, tuple]] | str | None = None
 
+    def __post_init__(self) -> None:
+        # Looked up for every argument of every call: a dict, not a scan of `params`.
+        object.__setattr__(self, "_by_name", {p.name: p for p in self.params})
+        object.__setattr__(self, "tensor_params", frozenset(p.name for p in self.params
+                                                            if p.is_tensor))  # fmt: skip
+
     def param(self, name: str) -> Param:
-        return next(p for p in self.params if p.name == name)
+        return self._by_name[name]
 
     @property
     def signature(self) -> str:
