@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 
 from archspec import diagnostics as diag
@@ -535,6 +536,11 @@ def simplify_inference(inference: Inference, facts: dict[str, tuple[int, int]]) 
         evaluation.macs = simplify(evaluation.macs, facts)
 
 
+def _where(span) -> str:
+    """`unet_blocks.arch:23:52`: file, line and column, as compilers print them."""
+    return f"{os.path.basename(span.source.path)}:{span.line}:{span.column}"
+
+
 def by_reason(rejections: list[Rejection]) -> list[Rejection]:
     """One rejection per finding (code and place), the best example kept, counts summed: the
     layer that rejects H = 1 also rejects W = 1."""
@@ -561,7 +567,7 @@ def rejection_text(rejection: Rejection) -> str:
     span = finding.primary.span
     return (
         f"{example_text(rejection.example)}: {finding.message} "
-        f"(line {span.line}, column {span.column}) [{finding.code}]"
+        f"({_where(span)}) [{finding.code}]"
     )
 
 
@@ -716,8 +722,8 @@ def render_text(checked) -> str:
             finding = rejection.diagnostic
             span = finding.primary.span
             lines.append(
-                f"    {example.ljust(width)}  {finding.message} (line {span.line}, column "
-                f"{span.column}) [{finding.code}; {rejection.count:,} sizes]"
+                f"    {example.ljust(width)}  {finding.message} ({_where(span)}) "
+                f"[{finding.code}; {rejection.count:,} sizes]"
             )
     return "\n".join(lines) + "\n"
 

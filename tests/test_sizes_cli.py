@@ -97,3 +97,12 @@ def test_symbolic_shapes_reach_the_diagram(capsys):
     code, out, _ = run(capsys, "graph", str(DATA / "tiny_unet.arch"), "--format", "dot")
     assert code == 0
     assert "H/4" in out and "W/4" in out
+
+
+def test_readme_shows_the_real_unet_sizes(capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    marker = "$ archspec sizes specs/segmentation/unet.arch\n"
+    shown = readme[readme.index(marker) + len(marker) :].split("```", 1)[0]
+    code, out, _ = run(capsys, "sizes", "specs/segmentation/unet.arch")
+    assert code == 0
+    assert shown == out
