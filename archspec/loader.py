@@ -170,13 +170,17 @@ class Loader:
                 )
             seen[param.name.id] = param
 
-    def _import(self, loaded: LoadedFile, imported: ast.Import):
+    def _import(
+        self, loaded: LoadedFile, imported: ast.Import
+    ) -> Generator[SourceFile, LoadedFile | None, None]:
         if not (yield from self._import_names(loaded, imported)):
             # Reported at the import; uses of the names stay silent rather than "unknown".
             for name in imported.names:
                 loaded.definitions.setdefault(name.id, Definition(None, loaded.source.path))
 
-    def _import_names(self, loaded: LoadedFile, imported: ast.Import):
+    def _import_names(
+        self, loaded: LoadedFile, imported: ast.Import
+    ) -> Generator[SourceFile, LoadedFile | None, bool]:
         """Bind the imported blocks in `loaded` (yielding the file to load, if it is not loaded
         yet); False if the file could not be imported."""
         base = os.path.dirname(loaded.source.path)
@@ -197,13 +201,12 @@ class Loader:
             )
             return False
         folder, marker = self.root
-        if os.path.commonpath([folder, key]) != folder:
+        if not _inside(folder, key):
             if marker is not None:
-                why = f"the nearest folder above the checked file with a {marker}"
+                why = f"the nearest above the checked file with a {marker}"
             else:
-                why = "the checked file's own folder, as none above it has a " + ", ".join(
-                    PROJECT_MARKERS
-                )
+                markers = ", ".join(PROJECT_MARKERS)
+                why = f"the checked file's own, as no folder above it has a {markers}"
             self.reporter.add(
                 diag.make(
                     "E111",
@@ -212,7 +215,7 @@ class Loader:
                     "outside the project",
                     notes=[
                         f"it resolves to {_shown(key)}",
-                        f"the project is {_shown(folder)}{os.sep}, {why}",
+                        f"the project folder is {_shown(folder)}{os.sep}: {why}",
                     ],
                     help="keep imported files inside the project, or put an archspec.toml in "
                     "a folder that holds them all",
@@ -289,6 +292,13 @@ def project_root(path: str) -> tuple[str, str | None]:
         if parent == folder:
             return os.path.realpath(start), None
         folder = parent
+
+
+def _inside(folder: str, path: str) -> bool:
+    try:
+        return os.path.commonpath([folder, path]) == folder
+    except ValueError:  # on another drive (Windows)
+        return False
 
 
 def _shown(path: str) -> str:

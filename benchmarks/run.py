@@ -8,6 +8,8 @@ comparisons are ratios on the same machine:
    model on the meta device, one forward; and torchinfo's summary);
 2. in-process check of resnet50 and densenet121, split by stage;
 3. scaling: synthetic chains and branchy graphs of 1k, 10k and 100k layers (time, peak memory);
+   limits: blocks nested 100 to 2,000 deep, import chains of 10 and 100 files, a block applied
+   1k and 10k times, a 10 MB file (time and memory per unit);
 4. `compile` time, and the compiled resnet50's forward against torchvision's (batch 8, CPU, eval,
    the same weights);
 5. start-up: `archspec --version` against `python -c pass`.
@@ -199,6 +201,110 @@ def scaling(sizes: list[int]) -> dict:
     return results
 
 
+def nested_blocks(folder: Path, depth: int) -> Path:
+    """Blocks B0 ... B{depth-1}, each a layer and the next block: `depth` nested instances."""
+    blocks = [
+        f"block B{i}(c) {{\n    input x\n    return x -> Conv2d(c, c, 1) -> B{i + 1}(c)\n}}"
+        for i in range(depth - 1)
+    ]
+    blocks.append(f"block B{depth - 1}(c) {{\n    input x\n    return x -> Conv2d(c, c, 1)\n}}")
+    model = "model Nested {\n    input x: [N, 4, 8, 8]\n    return x -> outer: B0(4)\n}\n"
+    path = folder / f"nested_{depth}.arch"
+    path.write_text("\n\n".join(blocks) + "\n\n" + model)
+    return path
+
+
+def import_chain(folder: Path, files: int) -> Path:
+    """chain_0.arch imports chain_1.arch ... chain_{files-1}.arch, a block from each."""
+    chain = folder / f"chain_{files}"
+    chain.mkdir()
+    (chain / "archspec.toml").write_text("")  # the project: every file of the chain is inside
+    for i in range(files):
+        head = f'from "chain_{i + 1}.arch" import B{i + 1}\n\n' if i + 1 < files else ""
+        inner = f" -> B{i + 1}()" if i + 1 < files else ""
+        body = f"    input x\n    return x -> Linear(8, 8){inner}\n"
+        (chain / f"chain_{i}.arch").write_text(f"{head}block B{i} {{\n{body}}}\n")
+    path = chain / "main.arch"
+    path.write_text('from "chain_0.arch" import B0\n\n'
+                    "model Chain {\n    input x: [N, 8]\n    return x -> B0()\n}\n")  # fmt: skip
+    return path
+
+
+def many_instances(folder: Path, count: int) -> Path:
+    """One block applied `count` times in a row, each instance its own submodule."""
+    lines = ["block Cell(c) {", "    input x", "    return x -> fc: Linear(c, c) -> relu()", "}",
+             "", "model Many {", "    input x: [N, 8]", "    h = x"]  # fmt: skip
+    lines += [f"    h = h -> cell{i}: Cell(8)" for i in range(count)]
+    path = folder / f"instances_{count}.arch"
+    path.write_text("\n".join([*lines, "    return h", "}", ""]))
+    return path
+
+
+def big_file(folder: Path, megabytes: int) -> Path:
+    """A ResNet-style block and model in `megabytes` MB of text, nearly all of it comments."""
+    comment = "    # " + "a design note that explains the next layer, " * 2 + "\n"
+    notes = comment * (megabytes * 2**20 // len(comment) // 2)  # twice: in the block and model
+    text = ("block Basic(c) {\n    input x\n" + notes
+            + "    out = x -> conv1: Conv2d(c, c, 3, padding=1) -> bn1: BatchNorm2d(c) -> relu()\n"
+            "    return out + x -> relu()\n}\n\n"
+            "model Big {\n    input x: [N, 16, 32, 32]\n" + notes
+            + "    return x -> b1: Basic(16) -> b2: Basic(16)\n}\n")  # fmt: skip
+    path = folder / f"big_{megabytes}mb.arch"
+    path.write_text(text)
+    return path
+
+
+CHECK_IN_PROCESS = (
+    "import resource, sys, time\n"
+    "from archspec.driver import check_file\n"
+    "t = time.perf_counter(); r = check_file(sys.argv[1])\n"
+    "assert r.ok, [d.message for d in r.diagnostics][:3]\n"
+    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+)
+
+
+def _checked(path: Path, repeat: int) -> tuple[list[float], int]:
+    """Check times of `path` in fresh processes (after imports), and the largest peak RSS (KiB)."""
+    samples, peak = [], 0
+    for _ in range(repeat):
+        out = subprocess.run([PY, "-c", CHECK_IN_PROCESS, str(path)], cwd=ROOT,
+                             capture_output=True, text=True)  # fmt: skip
+        if out.returncode:
+            raise RuntimeError(out.stderr[-2000:])
+        seconds, kib = out.stdout.split()
+        samples.append(float(seconds))
+        peak = max(peak, int(kib))
+    return samples, peak
+
+
+def limits() -> dict:
+    """The size and depth limits (issue 7): time and memory per unit, the memory above what
+    checking a one-layer spec takes. Nesting is not linear in memory: every module's dotted path
+    (its state_dict key) grows with its depth."""
+    cases = [
+        ("block nesting depth 100", "level", 100, nested_blocks, 3),
+        ("block nesting depth 1000", "level", 1_000, nested_blocks, 3),
+        ("block nesting depth 2000 (the limit)", "level", 2_000, nested_blocks, 1),
+        ("import chain of 10 files", "file", 10, import_chain, 3),
+        ("import chain of 100 files", "file", 100, import_chain, 3),
+        ("a block applied 1000 times", "instance", 1_000, many_instances, 3),
+        ("a block applied 10000 times", "instance", 10_000, many_instances, 1),
+        ("a 10 MB file (comments)", "MB", 10, big_file, 3),
+    ]
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        _, baseline = _checked(nested_blocks(folder, 1), 3)
+        for label, unit, count, write, repeat in cases:
+            samples, peak = _checked(write(folder, count), repeat)
+            result = stats(samples)
+            result["peak_mib"] = peak / 1024
+            result[f"us_per_{unit}"] = result["median"] / count * 1e6
+            result[f"extra_kib_per_{unit}"] = max(0, peak - baseline) / count
+            results[label] = result
+    return results
+
+
 def compile_and_forward(repeat: int) -> dict:
     import torch
     import torchvision
@@ -307,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     sections["In-process check, densenet121"] = stages(DENSENET121, args.repeat * 3)
     print("scaling ...", flush=True)
     sections["Scaling"] = scaling(sizes)
+    print("limits ...", flush=True)
+    sections["Limits"] = limits()
     if not args.skip_torch:
         print("compile and forward ...", flush=True)
         sections["Compile and forward"] = compile_and_forward(args.repeat)
