@@ -66,7 +66,8 @@ class SizeReport:
     product: bool  # the accepted sizes are every combination of the per-symbol values
     accepted_count: int
     total_count: int
-    points: list[tuple[int, ...]] = field(default_factory=list)  # when not a product (few)
+    # The accepted sizes as blocks: every combination of a block's per-symbol values passes.
+    blocks: list[tuple[frozenset[int], ...]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     main: Run | None = None  # the run whose shapes are shown (accepted when any size is)
     complete: bool = True  # False: the search stopped at a limit (see `stopped`)
@@ -86,7 +87,18 @@ class SizeReport:
         """Whether the model accepts these sizes (within the analysed bounds)."""
         if self.product:
             return all(values[n] in self.accepted_sets[n] for n in self.names)
-        return tuple(values[n] for n in self.names) in set(self.points)
+        point = [values[n] for n in self.names]
+        return any(all(v in b for v, b in zip(point, block)) for block in self.blocks)
+
+    @functools.cached_property
+    def points(self) -> list[tuple[int, ...]]:
+        """The accepted sizes one by one, smallest first (the first 10,000: `accepts` and
+        `blocks` are exact however many there are)."""
+        limit = 10_000
+        found: list[tuple[int, ...]] = []
+        for block in self.blocks:
+            found.extend(itertools.islice(itertools.product(*map(sorted, block)), limit))
+        return sorted(found)[:limit]
 
     def describe(self) -> str:
         """The accepted sizes in plain words."""
@@ -321,15 +333,14 @@ def _report(search: _Search, entries: list[_Entry], first: Run, stopped: str) ->
     names = search.order
     accepted_values: dict[str, set[int]] = {n: set() for n in names}
     accepted_count = 0
-    accepted_points: list[tuple[int, ...]] = []
+    blocks: list[tuple[frozenset[int], ...]] = []
     for entry in entries:
         if not entry.run.ok:
             continue
         accepted_count += entry.weight
         for name, values in zip(names, entry.members):
             accepted_values[name].update(values)
-        if len(accepted_points) <= 10_000:
-            accepted_points.extend(itertools.product(*entry.members))
+        blocks.append(tuple(frozenset(values) for values in entry.members))
     total = 1
     for symbol in search.symbols:
         total *= len(symbol.values)
@@ -344,7 +355,7 @@ def _report(search: _Search, entries: list[_Entry], first: Run, stopped: str) ->
         product=product,
         accepted_count=accepted_count if not stopped else 0,
         total_count=total,
-        points=sorted(accepted_points) if not product else [],
+        blocks=blocks,
         main=main,
         complete=not stopped,
         stopped=stopped,
@@ -565,10 +576,7 @@ def rejection_text(rejection: Rejection) -> str:
     """ "H = 33, W = 32: cat at 41:9: cat along dim 1 needs … [E204]"."""
     finding = rejection.diagnostic
     span = finding.primary.span
-    return (
-        f"{example_text(rejection.example)}: {finding.message} "
-        f"({_where(span)}) [{finding.code}]"
-    )
+    return f"{example_text(rejection.example)}: {finding.message} ({_where(span)}) [{finding.code}]"
 
 
 def _progression(values: list[int]) -> tuple[int, int, int] | None:
@@ -602,8 +610,8 @@ def size_findings(model: ModelGraph, report: SizeReport) -> list[diag.Diagnostic
         findings.append(
             diag.make(
                 "W009",
-                f"{node.op.name} with in_features={features} works only at the input sizes where the "
-                f"flattened features equal {features}: {report.describe()}",
+                f"{node.op.name} with in_features={features} works only at the input sizes "
+                f"where the flattened features equal {features}: {report.describe()}",
                 node.span,
                 "fixes the input size",
                 notes=[f"the incoming features are {_features(report, node)}"],
