@@ -106,3 +106,31 @@ def test_readme_shows_the_real_unet_sizes(capsys):
     code, out, _ = run(capsys, "sizes", "specs/segmentation/unet.arch")
     assert code == 0
     assert shown == out
+
+
+def test_sizes_diff_and_summary_are_identical_across_hash_seeds():
+    """Sets, dicts and guards must not leak hash order into what users read."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from archspec.cli import main\n"
+        "for args in (['sizes', '--format', 'json', sys.argv[1]], ['sizes', sys.argv[2]],\n"
+        "             ['summary', sys.argv[1]], ['compile', sys.argv[1]],\n"
+        "             ['diff', sys.argv[1], sys.argv[2], '--format', 'json']):\n"
+        "    main(args)\n"
+    )
+    outputs = set()
+    for seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "NO_COLOR": "1"}
+        completed = subprocess.run(
+            [sys.executable, "-c", script, str(DATA / "tiny_unet.arch"), str(DATA / "pairs.arch")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        outputs.add(completed.stdout + completed.stderr)
+    assert len(outputs) == 1
