@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import math
 import re
 import textwrap
 import unicodedata
@@ -453,23 +454,47 @@ class ModelWriter:
         return literal(value)
 
     def _dim(self, value: Dim, node: Node, namer: _Namer) -> str:
-        """A size for generated code: numbers as they are, symbols read off a live tensor."""
+        """A size for generated code: numbers as they are, symbols read off a live tensor
+        (`x.size(0)`), and expressions of them in exact integer arithmetic."""
         if not isinstance(value, Sym):
             return literal(value)
-        for candidate in [*node.inputs, *namer.available()]:
-            shape = self.inference.shapes.get(candidate)
-            if shape is None:
-                continue
-            for index, dim in enumerate(shape):
-                if dim == value:
-                    return f"{namer.name_of(candidate)}.size({index})"
+        found = self._live_size(value, node, namer)
+        if found is not None:
+            return found
+        common = math.lcm(*(getattr(c, "denominator", 1) for _, c in value.terms))
+        if common != 1:  # H/2 + 1/2 (a shape simplified under H odd): exact as (H + 1) // 2
+            return f"({self._dim(value * common, node, namer)}) // {common}"
         parts = []
-        for names, coeff in value.terms:
-            factors = [self._dim(Sym.named(n), node, namer) for n in names]
+        for atoms, coeff in value.terms:
+            factors = [self._atom(atom, node, namer) for atom in atoms]
             if coeff != 1 or not factors:
                 factors.insert(0, str(coeff))
             parts.append(" * ".join(factors))
         return " + ".join(parts)
+
+    def _atom(self, atom, node: Node, namer: _Namer) -> str:
+        if isinstance(atom, str):
+            found = self._live_size(Sym.named(atom), node, namer)
+            if found is None:
+                raise CodegenError(f"no tensor in scope carries the size {atom}", node.span)
+            return found
+        found = self._live_size(Sym.named(atom), node, namer)
+        if found is not None:
+            return found
+        return f"({self._dim(atom.inner, node, namer)}) // {atom.divisor}"
+
+    def _live_size(self, value: Sym, node: Node, namer: _Namer) -> str | None:
+        """`t.size(i)` of a tensor computed before this node whose dim i is exactly `value`."""
+        for candidate in [*node.inputs, *namer.available()]:
+            if candidate == node.id:
+                continue  # the node's own output does not exist yet
+            shape = self.inference.shapes.get(candidate)
+            if shape is None:
+                continue
+            for index, dim in enumerate(shape):
+                if isinstance(dim, Sym) and dim.terms == value.terms:
+                    return f"{namer.name_of(candidate)}.size({index})"
+        return None
 
 
 @dataclass

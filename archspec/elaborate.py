@@ -1490,7 +1490,15 @@ def _arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
                 "-": lambda: left - right,
                 "*": lambda: left * right,
             }[op]()
-        raise _error("E108", f"`{op}` on the symbolic size is not supported", expr.span, "")
+        if op in ("//", "%") and isinstance(left, Sym) and _is_int(right) and right > 0:
+            return left // right if op == "//" else left % right  # H // 16: exact floors
+        raise _error(
+            "E108",
+            f"`{op}` on a symbolic size is not supported (only + − × and // or % by a positive "
+            "number)",
+            expr.span,
+            "",
+        )
     try:
         if op == "**":
             if _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1:

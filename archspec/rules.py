@@ -517,6 +517,28 @@ _DOCS = [
         """),
     ),
     RuleDoc(
+        "E210",
+        "A layer needs a number where the input's shape has a symbol: `Linear(?, 10)` after "
+        "flattening a map of symbolic size (its weight would change size with the input), a "
+        "convolution whose `in_channels` is read off a symbolic channel dim, or an operation "
+        "that has no exact meaning on a symbolic size. Pool to a fixed size first, or give the "
+        "number.",
+        _spec("""
+            model Net {
+                input x: [N, 3, H, W]
+                h = x -> Conv2d(3, 8, 3, padding=1)
+                return h -> flatten(1) -> Linear(?, 10)
+            }
+        """),
+        _spec("""
+            model Net {
+                input x: [N, 3, H, W]
+                h = x -> Conv2d(3, 8, 3, padding=1) -> AdaptiveAvgPool2d((4, 4))
+                return h -> flatten(1) -> Linear(?, 10)
+            }
+        """),
+    ),
+    RuleDoc(
         "W001",
         "A pooling layer's stride is larger than its window, so some rows and columns of the "
         "input are never read. This is legal and occasionally intended, but usually a typo "

@@ -431,7 +431,9 @@ def describe_values(values: list[int], domain: range) -> str:
         return f"only {values[0]}"
     step = domain.step
     indices = {(v - domain.start) // step for v in chosen}
-    period_index, start_index = _period(indices, len(domain))
+    # Sizes above the largest accepted one are simply rejected ("... to 512"): look for the
+    # pattern below it only.
+    period_index, start_index = _period(indices, max(indices) + 1)
     period = period_index * step
     start = domain.start + start_index * step
     periodic = sorted(v for v in chosen if v >= start)
@@ -453,8 +455,10 @@ def describe_values(values: list[int], domain: range) -> str:
             listed = ", ".join(str(r) for r in residues)
             kind = f"sizes leaving a remainder of {listed} when divided by {period}"
         first = periodic[0]
-        if first > domain.start + period - step or not ends_at_top:
-            kind += f" from {first}" + ("" if ends_at_top else f" to {last}")
+        if first > domain.start + period - step:
+            kind += f" from {first}"
+        if not ends_at_top:
+            kind += f" to {last}"
         words.append(kind)
     if exceptions:
         words.insert(0, _list_words(exceptions, step))
@@ -491,16 +495,20 @@ def _list_words(values: list[int], step: int = 1) -> str:
 
 
 def _period(chosen: set[int], count: int) -> tuple[int, int]:
-    """Over indices 0..count−1: the smallest period p, and the start t, with i ∈ S ⇔ i + p ∈ S
-    for t ≤ i < count − p, the pattern seen at least twice. Returns (1, count) when none."""
+    """Over indices 0..count−1: the period p, and the start t, with i ∈ S ⇔ i + p ∈ S for
+    t ≤ i < count − p, seen at least twice, that explains the most of the range (the smallest t;
+    the smallest p among equals). A constant run of rejected sizes at the top must not pass for
+    the pattern. Returns (1, count) when none."""
+    best = (count, 1)
     for period in range(1, max(2, count // 4) + 1):
         start = count - period
-        # Walk down from the top while the pattern holds.
         while start - 1 >= 0 and ((start - 1) in chosen) == ((start - 1 + period) in chosen):
             start -= 1
-        if count - start >= 2 * period:
-            return period, start
-    return 1, count
+        if count - start >= 2 * period and start < best[0]:
+            best = (start, period)
+        if best[0] == 0:
+            break
+    return best[1], best[0]
 
 
 def describe_report(report: SizeReport) -> str:

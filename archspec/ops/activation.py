@@ -72,15 +72,12 @@ def _same_shape(ctx: RuleContext):
 # ---------------------------------------------------------------- softmax
 
 
-def _softmax_dim(ctx: RuleContext) -> int:
-    """The dim softmax runs over; torch's `_get_softmax_dim` picks one when dim is None."""
-    rank = len(ctx.input)
-    dim = ctx["dim"]
-    if dim is None:
-        return 0 if rank in (0, 1, 3) else 1
+def _softmax_rule(ctx: RuleContext):
+    """Checks an explicit dim; with dim=None torch picks one itself (`_get_softmax_dim`)."""
+    rank, dim = len(ctx.input), ctx["dim"]
     # A 0-d tensor takes dims -1 and 0, like a 1-d one.
     bound = max(rank, 1)
-    if not -bound <= dim < bound:
+    if dim is not None and not -bound <= dim < bound:
         ctx.fail(
             "E105",
             f"{ctx.op.name} dim={dim} is out of range for the {rank}-d input "
@@ -89,11 +86,6 @@ def _softmax_dim(ctx: RuleContext) -> int:
             input=0,
             help="use dim=-1 for the last dim (the classes)",
         )
-    return dim
-
-
-def _softmax_rule(ctx: RuleContext):
-    _softmax_dim(ctx)
     return ctx.input
 
 

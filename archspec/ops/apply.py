@@ -109,7 +109,7 @@ def evaluate(
         # A rule needed a number where the input has a symbolic size (a float scale factor,
         # a count read off a spatial dim): say so at the call rather than guess.
         raise OpFailure(
-            "E206",
+            "E210",
             f"{op.name} needs numeric sizes here: {error}",
             input=0 if inputs else None,
             help="give the input's sizes as numbers, or use a layer whose output size does not "
@@ -141,6 +141,16 @@ def _evaluate(
             continue
         actual = param.infer(inputs[0])
         if args[param.name] is INFER:
+            if _symbolic(actual):  # a layer's size must be one number, for every input size
+                raise OpFailure(
+                    "E210",
+                    f"{op.name} cannot infer {param.name}: the input gives {_show_dims(actual)}, "
+                    "which depends on the input size",
+                    arg=param.name,
+                    input=0,
+                    help="pool to a fixed size first (e.g. AdaptiveAvgPool2d) so the count is one "
+                    "number, or write the number for the size you use",
+                )
             args[param.name] = actual
         elif isinstance(args[param.name], tuple) and not isinstance(actual, tuple):
             continue  # a multi-dim value (LayerNorm's normalized_shape): the rule compares it
@@ -160,8 +170,20 @@ def _evaluate(
     )
 
 
+def _symbolic(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return any(isinstance(v, Sym) for v in value)
+    return isinstance(value, Sym)
+
+
+def _show_dims(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(str(v) for v in value) + ")"
+    return str(value)
+
+
 def _rank_help(op: OpSpec, rank: int) -> str | None:
-    if rank == 2 and op.ranks and min(op.ranks) > 2:
+    if rank == 2 and min(op.ranks) > 2:
         return "the input was flattened already; move this layer before the flatten"
     return None
 
@@ -183,7 +205,7 @@ def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
     origin = ""
     if explanations:
         for index in [dim] if dim is not None else range(rank):
-            text = explanations[0].get(index) if index is not None else None
+            text = explanations[0].get(index)
             # Only the arithmetic of a dim holding the received count explains it.
             if text and text != str(actual) and inputs[0][index] == actual:
                 origin = f" = {text}"

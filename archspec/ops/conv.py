@@ -47,7 +47,7 @@ def _validate_groups(ctx: RuleContext) -> None:
     for name in ("in_channels", "out_channels"):
         if isinstance(ctx[name], Sym):  # `?` read a symbolic channel dim
             ctx.fail(
-                "E206",
+                "E210",
                 f"{ctx.op.name} needs a numeric channel count, got the symbol {ctx[name]}",
                 arg=name,
                 input=0,

@@ -23,8 +23,8 @@ def last_dim(op_name: str):
 
 
 def _positions(shape) -> int:
-    """Feature vectors per sample: the dims between the batch and the features."""
-    return product(shape[1:-1]) if len(shape) >= 2 else 1
+    """Feature vectors per sample: the dims between the batch and the features (1 for [N, F])."""
+    return product(shape[1:-1])
 
 
 # ---------------------------------------------------------------- Linear

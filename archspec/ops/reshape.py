@@ -348,6 +348,9 @@ def _upsample_rule(ctx: RuleContext):
     scales = _per_dim(ctx, "scale_factor", spatial)
     out = []
     for i, size in enumerate(spatial_dims(ctx, spatial)):
+        if isinstance(size, Sym):
+            out.append(_scaled_symbol(ctx, spatial, i, size, scales[i]))
+            continue
         product = size * scales[i]
         if not math.isfinite(product) or product >= 2**63:
             ctx.fail(
@@ -367,6 +370,33 @@ def _upsample_rule(ctx: RuleContext):
             )
         out.append(result)
     return (*ctx.input[:2], *out)
+
+
+def _scaled_symbol(ctx: RuleContext, spatial: int, i: int, size: Sym, scale: float):
+    """⌊size × scale⌋ for a symbolic size: a float is a binary fraction p/q, and ATen's double
+    product of a size below 2^53/p is exact, so ⌊size·p/q⌋ is what torch computes."""
+    from fractions import Fraction
+
+    ratio = Fraction(scale)
+    if ratio.denominator > 1 << 20:
+        ctx.fail(
+            "E210",
+            f"Upsample scale_factor={scale:g} on the symbolic {SPATIAL_NAMES[spatial][i]} {size} "
+            "has no exact size",
+            arg="scale_factor",
+            input=0,
+            help="use a scale factor such as 2 or 0.5, or give size",
+        )
+    result = (size * ratio.numerator) // ratio.denominator
+    if result < 1:
+        ctx.fail(
+            "E203",
+            f"Upsample output {SPATIAL_NAMES[spatial][i]} would be ⌊{size} × {scale:g}⌋ = 0",
+            arg="scale_factor",
+            input=0,
+            help="use a larger scale_factor, or give size",
+        )
+    return result
 
 
 def _upsample() -> OpSpec:
