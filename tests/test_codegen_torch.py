@@ -81,10 +81,12 @@ def test_torchscript_export_and_state_dict_round_trip(path):
     assert pickle.loads(pickle.dumps(model)).state_dict().keys() == model.state_dict().keys()
 
 
-# torchvision's models are compiled under `make test-heavy` only: cold inductor compiles of
-# DenseNet-121 or GoogLeNet take minutes each on two cores (test_torchvision.py proves them exact).
+# torchvision's models and the full-width U-Net are compiled under `make test-heavy` only: cold
+# inductor compiles take minutes on two cores (test_torchvision.py proves the torchvision specs
+# exact; test_sizes_torch.py runs the U-Net at every size).
+HEAVY_COMPILES = ("specs/torchvision/", "specs/segmentation/")
 COMPILE_CASES = [
-    pytest.param(path, marks=pytest.mark.heavy) if path.startswith("specs/torchvision/") else path
+    pytest.param(path, marks=pytest.mark.heavy) if path.startswith(HEAVY_COMPILES) else path
     for path in SPECS
 ]
 
