@@ -43,6 +43,9 @@ MAX_SIZE_RANGE = 100_000  # values of one symbolic input size that archspec.size
 MAX_BLOCK_DEPTH = 2_000  # blocks and Sequentials nested in each other (the module tree's depth)
 MAX_VALUE_DEPTH = 100  # lists and tuples nested in each other, in a layer's or block's argument
 MAX_STEPS = 2_000_000  # loop iterations + ops per model: a runaway `range` is an error, not a hang
+# Graph nodes per model: each costs about 7 KiB through inference, so a runaway loop that makes
+# layers must stop long before MAX_STEPS (2M layers would need some 15 GiB).
+MAX_NODES = 300_000
 MAX_INT_BITS = 256  # larger numbers are refused (a 10**10**10 must not hang the checker)
 
 CONTAINERS = {"Sequential"}
@@ -452,6 +455,8 @@ class Elaborator:
                 self._run_body(frame, stmt.body)
                 if frame.returned is not None:
                     return
+                if self.limit_hit is not None:  # a limit hit inside: the rest would fail too
+                    raise diag.ArchError(self.limit_hit)
         else:  # pragma: no cover - the grammar has no other statements
             raise AssertionError(stmt)
 
@@ -1342,6 +1347,16 @@ class Elaborator:
         return node_id
 
     def _add_node(self, node: Node) -> None:
+        if self.graph.number_of_nodes() >= MAX_NODES:
+            if self.limit_hit is None:  # like MAX_STEPS: one error, every later node refused
+                self.limit_hit = _error(
+                    "E110",
+                    f"the model has more than {MAX_NODES:,} layers and functions",
+                    node.span,
+                    "while adding this",
+                    help="check loop bounds and block repetitions",
+                ).diagnostic
+            raise diag.ArchError(self.limit_hit)
         node.index = self.graph.number_of_nodes()
         self.graph.add_node(node.id, node=node)
         for position, source in enumerate(node.inputs):

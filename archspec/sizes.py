@@ -22,6 +22,7 @@ the message reads like any other diagnostic: "H = 33: cat joins 4×4 with 5×5".
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 import math
 import os
@@ -94,11 +95,8 @@ class SizeReport:
     def points(self) -> list[tuple[int, ...]]:
         """The accepted sizes one by one, smallest first (the first 10,000: `accepts` and
         `blocks` are exact however many there are)."""
-        limit = 10_000
-        found: list[tuple[int, ...]] = []
-        for block in self.blocks:
-            found.extend(itertools.islice(itertools.product(*map(sorted, block)), limit))
-        return sorted(found)[:limit]
+        each = (itertools.product(*map(sorted, block)) for block in self.blocks)
+        return list(itertools.islice(heapq.merge(*each), 10_000))  # lazily: blocks can be huge
 
     def describe(self) -> str:
         """The accepted sizes in plain words."""

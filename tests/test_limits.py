@@ -589,3 +589,22 @@ def test_1000_instances_scale_linearly():
     seconds(100)  # warm
     small, large = seconds(100), seconds(1_000)
     assert large < 30 * small + 0.5  # ten times the instances; quadratic would be 100 times
+
+
+def test_a_loop_that_makes_too_many_layers_stops_at_the_node_limit(monkeypatch):
+    """Memory, not just steps: each node costs kilobytes, so 2M steps of layers would need some
+    15 GiB (a fuzzed `range(6 ** 8)` in DenseNet did). The node limit stops it first."""
+    from archspec import elaborate
+    from archspec.driver import check_text
+
+    monkeypatch.setattr(elaborate, "MAX_NODES", 1_000)
+    spec = (
+        "model M {\n    input x: [N, 8, 4, 4]\n    h = x\n"
+        "    for i in range(6 ** 8) {\n        h = h -> relu()\n    }\n    return h\n}\n"
+    )
+    result = check_text(spec)
+    (finding,) = result.diagnostics
+    assert finding.code == "E110"
+    assert finding.message == "the model has more than 1,000 layers and functions"
+    assert finding.primary.span.line == 5
+    assert result.model().graph.graph.number_of_nodes() == 1_000
