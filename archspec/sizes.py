@@ -35,6 +35,7 @@ from archspec.infer import Inference, infer
 
 MAX_RUNS = 400  # distinct paths through the rules; beyond, the analysis says it stopped
 MAX_POINTS = 2_000_000  # combinations of value classes visited one by one per pass
+MAX_PERIOD = 256  # the longest repeating pattern `describe_values` looks for
 
 
 @dataclass
@@ -498,7 +499,9 @@ def _period(chosen: set[int], count: int) -> tuple[int, int]:
     the smallest p among equals). A constant run of rejected sizes at the top must not pass for
     the pattern. Returns (1, count) when none."""
     best = (count, 1)
-    for period in range(1, max(2, count // 4) + 1):
+    # Periods up to MAX_PERIOD: strides of real networks are powers of two well below it, and the
+    # search stays linear in the range (a 100,000-value range with no pattern must not hang).
+    for period in range(1, max(2, min(count // 4, MAX_PERIOD)) + 1):
         start = count - period
         while start - 1 >= 0 and ((start - 1) in chosen) == ((start - 1 + period) in chosen):
             start -= 1
