@@ -208,6 +208,10 @@ def _static_labels(body) -> set[str]:
     return labels
 
 
+def _holds_unbuilt_block(module: ModuleInfo) -> bool:
+    return any(m.kind == "block" and not m.elaborated for m in module.walk())
+
+
 # Nodes without labels inside, and each node type's fields worth walking (all but the span).
 _LEAVES = frozenset({ast.Constant, ast.Name, ast.Infer, str, int, float, bool, type(None), Span})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
@@ -220,6 +224,7 @@ class Elaborator:
         self.graph: nx.DiGraph | None = None
         self.model: ModelGraph | None = None
         self.steps = 0
+        self.errors_before = 0
         self.id_counters: dict[str, int] = {}  # node id base -> last suffix used (ids stay O(1))
         self.saw_input = False
         self.input_reads: list[str] = []  # model inputs named by the statements now running
@@ -244,6 +249,7 @@ class Elaborator:
         self.graph = nx.DiGraph()
         self.model = ModelGraph(definition.name.id, definition.span, self.graph, root)
         self.steps = 0
+        self.errors_before = len(self.reporter.diagnostics)  # this model's findings follow
         self.limit_hit = None
         self.deepest = 0
         self.id_counters = {}
@@ -300,6 +306,7 @@ class Elaborator:
             return POISON
 
     def _finish_model(self, frame: Frame) -> None:
+        self._report_unapplied_blocks()
         definition = frame.definition
         if not self.model.inputs and not self.saw_input:  # a broken input is reported already
             self.report(
@@ -459,6 +466,33 @@ class Elaborator:
                     raise diag.ArchError(self.limit_hit)
         else:  # pragma: no cover - the grammar has no other statements
             raise AssertionError(stmt)
+
+    def _report_unapplied_blocks(self) -> None:
+        """A declared block (or a Sequential holding one) that nothing flows into: a block is
+        built from its input's shape, so it cannot become code. Once, at the outermost one."""
+        if any(d.severity is diag.Severity.ERROR
+               for d in self.reporter.diagnostics[self.errors_before :]):  # fmt: skip
+            return  # a failed statement may be why nothing flowed in: no cascade
+        called = {call.module for call in self.model.calls}
+        stack = [(self.model.root, False)]
+        while stack:
+            module, inside = stack.pop()
+            unapplied = (module.kind == "block" and not module.elaborated) or (
+                module.kind == "sequential" and module.path not in called
+            )
+            if unapplied and not inside and _holds_unbuilt_block(module):
+                name = module.path or module.name
+                self.report(
+                    _error(
+                        "E108",
+                        f"'{name}' holds a block that is declared but never applied",
+                        module.span,
+                        "nothing flows into it",
+                        help=f"apply it (`out = out -> {name}`) or remove it: a block is built "
+                        "from the shape that flows into it",
+                    ).diagnostic
+                )
+            stack.extend((child, inside or unapplied) for child in module.children.values())
 
     def _run_input(self, frame: Frame, stmt: ast.Input) -> None:
         name = stmt.name.id

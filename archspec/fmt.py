@@ -582,6 +582,7 @@ class _Formatter:
                 self._leading_block(first, 0, force_blank=force)
             else:
                 self._leading_block(first, 0, first_in_block=True)
+            out.continuation = INDENT  # a top-level item's own continuation, whatever came before
             if item.data == "import_stmt":
                 self._write_import(item)
             else:

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from archspec.dims import Dim, Sym, evaluate
+from archspec.dims import Dim, Sizing, Sym, evaluate
 from archspec.driver import CheckedModel
 from archspec.graph import ContainerCall, Node
 
@@ -150,9 +150,16 @@ def summarize(
 ) -> Summary:
     """The table; for a symbolic input, counts are taken at `sizes` (default: the accepted
     sizes the shapes were worked out at)."""
+    sizes = _sizes_for(checked, sizes)
+    if not sizes:
+        return _summarize(checked, batch, sizes)
+    with Sizing(sizes):  # a window or a size compared on the way is decided at these sizes
+        return _summarize(checked, batch, sizes)
+
+
+def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summary:
     model = checked.graph
     inference = checked.inference
-    sizes = _sizes_for(checked, sizes)
     fields = _Fields(checked)
     starts: dict[int, list[ContainerCall]] = {}
     for call in model.calls_outer_first():
