@@ -50,6 +50,9 @@ demo: $(STAMP) graphviz
 	@echo "== archspec summary specs/seeds/resnet18_imagenet.arch --batch 8 (first lines)"
 	@$(ARCHSPEC) summary specs/seeds/resnet18_imagenet.arch --batch 8 | head -12
 	@echo
+	@echo "== archspec sizes specs/segmentation/unet.arch   (a symbolic input: which H, W it accepts)"
+	$(ARCHSPEC) sizes specs/segmentation/unet.arch
+	@echo
 	@echo "== examples/train_mnist.py --epochs 2   (a short run; the full run is 15 epochs)"
 	$(PY) examples/train_mnist.py --epochs 2 --no-progress --plot $(DEMO)/mnist_loss.png
 
@@ -65,6 +68,14 @@ test-fast: $(STAMP)
 
 test-heavy: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m heavy
+
+# Mutation testing of the op registry (mutmut; what it mutates and which tests judge it: pyproject's
+# [tool.mutmut]), then the score and every survivor. Results stay in mutants/, so a second run only
+# re-tests what changed. Bytecode caching stays on: each test reloads the (large) mutated modules.
+MUTATE_CHILDREN ?= 1
+mutate: $(STAMP)
+	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN)
+	$(PY) tools/mutation_report.py
 
 check: $(STAMP)
 	$(ARCHSPEC) check specs/

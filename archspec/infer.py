@@ -15,7 +15,6 @@ from archspec.dims import (
     Guard,
     Shape,
     Sizing,
-    Sym,
     active_sizing,
     format_shape,
     substitute,
@@ -190,9 +189,8 @@ def _label_for(failure: OpFailure, node: Node) -> str:
 
 
 def _instance_text(module) -> str:
+    """`BasicBlock(inplanes=64, ...)`: scopes are block instances, which have a definition."""
     definition = module.definition
-    if definition is None:
-        return module.kind
     args = ", ".join(f"{k}={v!r}" for k, v in module.params.items())
     return f"{definition.name.id}({args})"
 
@@ -277,9 +275,8 @@ def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Repor
 
 
 def _dims_equal(stated: Any, actual: Dim) -> bool:
-    if isinstance(stated, (Sym, int)) and not isinstance(stated, bool):
-        return stated == actual
-    return False
+    """A stated size (an int or a symbol: elaborate refuses anything else) against the actual."""
+    return stated == actual
 
 
 def _show_stated(dim: Any, assertion, bindings) -> str:

@@ -57,6 +57,9 @@ def test_static_shapes_equal_torch_node_by_node(path):
         assert tuple(tensor.shape) == concrete(static, 2, smallest_sizes(checked))
 
 
+# Untraced by coverage (`no_cover`): TorchScript, torch.export and inductor are Python compilers
+# that run 5-10x slower under a line tracer, and measure torch, not archspec.
+@pytest.mark.no_cover
 @pytest.mark.parametrize("path", SPECS)
 def test_torchscript_export_and_state_dict_round_trip(path):
     model, checked, inputs = _eval_model_and_inputs(path)
@@ -92,6 +95,7 @@ COMPILE_CASES = [
 
 
 @pytest.mark.slow
+@pytest.mark.no_cover
 @pytest.mark.parametrize("path", COMPILE_CASES)
 def test_torch_compile(path):
     model, checked, inputs = _eval_model_and_inputs(path)

@@ -75,6 +75,26 @@ def _coverage(config):
     return None if controller is None else controller.cov
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """`@pytest.mark.no_cover` tests run untraced in xdist workers too: pytest-cov pauses only its
+    worker's own Coverage, while another one started in the worker keeps tracing. Timed tests and
+    torch's compilers then run at full speed."""
+    if item.get_closest_marker("no_cover") is None:
+        return (yield)
+    from coverage import Coverage
+
+    running = []
+    while (current := Coverage.current()) is not None:
+        current.stop()
+        running.append(current)
+    try:
+        return (yield)
+    finally:
+        for cov in reversed(running):
+            cov.start()
+
+
 # tryfirst makes this the outermost wrapper: the code after `yield` runs after pytest-cov's, once
 # the workers' data is combined (and early enough to turn the session's exit code into a failure).
 @pytest.hookimpl(wrapper=True, tryfirst=True)

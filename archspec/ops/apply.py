@@ -141,10 +141,11 @@ def _evaluate(
             continue
         actual = param.infer(inputs[0])
         if args[param.name] is INFER:
-            if _symbolic(actual):  # a layer's size must be one number, for every input size
+            # Every `infer` reads one dim; a layer's size must be one number for every input size.
+            if isinstance(actual, Sym):
                 raise OpFailure(
                     "E210",
-                    f"{op.name} cannot infer {param.name}: the input gives {_show_dims(actual)}, "
+                    f"{op.name} cannot infer {param.name}: the input gives {actual}, "
                     "which depends on the input size",
                     arg=param.name,
                     input=0,
@@ -168,18 +169,6 @@ def _evaluate(
         params=op.count_params(args),
         macs=(op.count_macs(args, inputs, shape) if op.count_macs else op.count_params(args)),
     )
-
-
-def _symbolic(value) -> bool:
-    if isinstance(value, (tuple, list)):
-        return any(isinstance(v, Sym) for v in value)
-    return isinstance(value, Sym)
-
-
-def _show_dims(value) -> str:
-    if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(str(v) for v in value) + ")"
-    return str(value)
 
 
 def _rank_help(op: OpSpec, rank: int) -> str | None:

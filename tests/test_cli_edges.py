@@ -1,0 +1,17 @@
+"""The command's edges that test_cli.py leaves: `python -m archspec` run in-process."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+import pytest
+
+
+def test_python_dash_m_runs_main_and_exits_with_its_code(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["archspec", "check", "examples/seed000_convnet.arch"])
+    monkeypatch.delitem(sys.modules, "archspec.__main__", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module("archspec", run_name="__main__")
+    assert stop.value.code == 1  # seed 000's E202
+    assert "error[E202]" in capsys.readouterr().out
