@@ -75,7 +75,9 @@ def _expressions(depth: int = 4):
 
 
 def _build(tree, values: dict[str, int] | None):
-    """The tree as a Sym (values None) or as a number (plain Python ints)."""
+    """The tree as a Sym (values None) or as a number (plain Python ints). Division is by a
+    constant only, as in shape rules: the divisor is the right side's value at H = W = 1, folded
+    to 1..7, the same on both sides."""
     if isinstance(tree, str):
         return values[tree] if values is not None else Sym.named(tree)
     if isinstance(tree, int):
@@ -86,30 +88,10 @@ def _build(tree, values: dict[str, int] | None):
         return a // right
     if op == "*k":
         return a * right
+    if op in ("//", "%"):
+        divisor = abs(_build(right, {"H": 1, "W": 1})) % 7 + 1
+        return a // divisor if op == "//" else a % divisor
     b = _build(right, values)
-    if op in ("//", "%"):
-        # Division by a constant only (as shape rules do); fold the divisor to a positive int.
-        divisor = abs(evaluate(b, {"H": 1, "W": 1}) if values is None else b) % 7 + 1
-        return a // divisor if op == "//" else a % divisor
-    return a + b if op == "+" else a - b if op == "-" else a * b
-
-
-def _concrete(tree, values):
-    """Plain ints, but with the same divisor folding as _build's symbolic side."""
-    if isinstance(tree, str):
-        return values[tree]
-    if isinstance(tree, int):
-        return tree
-    op, left, right = tree
-    a = _concrete(left, values)
-    if op == "//k":
-        return a // right
-    if op == "*k":
-        return a * right
-    if op in ("//", "%"):
-        divisor = abs(_concrete(right, {"H": 1, "W": 1})) % 7 + 1
-        return a // divisor if op == "//" else a % divisor
-    b = _concrete(right, values)
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
@@ -118,13 +100,13 @@ def _concrete(tree, values):
 def test_symbolic_arithmetic_is_exact(tree, h, w):
     symbolic = _build(tree, None)
     values = {"H": h, "W": w}
-    assert evaluate(symbolic, values) == _concrete(tree, values)
+    assert evaluate(symbolic, values) == _build(tree, values)
     # The compiled form (used to evaluate guards fast) agrees too.
     source = python_source(symbolic, {"H": "h", "W": "w"})
-    assert eval(source, {"h": h, "w": w}) == _concrete(tree, values)  # noqa: S307
+    assert eval(source, {"h": h, "w": w}) == _build(tree, values)  # noqa: S307
     # And substituting one symbol, then the other, gives the same number.
     partial = substitute(symbolic, {"H": h})
-    assert evaluate(partial, {"W": w}) == _concrete(tree, values)
+    assert evaluate(partial, {"W": w}) == _build(tree, values)
 
 
 # ---------------------------------------------------------------- guards
