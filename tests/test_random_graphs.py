@@ -15,13 +15,13 @@ Profiles: the default runs in `make test`; `ARCHSPEC_RANDOM_GRAPHS=long` runs 20
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
+from spec_writer import BlockUse, Fork, Layer, SpecWriter  # noqa: E402
 from torch import nn  # noqa: E402
 
 import archspec  # noqa: E402
@@ -31,25 +31,6 @@ pytestmark = pytest.mark.torch
 
 EXAMPLES = 20_000 if os.environ.get("ARCHSPEC_RANDOM_GRAPHS") == "long" else 600
 BATCH = 2
-
-
-@dataclass
-class Layer:
-    kind: str  # an nn class name, or "flatten"
-    args: dict = field(default_factory=dict)
-    infer: str | None = None  # the argument written as `?` in the spec
-
-
-@dataclass
-class Fork:
-    left: list
-    right: list
-    join: str  # "cat" or "add"
-
-
-@dataclass
-class BlockUse:
-    body: list
 
 
 # ---------------------------------------------------------------- strategies
@@ -132,47 +113,7 @@ def network(draw):
 # ---------------------------------------------------------------- spec text
 
 
-def _literal(value) -> str:
-    return repr(value)
-
-
-def _call(layer: Layer) -> str:
-    parts = [] if layer.infer is None else [f"{layer.infer}=?"]
-    parts += [f"{k}={_literal(v)}" for k, v in layer.args.items()]
-    return f"{layer.kind}({', '.join(parts)})"
-
-
-class SpecWriter:
-    def __init__(self):
-        self.blocks: list[str] = []
-        self.counter = 0
-
-    def fresh(self, prefix: str) -> str:
-        self.counter += 1
-        return f"{prefix}{self.counter}"
-
-    def chain(self, steps, value: str, lines: list[str]) -> str:
-        for step in steps:
-            target = self.fresh("v")
-            if isinstance(step, Layer):
-                lines.append(f"{target} = {value} -> {_call(step)}")
-            elif isinstance(step, Fork):
-                left = self.chain(step.left, value, lines)
-                right = self.chain(step.right, value, lines)
-                join = f"cat([{left}, {right}], 1)" if step.join == "cat" else f"{left} + {right}"
-                lines.append(f"{target} = {join}")
-            else:
-                name = self.fresh("Block")
-                body: list[str] = []
-                result = self.chain(step.body, "x", body)
-                inner = "\n".join(f"    {line}" for line in body)
-                self.blocks.append(
-                    f"block {name}() {{\n    input x\n{inner}\n    return {result}\n}}"
-                )
-                lines.append(f"{target} = {value} -> {name}()")
-            value = target
-        return value
-
+class _Writer(SpecWriter):
     def spec(self, net) -> str:
         (channels, height, width), body, head = net
         lines: list[str] = []
@@ -182,10 +123,7 @@ class SpecWriter:
             first = "?" if explicit is None else str(explicit)
             lines.append(f"head = {out} -> flatten(1) -> Linear({first}, {features})")
             out = "head"
-        text = "\n".join(f"    {line}" for line in lines)
-        model = f"model Net {{\n    input x: [N, {channels}, {height}, {width}]\n{text}\n"
-        model += f"    return {out}\n}}\n"
-        return "\n\n".join([*self.blocks, model])
+        return self.model(f"[N, {channels}, {height}, {width}]", lines, out)
 
 
 # ---------------------------------------------------------------- the same network in torch
@@ -262,7 +200,7 @@ def _broadcast_only(net) -> bool:
 )
 @given(network())
 def test_archspec_accepts_exactly_what_torch_runs(net):
-    spec = SpecWriter().spec(net)
+    spec = _Writer().spec(net)
     result = archspec.check_text(spec, "random.arch")
     errors = [d for d in result.diagnostics if d.severity.value == "error"]
     shape, error = run_torch(net)

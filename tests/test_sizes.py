@@ -17,11 +17,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from spec_writer import BlockUse, Fork, Layer, SpecWriter
 
 from archspec import diagnostics as diag
 from archspec.api import SpecError, compile_source
@@ -42,25 +43,6 @@ def errors_of(diagnostics) -> list[diag.Diagnostic]:
 
 
 # ---------------------------------------------------------------- random networks
-
-
-@dataclass
-class Layer:
-    kind: str  # an nn class name
-    args: dict = field(default_factory=dict)
-    infer: str | None = None  # the argument written as `?`
-
-
-@dataclass
-class Fork:
-    left: list
-    right: list
-    join: str  # "cat" or "add"
-
-
-@dataclass
-class BlockUse:
-    body: list
 
 
 @dataclass
@@ -224,43 +206,7 @@ def network(draw):
     return channels, height, width, body, head
 
 
-def _call(step: Layer) -> str:
-    parts = [] if step.infer is None else [f"{step.infer}=?"]
-    parts += [f"{key}={value!r}" for key, value in step.args.items()]
-    return f"{step.kind}({', '.join(parts)})"
-
-
-class SpecWriter:
-    def __init__(self):
-        self.blocks: list[str] = []
-        self.counter = 0
-
-    def fresh(self, prefix: str) -> str:
-        self.counter += 1
-        return f"{prefix}{self.counter}"
-
-    def chain(self, steps, value: str, lines: list[str]) -> str:
-        for step in steps:
-            target = self.fresh("v")
-            if isinstance(step, Layer):
-                lines.append(f"{target} = {value} -> {_call(step)}")
-            elif isinstance(step, Fork):
-                left = self.chain(step.left, value, lines)
-                right = self.chain(step.right, value, lines)
-                join = f"cat([{left}, {right}], 1)" if step.join == "cat" else f"{left} + {right}"
-                lines.append(f"{target} = {join}")
-            else:
-                name = self.fresh("Block")
-                body: list[str] = []
-                result = self.chain(step.body, "x", body)
-                inner = "\n".join(f"    {line}" for line in body)
-                self.blocks.append(
-                    f"block {name}() {{\n    input x\n{inner}\n    return {result}\n}}"
-                )
-                lines.append(f"{target} = {value} -> {name}()")
-            value = target
-        return value
-
+class _Writer(SpecWriter):
     def spec(self, net) -> str:
         channels, height, width, body, head = net
         lines: list[str] = []
@@ -273,10 +219,7 @@ class SpecWriter:
                 pooled = f"{out} -> AdaptiveAvgPool2d({size}) -> flatten(1)"
                 lines.append(f"head = {pooled} -> Linear(?, {classes})")
             out = "head"
-        text = "\n".join(f"    {line}" for line in lines)
-        shape = f"[N, {channels}, {height.text()}, {width.text()}]"
-        model = f"model Net {{\n    input x: {shape}\n{text}\n    return {out}\n}}\n"
-        return "\n\n".join([*self.blocks, model])
+        return self.model(f"[N, {channels}, {height.text()}, {width.text()}]", lines, out)
 
 
 # ---------------------------------------------------------------- the reference: plain numbers
@@ -325,7 +268,7 @@ def every_size(report) -> list[dict[str, int]]:
 )
 @given(network(), st.data())
 def test_symbolic_sizes_agree_with_concrete_inference(net, data):
-    spec = SpecWriter().spec(net)
+    spec = _Writer().spec(net)
     result = check_text(spec, "random.arch")
     model = result.model()
     report = model.sizes
