@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archspec import diagnostics as diag
+from archspec._gc import gc_paused
 from archspec.budgets import Budget, check_budgets
 from archspec.dims import Dim
 from archspec.elaborate import Elaborator
@@ -122,6 +123,7 @@ ModelArgs = dict[str, dict[str, Any]]  # model name -> parameter overrides
 BudgetLookup = Callable[[str], Budget | None]  # model name -> the configuration's budget
 
 
+@gc_paused
 def check_file(
     path: str,
     model_args: ModelArgs | None = None,
@@ -137,6 +139,7 @@ def check_file(
     return _finish(path, loaded, reporter, model_args or {}, budgets, enable)
 
 
+@gc_paused
 def check_text(
     text: str,
     path: str = "<string>",
@@ -161,6 +164,7 @@ def _finish(
 ) -> CheckResult:
     result = CheckResult(path, [], loaded=loaded)
     defined = []
+    opted_in = frozenset(enable)
     if loaded is not None:
         elaborator = Elaborator(loaded.definitions, reporter)
         for definition in loaded.local:
@@ -168,10 +172,10 @@ def _finish(
                 continue
             graph = elaborator.elaborate_model(definition, model_args.get(definition.name.id))
             if graph.size_symbols:
-                checked_model = _check_sizes(graph, reporter)
+                checked_model = _check_sizes(graph, reporter, opted_in)
             else:
                 inference = infer(graph, reporter)
-                lint(graph, inference, reporter)
+                lint(graph, inference, reporter, opted_in)
                 checked_model = CheckedModel(graph, inference)
             result.models.append(checked_model)
             defined.append((definition, result.models[-1]))
@@ -179,14 +183,15 @@ def _finish(
     checked = loaded.source if loaded is not None else None
     block_lines = _block_lines(loaded) if loaded is not None else set()
     kept = apply_suppressions(reporter.diagnostics, checked, block_lines)
-    opted_in = set(enable)
     kept = [d for d in kept if d.code not in diag.OPT_IN_CODES or d.code in opted_in]
     collapsed = collapse_repeats(diag.sorted_diagnostics(kept))
     result.diagnostics = [_agreed_fix(d, result.models) for d in collapsed]
     return result
 
 
-def _check_sizes(graph: ModelGraph, reporter: diag.Reporter) -> CheckedModel:
+def _check_sizes(
+    graph: ModelGraph, reporter: diag.Reporter, opted_in: frozenset[str]
+) -> CheckedModel:
     """A model with symbolic input sizes: find the sizes it accepts (archspec.sizes); show the
     shapes of an accepted size symbolically, or, when none is accepted, the findings at the
     most divisible size."""
@@ -204,7 +209,7 @@ def _check_sizes(graph: ModelGraph, reporter: diag.Reporter) -> CheckedModel:
         reporter.add(finding)
     reporter.extend(size_findings(graph, report))
     with Sizing(main.hints):  # lint's own comparisons are about the shown sizes
-        lint(graph, main.inference, reporter)
+        lint(graph, main.inference, reporter, opted_in)
     return CheckedModel(graph, main.inference, report)
 
 

@@ -155,7 +155,7 @@ class Frame:
     module: ModuleInfo
     values: dict[str, Any]
     layers: dict[str, ModuleInfo]
-    reserved: set[str]
+    reserved: frozenset[str]  # the body's own layer names (read-only)
     returned: list[Any] | None = None
     auto_counts: dict[str, int] = field(default_factory=dict)
     application: int = 0  # which application of a block this run is (names in shapes bind per run)
@@ -233,7 +233,7 @@ class Elaborator:
         self.block_stack: list[tuple[str, ast.Definition]] = []  # the block bodies now running
         self.running: dict[int, int] = {}  # id of a running block's definition -> its stack index
         self.replay_roots: list[str] = []
-        self.labels: dict[int, set[str]] = {}  # id of a body -> _static_labels(body)
+        self.labels: dict[int, frozenset[str]] = {}  # id of a body -> _static_labels(body)
         self.deepest = 0  # the most block instances running at once
 
     # ================================================================ entry point
@@ -279,16 +279,19 @@ class Elaborator:
                 f"(its parameters: {known})"
             )
         root.params = dict(values)
-        frame = Frame(definition, root, values, {}, self._labels(definition.body))
+        frame = Frame(definition, root, values, {}, self._labels(definition))
         run_deep(self._run_body, frame, definition.body)
         self._finish_model(frame)
         return self.model
 
-    def _labels(self, body) -> set[str]:
-        """_static_labels, once per body however many instances run it (read-only)."""
-        labels = self.labels.get(id(body))
+    def _labels(self, definition: ast.Definition) -> frozenset[str]:
+        """The body's plain layer names: as the parser collected them, else _static_labels, once
+        per body however many instances run it."""
+        if definition.labels is not None:
+            return definition.labels
+        labels = self.labels.get(id(definition.body))
         if labels is None:
-            labels = self.labels[id(body)] = _static_labels(body)
+            labels = self.labels[id(definition.body)] = frozenset(_static_labels(definition.body))
         return labels
 
     def _eval_const(self, values: dict[str, Any], expr: ast.Expr) -> Any:
@@ -620,8 +623,10 @@ class Elaborator:
 
     # ================================================================ expressions
     def eval(self, frame: Frame, expr) -> Any:
-        method: Callable = getattr(self, "_eval_" + type(expr).__name__)
-        return method(frame, expr)
+        kind = type(expr)
+        if kind is ast.Constant:  # most arguments
+            return expr.value
+        return _EVALUATORS[kind](self, frame, expr)
 
     def _eval_Constant(self, frame: Frame, expr: ast.Constant) -> Any:
         return expr.value
@@ -911,7 +916,7 @@ class Elaborator:
                 help=_bind_help(op, error, positional),
             ) from None
         arg_spans: dict[str, Span] = {}
-        slots = [p for p in op.params if not p.keyword_only]
+        slots = op.positional
         for index in range(len(positional)):
             if index < len(slots) and not slots[index].variadic:
                 arg_spans[slots[index].name] = spans.get(f"#{index}", call_span)
@@ -1119,6 +1124,8 @@ class Elaborator:
                 op, recipe.span, recipe.positional, recipe.keywords, recipe.arg_spans
             )
             for key, value in values.items():
+                if type(value) in _SCALARS:
+                    continue
                 parts = _plain_parts(value, module.arg_spans.get(key, recipe.span))
                 if any(part is POISON for part in parts):
                     module.args = None
@@ -1134,7 +1141,7 @@ class Elaborator:
             else:
                 module.args = values
                 try:
-                    check_arguments(op, values)
+                    module.checked_args = check_arguments(op, values)
                 except OpFailure as failure:
                     span = module.arg_spans.get(failure.arg, recipe.span)
                     raise _error(
@@ -1274,7 +1281,8 @@ class Elaborator:
                 span if by_reference else module.span,
                 module.name,
                 op=module.op,
-                args={k: v for k, v in module.args.items() if not module.op.param(k).is_tensor},
+                args=_without(module.args, module.op.tensor_params),
+                checked_args=module.checked_args,
                 arg_spans=module.arg_spans,
                 inputs=tuple(operand.node for operand in operands),
                 module=module.path,
@@ -1336,7 +1344,7 @@ class Elaborator:
         if replay:
             self.replay_roots.append(module.path)
         self.applications += 1
-        frame = Frame(definition, module, values, {}, self._labels(definition.body))
+        frame = Frame(definition, module, values, {}, self._labels(definition))
         frame.application = self.applications
         frame.namespace = module.call.definition.namespace  # names resolve in the block's file
         self.running[id(definition)] = len(self.block_stack)
@@ -1394,7 +1402,7 @@ class Elaborator:
         node.index = self.graph.number_of_nodes()
         self.graph.add_node(node.id, node=node)
         for position, source in enumerate(node.inputs):
-            if not self.graph.has_edge(source, node.id):
+            if position == 0 or not self.graph.has_edge(source, node.id):  # `x + x`: one edge
                 self.graph.add_edge(source, node.id, index=position)
 
     def _step(self, span: Span) -> None:
@@ -1425,6 +1433,20 @@ class Elaborator:
 
 
 _MISSING = object()
+_SCALARS = frozenset({int, float, str, bool, type(None)})  # values that hold no POISON or tensor
+
+
+# Expression type -> the Elaborator method that evaluates it (_eval_Name for ast.Name, ...).
+_EVALUATORS: dict[type, Callable[..., Any]] = {
+    node_type: method
+    for name, method in vars(Elaborator).items()
+    if name.startswith("_eval_")
+    and isinstance(node_type := getattr(ast, name.removeprefix("_eval_"), None), type)
+}
+
+
+def _without(args: dict[str, Any], names) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if k not in names} if names else dict(args)
 
 
 def _node_ids(value: Any) -> tuple[str, ...] | None:

@@ -8,7 +8,6 @@ returns the whole output as one string and the CLI decides where it goes.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -58,9 +57,9 @@ def render(
     if output_format == "github":
         return "".join(line + "\n" for line in render_github(diagnostics, root))
     if output_format == "sarif":
-        return json.dumps(to_sarif(diagnostics, root), indent=2, ensure_ascii=False) + "\n"
+        return _json(to_sarif(diagnostics, root)) + "\n"
     if output_format == "gitlab":
-        return json.dumps(to_gitlab(diagnostics, root), indent=2, ensure_ascii=False) + "\n"
+        return _json(to_gitlab(diagnostics, root)) + "\n"
     raise ValueError(f"unknown output format {output_format!r}")
 
 
@@ -246,7 +245,7 @@ def render_json(diagnostics: list[Diagnostic], files: int) -> str:
         "warnings": sum(d.severity is Severity.WARNING for d in diagnostics),
         "diagnostics": [to_json_obj(d) for d in diagnostics],
     }
-    return json.dumps(payload, indent=2, ensure_ascii=False)
+    return _json(payload)
 
 
 # ---------------------------------------------------------------- paths for CI systems
@@ -467,3 +466,9 @@ def _sha256(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _json(payload) -> str:
+    import json  # only for the machine-readable formats: text output skips its import
+
+    return json.dumps(payload, indent=2, ensure_ascii=False)

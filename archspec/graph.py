@@ -29,6 +29,9 @@ class ModuleInfo:
     span: Span
     op: OpSpec | None = None  # layers
     args: dict[str, Any] = field(default_factory=dict)  # layers: bound arguments
+    # layers: the arguments as ops.apply.check_arguments normalised them (checked once, when
+    # built; inference reuses them however often the layer is applied)
+    checked_args: dict[str, Any] | None = None
     arg_spans: dict[str, Span] = field(default_factory=dict)
     definition: Any = None  # blocks and models: the ast.Definition
     params: dict[str, Any] = field(default_factory=dict)  # blocks and models: parameter values
@@ -58,6 +61,7 @@ class Node:
     name: str  # the value's name in the spec (binding name, layer name or op name)
     op: OpSpec | None = None
     args: dict[str, Any] = field(default_factory=dict)  # non-tensor arguments as bound
+    checked_args: dict[str, Any] | None = None  # layers: their module's checked_args
     arg_spans: dict[str, Span] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()
     module: str | None = None  # path of the layer applied (None for functions)

@@ -79,7 +79,7 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             continue
         explanations = [result.explanations.get(source, {}) for source in node.inputs]
         try:
-            evaluation = evaluate(node.op, node.args, inputs, explanations)
+            evaluation = evaluate(node.op, node.args, inputs, explanations, node.checked_args)
         except OpFailure as failure:
             reporter.add(_failure_diagnostic(model, result, node, failure))
             continue

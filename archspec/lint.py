@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import networkx as nx
 
@@ -14,12 +15,20 @@ _BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
 _CONVS = {"Conv1d", "Conv2d", "Conv3d"}
 
 
-def lint(model: ModelGraph, inference: Inference, reporter: diag.Reporter) -> None:
+def lint(
+    model: ModelGraph,
+    inference: Inference,
+    reporter: diag.Reporter,
+    enabled: Collection[str] = diag.OPT_IN_CODES,
+) -> None:
+    """The warnings about a checked model; of the opt-in codes, those in `enabled` (the others'
+    findings would be dropped anyway, and W008 reads every argument of every layer)."""
     _bias_before_norm(model, reporter)
     _unused_values(model, inference, reporter)
     _norm_on_single_value(model, inference, reporter)
     _inplace_overwrites(model, reporter)
-    _redundant_arguments(model, reporter)
+    if "W008" in enabled:
+        _redundant_arguments(model, reporter)
 
 
 _LITERAL = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?|True|False|None|\"[^\"\\\n]*\"|'[^'\\\n]*'")

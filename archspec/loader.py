@@ -9,6 +9,7 @@ outside it, by `..`, an absolute path or a symbolic link, is reported (E111) and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
@@ -19,7 +20,8 @@ from archspec.ops import REGISTRY
 from archspec.parser import parse_module
 from archspec.source import SourceFile
 
-_ALLOWED_CONTROLS = {"\t", "\n", "\r", "\f"}
+# Control characters other than tab, newline, carriage return and form feed; and DEL.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 PROJECT_MARKERS = ("pyproject.toml", "archspec.toml", ".git")
 
 
@@ -40,15 +42,16 @@ def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
     if text.startswith("\ufeff"):
         text = text[1:]
     source = SourceFile(path, text)
-    for offset, char in enumerate(text):
-        if (char < " " and char not in _ALLOWED_CONTROLS) or char == "\x7f":
-            return source, diag.make(
-                "E003",
-                f"the file contains the control character U+{ord(char):04X}",
-                source.span(offset, offset + 1),
-                "here",
-                help="remove it",
-            )
+    control = _CONTROL.search(text)
+    if control is not None:
+        offset = control.start()
+        return source, diag.make(
+            "E003",
+            f"the file contains the control character U+{ord(text[offset]):04X}",
+            source.span(offset, offset + 1),
+            "here",
+            help="remove it",
+        )
     return source, None
 
 

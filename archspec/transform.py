@@ -349,11 +349,12 @@ class FastAst:
     """Callbacks for an LALR parser built with keep_all_tokens=True (see parser.get_fast_parser)."""
 
     source: SourceFile
+    labels: list[tuple[int, str]]  # (offset, name) of the plain layer names since the last body
 
     # ------------------------------------------------------------ helpers
     def _make(self, cls, children, *fields, step: int = 1):
         start, end = _first_pos(children), _last_pos(children)
-        node = cls(*fields, self.source.span(start, end))
+        node = cls(*fields, Span(self.source, start, end))  # end >= start: no clamping needed
         return (node, _height(children, step), start, end)
 
     def _tok_node(self, node_cls, token, *fields):
@@ -382,9 +383,19 @@ class FastAst:
     def definition(self, children):
         kind, name, params, body = children
         params = params[0] if params is not None else None
-        return self._make(
-            ast.Definition, children, str(kind), self._name(name), params or (), body[0]
+        body_start = body[2]  # labels in the parameters' defaults are not the body's
+        labels = frozenset(label for start, label in self.labels if start >= body_start)
+        self.labels = []
+        start, end = _first_pos(children), _last_pos(children)
+        node = ast.Definition(
+            str(kind),
+            self._name(name),
+            params or (),
+            body[0],
+            self.source.span(start, end),
+            labels,
         )
+        return (node, _height(children), start, end)
 
     def params(self, children):
         items = tuple(c[0] for c in children if type(c) is tuple)
@@ -410,7 +421,9 @@ class FastAst:
 
     def declare_stmt(self, children):
         name, _colon, call = children
-        return self._make(ast.Declare, children, self._target(name), call[0])
+        target = self._target(name)
+        self.labels.append((name.start_pos, target.id))
+        return self._make(ast.Declare, children, target, call[0])
 
     def return_stmt(self, children):
         values = tuple(c[0] for c in children if type(c) is tuple)
@@ -466,6 +479,8 @@ class FastAst:
             node = ast.Label(
                 _string_value(token, self.source), _template_parts(self.source, token), span
             )
+        if len(node.parts) == 1 and isinstance(node.parts[0], str):
+            self.labels.append((token.start_pos, node.parts[0]))
         return (node, 0, token.start_pos, token.end_pos)
 
     def not_(self, children):
@@ -532,30 +547,29 @@ class FastAst:
         """NAME PLAIN_ARGS (parser.build_lark's fast-path token): the nodes `call` would build
         from the same text, token by token."""
         name, arguments = children
-        text, base, span = str(arguments), arguments.start_pos, self.source.span
+        text, base, source = str(arguments), arguments.start_pos, self.source
         args = []
         for match in _PLAIN_ARG.finditer(text, 1, len(text) - 1):
             kind = match.lastgroup
             start, end = base + match.start(kind), base + match.end(kind)
             raw = match.group(kind)
             if kind == "name":
-                value = ast.Name(raw, span(start, end))
+                value = ast.Name(raw, Span(source, start, end))
             elif kind == "int":
                 try:
-                    value = ast.Constant(int(raw.replace("_", "")), span(start, end))
+                    value = ast.Constant(int(raw.replace("_", "")), Span(source, start, end))
                 except ValueError:  # more digits than Python converts
-                    raise _too_large(span(start, end)) from None
+                    raise _too_large(Span(source, start, end)) from None
             else:
                 number = float(raw.replace("_", ""))
                 if math.isinf(number):
-                    raise _too_large(span(start, end))
-                value = ast.Constant(number, span(start, end))
+                    raise _too_large(Span(source, start, end))
+                value = ast.Constant(number, Span(source, start, end))
             keyword = match.group("keyword")
             first = base + match.start("keyword") if keyword else start
-            args.append(ast.Argument(value, span(first, end), keyword=keyword))
+            args.append(ast.Argument(value, Span(source, first, end), keyword=keyword))
         start, end = name.start_pos, arguments.end_pos
-        node = ast.Call(ast.Name(str(name), span(name.start_pos, name.end_pos)), tuple(args),
-                        span(start, end))  # fmt: skip
+        node = ast.Call(self._name(name), tuple(args), Span(source, start, end))
         return (node, 2 if args else 0, start, end)
 
     def pos_arg(self, children):

@@ -4,14 +4,18 @@ path (parse tree, then transform), on every .arch file in the repository and on 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pytest
 from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lark import Token
+from lark.exceptions import UnexpectedInput
 
 from archspec import diagnostics as diag
-from archspec.parser import parse, parse_module
+from archspec.elaborate import _static_labels
+from archspec.parser import OffsetLexer, build_lark, parse, parse_module
 from archspec.source import SourceFile, Span
 from archspec.transform import to_ast
 
@@ -58,6 +62,8 @@ def _same(text: str) -> None:
         return
     assert fast == reference
     assert _shape(fast) == _shape(reference)
+    for definition in fast.definitions:  # the labels the parser collected, as a walk finds them
+        assert definition.labels == frozenset(_static_labels(definition.body))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -136,9 +142,72 @@ PLAIN_CALL_CASES = [
     "f(" + "9" * 5000 + ")",  # more digits than int() takes
     "f(1e999)",  # a float too large
     "f(x=1, x=2)",
+    "if (1, 2)",  # a reserved word as the called name: the full grammar's error
+    "not(1)",
 ]
 
 
 @pytest.mark.parametrize("call", PLAIN_CALL_CASES)
 def test_plain_calls_parse_identically(call):
     _same(f"model M {{\n    input x: [N, 3, 8, 8]\n    h = x -> {call}\n    return h\n}}\n")
+
+
+def test_labels_in_parameter_defaults_are_not_the_bodys():
+    text = (
+        "block B(extra=Sequential(a: ReLU()), n=1) {\n"
+        "    input t\n"
+        "    act: ReLU()\n"
+        "    return t -> b: ReLU() -> Sequential(c: ReLU(), 'd': ReLU(), 'e{n}': ReLU()) -> act\n"
+        "}\n"
+    )
+    (definition,) = parse_module(SourceFile("x.arch", text)).definitions
+    assert definition.labels == {"act", "b", "c", "d"}
+
+
+@functools.lru_cache(maxsize=2)
+def _token_parser(offsets_only: bool):
+    plugins = {"ContextualLexer": OffsetLexer} if offsets_only else {}
+    return build_lark(plain_calls=True, keep_all_tokens=True, start="start", _plugins=plugins)
+
+
+def _tokens(text: str, offsets_only: bool):
+    try:
+        tree = _token_parser(offsets_only).parse(text)
+    except UnexpectedInput as error:
+        return type(error).__name__
+    tokens = tree.scan_values(lambda value: isinstance(value, Token))
+    return [(t.type, str(t), t.start_pos, t.end_pos) for t in tokens]
+
+
+# OffsetLexer scans short texts root scanner first, long ones with each state's scanner.
+SCAN_MODES = {"root first": 10**9, "state scanners": 0}
+
+
+@pytest.fixture(params=SCAN_MODES, ids=list(SCAN_MODES))
+def scan_mode(request, monkeypatch):
+    monkeypatch.setattr(OffsetLexer, "ROOT_FIRST_CHARS", SCAN_MODES[request.param])
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_offset_lexer_gives_larks_tokens(path, scan_mode):
+    """parser.OffsetLexer: the tokens (types, text, offsets) of Lark's own contextual lexer."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    assert _tokens(text, offsets_only=True) == _tokens(text, offsets_only=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model M { input x: [N, 1] \x01 }",  # a character no terminal matches: Lark's error
+        "model M { input x: [N, 1] return x -> }",  # an unexpected token
+        "model model { }",  # a keyword where a name goes
+        "model M { input inputs: [N, 1] return inputs }",  # a name that starts like a keyword
+        "model M { input x: [N, 1] y = (1, 2) return x -> f(1, 2) }",  # PLAIN_ARGS, not a tuple
+        "model M { input x: [N, 1] for i in range(2) { x = x -> f(i) } return x }",
+        "model M { input x: [N, 1] y = x if in else x }",  # a keyword the state does not take
+        "model M { input x: [N, 1] # comment\n return x }",
+        "",
+    ],
+)
+def test_offset_lexer_agrees_on_errors_and_keywords(text, scan_mode):
+    assert _tokens(text, offsets_only=True) == _tokens(text, offsets_only=False)

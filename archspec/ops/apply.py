@@ -27,7 +27,7 @@ def bind(op: OpSpec, positional: list[Any], keywords: dict[str, Any]) -> dict[st
     """Match arguments to parameters by position then keyword; fill defaults."""
     params = op.params
     values: dict[str, Any] = {}
-    slots = [p for p in params if not p.keyword_only]
+    slots = op.positional
     index = 0
     for position, value in enumerate(positional):
         if index >= len(slots):
@@ -41,9 +41,8 @@ def bind(op: OpSpec, positional: list[Any], keywords: dict[str, Any]) -> dict[st
             continue
         values[param.name] = value
         index += 1
-    names = {p.name for p in params}
     for keyword, value in keywords.items():
-        if keyword not in names:
+        if not op.has_param(keyword):
             raise BindError(f"{op.name} has no argument named '{keyword}'", keyword=keyword)
         if keyword in values:
             raise BindError(f"{op.name} got '{keyword}' twice", keyword=keyword)
@@ -60,24 +59,27 @@ def bind(op: OpSpec, positional: list[Any], keywords: dict[str, Any]) -> dict[st
             raise BindError(f"{op.name} is missing its argument '{param.name}'{hint}")
         else:
             values[param.name] = param.default
-    if any(p.variadic for p in params):
-        variadic = next(p for p in params if p.variadic)
-        values[variadic.name] = tuple(values[variadic.name])
+    if op.variadic_param is not None:
+        values[op.variadic_param.name] = tuple(values[op.variadic_param.name])
     return values
 
 
 def check_arguments(op: OpSpec, values: dict[str, Any]) -> dict[str, Any]:
     """Run each parameter's check on known values; return the normalised arguments."""
     checked = dict(values)
+    inferred = False
     for param in op.params:
         value = values.get(param.name)
-        if param.is_tensor or value is INFER or param.check is None:
+        if value is INFER:
+            inferred = True
+            continue
+        if param.is_tensor or param.check is None:
             continue
         try:
             checked[param.name] = param.check(param.name, value)
         except ArgError as error:
             raise OpFailure("E105", error.message, arg=param.name, help=error.help) from None
-    for param in op.params:
+    for param in op.params if inferred else ():  # after every value's own check
         if values.get(param.name) is INFER and param.infer is None:
             raise OpFailure(
                 "E105",
@@ -102,9 +104,12 @@ def evaluate(
     values: dict[str, Any],
     inputs: list[Shape],
     input_explanations: list[dict[int, str]] | None = None,
+    checked: dict[str, Any] | None = None,
 ) -> Evaluation:
+    """`checked`: check_arguments(op, values) when the caller has it already (a layer's arguments
+    are checked once, when elaboration builds it, however often it is applied)."""
     try:
-        return _evaluate(op, values, inputs, input_explanations)
+        return _evaluate(op, values, inputs, input_explanations, checked)
     except SymbolicError as error:
         # A rule needed a number where the input has a symbolic size (a float scale factor,
         # a count read off a spatial dim): say so at the call rather than guess.
@@ -122,10 +127,14 @@ def _evaluate(
     values: dict[str, Any],
     inputs: list[Shape],
     input_explanations: list[dict[int, str]] | None = None,
+    checked: dict[str, Any] | None = None,
 ) -> Evaluation:
-    args = check_arguments(op, values)
-    tensors = op.tensor_params
-    args = {name: value for name, value in args.items() if name not in tensors} if tensors else args
+    args = check_arguments(op, values) if checked is None else checked
+    tensors = op.tensor_params  # a fresh dict either way: `?` is resolved in it below
+    if tensors:
+        args = {name: value for name, value in args.items() if name not in tensors}
+    else:
+        args = dict(args)
     if op.ranks is not None and inputs:
         rank = len(inputs[0])
         if rank not in op.ranks:

@@ -88,9 +88,16 @@ class OpSpec:
         object.__setattr__(self, "_by_name", {p.name: p for p in self.params})
         object.__setattr__(self, "tensor_params", frozenset(p.name for p in self.params
                                                             if p.is_tensor))  # fmt: skip
+        # The parameters a call fills by position, in order (bound for every call).
+        object.__setattr__(self, "positional", tuple(p for p in self.params if not p.keyword_only))
+        variadic = next((p for p in self.params if p.variadic), None)
+        object.__setattr__(self, "variadic_param", variadic)
 
     def param(self, name: str) -> Param:
         return self._by_name[name]
+
+    def has_param(self, name: str) -> bool:
+        return name in self._by_name
 
     @property
     def signature(self) -> str:
@@ -157,7 +164,7 @@ def _is_int(value: Any) -> bool:
 
 
 def integer(name: str, value: Any) -> int:
-    if not _is_int(value):
+    if type(value) is not int and not _is_int(value):  # the first test passes nearly every value
         raise ArgError(f"{name} must be an integer, got {_show(value)}")
     return value
 
