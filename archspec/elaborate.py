@@ -208,8 +208,18 @@ def _static_labels(body) -> set[str]:
     return labels
 
 
-def _holds_unbuilt_block(module: ModuleInfo) -> bool:
-    return any(m.kind == "block" and not m.elaborated for m in module.walk())
+def _needs_input(module: ModuleInfo) -> tuple[str, str] | None:
+    """What in an unapplied module needs a shape to flow in before it can become code, as
+    (what it is, why): a block not yet built, or a layer with an argument left to `?`."""
+    for inner in module.walk():
+        if inner.kind == "block" and not inner.elaborated:
+            what = "holds a block that is declared but never applied"
+            return what, "a block is built from the shape that flows into it"
+        if inner.kind == "layer" and inner.args and any(v is INFER for v in inner.args.values()):
+            where = "its `?`" if inner is module else f"the `?` of '{inner.path}'"
+            what = f"is declared but never applied, so {where} cannot be inferred"
+            return what, "`?` is read off the shape that flows in"
+    return None
 
 
 # Nodes without labels inside, and each node type's fields worth walking (all but the span).
@@ -311,7 +321,20 @@ class Elaborator:
     def _finish_model(self, frame: Frame) -> None:
         self._report_unapplied_blocks()
         definition = frame.definition
-        if not self.model.inputs and not self.saw_input:  # a broken input is reported already
+        no_input = not self.model.inputs and not self.saw_input  # a broken one is reported already
+        if no_input and frame.returned is None:  # one finding: both at the model's name
+            self.report(
+                _error(
+                    "E109",
+                    f"model {definition.name.id} has no input and returns nothing",
+                    definition.name.span,
+                    "no `input` or `return` statement",
+                    help="declare an input, e.g. `input x: [N, 3, 224, 224]`, and end the model "
+                    "with `return <value>`",
+                ).diagnostic
+            )
+            return
+        if no_input:
             self.report(
                 _error(
                     "E109",
@@ -471,8 +494,9 @@ class Elaborator:
             raise AssertionError(stmt)
 
     def _report_unapplied_blocks(self) -> None:
-        """A declared block (or a Sequential holding one) that nothing flows into: a block is
-        built from its input's shape, so it cannot become code. Once, at the outermost one."""
+        """A declared module that nothing flows into and that cannot become code without that:
+        a block (built from its input's shape), a layer with a `?` argument (read off that
+        shape), or a Sequential holding one. Once, at the outermost one."""
         if any(d.severity is diag.Severity.ERROR
                for d in self.reporter.diagnostics[self.errors_before :]):  # fmt: skip
             return  # a failed statement may be why nothing flowed in: no cascade
@@ -480,19 +504,22 @@ class Elaborator:
         stack = [(self.model.root, False)]
         while stack:
             module, inside = stack.pop()
-            unapplied = (module.kind == "block" and not module.elaborated) or (
-                module.kind == "sequential" and module.path not in called
+            unapplied = (
+                (module.kind == "block" and not module.elaborated)
+                or (module.kind == "sequential" and module.path not in called)
+                or (module.kind == "layer" and not module.applications)
             )
-            if unapplied and not inside and _holds_unbuilt_block(module):
+            needs_input = _needs_input(module) if unapplied and not inside else None
+            if needs_input is not None:
                 name = module.path or module.name
+                what, why = needs_input
                 self.report(
                     _error(
                         "E108",
-                        f"'{name}' holds a block that is declared but never applied",
+                        f"'{name}' {what}",
                         module.span,
                         "nothing flows into it",
-                        help=f"apply it (`out = out -> {name}`) or remove it: a block is built "
-                        "from the shape that flows into it",
+                        help=f"apply it (`out = out -> {name}`) or remove it: {why}",
                     ).diagnostic
                 )
             stack.extend((child, inside or unapplied) for child in module.children.values())
