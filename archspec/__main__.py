@@ -1,3 +1,3 @@
-from archspec.cli import main
+from archspec.cli import run
 
-raise SystemExit(main())
+run()

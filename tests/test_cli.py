@@ -15,6 +15,7 @@ from conftest import ROOT
 import archspec
 from archspec import driver
 from archspec.cli import collect_files, main
+from archspec.diagnostics import CODES
 
 SEED_000 = "examples/seed000_convnet.arch"
 GOOD = "model M {\n    input x: [N, 4]\n    return x -> Linear(4, 2)\n}\n"
@@ -256,3 +257,30 @@ def test_unreadable_file_exits_2(tmp_path, monkeypatch, capsys):
     code, _, err = run(capsys, "check", str(path))
     assert code == 2
     assert f"cannot read {path}: Permission denied" in err
+
+
+def test_the_command_exits_quietly_when_its_reader_leaves():
+    """archspec.cli.run ends with a hard exit after flushing: a closed pipe (`| head`) is no
+    error and no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archspec", "rule", "--markdown"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # before the command has written anything
+    error = process.stderr.read()
+    assert process.wait(timeout=60) == 0
+    assert error == b""
+
+
+def test_the_command_writes_all_its_output_before_exiting():
+    out = subprocess.run(
+        [sys.executable, "-m", "archspec", "rule", "--all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0
+    assert len(out.stdout.splitlines()) == len(CODES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 
@@ -9,6 +10,10 @@ import pytest
 
 
 def test_python_dash_m_runs_main_and_exits_with_its_code(monkeypatch, capsys):
+    def hard_exit(code):  # archspec.cli.run ends with os._exit, which would end pytest too
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", hard_exit)
     monkeypatch.setattr(sys, "argv", ["archspec", "check", "examples/seed000_convnet.arch"])
     monkeypatch.delitem(sys.modules, "archspec.__main__", raising=False)
     with pytest.raises(SystemExit) as stop:
