@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archspec import diagnostics as diag
-from archspec._gc import gc_paused
 from archspec.budgets import Budget, check_budgets
 from archspec.dims import Dim
 from archspec.elaborate import Elaborator
@@ -123,7 +122,6 @@ ModelArgs = dict[str, dict[str, Any]]  # model name -> parameter overrides
 BudgetLookup = Callable[[str], Budget | None]  # model name -> the configuration's budget
 
 
-@gc_paused
 def check_file(
     path: str,
     model_args: ModelArgs | None = None,
@@ -139,7 +137,6 @@ def check_file(
     return _finish(path, loaded, reporter, model_args or {}, budgets, enable)
 
 
-@gc_paused
 def check_text(
     text: str,
     path: str = "<string>",

@@ -8,6 +8,7 @@ from collections.abc import Collection
 import networkx as nx
 
 from archspec import diagnostics as diag
+from archspec._gc import gc_paused
 from archspec.graph import ModelGraph
 from archspec.infer import Inference
 
@@ -15,6 +16,7 @@ _BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
 _CONVS = {"Conv1d", "Conv2d", "Conv3d"}
 
 
+@gc_paused
 def lint(
     model: ModelGraph,
     inference: Inference,

@@ -7,6 +7,7 @@ import gc
 
 import pytest
 
+from archspec import _gc
 from archspec._gc import gc_paused
 from archspec.driver import check_text
 
@@ -20,16 +21,28 @@ def _collector_restored():
     gc.unfreeze()
 
 
-def test_a_check_runs_with_the_collector_paused(monkeypatch):
-    import archspec.driver as driver
+def test_the_phases_of_a_check_run_with_the_collector_paused(monkeypatch):
+    import archspec.infer
+    import archspec.lint
+    import archspec.parser
 
-    seen = []
-    real = driver._finish
-    monkeypatch.setattr(
-        driver, "_finish", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k)
-    )
+    seen = {}
+
+    def spy(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            seen[name] = gc.isenabled()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    spy(archspec.parser, "get_fast_parser")
+    spy(archspec.infer, "_infer")
+    spy(archspec.lint, "_unused_values")
     check_text(SPEC)
-    assert seen == [False]
+    assert seen == {"get_fast_parser": False, "_infer": False, "_unused_values": False}
+    assert gc.isenabled()
 
 
 def test_a_check_leaves_the_collector_enabled_and_nothing_frozen():
@@ -38,14 +51,44 @@ def test_a_check_leaves_the_collector_enabled_and_nothing_frozen():
     assert gc.get_freeze_count() == 0
 
 
-def test_what_the_phase_made_goes_to_the_oldest_generation():
-    def make() -> list:
-        return [[i] for i in range(1_000)]
+def _make(count: int):
+    return gc_paused(lambda: [[i] for i in range(count)])()
 
+
+def test_a_big_phases_objects_go_to_the_oldest_generation(monkeypatch):
+    monkeypatch.setattr(_gc, "PROMOTE_AT_LEAST", 1_000)
     gc.collect()
-    made = gc_paused(make)()
+    made = _make(2_000)
     assert any(obj is made for obj in gc.get_objects(generation=2))
     assert not any(obj is made for obj in gc.get_objects(generation=0))
+
+
+def test_a_small_phase_resumes_normally(monkeypatch):
+    monkeypatch.setattr(_gc, "PROMOTE_AT_LEAST", 1_000)
+    gc.collect()
+    made = _make(100)
+    assert not any(obj is made for obj in gc.get_objects(generation=2))
+
+
+def test_promotion_stops_at_its_limit_until_a_full_collection(monkeypatch):
+    monkeypatch.setattr(_gc, "PROMOTE_AT_LEAST", 1_000)
+    monkeypatch.setattr(_gc, "PROMOTED_LIMIT", 5_000)
+    gc.collect()
+    first = _make(3_000)  # promoted: 3,000 of 5,000
+    second = _make(3_000)  # over the limit: resumes normally
+    assert any(obj is first for obj in gc.get_objects(generation=2))
+    assert not any(obj is second for obj in gc.get_objects(generation=2))
+    gc.collect()  # a full collection examined everything: promotion may start again
+    third = _make(3_000)
+    assert any(obj is third for obj in gc.get_objects(generation=2))
+
+
+def test_cyclic_garbage_of_repeated_checks_is_collected():
+    """The language server's case: many checks in one process must not keep their garbage."""
+    gc.collect()
+    for _ in range(200):
+        check_text(SPEC)
+    assert gc.collect() < 50_000  # a few hundred objects a check, not all of them kept
 
 
 def test_a_programs_own_frozen_objects_stay_frozen():
