@@ -255,7 +255,9 @@ _DOCS = [
         "E108",
         "A value of the wrong kind is used: a tensor where a number belongs, a layer where a "
         "tensor belongs, arithmetic between a tensor and a number. Tensors flow through `->`; "
-        "numbers configure layers.",
+        "numbers configure layers. Also: a layer declared (`name: Layer(...)`) that nothing "
+        "flows into, when it needs its input to become code: a block, or a layer with a `?` "
+        "argument.",
         _spec("""
             model Net {
                 input x: [N, 4]
