@@ -8,7 +8,7 @@ archspec.build("net.arch")      # an instance of the generated module (imports t
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from archspec.core.version import __version__
 
 __all__ = ["SpecError", "__version__", "build", "check", "check_text", "compile_source", "load"]
 

@@ -13,10 +13,10 @@ import sys
 import types
 from typing import Any
 
-from archspec import diagnostics as diag
-from archspec.codegen import generate_module
+from archspec.core import diagnostic as diag
+from archspec.diagnostics.formats import render_text
 from archspec.driver import CheckResult, check_file, check_text
-from archspec.formats import render_text
+from archspec.outputs.codegen import generate_module
 
 
 class SpecError(Exception):

@@ -7,26 +7,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from archspec import diagnostics as diag
-from archspec.budgets import Budget, check_budgets
-from archspec.dims import Dim
-from archspec.elaborate import Elaborator
-from archspec.graph import ModelGraph
-from archspec.infer import Inference, infer, propagated_values
-from archspec.lint import lint
-from archspec.loader import LoadedFile, Loader
-from archspec.source import SourceFile
-from archspec.suppressions import apply_suppressions
+from archspec.core import diagnostic as diag
+from archspec.core.dims import Dim
+from archspec.core.source import SourceFile
+from archspec.diagnostics.budgets import Budget, check_budgets
+from archspec.diagnostics.lint import lint
+from archspec.diagnostics.suppressions import apply_suppressions
+from archspec.elaborate.elaborator import Elaborator
+from archspec.elaborate.graph import ModelGraph
+from archspec.elaborate.loader import LoadedFile, Loader
+from archspec.shapes.infer import Inference, infer, propagated_values
 
 if TYPE_CHECKING:
-    from archspec.sizes import SizeReport
+    from archspec.shapes.sizes import SizeReport
 
 
 @dataclass
 class CheckedModel:
     graph: ModelGraph
     inference: Inference
-    sizes: SizeReport | None = None  # when the input has symbolic sizes (archspec.sizes)
+    sizes: SizeReport | None = None  # when the input has symbolic sizes (archspec.shapes.sizes)
 
     @property
     def name(self) -> str:
@@ -58,18 +58,18 @@ class CheckedModel:
     def summary(self, batch: int = 1, sizes: dict[str, int] | None = None):
         """The layer table (print it, or read its rows and totals); `sizes` picks the input
         sizes counts are taken at, for a symbolic input (H=224, W=224)."""
-        from archspec.summary import summarize
+        from archspec.outputs.summary import summarize
 
         return summarize(self, batch, sizes)
 
     def to_dot(self, diagnostics=None, depth: int | None = None) -> str:
-        from archspec.render import to_dot
+        from archspec.outputs.render import to_dot
 
         return to_dot(self, diagnostics, depth)
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows the diagram (needs Graphviz's `dot`; else the text summary shows)."""
-        from archspec.render import RenderError, render
+        from archspec.outputs.render import RenderError, render
 
         try:
             return render(self.to_dot(), "svg").decode("utf-8")
@@ -189,11 +189,17 @@ def _finish(
 def _check_sizes(
     graph: ModelGraph, reporter: diag.Reporter, opted_in: frozenset[str]
 ) -> CheckedModel:
-    """A model with symbolic input sizes: find the sizes it accepts (archspec.sizes); show the
-    shapes of an accepted size symbolically, or, when none is accepted, the findings at the
+    """A model with symbolic input sizes: find the sizes it accepts (archspec.shapes.sizes); show
+    the shapes of an accepted size symbolically, or, when none is accepted, the findings at the
     most divisible size."""
-    from archspec.dims import Sizing
-    from archspec.sizes import analyse, congruences, example_text, simplify_inference, size_findings
+    from archspec.core.dims import Sizing
+    from archspec.shapes.sizes import (
+        analyse,
+        congruences,
+        example_text,
+        simplify_inference,
+        size_findings,
+    )
 
     report = analyse(graph)
     main = report.main

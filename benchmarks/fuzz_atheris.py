@@ -18,11 +18,11 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["archspec"]):
-    from archspec import diagnostics as diag
+    from archspec.core import diagnostic as diag
+    from archspec.diagnostics.formats import OUTPUT_FORMATS, render
     from archspec.driver import _finish, check_text
-    from archspec.fmt import format_text
-    from archspec.formats import OUTPUT_FORMATS, render
-    from archspec.loader import Loader
+    from archspec.elaborate.loader import Loader
+    from archspec.tools.fmt import format_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -114,14 +114,14 @@ def whole_process(repeat: int) -> dict:
 
 def stages(path: str, repeat: int) -> dict:
     """In-process check split by stage: parse, graph, shape inference, diagnostics."""
-    from archspec import diagnostics as diag
-    from archspec.elaborate import Elaborator
-    from archspec.formats import render_text
-    from archspec.infer import infer
-    from archspec.lint import lint
-    from archspec.loader import Loader
-    from archspec.parser import parse_module
-    from archspec.source import SourceFile
+    from archspec.core import diagnostic as diag
+    from archspec.core.source import SourceFile
+    from archspec.diagnostics.formats import render_text
+    from archspec.diagnostics.lint import lint
+    from archspec.elaborate.elaborator import Elaborator
+    from archspec.elaborate.loader import Loader
+    from archspec.shapes.infer import infer
+    from archspec.syntax.parser import parse_module
 
     text = (ROOT / path).read_text()
     timings: dict[str, list[float]] = {"parse": [], "graph": [], "shape inference": [],

@@ -9,10 +9,10 @@ from unittest import mock
 import pytest
 
 import archspec
-from archspec import render
-from archspec.diagnostics import Edit, Fix, make
-from archspec.fixes import apply_fixes
-from archspec.source import SourceFile
+from archspec.core.diagnostic import Edit, Fix, make
+from archspec.core.source import SourceFile
+from archspec.outputs import render
+from archspec.tools.fixes import apply_fixes
 
 ONE = """
 model Small {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import GOLDEN
 
-from archspec.budgets import BudgetError, Limit, parse_budget_value
 from archspec.cli import main
-from archspec.config import ConfigError, parse_config
+from archspec.diagnostics.budgets import BudgetError, Limit, parse_budget_value
+from archspec.diagnostics.config import ConfigError, parse_config
 
 MLP = """\
 {pragma}model MLP {{

@@ -14,8 +14,9 @@ from conftest import ROOT
 
 import archspec
 from archspec import driver
-from archspec.cli import collect_files, main
-from archspec.diagnostics import CODES
+from archspec.cli import main
+from archspec.core.diagnostic import CODES
+from archspec.tools.files import collect_files
 
 SEED_000 = "examples/seed000_convnet.arch"
 GOOD = "model M {\n    input x: [N, 4]\n    return x -> Linear(4, 2)\n}\n"

@@ -12,7 +12,7 @@ from conftest import GOLDEN, ROOT
 
 import archspec
 from archspec.cli import main
-from archspec.codegen import generate
+from archspec.outputs.codegen import generate
 
 SEED_SPECS = sorted((ROOT / "specs" / "seeds").glob("*.arch"))
 MODEL_SPECS = [p for p in SEED_SPECS if archspec.check(str(p.relative_to(ROOT))).models]

@@ -8,8 +8,8 @@ import builtins
 import pytest
 
 import archspec
-from archspec.codegen import generate
-from archspec.names import MODULE_ATTRIBUTES
+from archspec.core.names import MODULE_ATTRIBUTES
+from archspec.outputs.codegen import generate
 
 
 def _spec(layer: str = "conv", value: str = "h", model: str = "Net") -> str:

@@ -11,10 +11,10 @@ import pytest
 from conftest import ROOT
 
 from archspec.cli import main
-from archspec.config import Config, ConfigError, glob_matches, parse_config
+from archspec.core.source import SourceFile
+from archspec.diagnostics.config import Config, ConfigError, glob_matches, parse_config
+from archspec.diagnostics.suppressions import find_suppressions
 from archspec.driver import check_text
-from archspec.source import SourceFile
-from archspec.suppressions import find_suppressions
 
 BAD = "model M {\n    input x: [N, 4]\n    return x -> Linear(3, 2)\n}\n"  # E202 on line 3
 WARN = "model M {\n    input x: [N, 4]\n    input y: [N, 4]\n    return x -> Linear(4, 2)\n}\n"
@@ -361,7 +361,7 @@ def test_configuration_examples_in_the_docs_are_valid(document):
 )
 def test_pyproject_without_our_table_is_not_parsed(text, ours, monkeypatch):
     """The quick pre-check never skips a table of ours (else settings would be ignored)."""
-    from archspec import config
+    from archspec.diagnostics import config
 
     assert config._may_have_table(text) is ours
     if ours:

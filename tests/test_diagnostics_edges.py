@@ -1,12 +1,11 @@
-"""archspec.diagnostics as data: the code table, what a Diagnostic refuses to be, its ordering, the
-Reporter's de-duplication, and the renderer names kept importable from their old home."""
+"""archspec.core.diagnostic as data: the code table, what a Diagnostic refuses to be, its ordering,
+the Reporter's de-duplication."""
 
 from __future__ import annotations
 
 import pytest
 
-from archspec import diagnostics as diag
-from archspec.diagnostics import (
+from archspec.core.diagnostic import (
     CODES,
     OPT_IN_CODES,
     ArchError,
@@ -20,7 +19,7 @@ from archspec.diagnostics import (
     make,
     sorted_diagnostics,
 )
-from archspec.source import SourceFile
+from archspec.core.source import SourceFile
 
 SOURCE = SourceFile("model.arch", "model M {\n    input x: [N, 3]\n    return x\n}\n")
 OTHER = SourceFile("a.arch", "model A { input x: [N, 1]  return x }\n")
@@ -135,12 +134,3 @@ def test_arch_error_carries_its_diagnostic():
     error = ArchError(found)
     assert error.diagnostic is found
     assert str(error) == "bad arguments"
-
-
-def test_renderers_are_still_importable_from_diagnostics():
-    from archspec import formats
-
-    for name in ("render_text", "render_summary", "to_json_obj", "render_json"):
-        assert getattr(diag, name) is getattr(formats, name)
-    with pytest.raises(AttributeError, match="has no attribute 'render_html'"):
-        diag.render_html  # noqa: B018

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import GOLDEN, ROOT
 
-from archspec import diff
 from archspec.cli import main
 from archspec.driver import check_text
+from archspec.outputs import diff
+from archspec.tools import revisions
 
 DATA = Path("tests/data/diff")
 CASES = sorted(path.name for path in (ROOT / DATA).iterdir() if path.is_dir())
@@ -440,10 +441,10 @@ def test_missing_git_is_a_clear_error(capsys, monkeypatch, tmp_path):
 
 
 def test_parse_ref():
-    assert diff.parse_ref("specs/seeds/mnist_cnn.arch") == diff.SpecRef(
+    assert revisions.parse_ref("specs/seeds/mnist_cnn.arch") == revisions.SpecRef(
         "specs/seeds/mnist_cnn.arch"
     )
-    assert diff.parse_ref("HEAD~1:a/b.arch") == diff.SpecRef("a/b.arch", "HEAD~1")
-    assert diff.parse_ref("v1.0:x.arch").label == "v1.0:x.arch"
-    with pytest.raises(diff.SpecReadError):
-        diff.parse_ref(":x.arch")
+    assert revisions.parse_ref("HEAD~1:a/b.arch") == revisions.SpecRef("a/b.arch", "HEAD~1")
+    assert revisions.parse_ref("v1.0:x.arch").label == "v1.0:x.arch"
+    with pytest.raises(revisions.SpecReadError):
+        revisions.parse_ref(":x.arch")

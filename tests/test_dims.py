@@ -1,4 +1,4 @@
-"""Symbolic dims (archspec.dims): canonical forms, exactness against plain integer arithmetic,
+"""Symbolic dims (archspec.core.dims): canonical forms, exactness against plain integer arithmetic,
 guards recorded at hints, and what refuses to be symbolic."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archspec.dims import (
+from archspec.core.dims import (
     Floor,
     Sizing,
     Sym,

@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec import diagnostics as diag
 from archspec.cli import main
-from archspec.fmt import WIDTH, comment_texts, format_text
+from archspec.core import diagnostic as diag
+from archspec.diagnostics.formats import render_text
+from archspec.tools.fmt import WIDTH, comment_texts, format_text
 
 CASES = sorted(p for p in (GOLDEN / "fmt").glob("*.arch") if not p.name.endswith(".formatted.arch"))
 SPECS = sorted((ROOT / "specs").rglob("*.arch")) + sorted((ROOT / "examples").rglob("*.arch"))
@@ -360,7 +361,7 @@ def test_syntax_error_is_reported_like_check_and_left_alone(tmp_path, capsys):
     assert code == 1
     (expected,) = archspec.check(str(broken)).diagnostics
     assert expected.code == "E001"
-    assert diag.render_text(expected) in err
+    assert render_text(expected) in err
     assert broken.read_text(encoding="utf-8") == text
     assert messy.read_text(encoding="utf-8") == CLEAN  # the other file is still formatted
 
@@ -388,7 +389,7 @@ def test_missing_and_unreadable_paths_exit_2(tmp_path, capsys):
 
 
 def test_failed_write_leaves_the_file_whole(tmp_path, capsys, monkeypatch):
-    import archspec.cli
+    import archspec.cli.commands
 
     messy = tmp_path / "messy.arch"
     messy.write_text(MESSY, encoding="utf-8")
@@ -396,7 +397,7 @@ def test_failed_write_leaves_the_file_whole(tmp_path, capsys, monkeypatch):
     def refuse(path, content):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(archspec.cli, "write_atomically", refuse)
+    monkeypatch.setattr(archspec.cli.commands, "write_atomically", refuse)
     code, _, err = run(capsys, "fmt", str(messy))
     assert code == 2 and "cannot write" in err
     assert messy.read_text(encoding="utf-8") == MESSY

@@ -11,16 +11,16 @@ import jsonschema
 import pytest
 from conftest import GOLDEN, ROOT
 
-from archspec import diagnostics as diag
 from archspec.cli import main
-from archspec.formats import (
+from archspec.core import diagnostic as diag
+from archspec.core.source import SourceFile
+from archspec.diagnostics.formats import (
     OUTPUT_FORMATS,
     escape_github_data,
     escape_github_property,
     render,
     render_github,
 )
-from archspec.source import SourceFile
 
 SPEC = GOLDEN / "formats" / "spec.arch"
 SPEC_ARG = SPEC.relative_to(ROOT).as_posix()

@@ -27,9 +27,9 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 
 from archspec.cli import main
-from archspec.diagnostics import CODES
-from archspec.fmt import format_text
-from archspec.formats import OUTPUT_FORMATS
+from archspec.core.diagnostic import CODES
+from archspec.diagnostics.formats import OUTPUT_FORMATS
+from archspec.tools.fmt import format_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,7 +157,7 @@ def exercise(data: bytes, siblings: dict[str, bytes] | None = None) -> dict[str,
 
 
 def grammar_text() -> str:
-    return (ROOT / "archspec" / "grammar" / "arch.lark").read_text("utf-8")
+    return (ROOT / "archspec" / "syntax" / "grammar" / "arch.lark").read_text("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def fresh_parser() -> Lark:
 
 
 def build_parser() -> Lark:
-    # As archspec/parser.py builds it, without the disk cache (from_lark reads .grammar).
+    # As archspec/syntax/parser.py builds it, without the disk cache (from_lark reads .grammar).
     return Lark(
         grammar_text(),
         parser="lalr",
@@ -402,8 +402,8 @@ DETERMINISM_SPECS = {
 _DETERMINISM_SCRIPT = r"""
 import contextlib, io, json, sys
 from archspec.cli import main
-from archspec.fmt import format_text
-from archspec.formats import OUTPUT_FORMATS
+from archspec.tools.fmt import format_text
+from archspec.diagnostics.formats import OUTPUT_FORMATS
 files = sys.argv[1:]
 outputs = {}
 for fmt in OUTPUT_FORMATS:

@@ -1,5 +1,5 @@
-"""archspec._gc.gc_paused: the collector is paused while a check builds its objects, and left as
-the program had it afterwards, with those objects in the oldest generation."""
+"""archspec.core.memory.gc_paused: the collector is paused while a check builds its objects, and
+left as the program had it afterwards, with those objects in the oldest generation."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from archspec import _gc
-from archspec._gc import gc_paused
+from archspec.core import memory as _gc
+from archspec.core.memory import gc_paused
 from archspec.driver import check_text
 
 SPEC = "model M {\n    input x: [N, 3, 8, 8]\n    return x -> ReLU()\n}\n"
@@ -22,9 +22,9 @@ def _collector_restored():
 
 
 def test_the_phases_of_a_check_run_with_the_collector_paused(monkeypatch):
-    import archspec.infer
-    import archspec.lint
-    import archspec.parser
+    import archspec.diagnostics.lint
+    import archspec.shapes.infer
+    import archspec.syntax.parser
 
     seen = {}
 
@@ -37,11 +37,11 @@ def test_the_phases_of_a_check_run_with_the_collector_paused(monkeypatch):
 
         monkeypatch.setattr(module, name, wrapper)
 
-    spy(archspec.parser, "get_fast_parser")
-    spy(archspec.infer, "_infer")
-    spy(archspec.lint, "_unused_values")
+    spy(archspec.syntax.parser, "get_parser")
+    spy(archspec.shapes.infer, "_infer")
+    spy(archspec.diagnostics.lint, "_unused_values")
     check_text(SPEC)
-    assert seen == {"get_fast_parser": False, "_infer": False, "_unused_values": False}
+    assert seen == {"get_parser": False, "_infer": False, "_unused_values": False}
     assert gc.isenabled()
 
 

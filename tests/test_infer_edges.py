@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import archspec
-from archspec.infer import propagated_values
+from archspec.shapes.infer import propagated_values
 
 TEXT = """
 model M {

@@ -55,7 +55,7 @@ from pygments.token import (  # noqa: E402  (pytest itself needs Pygments)
     String,
 )
 
-from archspec.pygments_lexer import ArchLexer  # noqa: E402
+from archspec.tools.pygments_lexer import ArchLexer  # noqa: E402
 
 
 def _tokens(text: str) -> list[tuple[int, object, str]]:
@@ -119,8 +119,8 @@ def test_lexer_token_types():
 
 
 def test_builtins_match_the_checker(grammar):
-    from archspec.elaborate import BUILTINS
-    from archspec.pygments_lexer import BUILTINS as LEXER_BUILTINS
+    from archspec.elaborate.elaborator import BUILTINS
+    from archspec.tools.pygments_lexer import BUILTINS as LEXER_BUILTINS
 
     assert set(LEXER_BUILTINS) == set(BUILTINS)
     (rule,) = [r for r in _rules(grammar) if r.get("name") == "support.function.builtin.arch"]
@@ -129,7 +129,7 @@ def test_builtins_match_the_checker(grammar):
 
 def test_lexer_is_registered_with_pygments():
     names = {ep.name: ep.value for ep in metadata.entry_points(group="pygments.lexers")}
-    assert names.get("arch") == "archspec.pygments_lexer:ArchLexer", (
+    assert names.get("arch") == "archspec.tools.pygments_lexer:ArchLexer", (
         "the entry point is missing: reinstall with `pip install -e .`"
     )
     from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
@@ -521,7 +521,7 @@ def test_pre_commit_hook_definitions():
         assert hook["types"] == ["file"]
         pattern = re.compile(hook["files"])
         assert pattern.search("specs/net.arch") and not pattern.search("net.arch.py")
-        assert not pattern.search("archspec/cli.py")
+        assert not pattern.search("archspec/cli/commands.py")
 
 
 def _snapshot(destination: Path) -> None:

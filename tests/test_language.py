@@ -12,9 +12,9 @@ import textwrap
 import pytest
 
 import archspec
-from archspec.diagnostics import Severity
-from archspec.dims import format_shape
-from archspec.formats import render_text
+from archspec.core.diagnostic import Severity
+from archspec.core.dims import format_shape
+from archspec.diagnostics.formats import render_text
 
 # ---------------------------------------------------------------- helpers
 

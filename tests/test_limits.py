@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 import archspec
-import archspec.elaborate as elaborate
+import archspec.elaborate.elaborator as elaborate
 from archspec.cli import main
-from archspec.codegen import MAX_INLINE_NESTING, generate
-from archspec.elaborate import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH, run_deep
-from archspec.fmt import format_text
-from archspec.lsp import diagnostics_for, hover_text
-from archspec.render import MAX_CLUSTER_DEPTH, to_dot
+from archspec.elaborate.elaborator import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH, run_deep
+from archspec.outputs.codegen import MAX_INLINE_NESTING, generate
+from archspec.outputs.render import MAX_CLUSTER_DEPTH, to_dot
+from archspec.tools.fmt import format_text
+from archspec.tools.lsp import diagnostics_for, hover_text
 
 # ---------------------------------------------------------------- helpers
 
@@ -165,7 +165,7 @@ def test_block_nesting_beyond_the_limit_is_E002_at_the_call(monkeypatch):
 @pytest.mark.slow
 def test_blocks_nest_up_to_the_documented_limit_and_no_further():
     assert MAX_BLOCK_DEPTH >= 1_000
-    from archspec.rules import RULE_DOCS
+    from archspec.diagnostics.rules import RULE_DOCS
 
     assert f"more than {MAX_BLOCK_DEPTH:,} levels" in RULE_DOCS["E002"].description
     at_limit = check(nested_blocks(MAX_BLOCK_DEPTH))
@@ -594,8 +594,8 @@ def test_1000_instances_scale_linearly():
 def test_a_loop_that_makes_too_many_layers_stops_at_the_node_limit(monkeypatch):
     """Memory, not just steps: each node costs kilobytes, so 2M steps of layers would need some
     15 GiB (a fuzzed `range(6 ** 8)` in DenseNet did). The node limit stops it first."""
-    from archspec import elaborate
     from archspec.driver import check_text
+    from archspec.elaborate import elaborator as elaborate
 
     monkeypatch.setattr(elaborate, "MAX_NODES", 1_000)
     spec = (

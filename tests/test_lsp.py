@@ -19,7 +19,7 @@ from lsprotocol import types as lsp  # noqa: E402
 from pygls.uris import from_fs_path  # noqa: E402
 
 from archspec.driver import check_text  # noqa: E402
-from archspec.lsp import diagnostics_for, hover_text, offset_at  # noqa: E402
+from archspec.tools.lsp import diagnostics_for, hover_text, offset_at  # noqa: E402
 
 BROKEN = ROOT / "examples" / "seed000_convnet.arch"
 GOOD = ROOT / "specs" / "seeds" / "mnist_cnn.arch"
@@ -31,7 +31,7 @@ class Client:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "archspec.lsp"],
+            [sys.executable, "-m", "archspec.tools.lsp"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

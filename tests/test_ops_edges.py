@@ -23,7 +23,7 @@ from unittest import mock
 import pytest
 from conftest import GOLDEN
 
-from archspec.dims import Sizing, Sym
+from archspec.core.dims import Sizing, Sym
 from archspec.ops import (
     activation,
     base,

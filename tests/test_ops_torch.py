@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from archspec.dims import Sym  # noqa: E402
+from archspec.core.dims import Sym  # noqa: E402
 from archspec.ops import REGISTRY  # noqa: E402
 from archspec.ops.apply import BindError, bind, evaluate  # noqa: E402
 from archspec.ops.base import INFER, OpFailure, OpSpec  # noqa: E402

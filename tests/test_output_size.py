@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archspec.dims import Sym
+from archspec.core.dims import Sym
 from archspec.ops import REGISTRY
 from archspec.ops.apply import bind, evaluate
 from archspec.ops.base import OpFailure

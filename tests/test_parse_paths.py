@@ -1,23 +1,29 @@
-"""The fast parse path (AST built while parsing) gives exactly the AST and spans of the reference
-path (parse tree, then transform), on every .arch file in the repository and on generated text."""
+"""The parser: one AST builder, run by the LALR parser as it reduces.
+
+Its lexer shortcut (a call with plain arguments is one PLAIN_ARGS token) and its offsets-only
+lexer must not change anything: the same builder driven by the full grammar with Lark's own lexer
+gives the same AST, spans, labels and diagnostics, on every .arch file in the repository and on
+generated text. Syntax errors are pinned by tests/golden/syntax/errors.jsonl, which the parse-tree
+builder this one replaced produced."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 
 import pytest
-from conftest import ROOT
+from conftest import GOLDEN, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lark import Token
 from lark.exceptions import UnexpectedInput
 
-from archspec import diagnostics as diag
-from archspec.elaborate import _static_labels
-from archspec.parser import OffsetLexer, build_lark, parse, parse_module
-from archspec.source import SourceFile, Span
-from archspec.transform import to_ast
+from archspec.core import diagnostic as diag
+from archspec.core.source import SourceFile, Span
+from archspec.syntax import ast, parser
+from archspec.syntax.lexer import OffsetLexer
+from archspec.syntax.parser import MAX_NESTING, build_lark, parse_module
 
 FILES = sorted(p for p in ROOT.rglob("*.arch") if ".venv" not in p.parts and "build" not in p.parts)
 
@@ -38,37 +44,119 @@ def _shape(node) -> list:
     return out
 
 
-def _reference(source: SourceFile):
-    try:
-        return to_ast(source, parse(source)), None
-    except diag.ArchError as error:
-        return None, error.diagnostic
+def _walked_labels(body) -> set[str]:
+    """Every plain layer name written in a body, found by walking it (the builder collects them
+    while parsing)."""
+    labels: set[str] = set()
+    stack: list = list(body)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, ast.Label):
+            if len(item.parts) == 1 and isinstance(item.parts[0], str):
+                labels.add(item.parts[0])
+        elif dataclasses.is_dataclass(item) and not isinstance(item, Span):
+            if isinstance(item, ast.Declare):
+                labels.add(item.name.id)
+            stack.extend(
+                getattr(item, f.name) for f in dataclasses.fields(item) if f.name != "span"
+            )
+    return labels
 
 
-def _fast(source: SourceFile):
+@functools.lru_cache(maxsize=1)
+def _full_grammar():
+    """The same builder under the grammar without the PLAIN_ARGS shortcut and Lark's own lexer."""
+    return build_lark(keep_all_tokens=True, start=["start", "test"], transformer=parser._BUILDER)
+
+
+def _outcome(source: SourceFile, using=None):
     try:
-        return parse_module(source), None
+        return parser._parse(source, source.text, "start", using=using), None
     except diag.ArchError as error:
         return None, error.diagnostic
 
 
 def _same(text: str) -> None:
     source = SourceFile("x.arch", text)
-    reference, reference_error = _reference(source)
-    fast, fast_error = _fast(source)
-    if reference_error is not None:
-        assert fast_error is not None and fast_error.message == reference_error.message
-        assert fast_error.primary.span.start == reference_error.primary.span.start
+    full, full_error = _outcome(source, _full_grammar())
+    fast, fast_error = _outcome(source)
+    if full_error is not None:
+        assert fast_error is not None, full_error.message
+        assert (fast_error.code, fast_error.message) == (full_error.code, full_error.message)
+        assert fast_error.primary.span.start == full_error.primary.span.start
+        assert fast_error.primary.span.end == full_error.primary.span.end
         return
-    assert fast == reference
-    assert _shape(fast) == _shape(reference)
-    for definition in fast.definitions:  # the labels the parser collected, as a walk finds them
-        assert definition.labels == frozenset(_static_labels(definition.body))
+    assert fast_error is None, fast_error.message
+    assert fast == full
+    assert _shape(fast) == _shape(full)
+    for definition in fast.definitions:  # the labels the builder collected, as a walk finds them
+        assert definition.labels == frozenset(_walked_labels(definition.body))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_repository_spec_parses_identically(path):
     _same(path.read_text(encoding="utf-8", errors="replace"))
+
+
+SYNTAX_ERRORS = [
+    json.loads(line)
+    for line in (GOLDEN / "syntax" / "errors.jsonl").read_text(encoding="utf-8").splitlines()
+]
+
+
+@pytest.mark.parametrize("case", SYNTAX_ERRORS, ids=lambda c: f"{c['code']}:{c['message'][:40]}")
+def test_syntax_errors_keep_their_messages_and_positions(case):
+    with pytest.raises(diag.ArchError) as raised:
+        parse_module(SourceFile("x.arch", case["text"]))
+    found = raised.value.diagnostic
+    assert (found.code, found.message, found.help) == (case["code"], case["message"], case["help"])
+    assert (found.primary.span.start, found.primary.span.end) == (case["start"], case["end"])
+    _same(case["text"])
+
+
+@pytest.mark.parametrize(
+    "expression, culprit",
+    [
+        ("[" * 150 + "1" + "]" * 150, "[" * (MAX_NESTING + 1) + "1" + "]" * (MAX_NESTING + 1)),
+        ("-" * 150 + "1", "-" * (MAX_NESTING + 1) + "1"),
+        ("max(" * 150 + "1" + ")" * 150, None),
+    ],
+)
+def test_too_deep_nesting_points_at_the_first_expression_beyond_the_limit(expression, culprit):
+    text = f"model M {{\n    input x: [N, 4]\n    y = {expression}\n    return y\n}}\n"
+    with pytest.raises(diag.ArchError) as raised:
+        parse_module(SourceFile("x.arch", text))
+    found = raised.value.diagnostic
+    assert found.code == "E002" and found.primary.span.line == 3
+    if culprit is not None:  # the innermost expression that nests more than MAX_NESTING deep
+        assert found.primary.span.text == culprit
+
+
+def test_a_syntax_error_anywhere_comes_before_deep_nesting_and_bad_names():
+    deep = "[" * 150 + "1" + "]" * 150
+    text = f"model M {{\n    input x: [N, 4]\n    in = {deep}\n    y = ,\n    return y\n}}\n"
+    with pytest.raises(diag.ArchError) as raised:
+        parse_module(SourceFile("x.arch", text))
+    assert raised.value.diagnostic.code == "E001" and raised.value.diagnostic.primary.span.line == 4
+    with pytest.raises(diag.ArchError) as raised:  # without it, the nesting; then the name
+        parse_module(SourceFile("x.arch", text.replace("y = ,", "y = 1")))
+    assert raised.value.diagnostic.code == "E002"
+    with pytest.raises(diag.ArchError) as raised:
+        parse_module(SourceFile("x.arch", text.replace("y = ,", "y = 1").replace(deep, "1")))
+    assert "'in' is a reserved word" in raised.value.diagnostic.message
+
+
+def test_a_placeholder_is_parsed_with_spans_into_its_file():
+    text = (
+        'model M {\n    input x: [N, 4]\n    y = x -> "fc{1 + 2}": Linear(4, 4)\n    return y\n}\n'
+    )
+    (definition,) = parse_module(SourceFile("x.arch", text)).definitions
+    label = definition.body[1].value.stages[0].label
+    (prefix, placeholder) = label.parts
+    assert prefix == "fc" and isinstance(placeholder, ast.BinOp)
+    assert placeholder.span.text == "1 + 2"
 
 
 @settings(max_examples=200, deadline=None)
@@ -114,8 +202,8 @@ def test_generated_expressions_parse_identically(tokens):
     _same(f"model M {{\n    input x: [N, 1, 4, 4]\n    y = {body}\n    return y\n}}\n")
 
 
-# Calls whose arguments are plain numbers and names are one PLAIN_ARGS token on the fast path
-# (parser.build_lark); everything else in parentheses must fall back to the full grammar.
+# Calls whose arguments are plain numbers and names are one PLAIN_ARGS token (parser.build_lark);
+# everything else in parentheses must go to the full grammar.
 PLAIN_CALL_CASES = [
     "Conv2d(8, 8, 3, padding=1)",
     "Conv2d( 8 ,8,\n 3 , padding = 1 , )",

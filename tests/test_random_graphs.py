@@ -25,7 +25,7 @@ from spec_writer import BlockUse, Fork, Layer, SpecWriter  # noqa: E402
 from torch import nn  # noqa: E402
 
 import archspec  # noqa: E402
-from archspec.dims import Sym  # noqa: E402
+from archspec.core.dims import Sym  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -10,8 +10,8 @@ from conftest import GOLDEN, model_specs
 
 import archspec
 from archspec.cli import main
-from archspec.render import RenderError, render, to_dot
-from archspec.summary import render_markdown, summarize
+from archspec.outputs.render import RenderError, render, to_dot
+from archspec.outputs.summary import render_markdown, summarize
 
 DOT_CASES = {
     "mnist_cnn": ("specs/seeds/mnist_cnn.arch", None),

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.cli import main
-from archspec.diagnostics import CODES
-from archspec.formats import render_json, render_text, to_json_obj
+from archspec.core.diagnostic import CODES
+from archspec.diagnostics.formats import render_json, render_text, to_json_obj
 
 # ---------------------------------------------------------------- helpers
 
@@ -165,7 +165,7 @@ def test_parentheses_alone_do_not_nest():
 
 
 def test_block_instances_nested_too_deeply_are_E002():
-    from archspec.elaborate import MAX_BLOCK_DEPTH  # B0 ... B{MAX}: one level too many
+    from archspec.elaborate.elaborator import MAX_BLOCK_DEPTH  # B0 ... B{MAX}: one level too many
 
     levels = MAX_BLOCK_DEPTH
     blocks = "\n".join(f"block B{i} {{ input x  return x -> B{i + 1}() }}" for i in range(levels))

@@ -24,13 +24,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from spec_writer import BlockUse, Fork, Layer, SpecWriter
 
-from archspec import diagnostics as diag
 from archspec.api import SpecError, compile_source
 from archspec.cli import main
-from archspec.dims import Guard, evaluate
+from archspec.core import diagnostic as diag
+from archspec.core.dims import Guard, evaluate
 from archspec.driver import check_file, check_text
-from archspec.infer import infer
-from archspec.sizes import describe_values
+from archspec.shapes.infer import infer
+from archspec.shapes.sizes import describe_values
 
 EXAMPLES = 5_000 if os.environ.get("ARCHSPEC_SIZES") == "long" else 150
 BATCH = 2

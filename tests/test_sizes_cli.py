@@ -116,7 +116,7 @@ def test_sizes_diff_and_summary_are_identical_across_hash_seeds():
 
     script = (
         "import sys\n"
-        "from archspec.cli import main\n"
+        "from archspec.cli.commands import main\n"
         "for args in (['sizes', '--format', 'json', sys.argv[1]], ['sizes', sys.argv[2]],\n"
         "             ['summary', sys.argv[1]], ['compile', sys.argv[1]],\n"
         "             ['diff', sys.argv[1], sys.argv[2], '--format', 'json']):\n"

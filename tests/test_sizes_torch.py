@@ -34,8 +34,8 @@ from torch_harness import concrete, observed_shapes, shape_disagreements  # noqa
 
 import archspec  # noqa: E402
 from archspec.api import _import_source  # noqa: E402
-from archspec.codegen import generate_module  # noqa: E402
 from archspec.driver import CheckResult, check_file, check_text  # noqa: E402
+from archspec.outputs.codegen import generate_module  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

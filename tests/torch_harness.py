@@ -16,8 +16,8 @@ from torch.overrides import TorchFunctionMode
 
 import archspec
 from archspec.api import _import_source
-from archspec.codegen import generate_module
-from archspec.dims import Sym, evaluate
+from archspec.core.dims import Sym, evaluate
+from archspec.outputs.codegen import generate_module
 
 
 def smallest_sizes(checked) -> dict[str, int]:

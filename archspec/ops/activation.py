@@ -3,7 +3,7 @@ functions (torch.nn.modules.activation, torch.nn.functional)."""
 
 from __future__ import annotations
 
-from archspec.dims import format_shape
+from archspec.core.dims import format_shape
 from archspec.ops.base import (
     OpSpec,
     Param,

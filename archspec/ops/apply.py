@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.dims import Dim, Shape, Sym, SymbolicError, format_shape
+from archspec.core.dims import Dim, Shape, Sym, SymbolicError, format_shape
 from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, RuleContext
 
 

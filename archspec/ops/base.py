@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from archspec.dims import Dim, Shape
+from archspec.core.dims import Dim, Shape
 
 
 class _Sentinel:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.dims import Dim
+from archspec.core.dims import Dim
 from archspec.ops.base import RuleContext
 
 SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -42,7 +42,7 @@ def size_arithmetic(
 
 def spatial_dims(ctx: RuleContext, spatial: int) -> list[Dim]:
     """The input's trailing spatial sizes: ints, or symbolic sizes (`H`, `⌈H/2⌉`) whose
-    comparisons become constraints on the input's sizes (see archspec.dims.Sizing)."""
+    comparisons become constraints on the input's sizes (see archspec.core.dims.Sizing)."""
     return list(ctx.input[-spatial:])
 
 

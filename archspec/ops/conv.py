@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.dims import product
+from archspec.core.dims import product
 from archspec.ops.base import (
     ArgError,
     OpSpec,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.dims import format_shape, product
+from archspec.core.dims import format_shape, product
 from archspec.ops.base import OpFailure, OpSpec, Param, RuleContext, boolean, positive_int
 from archspec.ops.registry import register
 

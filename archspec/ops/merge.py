@@ -3,7 +3,7 @@ torch.mul)."""
 
 from __future__ import annotations
 
-from archspec.dims import format_dim, format_shape
+from archspec.core.dims import format_dim, format_shape
 from archspec.ops.base import OpSpec, Param, RuleContext, integer
 from archspec.ops.registry import register
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from archspec.dims import Sym, format_shape, product
+from archspec.core.dims import Sym, format_shape, product
 from archspec.ops.base import (
     ArgError,
     OpFailure,

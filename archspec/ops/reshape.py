@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from archspec.dims import Dim, Sym, format_product, format_shape, product
+from archspec.core.dims import Dim, Sym, format_product, format_shape, product
 from archspec.ops.base import (
     ArgError,
     OpSpec,

@@ -1,0 +1,666 @@
+"""The command line: `archspec check PATH...`. Thin: parse arguments, call the driver, print."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from archspec.core.version import __version__
+from archspec.tools.files import collect_files, write_atomically
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def run() -> NoReturn:
+    """The `archspec` command: main(), then an immediate exit with its code, once the output is
+    flushed. The process is finished; Python's own shutdown would free a checked model object by
+    object and run a last garbage collection over them: a second after a 100k-layer check."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader left, or the stream is closed: fine
+            pass
+    os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `archspec summary x.arch | head`: the reader left, that is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLEAN
+    except Exception as error:  # an archspec bug: one line, exit 2, traceback on --debug
+        if getattr(args, "debug", False):
+            raise
+        print(
+            f"archspec: internal error: {type(error).__name__}: {error} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archspec",
+        description="Check, compile and draw .arch architecture specs for PyTorch.",
+    )
+    parser.add_argument("--version", action="version", version=f"archspec {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="check specs for shape and structure errors")
+    check.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
+    _add_check_options(check)
+    check.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    check.set_defaults(handler=_check)
+
+    rule = commands.add_parser("rule", help="explain a diagnostic code, or list them all")
+    rule.add_argument("code", nargs="?", metavar="CODE", help="a code (E202) or a rule name")
+    shown = rule.add_mutually_exclusive_group()
+    shown.add_argument("--all", action="store_true", help="list every rule, one per line")
+    shown.add_argument("--markdown", action="store_true", help="every rule as Markdown")
+    rule.set_defaults(handler=_rule)
+
+    compile_ = commands.add_parser("compile", help="generate the nn.Module source of a spec")
+    compile_.add_argument("spec", metavar="SPEC", help="an .arch file")
+    compile_.add_argument("-o", "--output", metavar="FILE.py", help="write here (default: stdout)")
+    compile_.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    compile_.set_defaults(handler=_compile)
+
+    graph = commands.add_parser("graph", help="draw a spec's models with Graphviz")
+    graph.add_argument("spec", metavar="SPEC", help="an .arch file")
+    graph.add_argument("-o", "--output", metavar="FILE", help="FILE.dot/.svg/.png/.pdf")
+    graph.add_argument("--format", choices=("dot", "svg", "png", "pdf"), help="default: by suffix")
+    graph.add_argument("--model", help="which model, when the file has several")
+    graph.add_argument("--depth", type=int, help="collapse modules below this depth into one node")
+    graph.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    graph.set_defaults(handler=_graph)
+
+    summary = commands.add_parser("summary", help="a layer table: shapes, parameters, MACs, RF")
+    summary.add_argument("spec", metavar="SPEC", help="an .arch file")
+    summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    summary.add_argument("--batch", type=int, default=1, help="batch size for activation memory")
+    summary.add_argument(
+        "--size",
+        action="append",
+        metavar="NAME=VALUE",
+        help="for a symbolic input, count at these sizes (H=224,W=224); default: the sizes the "
+        "shapes were worked out at",
+    )
+    summary.add_argument("--model", help="which model, when the file has several")
+    summary.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    summary.set_defaults(handler=_summary)
+
+    sizes = commands.add_parser(
+        "sizes", help="which input sizes a spec's models accept, and why others fail"
+    )
+    sizes.add_argument("spec", metavar="SPEC", help="an .arch file")
+    sizes.add_argument("--format", choices=("text", "json"), default="text")
+    sizes.add_argument("--model", help="which model, when the file has several")
+    sizes.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sizes.set_defaults(handler=_sizes)
+
+    fmt = commands.add_parser("fmt", help="rewrite specs in the canonical layout")
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
+    fmt.add_argument("--check", action="store_true", help="list files that would change; exit 1")
+    fmt.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
+    fmt.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    fmt.set_defaults(handler=_fmt)
+
+    diff = commands.add_parser(
+        "diff",
+        help="the architectural difference of two specs (or git revisions of one)",
+        usage="archspec diff [options] OLD NEW\n       archspec diff [options] --rev REV PATH",
+    )
+    diff.add_argument(
+        "specs",
+        nargs="+",
+        metavar="SPEC",
+        help="OLD and NEW, each PATH or REV:PATH (HEAD~1:x.arch)",
+    )
+    diff.add_argument("--rev", metavar="REV", help="compare PATH at git revision REV with PATH")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--model", help="only this model")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    diff.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    diff.set_defaults(handler=_diff)
+    return parser
+
+
+def _parse_sizes(items: list[str] | None) -> dict[str, int]:
+    """`--size H=224,W=224` (repeatable) -> {"H": 224, "W": 224}."""
+    sizes: dict[str, int] = {}
+    for item in items or ():
+        for part in item.split(","):
+            name, equals, value = part.partition("=")
+            if not equals or not name.strip() or not value.strip().isdigit():
+                raise ValueError(f"--size takes NAME=VALUE with a positive integer, got {part!r}")
+            if int(value) < 1:
+                raise ValueError(f"--size {name.strip()} must be at least 1, got {value.strip()}")
+            sizes[name.strip()] = int(value)
+    return sizes
+
+
+def _sizes(args) -> int:
+    from archspec.shapes.sizes import render_json, render_text
+
+    result, code = _checked_spec(args.spec)
+    if result is None:
+        return code
+    models = _pick_models(result, args.model)
+    if not models:
+        _print_diagnostics(result)
+        if not result.models:
+            print(f"archspec: {args.spec}: no model to examine", file=sys.stderr)
+        return EXIT_ERROR if result.ok or not result.models else EXIT_FINDINGS
+    if args.format == "json":
+        sys.stdout.write(render_json(models))
+    else:
+        _print_diagnostics(result)
+        sys.stdout.write("\n".join(render_text(model) for model in models))
+    accepted = all(m.sizes is None or m.sizes.accepted_count for m in models)
+    clean = accepted and not any(d.severity == "error" for d in result.diagnostics)
+    return EXIT_CLEAN if clean else EXIT_FINDINGS
+
+
+def _fmt(args) -> int:
+    """`archspec fmt [--check] [--diff] PATH...`: 0 clean, 1 would change or has syntax errors,
+    2 a file could not be read, written or safely formatted."""
+    from archspec.core.source import unified_diff
+    from archspec.diagnostics.formats import render_text
+    from archspec.tools.fmt import format_file
+
+    files, problems = collect_files(args.paths)
+    status = EXIT_CLEAN
+    for problem in problems:
+        print(f"archspec: {problem}", file=sys.stderr)
+        status = EXIT_ERROR
+    changed = unchanged = 0
+    failed = False
+    for path in files:
+        outcome = format_file(path)
+        if outcome.unreadable is not None:
+            print(f"archspec: cannot read {path}: {outcome.unreadable}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        if outcome.diagnostic is not None:
+            print(render_text(outcome.diagnostic) + "\n", file=sys.stderr)
+            failed = True
+            continue
+        if outcome.unsafe is not None:
+            print(f"archspec: {path}: not formatted, {outcome.unsafe} (a bug)", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        if not outcome.changed:
+            unchanged += 1
+            continue
+        changed += 1
+        if args.diff:
+            sys.stdout.write(unified_diff(path, outcome.original, outcome.formatted, "formatted"))
+        if args.check:
+            print(f"would reformat {path}")
+        elif not args.diff:
+            try:
+                write_atomically(path, outcome.formatted)
+            except OSError as error:
+                print(f"archspec: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+                status = EXIT_ERROR
+                continue
+            print(f"reformatted {path}", file=sys.stderr)
+    if status == EXIT_CLEAN and (failed or (args.check and changed)):
+        status = EXIT_FINDINGS
+    verb = "would be reformatted" if args.check or args.diff else "reformatted"
+    summary = f"{_files(changed)} {verb}, {_files(unchanged)} already formatted"
+    if failed:
+        summary += ", some not formatted (syntax errors)"
+    print(summary, file=sys.stderr)
+    return status
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _diff(args) -> int:
+    """Exit 0: no architectural difference, 1: differences (as `diff` does), 2: errors."""
+    from archspec.diagnostics.formats import render_summary
+    from archspec.outputs import diff
+    from archspec.tools import revisions
+
+    if args.rev is not None and len(args.specs) != 1:
+        print(
+            "archspec: with --rev give one PATH (archspec diff --rev HEAD x.arch)", file=sys.stderr
+        )
+        return EXIT_ERROR
+    if args.rev is None and len(args.specs) != 2:
+        print("archspec: give OLD and NEW (archspec diff old.arch new.arch)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        if args.rev is not None:
+            refs = [revisions.SpecRef(args.specs[0], args.rev), revisions.SpecRef(args.specs[0])]
+        else:
+            refs = [revisions.parse_ref(spec) for spec in args.specs]
+        old, new = [revisions.load_ref(ref) for ref in refs]
+    except revisions.SpecReadError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    broken = [(ref, result) for ref, result in zip(refs, (old, new)) if diff.blocking(result)]
+    for ref, result in broken:
+        _print_diagnostics(result)
+        print(f"{ref.label}: {render_summary(result.diagnostics, 1)}", file=sys.stderr)
+    if broken:
+        labels = " and ".join(ref.label for ref, _ in broken)
+        verb = "have" if len(broken) > 1 else "has"
+        print(f"archspec: cannot diff: {labels} {verb} errors (see above)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        difference = diff.diff_results(old, new, refs[0].label, refs[1].label, model=args.model)
+    except LookupError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    renderers = {"text": diff.render_text, "markdown": diff.render_markdown}
+    output = renderers.get(args.format, diff.render_json)(difference)
+    if args.output is None:
+        sys.stdout.write(output)
+    else:
+        try:
+            write_atomically(args.output, output)
+        except OSError as error:
+            print(
+                f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr
+            )
+            return EXIT_ERROR
+    return EXIT_FINDINGS if difference.changed else EXIT_CLEAN
+
+
+def _add_check_options(check: argparse.ArgumentParser) -> None:
+    from archspec.diagnostics.formats import FORMAT_ALIASES, OUTPUT_FORMATS
+
+    check.add_argument(
+        "--output-format",
+        "--format",
+        dest="output_format",
+        choices=(*OUTPUT_FORMATS, *FORMAT_ALIASES),
+        metavar="FORMAT",
+        help=f"{', '.join(OUTPUT_FORMATS)} (text = full); default: $ARCHSPEC_OUTPUT_FORMAT, "
+        "the configuration's output-format, or full",
+    )
+    check.add_argument("--output-file", metavar="PATH", help="write the output here, not stdout")
+    check.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the full format (auto: on a terminal, unless NO_COLOR; FORCE_COLOR forces)",
+    )
+    codes = "codes or prefixes (E202, E2, W), comma-separated or repeated"
+    check.add_argument(
+        "--select", action="append", metavar="CODES", help=f"report only these {codes}"
+    )
+    check.add_argument(
+        "--extend-select", action="append", metavar="CODES", help=f"also report {codes}"
+    )
+    check.add_argument("--ignore", action="append", metavar="CODES", help=f"do not report {codes}")
+    check.add_argument(
+        "--error-on-warning",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="exit with 1 on warnings too (overrides error-on-warning in the configuration)",
+    )
+    check.add_argument(
+        "--exit-zero", action="store_true", help="exit with 0 even when there are findings"
+    )
+    check.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply the safe fixes of findings marked [*], then report what remains",
+    )
+    check.add_argument(
+        "--diff", action="store_true", help="with --fix: print a unified diff, write nothing"
+    )
+
+
+def _check(args) -> int:
+    from archspec.core import diagnostic as diag
+    from archspec.diagnostics import formats
+    from archspec.diagnostics.config import (
+        ConfigError,
+        ConfigFinder,
+        Overrides,
+        resolve,
+        split_selectors,
+    )
+    from archspec.driver import check_file
+
+    if args.diff and not args.fix:
+        print(
+            "archspec: --diff goes with --fix (archspec check --fix --diff PATH)", file=sys.stderr
+        )
+        return EXIT_ERROR
+    finder = ConfigFinder()
+    try:
+        overrides = Overrides(
+            select=split_selectors(args.select, "--select"),
+            extend_select=split_selectors(args.extend_select, "--extend-select") or (),
+            ignore=split_selectors(args.ignore, "--ignore") or (),
+            error_on_warning=args.error_on_warning,
+        )
+        output_format = _output_format(args.output_format, finder)
+        files, problems = collect_files(
+            args.paths, exclude=lambda path: finder.for_file(path).excludes(path)
+        )
+        settings = {path: resolve(finder.for_file(path), overrides) for path in files}
+    except ConfigError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    for problem in problems:
+        print(f"archspec: {problem}", file=sys.stderr)
+    reporter = diag.Reporter()
+    failing = False
+    fixed = fixed_files = 0
+    for path in files:
+        options = {
+            "budgets": settings[path].config.budget_for,
+            "enable": settings[path].enabled & diag.OPT_IN_CODES,
+        }
+        try:
+            if args.fix:
+                result, count = _fix_file(path, settings[path], options, args.diff)
+                fixed, fixed_files = fixed + count, fixed_files + bool(count)
+                if args.diff:
+                    continue
+            else:
+                result = check_file(path, **options)
+        except OSError as error:
+            problems.append(path)
+            print(f"archspec: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+            continue
+        reported = [d for d in result.diagnostics if settings[path].reports(d)]
+        failing = failing or any(settings[path].fails(d) for d in reported)
+        reporter.extend(reported)
+    if args.fix:
+        verb = "would fix" if args.diff else "fixed"
+        files_text = f"{fixed_files} file" + ("" if fixed_files == 1 else "s")
+        print(f"archspec: {verb} {fixed} finding{'s' * (fixed != 1)} in {files_text}",
+              file=sys.stderr)  # fmt: skip
+    if args.diff:
+        return EXIT_ERROR if problems else (EXIT_FINDINGS if fixed else EXIT_CLEAN)
+    diagnostics = diag.sorted_diagnostics(reporter.diagnostics)
+    to_file = args.output_file is not None
+    # A report file is coloured only on --color always (FORCE_COLOR is for terminals and CI logs).
+    stream = None if to_file else sys.stdout
+    color = output_format == "full" and (args.color == "always" or _use_color(args.color, stream))
+    output = formats.render(diagnostics, len(files), output_format, color=color)
+    if to_file:
+        try:
+            write_atomically(args.output_file, output)
+        except OSError as error:
+            print(
+                f"archspec: cannot write {args.output_file}: {error.strerror or error}",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+    else:
+        sys.stdout.write(output)
+    if problems:
+        return EXIT_ERROR
+    if args.exit_zero:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _fix_file(path: str, settings, options: dict, diff: bool):
+    """Fix one file until nothing fixable is left; (the check of the final text, fixes used).
+
+    Writes the file (atomically) unless `diff`, which prints a unified diff instead. A file that
+    is not UTF-8 is only checked; one with syntax errors is never changed (see apply_fixes).
+    """
+    from archspec.core.source import unified_diff
+    from archspec.driver import check_file, check_text
+    from archspec.tools.fixes import MAX_PASSES, apply_fixes
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    bom = _BOM if data.startswith(_BOM) else b""
+    try:
+        original = data[len(bom) :].decode("utf-8")
+    except UnicodeDecodeError:
+        return check_file(path, **options), 0
+    text, total = original, 0
+    result = check_text(text, path, **options)
+    for _ in range(MAX_PASSES):
+        reported = [d for d in result.diagnostics if settings.reports(d)]
+        text_after, used = apply_fixes(text, reported, path)
+        if not used or text_after == text:
+            break
+        text, total = text_after, total + used
+        result = check_text(text, path, **options)
+    if text == original:
+        return result, 0
+    if diff:
+        sys.stdout.write(unified_diff(path, original, text, "fixed"))
+    else:
+        write_atomically(path, bom + text.encode("utf-8"))
+    return result, total
+
+
+def _output_format(chosen: str | None, finder) -> str:
+    """The command line's format, else $ARCHSPEC_OUTPUT_FORMAT, else the configuration's."""
+    from archspec.diagnostics.config import ConfigError
+    from archspec.diagnostics.formats import OUTPUT_FORMATS, canonical_format
+
+    if chosen is not None:
+        return canonical_format(chosen)
+    from_environment = os.environ.get("ARCHSPEC_OUTPUT_FORMAT", "").strip()
+    if from_environment:
+        if canonical_format(from_environment) is None:
+            raise ConfigError(
+                f"ARCHSPEC_OUTPUT_FORMAT={from_environment!r} is no output format "
+                f"(choose from {', '.join(OUTPUT_FORMATS)})"
+            )
+        return canonical_format(from_environment)
+    return finder.for_folder(os.getcwd()).output_format or "full"
+
+
+def _use_color(choice: str, stream) -> bool:
+    """--color always/never decide; auto: NO_COLOR turns it off, FORCE_COLOR on, else a TTY."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if stream is None:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _rule(args) -> int:
+    from archspec.core.diagnostic import CODES
+    from archspec.core.names import did_you_mean as suggest
+    from archspec.diagnostics.rules import rule_list, rule_text, rules_markdown
+
+    if args.code is not None and (args.all or args.markdown):
+        print("archspec: give a CODE or --all/--markdown, not both", file=sys.stderr)
+        return EXIT_ERROR
+    if args.markdown:
+        sys.stdout.write(rules_markdown())
+        return EXIT_CLEAN
+    if args.all:
+        print(rule_list())
+        return EXIT_CLEAN
+    if args.code is None:
+        print("archspec: name a rule (archspec rule E202) or pass --all", file=sys.stderr)
+        return EXIT_ERROR
+    by_name = {rule.name: code for code, rule in CODES.items()}
+    code = args.code.strip().upper() if args.code.strip().upper() in CODES else None
+    code = code or by_name.get(args.code.strip().lower())
+    if code is None:
+        hint = suggest(args.code.strip().upper(), CODES) or suggest(args.code.lower(), by_name)
+        print(
+            f"archspec: no rule '{args.code}'{hint}; archspec rule --all lists them",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(rule_text(code))
+    return EXIT_CLEAN
+
+
+def _compile(args) -> int:
+    from archspec.diagnostics import formats
+    from archspec.driver import check_file
+    from archspec.outputs.codegen import CodegenError, generate
+
+    if not os.path.isfile(args.spec):
+        print(f"archspec: {args.spec}: no such file", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        result = check_file(args.spec)
+    except OSError as error:
+        print(f"archspec: cannot read {args.spec}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_ERROR
+    # Diagnostics go to stderr: stdout may be the generated code.
+    for diagnostic in result.diagnostics:
+        print(formats.render_text(diagnostic) + "\n", file=sys.stderr)
+    if not result.ok:
+        summary = formats.render_summary(result.diagnostics, 1)
+        print(summary + "; nothing written", file=sys.stderr)
+        return EXIT_FINDINGS
+    try:
+        source = generate(result)
+    except CodegenError as error:
+        print(f"archspec: {error.message}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.output is None:
+        sys.stdout.write(source)
+        return EXIT_CLEAN
+    try:
+        write_atomically(args.output, source)
+    except OSError as error:
+        print(f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_CLEAN
+
+
+def _checked_spec(path: str):
+    """Check a spec for graph/summary; (result, exit code or None to go on)."""
+    from archspec.driver import check_file
+
+    if not os.path.isfile(path):
+        print(f"archspec: {path}: no such file", file=sys.stderr)
+        return None, EXIT_ERROR
+    try:
+        return check_file(path), None
+    except OSError as error:
+        print(f"archspec: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return None, EXIT_ERROR
+
+
+def _pick_models(result, name: str | None):
+    if name is None:
+        return result.models
+    chosen = [m for m in result.models if m.name == name]
+    if not chosen:
+        names = ", ".join(m.name for m in result.models) or "none"
+        print(f"archspec: {result.path} has no model '{name}' (models: {names})", file=sys.stderr)
+    return chosen
+
+
+def _print_diagnostics(result) -> None:
+    from archspec.diagnostics.formats import render_text
+
+    for diagnostic in result.diagnostics:
+        print(render_text(diagnostic) + "\n", file=sys.stderr)
+
+
+def _graph(args) -> int:
+    from archspec.outputs.render import RenderError, render, to_dot
+
+    result, code = _checked_spec(args.spec)
+    if result is None:
+        return code
+    _print_diagnostics(result)  # a spec with errors is still drawn, errors in red
+    models = _pick_models(result, args.model)
+    if not models:
+        if not result.models:
+            print(f"archspec: {args.spec}: no model to draw", file=sys.stderr)
+        return EXIT_ERROR
+    fmt = args.format
+    if fmt is None:
+        suffix = os.path.splitext(args.output or "")[1].lstrip(".").lower()
+        fmt = suffix if suffix in ("dot", "svg", "png", "pdf") else "dot"
+    if args.output is None and fmt != "dot":
+        print("archspec: binary formats need -o FILE", file=sys.stderr)
+        return EXIT_ERROR
+    sources = [to_dot(model, result.diagnostics, args.depth) for model in models]
+    try:
+        if len(sources) == 1 or args.output is None:
+            payloads = [render(source, fmt) for source in sources]
+        else:
+            print("archspec: the file has several models; pick one with --model", file=sys.stderr)
+            return EXIT_ERROR
+    except RenderError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.output is None:
+        sys.stdout.write("\n".join(payload.decode("utf-8") for payload in payloads))
+    else:
+        try:
+            write_atomically(args.output, payloads[0])
+        except OSError as error:
+            print(
+                f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr
+            )
+            return EXIT_ERROR
+    return EXIT_CLEAN if result.ok else EXIT_FINDINGS
+
+
+def _summary(args) -> int:
+    from archspec.outputs.summary import (
+        SizeError,
+        render_json,
+        render_markdown,
+        render_text,
+        summarize,
+    )
+
+    result, code = _checked_spec(args.spec)
+    if result is None:
+        return code
+    if args.batch < 1:
+        print("archspec: --batch must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    _print_diagnostics(result)
+    if not result.ok:
+        return EXIT_FINDINGS
+    models = _pick_models(result, args.model)
+    if not models:
+        if not result.models:
+            print(f"archspec: {args.spec}: no model to summarize", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        sizes = _parse_sizes(args.size)
+        summaries = [summarize(model, args.batch, sizes) for model in models]
+    except (SizeError, ValueError) as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "json":
+        sys.stdout.write(render_json(summaries))
+    elif args.format == "markdown":
+        sys.stdout.write("\n".join(render_markdown(s) for s in summaries))
+    else:
+        sys.stdout.write("\n".join(render_text(s) for s in summaries))
+    return EXIT_CLEAN

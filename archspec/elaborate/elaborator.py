@@ -1,0 +1,1194 @@
+"""AST -> graphs: runs each model's statements (once per block instance; expressions go to the
+evaluator, archspec.elaborate.evaluate) and records every op application as a node of the model's
+DiGraph, and every layer, Sequential and block instance in the module tree.
+
+Elaboration knows names, arguments and structure, not shapes: shapes are the next stage's job
+(archspec.shapes.infer). An error abandons the statement it occurs in; the value it would have bound
+becomes POISON (archspec.elaborate.values), so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+
+from archspec.core import diagnostic as diag
+from archspec.core.dims import Sym
+from archspec.core.memory import gc_paused
+from archspec.core.names import chain_text, closest, layer_name_problem
+from archspec.core.source import Span
+from archspec.elaborate.evaluate import (
+    BUILTINS,
+    CONTAINERS,
+    MAX_STEPS,
+    Arguments,
+    Evaluator,
+    StepBudget,
+    require_plain,
+)
+from archspec.elaborate.evaluate import (
+    error as _error,
+)
+from archspec.elaborate.graph import (
+    DEFAULT_SIZE_BOUNDS,
+    WILDCARD,
+    ContainerCall,
+    ModelGraph,
+    ModuleInfo,
+    Node,
+    PatternVar,
+    ShapeAssertion,
+    SizeSymbol,
+)
+from archspec.elaborate.scopes import Frame
+from archspec.elaborate.values import (
+    POISON,
+    SCALARS,
+    Definition,
+    Recipe,
+    Tensor,
+    is_int,
+    kind_of,
+)
+from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
+from archspec.ops.apply import BindError, bind, check_arguments
+from archspec.syntax import ast
+
+MAX_SIZE_RANGE = 100_000  # values of one symbolic input size that archspec.shapes.sizes enumerates
+MAX_BLOCK_DEPTH = 2_000  # blocks and Sequentials nested in each other (the module tree's depth)
+MAX_VALUE_DEPTH = 100  # lists and tuples nested in each other, in a layer's or block's argument
+# Graph nodes per model: each costs about 7 KiB through inference, so a runaway loop that makes
+# layers must stop long before MAX_STEPS (2M layers would need some 15 GiB).
+MAX_NODES = 300_000
+
+
+# Elaboration recurses (statement -> expression -> block call -> its body -> ...), 10 to 20 Python
+# frames per nested block. It runs in a thread of its own under RECURSION_LIMIT, which leaves room
+# for MAX_BLOCK_DEPTH blocks, and with a C stack of STACK_BYTES, which holds that many frames even
+# if every one went through C code (a comparison of nested lists, a generator consumed by tuple():
+# at most about 700 bytes a frame in CPython 3.11, so 2 KiB is a wide margin). The stack is address
+# space, reserved when the thread starts; memory is used only as deep as the recursion goes.
+RECURSION_LIMIT = 20_000 + 30 * MAX_BLOCK_DEPTH
+STACK_BYTES = 2048 * RECURSION_LIMIT
+_INLINE_RECURSION_LIMIT = 20_000  # without that thread: safe on the main thread's 8 MiB stack
+
+_deep_lock = threading.Lock()
+_deep_state = threading.local()
+
+
+def run_deep(function: Callable[..., Any], *args: Any) -> Any:
+    """`function(*args)`, with room to recurse MAX_BLOCK_DEPTH blocks deep: run in a thread with a
+    STACK_BYTES stack under RECURSION_LIMIT, its result or exception handed back as if called here.
+    Where such a thread cannot start (a tight address-space limit), it runs here, and too deep a
+    spec fails sooner (with E002, never a crash)."""
+    if getattr(_deep_state, "active", False):  # already inside
+        return function(*args)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        _deep_state.active = True
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+        finally:
+            _deep_state.active = False
+
+    with _deep_lock:  # the recursion limit and the thread stack size are process-wide settings
+        old_limit = sys.getrecursionlimit()
+        try:
+            sys.setrecursionlimit(max(old_limit, RECURSION_LIMIT))
+            worker = _start_thread(target, STACK_BYTES)
+            if worker is not None:
+                worker.join()
+            else:
+                sys.setrecursionlimit(max(old_limit, _INLINE_RECURSION_LIMIT))
+                target()
+        finally:
+            sys.setrecursionlimit(old_limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _start_thread(target: Callable[[], None], stack_bytes: int) -> threading.Thread | None:
+    previous = threading.stack_size()
+    try:
+        threading.stack_size(stack_bytes)
+        worker = threading.Thread(target=target, name="archspec-elaborate", daemon=True)
+        worker.start()
+        return worker
+    except (RuntimeError, ValueError, MemoryError):
+        return None
+    finally:
+        threading.stack_size(previous)
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _needs_input(module: ModuleInfo) -> tuple[str, str] | None:
+    """What in an unapplied module needs a shape to flow in before it can become code, as
+    (what it is, why): a block not yet built, or a layer with an argument left to `?`."""
+    for inner in module.walk():
+        if inner.kind == "block" and not inner.elaborated:
+            what = "holds a block that is declared but never applied"
+            return what, "a block is built from the shape that flows into it"
+        if inner.kind == "layer" and inner.args and any(v is INFER for v in inner.args.values()):
+            where = "its `?`" if inner is module else f"the `?` of '{inner.path}'"
+            what = f"is declared but never applied, so {where} cannot be inferred"
+            return what, "`?` is read off the shape that flows in"
+    return None
+
+
+class Elaborator:
+    def __init__(self, definitions: dict[str, Definition], reporter: diag.Reporter):
+        self.definitions = definitions
+        self.reporter = reporter
+        self.graph: nx.DiGraph | None = None
+        self.model: ModelGraph | None = None
+        self.budget = StepBudget()
+        self.evaluator = Evaluator(self, self.budget)
+        self.errors_before = 0
+        self.id_counters: dict[str, int] = {}  # node id base -> last suffix used (ids stay O(1))
+        self.saw_input = False
+        self.input_reads: list[str] = []  # model inputs named by the statements now running
+        self.applications = 0
+        self.block_stack: list[tuple[str, ast.Definition]] = []  # the block bodies now running
+        self.running: dict[int, int] = {}  # id of a running block's definition -> its stack index
+        self.replay_roots: list[str] = []
+        self.deepest = 0  # the most block instances running at once
+
+    # ================================================================ entry point
+    @gc_paused
+    def elaborate_model(self, definition: ast.Definition, overrides: dict[str, Any] | None = None):
+        root = ModuleInfo(
+            name=definition.name.id,
+            path="",
+            kind="model",
+            span=definition.span,
+            definition=definition,
+        )
+        self.graph = nx.DiGraph()
+        self.model = ModelGraph(definition.name.id, definition.span, self.graph, root)
+        self.budget = StepBudget()  # each model has a budget of its own
+        self.evaluator = Evaluator(self, self.budget)
+        self.errors_before = len(self.reporter.diagnostics)  # this model's findings follow
+        self.deepest = 0
+        self.id_counters = {}
+        self.saw_input = False  # an `input` statement ran in the model body (even a failing one)
+        overrides = dict(overrides or {})
+        values: dict[str, Any] = {}
+        for param in definition.params:
+            if param.name.id in overrides:
+                values[param.name.id] = overrides.pop(param.name.id)
+            elif param.default is None:
+                self.report(
+                    _error(
+                        "E109",
+                        f"model parameter '{param.name.id}' needs a default value",
+                        param.span,
+                        "no default",
+                        help=f"write `{param.name.id}=<value>`; build() can still override it",
+                    ).diagnostic
+                )
+                values[param.name.id] = POISON
+            else:
+                values[param.name.id] = self._eval_const(values, param.default)
+        for name in overrides:
+            known = ", ".join(p.name.id for p in definition.params) or "none"
+            raise TypeError(
+                f"model {definition.name.id} got an unexpected parameter '{name}' "
+                f"(its parameters: {known})"
+            )
+        root.params = dict(values)
+        frame = Frame(definition, root, values, {}, definition.labels)
+        run_deep(self._run_body, frame, definition.body)
+        self._finish_model(frame)
+        return self.model
+
+    def _eval_const(self, values: dict[str, Any], expr: ast.Expr) -> Any:
+        frame = Frame(
+            ast.Definition("block", ast.Name("", expr.span), (), (), expr.span),
+            ModuleInfo("", "", "model", expr.span),
+            dict(values),
+            {},
+            set(),
+        )
+        try:
+            return self.evaluator.eval(frame, expr)
+        except diag.ArchError as error:
+            self.report(error.diagnostic)
+            return POISON
+
+    def _finish_model(self, frame: Frame) -> None:
+        self._report_unapplied_blocks()
+        definition = frame.definition
+        no_input = not self.model.inputs and not self.saw_input  # a broken one is reported already
+        if no_input and frame.returned is None:  # one finding: both at the model's name
+            self.report(
+                _error(
+                    "E109",
+                    f"model {definition.name.id} has no input and returns nothing",
+                    definition.name.span,
+                    "no `input` or `return` statement",
+                    help="declare an input, e.g. `input x: [N, 3, 224, 224]`, and end the model "
+                    "with `return <value>`",
+                ).diagnostic
+            )
+            return
+        if no_input:
+            self.report(
+                _error(
+                    "E109",
+                    f"model {definition.name.id} has no input",
+                    definition.name.span,
+                    "no `input` statement",
+                    help="declare one, e.g. `input x: [N, 3, 224, 224]`",
+                ).diagnostic
+            )
+        if frame.returned is None:
+            self.report(
+                _error(
+                    "E109",
+                    f"model {definition.name.id} returns nothing",
+                    definition.name.span,
+                    "no `return` statement",
+                    help="end the model with `return <value>`",
+                ).diagnostic
+            )
+            return
+        for index, value in enumerate(frame.returned):
+            if isinstance(value, Tensor):
+                span = self.model.node(value.node).span
+                node_id = self._new_node_id("output" if index == 0 else f"output{index}")
+                node = Node(node_id, "output", span, f"output{index}" if index else "output")
+                node.inputs = (value.node,)
+                self._add_node(node)
+                self.model.outputs.append(node_id)
+
+    def report(self, diagnostic: diag.Diagnostic) -> None:
+        self.reporter.add(diagnostic)
+
+    def read(self, tensor: Tensor) -> None:
+        """A name holding `tensor` was read: a model input read by a failing statement is still
+        used (no W005), though no edge will show it."""
+        if tensor.node in self.model.inputs:
+            self.input_reads.append(tensor.node)
+
+    # ================================================================ statements
+    def _run_body(self, frame: Frame, body) -> None:
+        for stmt in body:
+            if frame.returned is not None:
+                self.report(
+                    _error(
+                        "E109",
+                        "statement after return is never run",
+                        stmt.span,
+                        "unreachable",
+                        help="move it before the `return`, or delete it",
+                    ).diagnostic
+                )
+                return
+            mark = len(self.input_reads)
+            try:
+                self._run(frame, stmt)
+            except diag.ArchError as error:
+                self.report(error.diagnostic)
+                self._poison_targets(frame, stmt)
+                # The inputs this statement read are used, though no edge shows it (no W005).
+                self.model.read_inputs.update(self.input_reads[mark:])
+            except RecursionError:
+                # Blocks within MAX_BLOCK_DEPTH, each nesting expressions 100 deep, can still
+                # exhaust RECURSION_LIMIT: everything below is abandoned, reported once here.
+                if frame.module.kind != "model":
+                    raise
+                self.report(self._too_deep(stmt.span))
+                self._poison_targets(frame, stmt)
+            del self.input_reads[mark:]
+
+    def _too_deep(self, span: Span) -> diag.Diagnostic:
+        return diag.make(
+            "E002",
+            "blocks, expressions and lists nest too deeply here to be checked",
+            span,
+            "too deep",
+            notes=[f"block instances reached {self.deepest:,} levels deep"],
+            help=f"archspec follows {MAX_BLOCK_DEPTH:,} nested blocks, or fewer when each nests "
+            "deep expressions; flatten the nesting",
+        )
+
+    def _poison_targets(self, frame: Frame, stmt) -> None:
+        if isinstance(stmt, (ast.Assign, ast.Input)):
+            target = stmt.target if isinstance(stmt, ast.Assign) else stmt.name
+            frame.values[target.id] = POISON
+        elif isinstance(stmt, ast.Return):
+            frame.returned = [POISON]
+        elif isinstance(stmt, ast.Declare):
+            frame.layers.setdefault(stmt.name.id, POISON)  # later `-> name` stays silent
+
+    def _run(self, frame: Frame, stmt) -> None:
+        if isinstance(stmt, ast.Input):
+            self._run_input(frame, stmt)
+        elif isinstance(stmt, ast.Assign):
+            first_new = self.graph.number_of_nodes()
+            value = self.evaluator.eval(frame, stmt.value)
+            if isinstance(value, Recipe):
+                raise _error(
+                    "E108",
+                    f"the layer {value.func}(...) is built, but nothing flows into it",
+                    stmt.value.span,
+                    "never applied",
+                    help=f"apply it (`{stmt.target.id} = x -> {value.func}(...)`) or declare it "
+                    f"(`{stmt.target.id}: {value.func}(...)`)",
+                )
+            if stmt.shape is not None:
+                self._assert_shape(frame, value, stmt.shape)
+            if isinstance(value, Tensor):
+                node = self.model.node(value.node)
+                # Name only what this statement computed: `identity = x` is an alias, not a name.
+                if node.kind == "op" and node.index >= first_new:
+                    node.bindings.setdefault(frame.module.path, stmt.target.id)
+                    if not node.bound:
+                        node.name = stmt.target.id
+                        node.bound = True
+                        node.binding_span = stmt.target.span
+            frame.values[stmt.target.id] = value
+        elif isinstance(stmt, ast.Declare):
+            recipe = self.evaluator.eval(frame, stmt.call)
+            if recipe is POISON:
+                frame.layers.setdefault(stmt.name.id, POISON)
+                return
+            if not isinstance(recipe, Recipe):
+                raise _error(
+                    "E108",
+                    f"only layers can be declared, {stmt.call.func.id}() gives {kind_of(recipe)}",
+                    stmt.call.span,
+                    "not a layer",
+                )
+            label = ast.Label(stmt.name.id, (stmt.name.id,), stmt.name.span)
+            module = self.build(frame, recipe, frame.module, label)
+            frame.layers[module.name] = module
+        elif isinstance(stmt, ast.Return):
+            frame.returned = [self.evaluator.eval(frame, value) for value in stmt.values]
+            for value, expr in zip(frame.returned, stmt.values):
+                self._require_tensor_or_poison(value, expr.span, "return")
+        elif isinstance(stmt, ast.If):
+            test = self.evaluator.eval(frame, stmt.test)
+            if test is POISON:
+                return
+            require_plain(test, stmt.test.span, "an `if` condition")
+            self._run_body(frame, stmt.body if test else stmt.orelse)
+        elif isinstance(stmt, ast.For):
+            iterable = self.evaluator.eval(frame, stmt.iterable)
+            if iterable is POISON:
+                return
+            if not isinstance(iterable, (list, tuple, range)):
+                raise _error(
+                    "E108",
+                    f"cannot loop over {kind_of(iterable)}",
+                    stmt.iterable.span,
+                    "not a range or list",
+                    help="loop over `range(n)` or a list",
+                )
+            for item in iterable:
+                self.budget.step(stmt.span)
+                frame.values[stmt.var.id] = item
+                self._run_body(frame, stmt.body)
+                if frame.returned is not None:
+                    return
+                if self.budget.exceeded is not None:  # a limit hit inside: the rest would fail too
+                    raise diag.ArchError(self.budget.exceeded)
+        else:  # pragma: no cover - the grammar has no other statements
+            raise AssertionError(stmt)
+
+    def _report_unapplied_blocks(self) -> None:
+        """A declared module that nothing flows into and that cannot become code without that:
+        a block (built from its input's shape), a layer with a `?` argument (read off that
+        shape), or a Sequential holding one. Once, at the outermost one."""
+        if any(d.severity is diag.Severity.ERROR
+               for d in self.reporter.diagnostics[self.errors_before :]):  # fmt: skip
+            return  # a failed statement may be why nothing flowed in: no cascade
+        called = {call.module for call in self.model.calls}
+        stack = [(self.model.root, False)]
+        while stack:
+            module, inside = stack.pop()
+            unapplied = (
+                (module.kind == "block" and not module.elaborated)
+                or (module.kind == "sequential" and module.path not in called)
+                or (module.kind == "layer" and not module.applications)
+            )
+            needs_input = _needs_input(module) if unapplied and not inside else None
+            if needs_input is not None:
+                name = module.path or module.name
+                what, why = needs_input
+                self.report(
+                    _error(
+                        "E108",
+                        f"'{name}' {what}",
+                        module.span,
+                        "nothing flows into it",
+                        help=f"apply it (`out = out -> {name}`) or remove it: {why}",
+                    ).diagnostic
+                )
+            stack.extend((child, inside or unapplied) for child in module.children.values())
+
+    def _run_input(self, frame: Frame, stmt: ast.Input) -> None:
+        name = stmt.name.id
+        if frame.module.kind != "model":
+            # Block inputs are bound by the caller; a stated shape is checked at every use.
+            value = frame.values.get(name, POISON)
+            if stmt.shape is not None:
+                self._assert_shape(frame, value, stmt.shape)
+            return
+        self.saw_input = True
+        if name in frame.values and isinstance(frame.values[name], Tensor):
+            raise _error("E103", f"input '{name}' is declared twice", stmt.name.span, "again")
+        if stmt.shape is None:
+            raise _error(
+                "E109",
+                f"model input '{name}' needs a shape",
+                stmt.span,
+                "no shape",
+                help=f"write e.g. `input {name}: [N, 3, 224, 224]`",
+            )
+        dims = []
+        for position, dim in enumerate(stmt.shape.dims):
+            if isinstance(dim, ast.BoundedDim):
+                dims.append(self._size_symbol(frame, dim.name, dim, position))
+                continue
+            if isinstance(dim, ast.Name) and dim.id not in frame.values:
+                dims.append(self._size_symbol(frame, dim, None, position))
+                continue
+            value = self.evaluator.eval(frame, dim)
+            if isinstance(value, Sym) or (is_int(value) and value > 0):
+                dims.append(value)
+                continue
+            raise _error(
+                "E105",
+                f"an input size must be a positive integer or a name, got {kind_of(value)}",
+                dim.span,
+                "bad size",
+            )
+        node_id = self._new_node_id(name)
+        node = Node(node_id, "input", stmt.span, name, declared_shape=tuple(dims))
+        self._add_node(node)
+        self.model.inputs.append(node_id)
+        frame.values[name] = Tensor(node_id)
+
+    def _size_symbol(
+        self, frame: Frame, name: ast.Name, bounded: ast.BoundedDim | None, position: int
+    ) -> Sym:
+        """A new symbolic input size. Every one but a leading batch dim is a size whose accepted
+        values archspec works out, over its declared bounds or DEFAULT_SIZE_BOUNDS."""
+        symbol = Sym.named(name.id)
+        frame.values[name.id] = symbol
+        if bounded is not None:
+            low, high = (self._size_bound(frame, e) for e in (bounded.low, bounded.high))
+            step = 1 if bounded.step is None else self._size_bound(frame, bounded.step)
+            if low > high:
+                raise _error(
+                    "E105",
+                    f"the range of {name.id} is empty: {low} > {high}",
+                    bounded.span,
+                    "empty range",
+                    help=f"write `{name.id} in {high}..{low}`",
+                )
+            if (high - low) // step >= MAX_SIZE_RANGE:
+                raise _error(
+                    "E105",
+                    f"the range of {name.id} holds {(high - low) // step + 1} sizes; archspec "
+                    f"examines at most {MAX_SIZE_RANGE}",
+                    bounded.span,
+                    "range too wide",
+                    help="narrow the range to the sizes the network will see",
+                )
+            high -= (high - low) % step  # the last value the steps reach
+            self.model.size_symbols[name.id] = SizeSymbol(
+                name.id, low, high, True, bounded.span, step
+            )
+        elif position > 0:
+            low, high = DEFAULT_SIZE_BOUNDS
+            self.model.size_symbols[name.id] = SizeSymbol(name.id, low, high, False, name.span)
+        return symbol
+
+    def _size_bound(self, frame: Frame, expr: ast.Expr) -> int:
+        value = self.evaluator.eval(frame, expr)
+        if not is_int(value) or value < 1:
+            raise _error(
+                "E105",
+                f"a size bound must be a positive integer, got {kind_of(value)}",
+                expr.span,
+                "bad bound",
+            )
+        return value
+
+    def _assert_shape(self, frame: Frame, value: Any, shape: ast.Shape) -> None:
+        if value is POISON:
+            return
+        if not isinstance(value, Tensor):
+            raise _error(
+                "E108",
+                f"only tensors have shapes, this is {kind_of(value)}",
+                shape.span,
+                "shape of a non-tensor",
+            )
+        dims: list[Any] = []
+        for dim in shape.dims:
+            if isinstance(dim, ast.Infer):
+                dims.append(WILDCARD)
+            elif isinstance(dim, ast.Name) and dim.id not in frame.values:
+                dims.append(PatternVar(dim.id))
+            else:
+                size = self.evaluator.eval(frame, dim)
+                if size is POISON:
+                    return
+                if not (is_int(size) or isinstance(size, Sym)):
+                    raise _error(
+                        "E108",
+                        f"a stated size must be an integer, a name or ?, got {kind_of(size)}",
+                        dim.span,
+                        "not a size",
+                    )
+                dims.append(size)
+        self.model.assertions.append(
+            ShapeAssertion(
+                value.node, tuple(dims), shape.span, frame.module.path, frame.application
+            )
+        )
+
+    # ================================================================ the evaluator's host
+    def call(self, frame: Frame, call: ast.Call, arguments: Arguments) -> Any:
+        """A call of an op function (a graph node), or of a layer, Sequential or block (a Recipe,
+        built when it is applied or declared)."""
+        name = call.func.id
+        positional, keywords = arguments.positional, arguments.keywords
+        spans, children = arguments.spans, arguments.children
+        op = REGISTRY.get(name)
+        if op is not None and op.kind == "function":
+            return self._function(frame, op, call, positional, keywords, spans)
+        names = self._namespace(frame)
+        block = names.get(name) if op is None and name not in CONTAINERS else None
+        if block is not None and block.node is None:
+            return POISON  # a block whose import failed: reported at the import
+        if op is not None or name in CONTAINERS or block is not None:
+            kind = "layer" if op is not None else "sequential" if name in CONTAINERS else "block"
+            if children and kind != "sequential":
+                span = children[0][2]
+                raise _error(
+                    "E104",
+                    f"named children only go inside Sequential, not {name}",
+                    span,
+                    "named child",
+                )
+            recipe = Recipe(name, kind, positional, keywords, spans, call.span, children, block)
+            if kind == "sequential" and keywords:
+                key = next(iter(keywords))
+                raise _error(
+                    "E104",
+                    f"Sequential takes no keyword arguments ('{key}')",
+                    spans[key],
+                    "keyword",
+                )
+            return recipe
+        candidates = list(REGISTRY) + sorted(CONTAINERS) + list(names) + list(BUILTINS)
+        suggestion = closest(name, candidates)
+        raise _error(
+            "E101",
+            f"unknown layer or function '{name}'",
+            call.func.span,
+            "unknown",
+            help=f"did you mean '{suggestion}'?"
+            if suggestion
+            else "see docs/language.md for the layers archspec knows",
+        )
+
+    def _bind(self, op: OpSpec, call_span: Span, positional, keywords, spans) -> tuple[dict, dict]:
+        try:
+            values = bind(op, positional, keywords)
+        except BindError as error:
+            span = call_span
+            if error.keyword is not None:
+                span = spans.get("=" + error.keyword, call_span)
+            elif error.position is not None:
+                span = spans.get(f"#{error.position}", call_span)
+            raise _error(
+                "E104",
+                error.message,
+                span,
+                "",
+                notes=[f"signature: {op.signature}"],
+                help=_bind_help(op, error, positional),
+            ) from None
+        arg_spans: dict[str, Span] = {}
+        slots = op.positional
+        for index in range(len(positional)):
+            if index < len(slots) and not slots[index].variadic:
+                arg_spans[slots[index].name] = spans.get(f"#{index}", call_span)
+            elif index >= len(slots) - 1 and slots and slots[-1].variadic:
+                span = spans.get(f"#{index}", call_span)
+                name = slots[-1].name
+                arg_spans[name] = arg_spans[name].to(span) if name in arg_spans else span
+        for key in keywords:
+            arg_spans[key] = spans[key]
+        return values, arg_spans
+
+    def tensor_binop(self, frame: Frame, expr: ast.BinOp, left: Any, right: Any) -> Any:
+        """`left + right` or `left * right` of tensors: an add or mul node."""
+        names = {"+": "add", "*": "mul"}
+        if expr.op not in names:
+            raise _error(
+                "E108",
+                f"tensors do not support `{expr.op}` in specs",
+                expr.span,
+                "unsupported",
+                help="tensors can be added (`+`) or multiplied (`*`)",
+            )
+        for value, side in ((left, expr.left), (right, expr.right)):
+            if not isinstance(value, Tensor):
+                raise _error(
+                    "E108",
+                    f"`{expr.op}` joins two tensors, this is {kind_of(value)}",
+                    side.span,
+                    "not a tensor",
+                )
+        op = REGISTRY[names[expr.op]]
+        return self._op_node(frame, op, {"input": left, "other": right}, {}, expr.span, op.name)
+
+    def _function(self, frame: Frame, op: OpSpec, call: ast.Call, positional, keywords, spans):
+        values, arg_spans = self._bind(op, call.span, positional, keywords, spans)
+        node = self._op_node(frame, op, values, arg_spans, call.span, op.name)
+        if isinstance(node, Tensor):
+            self.model.node(node.node).keywords = frozenset(keywords)
+        return node
+
+    def _op_node(self, frame, op: OpSpec, values, arg_spans, span: Span, name: str) -> Any:
+        inputs: list[str] = []
+        args: dict[str, Any] = {}
+        for param in op.params:
+            value = values.get(param.name)
+            if param.is_tensor:
+                items = value if isinstance(value, (list, tuple)) else [value]
+                if param.name != "tensors" and isinstance(value, (list, tuple)):
+                    raise _error(
+                        "E108",
+                        f"{op.name} takes one tensor as '{param.name}', got {kind_of(value)}",
+                        arg_spans.get(param.name, span),
+                        "not one tensor",
+                        help="pick one first, e.g. `outs[0]`",
+                    )
+                if param.name == "tensors" and not isinstance(value, (list, tuple)):
+                    raise _error(
+                        "E108",
+                        f"{op.name} takes a list of tensors, got {kind_of(value)}",
+                        arg_spans.get(param.name, span),
+                        "not a list",
+                        help=f"write {op.name}([a, b], dim=1)",
+                    )
+                if param.name == "tensors" and not items:
+                    raise _error(
+                        "E105",
+                        f"{op.name} needs at least one tensor",
+                        arg_spans.get(param.name, span),
+                        "empty",
+                    )
+                for item in items:
+                    if item is POISON:
+                        return POISON
+                    if not isinstance(item, Tensor):
+                        raise _error(
+                            "E108",
+                            f"{op.name} expects a tensor for '{param.name}', got {kind_of(item)}",
+                            arg_spans.get(param.name, span),
+                            "not a tensor",
+                        )
+                    inputs.append(item.node)
+                continue
+            parts = _plain_parts(value, arg_spans.get(param.name, span))
+            if any(part is POISON for part in parts):
+                return POISON
+            if any(isinstance(part, (Tensor, Recipe)) for part in parts):
+                raise _error(
+                    "E108",
+                    f"{op.name}'s '{param.name}' must be a plain value, not a tensor or layer",
+                    arg_spans.get(param.name, span),
+                    "not a plain value",
+                )
+            args[param.name] = value
+        node_id = self._new_node_id(f"{frame.module.path}/{name}" if frame.module.path else name)
+        node = Node(
+            node_id,
+            "op",
+            span,
+            name,
+            op=op,
+            args=args,
+            arg_spans=arg_spans,
+            inputs=tuple(inputs),
+            scope=frame.module.path,
+        )
+        self._add_node(node)
+        return Tensor(node_id)
+
+    # ================================================================ modules
+    def apply_stage(self, frame: Frame, value: Any, stage) -> Any:
+        try:
+            return self._apply_stage_unguarded(frame, value, stage)
+        except diag.ArchError:
+            # A layer that failed to build is reported once: later `-> name` uses stay silent.
+            if isinstance(stage, ast.Labelled) and len(stage.label.parts) == 1:
+                name = stage.label.parts[0]
+                if isinstance(name, str):
+                    frame.layers.setdefault(name, POISON)
+            raise
+
+    def _apply_stage_unguarded(self, frame: Frame, value: Any, stage) -> Any:
+        if isinstance(stage, ast.LayerRef):
+            module = frame.layers.get(stage.name.id)
+            if module is POISON:
+                return POISON
+            if module is None:
+                suggestion = closest(stage.name.id, frame.layers)
+                hint = f"did you mean '{suggestion}'?" if suggestion else None
+                if stage.name.id in REGISTRY or stage.name.id in self._namespace(frame):
+                    hint = f"call it: `-> {stage.name.id}(...)`"
+                raise _error(
+                    "E102",
+                    f"no layer named '{stage.name.id}' here",
+                    stage.span,
+                    "not a layer",
+                    help=hint,
+                )
+            return self.apply_module(frame, module, value, stage.span, by_reference=True)
+        call = stage.call if isinstance(stage, ast.Labelled) else stage
+        label = stage.label if isinstance(stage, ast.Labelled) else None
+        op = REGISTRY.get(call.func.id)
+        if op is not None and op.kind == "function":
+            if label is not None:
+                raise _error(
+                    "E104",
+                    f"{op.name}() is a function and cannot be named",
+                    label.span,
+                    "name of a function",
+                    help=f"name a layer instead, e.g. `{label.text}: {_layer_twin(op.name)}(...)`",
+                )
+            return self.evaluator.call(frame, call, piped=value)
+        recipe = self.evaluator.eval(frame, call)
+        if recipe is POISON:
+            return POISON
+        if not isinstance(recipe, Recipe):
+            raise _error("E108", f"{call.func.id}() does not take a tensor", call.span, "")
+        module = self.build(frame, recipe, frame.module, label)
+        if label is not None:
+            frame.layers[module.name] = module
+        return self.apply_module(frame, module, value, stage.span)
+
+    def build(self, frame: Frame, recipe: Any, parent: ModuleInfo, label, index=None) -> ModuleInfo:
+        """Create a submodule of `parent` from a recipe (auto-named when unlabelled)."""
+        if not isinstance(recipe, Recipe):
+            raise _error("E108", f"Sequential holds layers, got {kind_of(recipe)}", parent.span, "")
+        name = self._module_name(frame, recipe, parent, label, index)
+        path = f"{parent.path}.{name}" if parent.path else name
+        if name in parent.children and self._replaying(parent):
+            return parent.children[name]  # a block applied again reuses what it built
+        if name in parent.children:
+            first = parent.children[name]
+            raise _error(
+                "E103",
+                f"a layer named '{name}' already exists here",
+                label.span if label is not None else recipe.span,
+                "defined again",
+                secondary=[(first.span, "first defined here")],
+                help="give each layer its own name",
+            )
+        if recipe.kind != "layer" and parent.depth >= MAX_BLOCK_DEPTH:
+            raise _error(
+                "E002",
+                f"blocks and Sequentials nest more than {MAX_BLOCK_DEPTH:,} levels deep",
+                recipe.span,
+                "too deep",
+                notes=[f"inside {chain_text(parent.path.split('.'))}"],
+                help="a network this deep is almost certainly a runaway loop: flatten the nesting",
+            )
+        module = ModuleInfo(
+            name=name,
+            path=path,
+            kind=recipe.kind,
+            span=recipe.span,
+            call=recipe,
+            depth=parent.depth + 1,
+        )
+        if recipe.kind == "layer":
+            op = REGISTRY[recipe.func]
+            module.op = op
+            values, module.arg_spans = self._bind(
+                op, recipe.span, recipe.positional, recipe.keywords, recipe.arg_spans
+            )
+            for key, value in values.items():
+                if type(value) in SCALARS:
+                    continue
+                parts = _plain_parts(value, module.arg_spans.get(key, recipe.span))
+                if any(part is POISON for part in parts):
+                    module.args = None
+                    break
+                if any(isinstance(part, (Tensor, Recipe)) for part in parts):
+                    raise _error(
+                        "E108",
+                        f"{op.name} takes its input through `->`, not as an argument",
+                        recipe.span,
+                        "tensor or layer as an argument",
+                        help=f"write `x -> {op.name}(...)`",
+                    )
+            else:
+                module.args = values
+                try:
+                    module.checked_args = check_arguments(op, values)
+                except OpFailure as failure:
+                    span = module.arg_spans.get(failure.arg, recipe.span)
+                    raise _error(
+                        failure.code, failure.message, span, "", help=failure.help
+                    ) from None
+        elif recipe.kind == "sequential":
+            parent.children[name] = module  # children below need the path registered first
+            for index, (child_label, child, _span) in enumerate(recipe.children):
+                if child is POISON:
+                    continue
+                self.build(frame, child, module, child_label, index)
+            return module
+        else:
+            definition = recipe.definition.node
+            module.definition = definition
+            module.params = self._bind_block(definition, recipe)
+        parent.children[name] = module
+        return module
+
+    def _module_name(self, frame: Frame, recipe: Recipe, parent, label, index) -> str:
+        if label is not None:
+            parts = []
+            for part in label.parts:
+                if isinstance(part, str):
+                    parts.append(part)
+                    continue
+                value = self.evaluator.eval(frame, part)
+                if not (is_int(value) or isinstance(value, str)):
+                    raise _error(
+                        "E108",
+                        f"a layer name can hold numbers or text, got {kind_of(value)}",
+                        part.span,
+                        "",
+                    )
+                parts.append(str(value))
+            name = "".join(parts)
+            problem = layer_name_problem(name)
+            if problem is not None:
+                raise _error("E105", problem, label.span, "not usable as a layer name")
+            return name
+        if parent.kind == "sequential":
+            return str(index)
+        # conv2d, conv2d_1, ...: counted per body, so a replayed block names its layers alike.
+        base = snake_case(recipe.func) if recipe.kind == "block" else recipe.func.lower()
+        counter = frame.auto_counts.get(base, 0)
+        while True:
+            name = base if counter == 0 else f"{base}_{counter}"
+            counter += 1
+            taken = name in parent.children and not self._replaying(parent)
+            if not taken and name not in frame.reserved:
+                break
+        frame.auto_counts[base] = counter
+        return name
+
+    def _bind_block(self, definition: ast.Definition, recipe: Recipe) -> dict[str, Any]:
+        params = definition.params
+        values: dict[str, Any] = {}
+        if len(recipe.positional) > len(params):
+            span = recipe.arg_spans.get(f"#{len(params)}", recipe.span)
+            raise _error(
+                "E104",
+                f"{definition.name.id} takes {len(params)} arguments, got {len(recipe.positional)}",
+                span,
+                "extra",
+                notes=[f"signature: {_block_signature(definition)}"],
+            )
+        for param, value in zip(params, recipe.positional):
+            values[param.name.id] = value
+        names = [p.name.id for p in params]
+        for key, value in recipe.keywords.items():
+            if key not in names:
+                suggestion = closest(key, names)
+                raise _error(
+                    "E104",
+                    f"{definition.name.id} has no parameter '{key}'",
+                    recipe.arg_spans[key],
+                    "unknown",
+                    notes=[f"signature: {_block_signature(definition)}"],
+                    help=f"did you mean '{suggestion}'?" if suggestion else None,
+                )
+            if key in values:
+                raise _error(
+                    "E104",
+                    f"{definition.name.id} got '{key}' twice",
+                    recipe.arg_spans[key],
+                    "again",
+                )
+            values[key] = value
+        for param in params:
+            if param.name.id in values:
+                continue
+            if param.default is None:
+                raise _error(
+                    "E104",
+                    f"{definition.name.id} is missing its argument '{param.name.id}'",
+                    recipe.span,
+                    "",
+                    notes=[f"signature: {_block_signature(definition)}"],
+                )
+            values[param.name.id] = self._eval_const(values, param.default)
+        for key, value in values.items():
+            span = recipe.arg_spans.get(key, recipe.span)
+            if isinstance(value, (Tensor, Recipe)) or value is INFER:
+                raise _error(
+                    "E108",
+                    f"block parameter '{key}' must be a plain value, got {kind_of(value)}",
+                    span,
+                    "",
+                    help="tensors flow into blocks through `->`",
+                )
+            _plain_parts(value, span)  # nesting and size within limits, for code and messages
+        return values
+
+    def apply_module(
+        self, frame: Frame, module: ModuleInfo, value: Any, span: Span, by_reference: bool = False
+    ) -> Any:
+        """Apply a built module; `by_reference` (`-> name`) places its node at the reference."""
+        if value is POISON:
+            return POISON
+        if module.kind == "layer":
+            if module.args is None:
+                return POISON
+            several = module.op.inputs > 1 and isinstance(value, (tuple, list))
+            operands = tuple(value) if several else (value,)  # Bilinear: (a, b) -> Bilinear(...)
+            if any(operand is POISON for operand in operands):
+                return POISON
+            if not all(isinstance(operand, Tensor) for operand in operands):
+                count = "one tensor" if module.op.inputs == 1 else f"{module.op.inputs} tensors"
+                raise _error(
+                    "E108", f"{module.op.name} takes {count}, got {kind_of(value)}", span, ""
+                )
+            self.budget.step(span)
+            node_id = self._new_node_id(module.path)
+            node = Node(
+                node_id,
+                "op",
+                span if by_reference else module.span,
+                module.name,
+                op=module.op,
+                args=_without(module.args, module.op.tensor_params),
+                checked_args=module.checked_args,
+                arg_spans=module.arg_spans,
+                inputs=tuple(operand.node for operand in operands),
+                module=module.path,
+                scope=frame.module.path,
+            )
+            self._add_node(node)
+            module.applications.append(node_id)
+            return Tensor(node_id)
+        call = ContainerCall(
+            module.path, frame.module.path, _node_ids(value), self.graph.number_of_nodes()
+        )
+        if module.kind == "sequential":
+            for child in module.children.values():
+                value = self.apply_module(frame, child, value, span)
+        else:
+            value = self._instantiate(module, value, span)
+        call.end = self.graph.number_of_nodes()
+        call.outputs = _node_ids(value)
+        self.model.calls.append(call)
+        return value
+
+    def _instantiate(self, module: ModuleInfo, value: Any, span: Span) -> Any:
+        definition: ast.Definition = module.definition
+        name = definition.name.id
+        first = self.running.get(id(definition))
+        if first is not None:
+            chain = chain_text([entry for entry, _ in self.block_stack[first:]] + [name])
+            raise _error(
+                "E107",
+                f"block {name} contains itself ({chain})",
+                span,
+                "recursion",
+                secondary=[(definition.name.span, "defined here")],
+                help="a block cannot contain itself, even under an `if` that would end it: "
+                "write the levels out as blocks of their own, or repeat one with a loop",
+            )
+        inputs = [s for s in definition.body if isinstance(s, ast.Input)]
+        values = dict(module.params)
+        arguments = list(value) if isinstance(value, (tuple, list)) else [value]
+        if len(arguments) != len(inputs):
+            raise _error(
+                "E104",
+                f"block {name} takes {len(inputs)} input tensor(s), got {len(arguments)}",
+                span,
+                "",
+                secondary=[(definition.name.span, "defined here")],
+            )
+        for stmt, argument in zip(inputs, arguments):
+            if argument is not POISON and not isinstance(argument, Tensor):
+                raise _error(
+                    "E108",
+                    f"block {name} input '{stmt.name.id}' must be a tensor, "
+                    f"got {kind_of(argument)}",
+                    span,
+                    "",
+                )
+            values[stmt.name.id] = argument
+        # A second application re-runs the body but reuses the children built the first time.
+        replay = module.elaborated
+        if replay:
+            self.replay_roots.append(module.path)
+        self.applications += 1
+        frame = Frame(definition, module, values, {}, definition.labels)
+        frame.application = self.applications
+        frame.namespace = module.call.definition.namespace  # names resolve in the block's file
+        self.running[id(definition)] = len(self.block_stack)
+        self.block_stack.append((name, definition))
+        self.deepest = max(self.deepest, len(self.block_stack))
+        try:
+            self._run_body(frame, definition.body)
+        finally:
+            self.block_stack.pop()
+            del self.running[id(definition)]
+            if replay:
+                self.replay_roots.pop()
+        module.elaborated = True
+        if frame.returned is None:
+            raise _error(
+                "E109",
+                f"block {name} returns nothing",
+                definition.name.span,
+                "no `return` statement",
+            )
+        if len(frame.returned) == 1:
+            return frame.returned[0]
+        return tuple(frame.returned)
+
+    # ================================================================ graph helpers
+    def _namespace(self, frame: Frame) -> dict[str, Definition]:
+        return self.definitions if frame.namespace is None else frame.namespace
+
+    def _replaying(self, module: ModuleInfo) -> bool:
+        return any(
+            module.path == root or module.path.startswith(root + ".") for root in self.replay_roots
+        )
+
+    def _new_node_id(self, base: str) -> str:
+        # Nodes are never removed, so every suffix below the last one used is taken.
+        counter = self.id_counters.get(base, 0)
+        node_id = f"{base}#{counter}" if counter else base
+        while node_id in self.graph:
+            counter += 1
+            node_id = f"{base}#{counter}"
+        self.id_counters[base] = counter
+        return node_id
+
+    def _add_node(self, node: Node) -> None:
+        if self.graph.number_of_nodes() >= MAX_NODES:
+            if self.budget.exceeded is None:  # like MAX_STEPS: one error, every later node refused
+                self.budget.exceeded = _error(
+                    "E110",
+                    f"the model has more than {MAX_NODES:,} layers and functions",
+                    node.span,
+                    "while adding this",
+                    help="check loop bounds and block repetitions",
+                ).diagnostic
+            raise diag.ArchError(self.budget.exceeded)
+        node.index = self.graph.number_of_nodes()
+        self.graph.add_node(node.id, node=node)
+        for position, source in enumerate(node.inputs):
+            if position == 0 or not self.graph.has_edge(source, node.id):  # `x + x`: one edge
+                self.graph.add_edge(source, node.id, index=position)
+
+    def _require_tensor_or_poison(self, value: Any, span: Span, where: str) -> None:
+        if value is not POISON and not isinstance(value, Tensor):
+            raise _error("E108", f"{where} needs a tensor, got {kind_of(value)}", span, "")
+
+
+def _without(args: dict[str, Any], names) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if k not in names} if names else dict(args)
+
+
+def _node_ids(value: Any) -> tuple[str, ...] | None:
+    """The graph nodes behind a tensor or a tuple of tensors (None if any is POISON)."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    if not all(isinstance(item, Tensor) for item in items):
+        return None
+    return tuple(item.node for item in items)
+
+
+def _plain_parts(value: Any, span: Span) -> list[Any]:
+    """What a layer's or block's argument holds below its lists and tuples (the value itself if it
+    is neither), read level by level without recursion. Nesting deeper than MAX_VALUE_DEPTH is
+    E002, and more than MAX_STEPS items, counting each use of a shared list, E110: later stages
+    (generated code, messages) write values out in full, recursively."""
+    if not isinstance(value, (list, tuple)):
+        return [value]
+    if not any(isinstance(item, (list, tuple)) for item in value):
+        return list(value)  # the usual case: a number, or a tuple of numbers
+    parts: list[Any] = []
+    level: dict[int, tuple[Any, int]] = {id(value): (value, 1)}  # item -> how often it occurs
+    depth = size = 0
+    while level:
+        inside: dict[int, tuple[Any, int]] = {}
+        for item, count in level.values():
+            size += count
+            if not isinstance(item, (list, tuple)):
+                parts.append(item)
+                continue
+            for part in item:
+                inside[id(part)] = (part, inside.get(id(part), (part, 0))[1] + count)
+        depth += any(isinstance(item, (list, tuple)) for item, _ in level.values())
+        if depth > MAX_VALUE_DEPTH:
+            raise _error(
+                "E002",
+                f"this value nests lists more than {MAX_VALUE_DEPTH} levels deep",
+                span,
+                "too deep",
+                help="a layer or block argument holds numbers, or lists and tuples of them",
+            )
+        if size > MAX_STEPS:
+            raise _error("E110", f"this value holds more than {MAX_STEPS:,} items", span, "")
+        level = inside
+    return parts
+
+
+def _layer_twin(function: str) -> str:
+    twins = {name.lower(): name for name, op in REGISTRY.items() if op.kind == "layer"}
+    return twins.get(function.replace("_", ""), "Layer")
+
+
+def _bind_help(op: OpSpec, error: BindError, positional: list) -> str | None:
+    if error.keyword is not None:
+        suggestion = closest(error.keyword, [p.name for p in op.params])
+        if suggestion:
+            return f"did you mean '{suggestion}'?"
+    tensor_params = [p for p in op.params if p.is_tensor]
+    if op.kind == "function" and tensor_params and not positional:
+        twin = _layer_twin(op.name)
+        layer = f"; inside Sequential use the layer {twin}()" if twin != "Layer" else ""
+        return f"{op.name}() is a function of a tensor: write `x -> {op.name}(...)`{layer}"
+    return None
+
+
+def _block_signature(definition: ast.Definition) -> str:
+    parts = []
+    for param in definition.params:
+        text = param.name.id
+        if param.default is not None:
+            text += "=" + param.default.span.text
+        parts.append(text)
+    return f"{definition.name.id}({', '.join(parts)})"

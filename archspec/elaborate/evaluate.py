@@ -1,0 +1,452 @@
+"""The expression evaluator: arithmetic on ints, floats and symbolic sizes, tuples and lists,
+comprehensions, conditions, indexing and the built-in functions (`range`, `len`, `min`, ...).
+
+It knows nothing of graphs. What an expression does to the model — calling a layer, a function or a
+block, applying a pipeline stage, adding two tensors — it hands to its `Host` (the Elaborator), and
+every step it takes counts against the model's `StepBudget`. Errors are diag.ArchError at the
+expression's span; an operand that is POISON makes the result POISON, silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from archspec.core import diagnostic as diag
+from archspec.core.dims import Sym
+from archspec.core.names import closest
+from archspec.core.source import Span
+from archspec.elaborate.scopes import CONSTANTS, Frame
+from archspec.elaborate.values import (
+    MISSING,
+    POISON,
+    Recipe,
+    Tensor,
+    is_int,
+    is_number,
+    kind_of,
+)
+from archspec.ops import INFER, REGISTRY
+from archspec.syntax import ast
+
+MAX_STEPS = 2_000_000  # loop iterations + ops per model: a runaway `range` is an error, not a hang
+MAX_INT_BITS = 256  # larger numbers are refused (a 10**10**10 must not hang the checker)
+CONTAINERS = {"Sequential"}
+
+
+def error(code: str, message: str, span: Span, label: str = "", **kw) -> diag.ArchError:
+    return diag.ArchError(diag.make(code, message, span, label, **kw))
+
+
+class StepBudget:
+    """The work one model may take: MAX_STEPS evaluation steps (loop iterations, comprehension
+    items), shared by the evaluator and the Elaborator. The first overrun, or any other limit the
+    Elaborator hits, is one diagnostic, raised again at every later step."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.exceeded: diag.Diagnostic | None = None
+
+    def step(self, span: Span) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            if self.exceeded is None:
+                self.exceeded = diag.make(
+                    "E110",
+                    f"the model expands to more than {MAX_STEPS} steps",
+                    span,
+                    "while expanding this",
+                    help="check loop bounds",
+                )
+            raise diag.ArchError(self.exceeded)
+
+
+@dataclass
+class Arguments:
+    """A call's arguments, evaluated: what binding a signature or building a layer needs."""
+
+    positional: list[Any]
+    keywords: dict[str, Any]
+    spans: dict[str, Span]  # keyword -> its value's span, "=keyword" -> the argument's, "#i"
+    children: list[tuple[ast.Label | None, Any, Span]]  # a Sequential's (label, value, span)
+
+
+class Host(Protocol):
+    """What the evaluator asks of the one who builds the graph (the Elaborator)."""
+
+    def call(self, frame: Frame, call: ast.Call, arguments: Arguments) -> Any:
+        """A call of anything but a built-in function: a layer, Sequential, block or op."""
+
+    def apply_stage(self, frame: Frame, value: Any, stage: ast.Expr) -> Any:
+        """`value -> stage`."""
+
+    def tensor_binop(self, frame: Frame, expr: ast.BinOp, left: Any, right: Any) -> Any:
+        """`left op right` where one side is a tensor."""
+
+    def read(self, tensor: Tensor) -> None:
+        """A name was read that holds this tensor."""
+
+
+class Evaluator:
+    def __init__(self, host: Host, budget: StepBudget):
+        self.host = host
+        self.budget = budget
+
+    def eval(self, frame: Frame, expr) -> Any:
+        kind = type(expr)
+        if kind is ast.Constant:  # most arguments
+            return expr.value
+        return _EVALUATORS[kind](self, frame, expr)
+
+    def call(self, frame: Frame, call: ast.Call, piped: Any = MISSING) -> Any:
+        """A call, with `piped` (the value flowing in through `->`) as its first argument."""
+        arguments = self.arguments(frame, call, piped)
+        name = call.func.id
+        op = REGISTRY.get(name)
+        if name in BUILTINS and (op is None or op.kind != "function"):
+            if piped is not MISSING:
+                raise error(
+                    "E108",
+                    f"{name}() cannot take a tensor through `->`",
+                    call.span,
+                    "not a tensor function",
+                )
+            return call_builtin(name, call, arguments)
+        return self.host.call(frame, call, arguments)
+
+    def arguments(self, frame: Frame, call: ast.Call, piped: Any = MISSING) -> Arguments:
+        positional: list[Any] = [] if piped is MISSING else [piped]
+        spans: dict[str, Span] = {}
+        keywords: dict[str, Any] = {}
+        children: list[tuple[ast.Label | None, Any, Span]] = []
+        position_spans: list[Span] = [call.span] if piped is not MISSING else []
+        for argument in call.args:
+            if argument.keyword is not None:
+                if argument.keyword in keywords:
+                    raise error(
+                        "E104",
+                        f"argument '{argument.keyword}' is given twice",
+                        argument.span,
+                        "repeated",
+                    )
+                keywords[argument.keyword] = self.eval(frame, argument.value)
+                spans[argument.keyword] = argument.value.span
+                spans["=" + argument.keyword] = argument.span
+            elif argument.label is not None:
+                value = self.eval(frame, argument.value)
+                children.append((argument.label, value, argument.span))
+                positional.append(value)
+                position_spans.append(argument.span)
+            elif argument.splat:
+                value = self.eval(frame, argument.value)
+                if value is POISON:
+                    positional.append(POISON)
+                    position_spans.append(argument.span)
+                    continue
+                if not isinstance(value, (list, tuple)):
+                    raise error(
+                        "E108",
+                        f"only a list can be spread with *, got {kind_of(value)}",
+                        argument.span,
+                        "not a list",
+                    )
+                positional.extend(value)
+                position_spans.extend([argument.span] * len(value))
+                children.extend((None, item, argument.span) for item in value)
+            else:
+                value = self.eval(frame, argument.value)
+                positional.append(value)
+                position_spans.append(argument.span)
+                children.append((None, value, argument.span))
+        for index, span in enumerate(position_spans):
+            spans[f"#{index}"] = span
+        if not any(label is not None for label, _, _ in children):
+            children = [] if call.func.id not in CONTAINERS else children
+        return Arguments(positional, keywords, spans, children)
+
+    # ---------------------------------------------------------------- one method per node type
+    def _eval_Constant(self, frame: Frame, expr: ast.Constant) -> Any:
+        return expr.value
+
+    def _eval_Infer(self, frame: Frame, expr: ast.Infer) -> Any:
+        return INFER
+
+    def _eval_BoundedDim(self, frame: Frame, expr: ast.BoundedDim) -> Any:
+        raise error(
+            "E108",
+            f"bounds such as `{expr.name.id} in ...` belong in a model's `input` shape",
+            expr.span,
+            "bounds here",
+            help=f"declare the range where the model's input is declared, and write just "
+            f"`{expr.name.id}` here",
+        )
+
+    def _eval_Name(self, frame: Frame, expr: ast.Name) -> Any:
+        if expr.id in frame.values:
+            value = frame.values[expr.id]
+            if isinstance(value, Tensor):
+                self.host.read(value)
+            return value
+        if expr.id in CONSTANTS:
+            return CONSTANTS[expr.id]
+        if expr.id in frame.layers:
+            raise error(
+                "E108",
+                f"'{expr.id}' is a layer, not a value",
+                expr.span,
+                "a layer",
+                help=f"apply it to a value: `x -> {expr.id}`",
+            )
+        suggestion = closest(expr.id, list(frame.values) + list(CONSTANTS))
+        raise error(
+            "E102",
+            f"'{expr.id}' is not defined",
+            expr.span,
+            "undefined",
+            help=f"did you mean '{suggestion}'?" if suggestion else None,
+        )
+
+    def _eval_TupleExpr(self, frame: Frame, expr: ast.TupleExpr) -> Any:
+        return tuple([self.eval(frame, item) for item in expr.items])  # no generator: no C frame
+
+    def _eval_ListExpr(self, frame: Frame, expr: ast.ListExpr) -> Any:
+        return [self.eval(frame, item) for item in expr.items]
+
+    def _eval_ListComp(self, frame: Frame, expr: ast.ListComp) -> Any:
+        iterable = self.eval(frame, expr.iterable)
+        if iterable is POISON:
+            return POISON
+        if not isinstance(iterable, (list, tuple, range)):
+            raise error(
+                "E108",
+                f"cannot loop over {kind_of(iterable)}",
+                expr.iterable.span,
+                "not a range or list",
+            )
+        saved = frame.values.get(expr.var.id, MISSING)
+        result = []
+        try:
+            for item in iterable:
+                self.budget.step(expr.span)
+                frame.values[expr.var.id] = item
+                result.append(self.eval(frame, expr.element))
+        finally:
+            if saved is MISSING:
+                frame.values.pop(expr.var.id, None)
+            else:
+                frame.values[expr.var.id] = saved
+        return result
+
+    def _eval_Index(self, frame: Frame, expr: ast.Index) -> Any:
+        value = self.eval(frame, expr.value)
+        index = self.eval(frame, expr.index)
+        if value is POISON or index is POISON:
+            return POISON
+        if not isinstance(value, (list, tuple)):
+            raise error("E108", f"cannot index {kind_of(value)}", expr.value.span, "not a list")
+        if not is_int(index):
+            raise error(
+                "E108",
+                f"an index must be an integer, got {kind_of(index)}",
+                expr.index.span,
+                "not an integer",
+            )
+        if not -len(value) <= index < len(value):
+            raise error(
+                "E105",
+                f"index {index} is out of range for {len(value)} items",
+                expr.index.span,
+                "out of range",
+            )
+        return value[index]
+
+    def _eval_UnaryOp(self, frame: Frame, expr: ast.UnaryOp) -> Any:
+        value = self.eval(frame, expr.operand)
+        if value is POISON:
+            return POISON
+        if expr.op == "not":
+            require_plain(value, expr.operand.span, "`not`")
+            return not value
+        if not is_number(value) and not isinstance(value, Sym):
+            raise error(
+                "E108",
+                f"cannot apply unary {expr.op} to {kind_of(value)}",
+                expr.operand.span,
+                "not a number",
+            )
+        return -value if expr.op == "-" else value
+
+    def _eval_IfExp(self, frame: Frame, expr: ast.IfExp) -> Any:
+        test = self.eval(frame, expr.test)
+        if test is POISON:
+            return POISON
+        require_plain(test, expr.test.span, "a condition")
+        return self.eval(frame, expr.body if test else expr.orelse)
+
+    def _eval_BinOp(self, frame: Frame, expr: ast.BinOp) -> Any:
+        if expr.op in ("and", "or"):
+            left = self.eval(frame, expr.left)
+            if left is POISON:
+                return POISON
+            require_plain(left, expr.left.span, f"`{expr.op}`")
+            if (expr.op == "and") != bool(left):
+                return left
+            right = self.eval(frame, expr.right)
+            if right is not POISON:
+                require_plain(right, expr.right.span, f"`{expr.op}`")
+            return right
+        left = self.eval(frame, expr.left)
+        right = self.eval(frame, expr.right)
+        if left is POISON or right is POISON:
+            return POISON
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            return self.host.tensor_binop(frame, expr, left, right)
+        return arithmetic(expr, left, right)
+
+    def _eval_Call(self, frame: Frame, expr: ast.Call) -> Any:
+        return self.call(frame, expr)
+
+    def _eval_Pipe(self, frame: Frame, expr: ast.Pipe) -> Any:
+        value = self.eval(frame, expr.value)
+        for stage in expr.stages:
+            value = self.host.apply_stage(frame, value, stage)
+        return value
+
+
+# Expression type -> the Evaluator method that evaluates it (_eval_Name for ast.Name, ...).
+_EVALUATORS: dict[type, Callable[..., Any]] = {
+    node_type: method
+    for name, method in vars(Evaluator).items()
+    if name.startswith("_eval_")
+    and isinstance(node_type := getattr(ast, name.removeprefix("_eval_"), None), type)
+}
+
+
+def require_plain(value: Any, span: Span, where: str) -> None:
+    """A condition, `not`, `and` and `or` are decided when the spec is checked: never a tensor."""
+    if isinstance(value, (Tensor, Recipe)):
+        raise error(
+            "E108",
+            f"{where} needs a plain value, got {kind_of(value)}",
+            span,
+            "decided when the spec is compiled, not at run time",
+        )
+
+
+def arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
+    """`left op right` on plain values and symbolic sizes, with the spec's limits."""
+    op = expr.op
+    numeric = (is_number(left) or isinstance(left, Sym)) and (
+        is_number(right) or isinstance(right, Sym)
+    )
+    if op in ("==", "!="):
+        equal = left == right
+        return equal if op == "==" else not equal
+    if op == "+" and isinstance(left, (list, tuple)) and type(left) is type(right):
+        return left + right
+    if op == "*" and isinstance(left, (list, tuple)) and is_int(right):
+        if len(left) * max(right, 0) > MAX_STEPS:
+            raise error("E110", "list repetition is too large", expr.span, "")
+        return left * right
+    if not numeric:
+        raise error(
+            "E108",
+            f"cannot compute {kind_of(left)} {op} {kind_of(right)}",
+            expr.span,
+            "unsupported operands",
+        )
+    if isinstance(left, Sym) or isinstance(right, Sym):
+        return _symbolic(expr, left, right)
+    try:
+        if op == "**":
+            if is_int(left) and is_int(right) and right > 0 and abs(left) > 1:
+                if right * math.log2(abs(left)) > MAX_INT_BITS:
+                    raise error("E110", "this number is too large", expr.span, "")
+            result = left**right
+        else:
+            result = _OPERATORS[op](left, right)
+    except ZeroDivisionError:
+        raise error("E105", "division by zero", expr.right.span, "is zero") from None
+    except OverflowError:
+        raise error("E110", "this number is too large", expr.span, "") from None
+    if is_int(result) and result.bit_length() > MAX_INT_BITS:
+        raise error("E110", "this number is too large", expr.span, "")
+    if isinstance(result, float) and not math.isfinite(result):  # 1e308 * 10
+        raise error("E110", "this number is too large", expr.span, "")
+    if isinstance(result, complex):
+        raise error("E108", "the result is not a real number", expr.span, "")
+    return result
+
+
+def _symbolic(expr: ast.BinOp, left: Any, right: Any) -> Any:
+    op = expr.op
+    if op in ("+", "-", "*"):
+        return _OPERATORS[op](left, right)
+    if op in ("//", "%") and isinstance(left, Sym) and is_int(right) and right > 0:
+        return left // right if op == "//" else left % right  # H // 16: exact floors
+    raise error(
+        "E108",
+        f"`{op}` on a symbolic size is not supported (only + − × and // or % by a positive number)",
+        expr.span,
+        "",
+    )
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def call_builtin(name: str, call: ast.Call, arguments: Arguments) -> Any:
+    positional, keywords = arguments.positional, arguments.keywords
+    if any(v is POISON for v in positional) or any(v is POISON for v in keywords.values()):
+        return POISON
+    if keywords:
+        raise error("E104", f"{name}() takes no keyword arguments", call.span, "")
+    for value in positional:
+        if isinstance(value, (Tensor, Recipe)):
+            raise error("E108", f"{name}() takes plain values, got {kind_of(value)}", call.span, "")
+    try:
+        result = BUILTINS[name](*positional)
+        size = len(result) if isinstance(result, range) else 0
+    except OverflowError:  # int(1e999), len(range(10**70))
+        raise error("E110", f"{name}(): the number is too large", call.span, "") from None
+    except (TypeError, ValueError) as problem:
+        raise error("E104", f"{name}(): {problem}", call.span, "") from None
+    if size > MAX_STEPS:
+        raise error(
+            "E110",
+            f"range of {size} items is larger than archspec allows",
+            call.span,
+            "too long",
+        )
+    return result
+
+
+def _range(*args):
+    for value in args:
+        if not is_int(value):
+            raise TypeError(f"range() needs integers, got {kind_of(value)}")
+    return range(*args)
+
+
+BUILTINS: dict[str, Callable] = {
+    "range": _range,
+    "len": len,
+    "min": min,
+    "max": max,
+    "int": int,
+    "round": round,  # torchvision's MobileNet: int(round(inp * expand_ratio))
+    "abs": abs,
+}

@@ -1,0 +1,164 @@
+"""The elaborated program: per model, a networkx DiGraph of ops plus the tree of its submodules.
+
+Nodes are op applications (and model inputs and outputs); their ids are derived from spec names so
+that every output is deterministic. Edges carry tensors; `Node.inputs` keeps operand order (an op
+may read the same tensor twice, which a DiGraph edge alone cannot say).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from archspec.core.source import Span
+from archspec.ops.base import OpSpec
+
+
+@dataclass(eq=False, repr=False)  # a tree node: equal only to itself, and shown shallowly
+class ModuleInfo:
+    """A submodule of the generated nn.Module tree: a layer, a Sequential or a block instance.
+
+    The tree may be thousands of levels deep, so nothing here recurses: the generated __eq__ and
+    __repr__ of a dataclass would walk `children` through C code and overflow the stack."""
+
+    name: str  # attribute name in its parent ("conv1", or "0" inside a Sequential)
+    path: str  # dotted path from the model ("layer1.0.conv1"); "" for the model itself
+    kind: str  # "layer", "sequential", "block", "model"
+    span: Span
+    op: OpSpec | None = None  # layers
+    args: dict[str, Any] = field(default_factory=dict)  # layers: bound arguments
+    # layers: the arguments as ops.apply.check_arguments normalised them (checked once, when
+    # built; inference reuses them however often the layer is applied)
+    checked_args: dict[str, Any] | None = None
+    arg_spans: dict[str, Span] = field(default_factory=dict)
+    definition: Any = None  # blocks and models: the ast.Definition
+    params: dict[str, Any] = field(default_factory=dict)  # blocks and models: parameter values
+    children: dict[str, ModuleInfo] = field(default_factory=dict)
+    applications: list[str] = field(default_factory=list)  # node ids that apply this layer
+    elaborated: bool = False  # blocks: body already run once (later runs reuse the children)
+    call: Any = None  # containers: the ast.Call that built them
+    depth: int = 0  # levels below the model (its children are at 1)
+
+    def walk(self):
+        """This module and all below it, depth-first in definition order (no recursion)."""
+        stack = [self]
+        while stack:
+            module = stack.pop()
+            yield module
+            stack.extend(reversed(list(module.children.values())))
+
+    def __repr__(self) -> str:
+        return f"ModuleInfo({self.kind} {self.path or self.name!r}, {len(self.children)} children)"
+
+
+@dataclass
+class Node:
+    id: str
+    kind: str  # "input", "op", "output"
+    span: Span
+    name: str  # the value's name in the spec (binding name, layer name or op name)
+    op: OpSpec | None = None
+    args: dict[str, Any] = field(default_factory=dict)  # non-tensor arguments as bound
+    checked_args: dict[str, Any] | None = None  # layers: their module's checked_args
+    arg_spans: dict[str, Span] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    module: str | None = None  # path of the layer applied (None for functions)
+    scope: str = ""  # path of the enclosing block instance ("" for the model body)
+    declared_shape: tuple | None = None  # inputs: their stated shape
+    bound: bool = False  # `name` comes from an assignment (`h = ...`), not from the layer or op
+    binding_span: Span | None = None  # where that assignment names it
+    bindings: dict[str, str] = field(default_factory=dict)  # scope -> the name it has there
+    index: int = 0  # creation order in the model graph
+    keywords: frozenset[str] = frozenset()  # arguments the spec passed by keyword (for codegen)
+
+
+@dataclass
+class ContainerCall:
+    """One application of a Sequential or block instance: the nodes [start, end) it created."""
+
+    module: str  # the container's path
+    scope: str  # the path of the block (or model) whose body applies it
+    inputs: tuple[str, ...] | None
+    start: int
+    end: int = 0
+    outputs: tuple[str, ...] | None = None
+
+
+@dataclass
+class ShapeAssertion:
+    node: str
+    dims: tuple  # ints, Syms, WILDCARD or PatternVar
+    span: Span
+    scope: str
+    application: int = 0  # the block application it belongs to: PatternVars bind per application
+
+
+class PatternVar(str):
+    """A name in a stated shape that is bound by matching (H in `input x: [N, C, H, W]`)."""
+
+
+WILDCARD = "?"
+
+# Sizes a symbolic input dim ranges over when the spec gives no `H in low..high`.
+DEFAULT_SIZE_BOUNDS = (1, 1024)
+
+
+@dataclass(frozen=True)
+class SizeSymbol:
+    """A symbolic input size that shapes may constrain (`H` in `[N, 3, H, W]`): its range, and
+    whether the spec declared it (`H in 32..1024`) or it is the default."""
+
+    name: str
+    low: int
+    high: int
+    declared: bool
+    span: Span
+    step: int = 1
+
+    @property
+    def values(self) -> range:
+        return range(self.low, self.high + 1, self.step)
+
+    @property
+    def bounds_text(self) -> str:
+        step = f" step {self.step}" if self.step != 1 else ""
+        return f"{self.name} in {self.low}..{self.high}{step}"
+
+
+@dataclass
+class ModelGraph:
+    name: str
+    span: Span
+    graph: nx.DiGraph
+    root: ModuleInfo
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    assertions: list[ShapeAssertion] = field(default_factory=list)
+    calls: list[ContainerCall] = field(default_factory=list)  # in order of application
+    read_inputs: set[str] = field(default_factory=set)  # inputs named in lines that failed
+    # Symbolic input sizes other than the batch (dim 0): archspec.shapes.sizes finds which values
+    # work.
+    size_symbols: dict[str, SizeSymbol] = field(default_factory=dict)
+    _modules: dict[str, ModuleInfo] = field(default_factory=dict, repr=False, compare=False)
+
+    def node(self, node_id: str) -> Node:
+        return self.graph.nodes[node_id]["node"]
+
+    def nodes(self):
+        """Nodes in creation order, which is a topological order (values only flow forward)."""
+        return (data["node"] for _, data in self.graph.nodes(data=True))
+
+    def calls_outer_first(self) -> list[ContainerCall]:
+        """The calls by the node they start at, each before the calls inside it: those are
+        recorded first, and may span the same nodes (`Sequential(Sequential(ReLU()))`)."""
+        return sorted(self.calls, key=lambda c: (c.start, -c.end, c.module.count(".")))
+
+    def module(self, path: str) -> ModuleInfo:
+        """The module at a dotted path, in constant time (KeyError if there is none)."""
+        found = self._modules.get(path)
+        if found is None:  # the tree grew since the index was built (or the path is wrong)
+            self._modules = {module.path: module for module in self.root.walk()}
+            found = self._modules[path]
+        return found

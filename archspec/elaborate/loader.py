@@ -1,0 +1,313 @@
+"""Files -> definitions: reads bytes safely, parses, and resolves `from "x.arch" import Block`
+relative to the importing file (each file once, cycles reported with their chain).
+
+Imports stay inside the project: the nearest folder above the checked file that holds a
+pyproject.toml, archspec.toml or .git (else the file's own folder). An import that resolves
+outside it, by `..`, an absolute path or a symbolic link, is reported (E111) and never read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+from archspec.core import diagnostic as diag
+from archspec.core.names import chain_text, closest
+from archspec.core.source import SourceFile
+from archspec.elaborate.values import Definition
+from archspec.ops import REGISTRY
+from archspec.syntax import ast
+from archspec.syntax.parser import parse_module
+
+# Control characters other than tab, newline, carriage return and form feed; and DEL.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+PROJECT_MARKERS = ("pyproject.toml", "archspec.toml", ".git")
+
+
+def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
+    """Decode UTF-8; invalid bytes and control characters are a diagnostic at the first one."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        prefix = data[: error.start].decode("utf-8").removeprefix("\ufeff")
+        source = SourceFile(path, prefix)
+        return source, diag.make(
+            "E003",
+            f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})",
+            source.span(len(prefix), len(prefix)),
+            "invalid byte here",
+            help="save the file as UTF-8",
+        )
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    source = SourceFile(path, text)
+    control = _CONTROL.search(text)
+    if control is not None:
+        offset = control.start()
+        return source, diag.make(
+            "E003",
+            f"the file contains the control character U+{ord(text[offset]):04X}",
+            source.span(offset, offset + 1),
+            "here",
+            help="remove it",
+        )
+    return source, None
+
+
+@dataclass
+class LoadedFile:
+    source: SourceFile
+    module: ast.Module | None
+    definitions: dict[str, Definition] = field(default_factory=dict)  # local and imported
+    local: list[ast.Definition] = field(default_factory=list)
+
+
+class Loader:
+    """Loads a file and, transitively, what it imports; reports into one Reporter."""
+
+    def __init__(self, reporter: diag.Reporter):
+        self.reporter = reporter
+        self.cache: dict[str, LoadedFile | None] = {}
+        self.loading: dict[str, None] = {}  # the chain of files being loaded, in import order
+        self.root: tuple[str, str | None] | None = None  # the project: folder, marker in it
+
+    def load_path(self, path: str) -> LoadedFile | None:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return self.load_bytes(path, data)
+
+    def load_bytes(self, path: str, data: bytes) -> LoadedFile | None:
+        source, problem = decode(path, data)
+        if problem is not None:
+            self.reporter.add(problem)
+            return None
+        return self.load_source(source)
+
+    def load_source(self, source: SourceFile) -> LoadedFile | None:
+        """Load a file and, depth first, the files it imports. Each file is loaded by a generator
+        that yields the files it imports and is sent them back loaded; a stack of those
+        generators stands in for recursion, so an import chain of any length is safe."""
+        if self.root is None:
+            self.root = project_root(source.path)
+        stack = [self._load(source)]
+        loaded: LoadedFile | None = None
+        while stack:
+            try:
+                imported = stack[-1].send(loaded)
+            except StopIteration as finished:
+                stack.pop()
+                loaded = finished.value
+                continue
+            stack.append(self._load(imported))
+            loaded = None
+        return loaded
+
+    def _load(
+        self, source: SourceFile
+    ) -> Generator[SourceFile, LoadedFile | None, LoadedFile | None]:
+        key = _key(source.path)
+        self.loading[key] = None
+        try:
+            module = parse_module(source)
+        except diag.ArchError as error:
+            self.reporter.add(error.diagnostic)
+            del self.loading[key]
+            self.cache[key] = None
+            return None
+        loaded = LoadedFile(source, module)
+        try:
+            yield from self._collect(loaded)
+        finally:
+            del self.loading[key]
+        self.cache[key] = loaded
+        return loaded
+
+    def _collect(self, loaded: LoadedFile) -> Generator[SourceFile, LoadedFile | None, None]:
+        module = loaded.module
+        for imported in module.imports:
+            yield from self._import(loaded, imported)
+        for definition in module.definitions:
+            name = definition.name.id
+            if name in REGISTRY or name == "Sequential":
+                self.reporter.add(
+                    diag.make(
+                        "E103",
+                        f"'{name}' is already a layer or function; a block cannot take its name",
+                        definition.name.span,
+                        "taken",
+                        help="rename the block",
+                    )
+                )
+                continue
+            if name in loaded.definitions and loaded.definitions[name].node is not None:
+                first = loaded.definitions[name].node
+                self.reporter.add(
+                    diag.make(
+                        "E103",
+                        f"'{name}' is defined twice",
+                        definition.name.span,
+                        "defined again",
+                        secondary=[(first.name.span, "first defined here")],
+                    )
+                )
+                continue
+            self._check_params(definition)
+            loaded.definitions[name] = Definition(
+                definition, loaded.source.path, loaded.definitions
+            )
+            loaded.local.append(definition)
+
+    def _check_params(self, definition: ast.Definition) -> None:
+        seen: dict[str, ast.Param] = {}
+        for param in definition.params:
+            if param.name.id in seen:
+                self.reporter.add(
+                    diag.make(
+                        "E103",
+                        f"parameter '{param.name.id}' is listed twice",
+                        param.name.span,
+                        "again",
+                        secondary=[(seen[param.name.id].name.span, "first here")],
+                    )
+                )
+            seen[param.name.id] = param
+
+    def _import(
+        self, loaded: LoadedFile, imported: ast.Import
+    ) -> Generator[SourceFile, LoadedFile | None, None]:
+        if not (yield from self._import_names(loaded, imported)):
+            # Reported at the import; uses of the names stay silent rather than "unknown".
+            for name in imported.names:
+                loaded.definitions.setdefault(name.id, Definition(None, loaded.source.path))
+
+    def _import_names(
+        self, loaded: LoadedFile, imported: ast.Import
+    ) -> Generator[SourceFile, LoadedFile | None, bool]:
+        """Bind the imported blocks in `loaded` (yielding the file to load, if it is not loaded
+        yet); False if the file could not be imported."""
+        base = os.path.dirname(loaded.source.path)
+        target = os.path.normpath(os.path.join(base, imported.path.value))
+        key = _key(target)
+        if key in self.loading:
+            files = list(self.loading)
+            chain = [os.path.basename(file) for file in files[files.index(key) :]]
+            chain.append(os.path.basename(target))
+            self.reporter.add(
+                diag.make(
+                    "E107",
+                    f"import cycle: {chain_text(chain)}",
+                    imported.path.span,
+                    "imports a file that imports this one",
+                    help="move the shared blocks into a file that imports neither",
+                )
+            )
+            return False
+        folder, marker = self.root
+        if not _inside(folder, key):
+            if marker is not None:
+                why = f"the nearest above the checked file with a {marker}"
+            else:
+                markers = ", ".join(PROJECT_MARKERS)
+                why = f"the checked file's own, as no folder above it has a {markers}"
+            self.reporter.add(
+                diag.make(
+                    "E111",
+                    f"'{imported.path.value}' is outside the project, so it is not read",
+                    imported.path.span,
+                    "outside the project",
+                    notes=[
+                        f"it resolves to {_shown(key)}",
+                        f"the project folder is {_shown(folder)}{os.sep}: {why}",
+                    ],
+                    help="keep imported files inside the project, or put an archspec.toml in "
+                    "a folder that holds them all",
+                )
+            )
+            return False
+        if key in self.cache:
+            other = self.cache[key]
+        else:
+            try:
+                with open(target, "rb") as handle:
+                    data = handle.read()
+            except OSError as error:
+                reason = error.strerror or str(error)
+                self.reporter.add(
+                    diag.make(
+                        "E106",
+                        f"cannot import from '{imported.path.value}': {reason.lower()}",
+                        imported.path.span,
+                        "not readable",
+                        notes=[f"looked for {target}"],
+                        help="paths are relative to the importing file",
+                    )
+                )
+                self.cache[key] = None
+                return False
+            source, problem = decode(target, data)
+            if problem is not None:
+                self.reporter.add(problem)
+                other = None
+            else:
+                other = yield source
+        if other is None:
+            self.reporter.add(
+                diag.make(
+                    "E106",
+                    f"'{imported.path.value}' has errors, nothing was imported",
+                    imported.path.span,
+                    "broken file",
+                )
+            )
+            return False
+        for name in imported.names:
+            if name.id not in other.definitions:
+                suggestion = closest(name.id, other.definitions)
+                self.reporter.add(
+                    diag.make(
+                        "E106",
+                        f"'{imported.path.value}' defines no block '{name.id}'",
+                        name.span,
+                        "not found",
+                        help=f"did you mean '{suggestion}'?" if suggestion else None,
+                    )
+                )
+                loaded.definitions.setdefault(name.id, Definition(None, loaded.source.path))
+                continue
+            loaded.definitions[name.id] = other.definitions[name.id]
+        return True
+
+
+def project_root(path: str) -> tuple[str, str | None]:
+    """The folder imports of `path` must stay in (its real path), and the marker that makes it the
+    project: the nearest folder holding `path` with a pyproject.toml, archspec.toml or .git, else
+    the file's own folder (and None)."""
+    start = os.path.abspath(os.path.dirname(path))
+    folder = start
+    while True:
+        for marker in PROJECT_MARKERS:
+            if os.path.exists(os.path.join(folder, marker)):
+                return os.path.realpath(folder), marker
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return os.path.realpath(start), None
+        folder = parent
+
+
+def _inside(folder: str, path: str) -> bool:
+    try:
+        return os.path.commonpath([folder, path]) == folder
+    except ValueError:  # on another drive (Windows)
+        return False
+
+
+def _shown(path: str) -> str:
+    """A path as messages show it: relative when under the current folder."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
+
+
+def _key(path: str) -> str:
+    return os.path.realpath(path)

@@ -1,0 +1,28 @@
+"""Scopes: what a name means inside one running model or block body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.elaborate.graph import ModuleInfo
+from archspec.elaborate.values import Definition
+from archspec.syntax import ast
+
+# Names every scope reads and none can bind (the builder refuses them as targets).
+CONSTANTS = {"True": True, "False": False, "None": None}
+
+
+@dataclass
+class Frame:
+    """One running model or block body: the values and layers its names are bound to."""
+
+    definition: ast.Definition
+    module: ModuleInfo
+    values: dict[str, Any]
+    layers: dict[str, ModuleInfo]
+    reserved: frozenset[str]  # the body's own layer names (read-only)
+    returned: list[Any] | None = None
+    auto_counts: dict[str, int] = field(default_factory=dict)
+    application: int = 0  # which application of a block this run is (names in shapes bind per run)
+    namespace: dict[str, Definition] | None = None  # blocks visible here (None: the model's file)

@@ -1,0 +1,86 @@
+"""The values a spec computes with while it is elaborated.
+
+Plain values are Python's own: int, float, bool, str, None, tuple, list, range, and symbolic sizes
+(core.dims.Sym). Three kinds are archspec's:
+
+- `Tensor`: the output of a graph node (an input, or an op application);
+- `Recipe`: a layer, Sequential or block call, evaluated but not built yet (`Conv2d(1, 32, 3)`);
+- `POISON`: what a failed statement would have bound. Anything computed from POISON is POISON,
+  silently, so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.core.dims import Sym
+from archspec.core.source import Span
+from archspec.syntax import ast
+
+
+class _Poison:
+    def __repr__(self) -> str:
+        return "POISON"
+
+
+POISON = _Poison()
+MISSING = object()  # "no value given" where None is a value
+SCALARS = frozenset({int, float, str, bool, type(None)})  # values that hold no POISON or tensor
+
+
+@dataclass(frozen=True)
+class Tensor:
+    node: str  # the id of the graph node whose output this is
+
+
+@dataclass
+class Definition:
+    """A model or block definition, as the name of a block resolves to it."""
+
+    node: ast.Definition | None  # None: an import that failed (and was reported)
+    source_path: str
+    namespace: dict[str, Definition] | None = None  # the blocks visible in its file
+
+
+@dataclass
+class Recipe:
+    """A layer, Sequential or block call, evaluated but not built yet (`Conv2d(1, 32, 3)`)."""
+
+    func: str
+    kind: str  # "layer", "sequential", "block"
+    positional: list[Any]
+    keywords: dict[str, Any]
+    arg_spans: dict[str, Span]  # parameter name (or "#i" for a Sequential child) -> span
+    span: Span
+    children: list[tuple[ast.Label | None, Any, Span]] = field(default_factory=list)
+    definition: Definition | None = None  # blocks: the definition the name resolved to
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def kind_of(value: Any) -> str:
+    """What a value is, in the words of a message: "a tensor", "the number 3", ..."""
+    if isinstance(value, Tensor):
+        return "a tensor"
+    if isinstance(value, Recipe):
+        return f"a layer ({value.func})"
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return f"the boolean {value}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, Sym):
+        return f"the symbolic size {value}"
+    if isinstance(value, (list, tuple, range)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return type(value).__name__

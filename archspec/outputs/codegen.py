@@ -1,0 +1,718 @@
+"""Checked models -> readable PyTorch source (text only; this module never imports torch).
+
+The output looks hand-written, as torchvision's models do: a class per block and per model,
+submodules named as in the spec, `nn.Sequential` for stages, and a straight-line `forward` with one
+statement per layer (a Sequential or block instance is one statement) and the statement's shape as a
+trailing comment. A block becomes one class per distinct instance: instances that build the same
+layers and see the same shapes share it; an instance that differs (ResNet's first block of a stage,
+with its downsample) gets a class of its own, named after its arguments (BasicBlock_64_128_2).
+
+Every literal reaches the source through `repr()` of a plain int, float, bool, str or None, and
+every identifier is checked, so no spec text is ever pasted into code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+import re
+import textwrap
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from archspec.core.dims import Dim, Sym, format_shape
+from archspec.core.version import __version__
+from archspec.elaborate.graph import ContainerCall, ModelGraph, ModuleInfo, Node
+from archspec.ops import INFER, REQUIRED, OpSpec
+from archspec.ops.base import Emission
+
+if TYPE_CHECKING:
+    from archspec.driver import CheckedModel, CheckResult
+
+LINE_LENGTH = 100
+INDENT = "    "
+# Sequentials nested deeper than this inside one constructor are built first, as locals: Python's
+# parser takes at most 200 nested brackets, and deeper nesting would not read well anyway.
+MAX_INLINE_NESTING = 8
+
+# Names a generated local must not take: keywords, builtins, and the modules the code uses.
+_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"self", "torch", "nn", "F", "OrderedDict"}
+_RESERVED |= {"match", "case", "type", "_"}  # soft keywords
+
+
+class CodegenError(Exception):
+    """A spec that checks but cannot be written as Python (reported by the caller with a span)."""
+
+    def __init__(self, message: str, span=None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+
+
+# ---------------------------------------------------------------- literals
+
+
+def literal(value: Any) -> str:
+    """Python source for a plain value; anything else is refused."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text if text not in ("inf", "-inf", "nan") else f'float("{text}")'
+    if isinstance(value, tuple):
+        items = ", ".join(literal(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    raise CodegenError(f"cannot write {value!r} as a Python literal")
+
+
+# ---------------------------------------------------------------- source writer
+
+
+class Writer:
+    """Tiny source writer (Jinja's CodeGenerator habit): lines at the current indent."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.level = 0
+
+    def line(self, text: str = "") -> None:
+        self.lines.append(INDENT * self.level + text if text else "")
+
+    def indent(self) -> None:
+        self.level += 1
+
+    def dedent(self) -> None:
+        self.level -= 1
+
+    def text(self) -> str:
+        return "\n".join(self.lines).rstrip("\n") + "\n"
+
+
+def call_lines(head: str, args: list[str], depth: int, comment: str = "") -> list[str]:
+    """`head(args)  # comment` on one line if it fits at this indent depth, else exploded one
+    argument per line with a magic trailing comma (a layout ruff format keeps as it is)."""
+    suffix = f"  # {comment}" if comment else ""
+    flat = f"{head}({', '.join(args)})"
+    if len(INDENT * depth + flat + suffix) <= LINE_LENGTH or not args:
+        return [flat + suffix]
+    return _exploded(head, args, comment=comment)
+
+
+# ---------------------------------------------------------------- constructors
+
+
+def render_args(op: OpSpec, values: dict[str, str], keywords: frozenset[str]) -> list[str]:
+    """Arguments in the spec's own style: what it passed by position stays positional as long as no
+    earlier argument was left out, the rest by keyword. `values` holds only what is to be written
+    (required arguments and those that differ from torch's defaults)."""
+    args: list[str] = []
+    positional = True
+    for param in op.params:
+        if param.is_tensor:
+            continue
+        if param.name not in values:
+            positional = positional and param.variadic
+            continue
+        positional = positional and param.name not in keywords
+        if positional or param.variadic:
+            args.append(values[param.name])
+        else:
+            args.append(f"{param.name}={values[param.name]}")
+    return args
+
+
+def constructor_args(
+    op: OpSpec, raw: dict[str, Any], resolved: dict[str, Any], keywords: frozenset[str]
+) -> list[str]:
+    """A layer's constructor arguments, `?` replaced by the inferred number."""
+    values: dict[str, str] = {}
+    for param in op.params:
+        if param.is_tensor:
+            continue
+        value = raw.get(param.name, param.default)
+        if value is INFER:
+            value = resolved[param.name]
+        if param.variadic:
+            values[param.name] = ", ".join(literal(v) for v in value)
+        elif param.default is REQUIRED or not _same(value, param.default):
+            values[param.name] = literal(value)
+    return render_args(op, values, keywords)
+
+
+def _same(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default
+
+
+@dataclass
+class ClassPlan:
+    name: str
+    module: ModuleInfo
+    call: ContainerCall | None  # None for the model itself
+    docstring: str
+    body: list[str] = field(default_factory=list)  # rendered lines, class statement excluded
+
+    @property
+    def text(self) -> str:
+        """The body without its docstring: what makes two instances the same class."""
+        return "\n".join(self.body[1:])
+
+
+class ClassTable:
+    """Block classes of one generated file: one per distinct body, named on first appearance."""
+
+    def __init__(self) -> None:
+        self.key_ids: dict[str, int] = {}  # canonical body -> id
+        self.names: dict[int, str] = {}  # id -> class name
+        self.taken: set[str] = set()
+        self.variants: dict[str, set[int]] = {}  # block name -> ids of its distinct bodies
+
+    def key_id(self, block: str, body: str) -> int:
+        key = block + "\n" + body
+        if key not in self.key_ids:
+            self.key_ids[key] = len(self.key_ids)
+            self.variants.setdefault(block, set()).add(self.key_ids[key])
+        return self.key_ids[key]
+
+    def claim(self, base: str) -> str:
+        base = _identifier(base)
+        name, counter = base, 1
+        while name in self.taken:
+            counter += 1
+            name = f"{base}_{counter}"
+        self.taken.add(name)
+        return name
+
+
+_PLACEHOLDER = re.compile(r"\x00([^\x00]*)\x00")
+
+
+class ModelWriter:
+    """Generates the classes of one model: its block classes, then the model's own."""
+
+    def __init__(self, checked: CheckedModel, table: ClassTable):
+        self.model: ModelGraph = checked.graph
+        self.inference = checked.inference
+        self.sizes = checked.sizes
+        self.table = table
+        self.calls = self.model.calls_outer_first()
+        self.calls_in: dict[str, list[ContainerCall]] = {}  # scope -> its calls, in that order
+        for call in self.calls:
+            self.calls_in.setdefault(call.scope, []).append(call)
+        self.nodes = list(self.model.nodes())  # by index
+        self.key_of: dict[str, int] = {}  # block instance path -> class key id
+        self.hoisted_count = 0  # locals named so far in the class being written
+
+    def write(self) -> list[ClassPlan]:
+        first_call: dict[str, ContainerCall] = {}
+        for call in self.calls:
+            first_call.setdefault(call.module, call)
+        blocks = [m for m in self.model.root.walk() if m.kind == "block"]  # pre-order
+        bodies: dict[int, ClassPlan] = {}
+        # Children first: a body's key includes the keys of the classes it instantiates.
+        for module in reversed(blocks):
+            call = first_call.get(module.path)
+            if call is None:
+                raise CodegenError(f"block instance '{module.path}' is never applied", module.span)
+            plan = self._block_plan(module, call)
+            canonical = _PLACEHOLDER.sub(lambda m: f"<{self.key_of[m.group(1)]}>", plan.text)
+            key = self.table.key_id(module.definition.name.id, canonical)
+            self.key_of[module.path] = key
+            bodies.setdefault(key, plan)
+        plans: list[ClassPlan] = []
+        for module in blocks:  # named in order of first appearance
+            key = self.key_of[module.path]
+            if key in self.table.names:
+                continue
+            plan = bodies[key]
+            self.table.names[key] = self.table.claim(self._variant_name(module, key))
+            plan.name = self.table.names[key]
+            plans.append(plan)
+        root = self.model.root
+        name = root.definition.name.id
+        docstring = f"{name} from {_where(root.definition)}."
+        if self.sizes is not None and self.sizes.complete and self.sizes.accepted_count:
+            accepted = f"Input sizes: {self.sizes.describe()} (`archspec sizes`)."
+            wrapped = textwrap.wrap(accepted, LINE_LENGTH - len(INDENT))
+            docstring += "\n\n" + "\n".join(wrapped) + "\n"
+        model_plan = ClassPlan(name, root, None, docstring)
+        model_plan.body = self._class_body(model_plan)
+        model_plan.name = self.table.claim(name)
+        plans.append(model_plan)
+        for plan in plans:
+            plan.body = [self._resolve(line) for line in plan.body]
+        return plans
+
+    def _resolve(self, line: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: self.table.names[self.key_of[m.group(1)]], line)
+
+    def _block_plan(self, module: ModuleInfo, call: ContainerCall) -> ClassPlan:
+        name = module.definition.name.id
+        args = ", ".join(f"{k}={_show(v)}" for k, v in module.params.items())
+        docstring = f"{name}({args}) from {_where(module.definition)}."
+        if len(INDENT + docstring) + 6 > LINE_LENGTH:
+            wrapped = textwrap.wrap(f"Arguments: {args}.", LINE_LENGTH - len(INDENT))
+            docstring = f"{name} from {_where(module.definition)}.\n\n" + "\n".join(wrapped) + "\n"
+        plan = ClassPlan(name, module, call, docstring)
+        plan.body = self._class_body(plan)
+        return plan
+
+    def _variant_name(self, module: ModuleInfo, key: int) -> str:
+        """The block's name; when its instances differ, suffixed with this one's arguments."""
+        name = module.definition.name.id
+        if len(self.table.variants[name]) == 1:
+            return name
+        parts = [_name_part(v) for v in module.params.values()]
+        if parts and all(parts):
+            return f"{name}_{'_'.join(parts)}"
+        return name
+
+    # ------------------------------------------------------------ class body
+    def _class_body(self, plan: ClassPlan) -> list[str]:
+        writer = Writer()
+        for line in f'"""{docstring_text(plan.docstring)}"""'.split("\n"):
+            writer.line(line)
+        writer.line()
+        writer.line("def __init__(self) -> None:")
+        writer.indent()
+        writer.line("super().__init__()")
+        hoisted: list[tuple[str, ModuleInfo]] = []  # deep Sequentials, built before their parent
+        self.hoisted_count = 0
+        for child in plan.module.children.values():
+            lines = self._constructor(child, f"self.{_attribute(child)} = ", 2, hoisted=hoisted)
+            for text in self._hoisted_first(hoisted, lines):
+                writer.line(text)
+        writer.dedent()
+        writer.line()
+        for text in self._forward(plan):
+            writer.line(text)
+        return writer.lines
+
+    def _hoisted_first(self, hoisted: list[tuple[str, ModuleInfo]], lines: list[str]) -> list[str]:
+        """`lines`, preceded by the locals they use (`nested_1 = nn.Sequential(...)`), which may use
+        locals of their own: built by a work list, not recursion, and written innermost first."""
+        parts = [lines]
+        while hoisted:
+            name, module = hoisted.pop()
+            parts.append(self._constructor(module, f"{name} = ", 2, hoisted=hoisted))
+        return [text for part in reversed(parts) for text in part]
+
+    def _constructor(
+        self,
+        module: ModuleInfo,
+        head: str,
+        depth: int,
+        tail: str = "",
+        hoisted: list[tuple[str, ModuleInfo]] | None = None,
+        nesting: int = 0,
+    ) -> list[str]:
+        """Lines building `module`, the first starting with `head` (at indent `depth`). A
+        Sequential MAX_INLINE_NESTING levels down is not written here but named, and appended to
+        `hoisted` to be built before."""
+        if module.kind == "sequential" and nesting == MAX_INLINE_NESTING and hoisted is not None:
+            name = f"nested_{self.hoisted_count + 1}"
+            self.hoisted_count += 1
+            hoisted.append((name, module))
+            return [f"{head}{name}{tail}"]
+        if module.kind == "layer":
+            resolved = self.inference.module_args.get(module.path, {})
+            keywords = frozenset(module.call.keywords) if module.call is not None else frozenset()
+            args = constructor_args(module.op, module.args, resolved, keywords)
+            lines = call_lines(head + module.op.torch, args, depth)
+            lines[-1] += tail
+            return lines
+        if module.kind == "block":
+            return [f"{head}\x00{module.path}\x00(){tail}"]  # the class is named later
+        children = list(module.children.values())
+        if all(child.name == str(i) for i, child in enumerate(children)):
+            lines = [f"{head}nn.Sequential("]
+            for child in children:
+                item = self._constructor(child, "", depth + 1, ",", hoisted, nesting + 1)
+                lines.extend(INDENT + text for text in item)
+            lines.append(f"){tail}")
+            return lines
+        lines = [f"{head}nn.Sequential(", f"{INDENT}OrderedDict(", f"{INDENT * 2}["]
+        for child in children:
+            head = f"({literal(child.name)}, "
+            item = self._constructor(child, head, depth + 3, "),", hoisted, nesting + 1)
+            lines.extend(INDENT * 3 + text for text in item)
+        lines.extend([f"{INDENT * 2}]", f"{INDENT}),", f"){tail}"])
+        return lines
+
+    # ------------------------------------------------------------ forward
+    def _forward(self, plan: ClassPlan) -> list[str]:
+        statements, inputs, outputs = self._statements(plan)
+        definition = plan.module.definition
+        input_names = [stmt.name.id for stmt in definition.body if type(stmt).__name__ == "Input"]
+        namer = _Namer(statements, list(zip(inputs, input_names)), outputs)
+        shapes = self.inference.shapes
+        params = ", ".join(f"{namer.name_of(node)}: torch.Tensor" for node in inputs)
+        returns = "torch.Tensor" if len(outputs) == 1 else _tuple_type(len(outputs))
+        lines = [f"def forward(self, {params}) -> {returns}:"]
+        for statement in statements:
+            targets = [namer.assign(statement, node) for node in statement.outputs]
+            expression = self._expression(statement, namer)
+            shape_texts = [format_shape(shapes[node]) for node in statement.outputs]
+            comment = ", ".join(shape_texts)
+            head = f"{', '.join(targets)} = "
+            lines.extend(INDENT + text for text in _with_head(head, expression, comment))
+            namer.advance()
+        returned = ", ".join(namer.name_of(node) for node in outputs)
+        lines.append(f"{INDENT}return {returned}")
+        return lines
+
+    def _statements(self, plan: ClassPlan):
+        model = self.model
+        if plan.call is None:
+            start, end = 0, model.graph.number_of_nodes()
+            scope = ""
+            inputs = list(model.inputs)
+            outputs = [model.node(o).inputs[0] for o in model.outputs]
+        else:
+            start, end = plan.call.start, plan.call.end
+            scope = plan.module.path
+            inputs = list(plan.call.inputs or ())
+            outputs = list(plan.call.outputs or ())
+        calls = []
+        covered_until = -1
+        for call in self.calls_in.get(scope, ()):
+            if not start <= call.start < end or call.start < covered_until:
+                continue
+            calls.append(call)
+            covered_until = call.end
+        statements: list[_Statement] = []
+        nodes = self.nodes
+        index = start
+        pending = iter(calls)
+        next_call = next(pending, None)
+        while index < end:
+            if next_call is not None and index == next_call.start:
+                if next_call.end > next_call.start:
+                    outputs_ = list(next_call.outputs)
+                    name = model.node(outputs_[-1]).bindings.get(scope)
+                    statements.append(_Statement(outputs_, call=next_call, bound_name=name))
+                index = next_call.end
+                next_call = next(pending, None)
+                continue
+            node = nodes[index]
+            index += 1
+            if node.kind != "op":
+                continue
+            name = node.bindings.get(scope)
+            statements.append(_Statement([node.id], node=node, bound_name=name))
+        # A container applied to nothing new (an empty Sequential) emits no statement.
+        return statements, inputs, outputs
+
+    def _expression(self, statement: _Statement, namer: _Namer) -> tuple[str, list[str]]:
+        if statement.call is not None:
+            attribute = statement.call.module.rsplit(".", 1)[-1]
+            operands = [namer.name_of(node) for node in statement.call.inputs or ()]
+            return f"self.{attribute}", operands
+        node = statement.node
+        operands = [namer.name_of(source) for source in node.inputs]
+        if node.module is not None:
+            attribute = node.module.rsplit(".", 1)[-1]
+            return f"self.{attribute}", operands
+        return self._function(node, operands, namer)
+
+    def _function(self, node: Node, operands: list[str], namer: _Namer) -> tuple[str, list[str]]:
+        op = node.op
+        tensors: dict[str, str] = {}
+        position = 0
+        for param in op.params:
+            if not param.is_tensor:
+                continue
+            if param.name == "tensors":
+                rest = operands[position:]
+                tensors[param.name] = "[" + ", ".join(rest) + "]"
+                position = len(operands)
+            else:
+                tensors[param.name] = operands[position]
+                position += 1
+        args: dict[str, str] = {}
+        for param in op.params:
+            if param.is_tensor or param.name not in node.args:
+                continue
+            value = node.args[param.name]
+            if param.variadic:
+                if len(value) == 1 and isinstance(value[0], (tuple, list)):
+                    value = value[0]  # reshape((N, -1)) is reshape(N, -1)
+                args[param.name] = ", ".join(self._dim(v, node, namer) for v in value)
+            elif param.default is REQUIRED or not _same(value, param.default):
+                args[param.name] = self._value(value, node, namer)
+        if op.emit is not None:
+            return op.emit(Emission(tensors, args)), []
+        return op.torch, [*tensors.values(), *render_args(op, args, node.keywords)]
+
+    def _value(self, value: Any, node: Node, namer: _Namer) -> str:
+        if isinstance(value, tuple):
+            items = [self._dim(v, node, namer) for v in value]
+            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+        if isinstance(value, Sym):
+            return self._dim(value, node, namer)
+        return literal(value)
+
+    def _dim(self, value: Dim, node: Node, namer: _Namer) -> str:
+        """A size for generated code: numbers as they are, symbols read off a live tensor
+        (`x.size(0)`), and expressions of them in exact integer arithmetic."""
+        if not isinstance(value, Sym):
+            return literal(value)
+        found = self._live_size(value, node, namer)
+        if found is not None:
+            return found
+        common = math.lcm(*(getattr(c, "denominator", 1) for _, c in value.terms))
+        if common != 1:  # H/2 + 1/2 (a shape simplified under H odd): exact as (H + 1) // 2
+            return f"({self._dim(value * common, node, namer)}) // {common}"
+        parts = []
+        for atoms, coeff in value.terms:
+            factors = [self._atom(atom, node, namer) for atom in atoms]
+            if coeff != 1 or not factors:
+                factors.insert(0, str(coeff))
+            parts.append(" * ".join(factors))
+        return " + ".join(parts)
+
+    def _atom(self, atom, node: Node, namer: _Namer) -> str:
+        if isinstance(atom, str):
+            found = self._live_size(Sym.named(atom), node, namer)
+            if found is None:
+                raise CodegenError(f"no tensor in scope carries the size {atom}", node.span)
+            return found
+        found = self._live_size(Sym.named(atom), node, namer)
+        if found is not None:
+            return found
+        return f"({self._dim(atom.inner, node, namer)}) // {atom.divisor}"
+
+    def _live_size(self, value: Sym, node: Node, namer: _Namer) -> str | None:
+        """`t.size(i)` of a tensor computed before this node whose dim i is exactly `value`."""
+        for candidate in [*node.inputs, *namer.available()]:
+            if candidate == node.id:
+                continue  # the node's own output does not exist yet
+            shape = self.inference.shapes.get(candidate)
+            if shape is None:
+                continue
+            for index, dim in enumerate(shape):
+                if isinstance(dim, Sym) and dim.terms == value.terms:
+                    return f"{namer.name_of(candidate)}.size({index})"
+        return None
+
+
+@dataclass
+class _Statement:
+    outputs: list[str]
+    node: Node | None = None
+    call: ContainerCall | None = None
+    bound_name: str | None = None  # the name the spec gives the result in this class's scope
+
+    def reads(self) -> list[str]:
+        if self.call is not None:
+            return list(self.call.inputs or ())
+        return list(self.node.inputs)
+
+    @property
+    def preferred_name(self) -> str:
+        if self.bound_name is not None:
+            return self.bound_name
+        if self.node is not None:
+            return self.node.name if self.node.module is None else self.node.module.split(".")[-1]
+        return self.call.module.split(".")[-1]
+
+    @property
+    def bound(self) -> bool:
+        return self.bound_name is not None
+
+
+class _Namer:
+    """Local variable names for forward: the spec's binding names, chains continuing under the name
+    of the value they end in (`out = self.conv1(x)`, `out = self.bn1(out)`), never overwriting a
+    value that is still needed."""
+
+    def __init__(self, statements: list[_Statement], inputs: list[tuple[str, str]], outputs):
+        self.statements = statements
+        self.position = 0
+        self.names: dict[str, str] = {}
+        self.holder: dict[str, str] = {}
+        self.last_use: dict[str, int] = {}
+        for index, statement in enumerate(statements):
+            for source in statement.reads():
+                self.last_use[source] = index
+        for node in outputs:
+            self.last_use[node] = len(statements)
+        self.desired = self._desired_names(outputs)
+        self._input_names(inputs)
+
+    def _input_names(self, inputs: list[tuple[str, str]]) -> None:
+        for node, name in inputs:
+            if node not in self.names:
+                self._bind(node, self._free(name, -1))
+
+    def _desired_names(self, outputs: list[str]) -> dict[str, str]:
+        desired: dict[str, str] = {}
+        readers: dict[str, list[tuple[int, int]]] = {}
+        for index, statement in enumerate(self.statements):
+            for position, source in enumerate(statement.reads()):
+                readers.setdefault(source, []).append((index, position))
+        for index in range(len(self.statements) - 1, -1, -1):
+            statement = self.statements[index]
+            for node in statement.outputs:
+                if statement.bound:
+                    desired[node] = statement.preferred_name
+                    continue
+                uses = readers.get(node, [])
+                if len(uses) == 1 and uses[0][1] == 0 and node not in outputs:
+                    reader = self.statements[uses[0][0]]
+                    name = desired.get(reader.outputs[0])
+                    if name is not None and len(statement.outputs) == 1:
+                        desired[node] = name
+                        continue
+                desired[node] = "out" if node in outputs else statement.preferred_name
+        return desired
+
+    def _free(self, base: str, at: int) -> str:
+        base = _identifier(base)
+        name, counter = base, 0
+        while name in self.holder and self.last_use.get(self.holder[name], -1) > at:
+            counter += 1
+            name = f"{base}_{counter}"
+        return name
+
+    def _bind(self, node: str, name: str) -> None:
+        self.names[node] = name
+        self.holder[name] = node
+
+    def assign(self, statement: _Statement, node: str) -> str:
+        name = self._free(self.desired.get(node, "out"), self.position)
+        self._bind(node, name)
+        return name
+
+    def advance(self) -> None:
+        self.position += 1
+
+    def name_of(self, node: str) -> str:
+        return self.names[node]
+
+    def available(self) -> list[str]:
+        return [node for name, node in self.holder.items() if self.names.get(node) == name]
+
+
+def _name_part(value: Any) -> str:
+    """A parameter value as part of a class name (64 -> "64", 0.5 -> "0p5"), or "" if unsuitable."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value) if value >= 0 else f"m{-value}"
+    if isinstance(value, float):
+        return _name_part(int(value)) if value.is_integer() else repr(value).replace(".", "p")
+    if isinstance(value, str) and value.isidentifier() and value.isascii():
+        return value
+    return ""
+
+
+def _identifier(name: str) -> str:
+    """A local variable name: the spec's, as Python will read it (NFKC), kept off reserved words."""
+    name = unicodedata.normalize("NFKC", name)
+    if not name.isidentifier():
+        name = "v_" + "".join(c if c.isalnum() else "_" for c in name)
+    if name in _RESERVED or name.startswith("__"):
+        name = name + "_"
+    return name
+
+
+def docstring_text(text: str) -> str:
+    """Text safe inside a triple-quoted docstring: no quote or backslash can end or bend it."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in escaped)
+
+
+def _attribute(module: ModuleInfo) -> str:
+    return module.name
+
+
+def _with_head(head: str, expression: tuple[str, list[str]], comment: str) -> list[str]:
+    function, operands = expression
+    if not operands:  # written whole by the op's emit (`a + b`, `x.view(...)`)
+        return [f"{head}{function}  # {comment}"]
+    return call_lines(head + function, operands, depth=2, comment=comment)
+
+
+def _exploded(head: str, items: list[str], comment: str = "") -> list[str]:
+    suffix = f"  # {comment}" if comment else ""
+    lines = [f"{head}("]
+    lines.extend(f"{INDENT}{item}," for item in items)
+    lines.append(f"){suffix}")
+    return lines
+
+
+def _tuple_type(count: int) -> str:
+    return "tuple[" + ", ".join(["torch.Tensor"] * count) + "]"
+
+
+def _where(definition) -> str:
+    span = definition.name.span
+    return f"{span.source.path}:{span.line}"
+
+
+def _show(value: Any) -> str:
+    try:
+        return literal(value)
+    except CodegenError:
+        return str(value)
+
+
+# ---------------------------------------------------------------- module
+
+
+@dataclass
+class GeneratedModule:
+    source: str
+    classes: dict[str, str]  # model name -> its class name in the source
+
+
+def generate(result: CheckResult) -> str:
+    """The Python module for every model of a checked file (which must have no errors)."""
+    return generate_module(result).source
+
+
+def generate_module(result: CheckResult) -> GeneratedModule:
+    if not result.ok:
+        raise CodegenError(f"{result.path} has errors; nothing is generated")
+    if not result.models:
+        raise CodegenError(
+            f"{result.path} defines no model; blocks are compiled with the models that use them"
+        )
+    table = ClassTable()
+    plans: list[ClassPlan] = []
+    classes: dict[str, str] = {}
+    for checked in result.models:
+        written = ModelWriter(checked, table).write()
+        classes[checked.name] = written[-1].name
+        plans.extend(written)
+    body = "\n".join(line for plan in plans for line in plan.body)
+    uses_functional = re.search(r"\bF\.", body) is not None
+    uses_ordered_dict = "OrderedDict(" in body
+    out = Writer()
+    names = ", ".join(m.name for m in result.models)
+    header = docstring_text(f"{names}: generated by archspec {__version__} from {result.path}.")
+    out.line(f'"""{header}')
+    out.line()
+    out.line("Edit the spec and recompile rather than editing this file.")
+    out.line('"""')
+    out.line()
+    if uses_ordered_dict:
+        out.line("from collections import OrderedDict")
+        out.line()
+    out.line("import torch")
+    if uses_functional:
+        out.line("import torch.nn.functional as F")
+    out.line("from torch import nn")
+    for plan in plans:
+        out.line()
+        out.line()
+        out.line(f"class {plan.name}(nn.Module):")
+        out.indent()
+        for text in plan.body:
+            out.line(text)
+        out.dedent()
+    return GeneratedModule(out.text(), classes)

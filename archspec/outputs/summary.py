@@ -1,0 +1,318 @@
+"""A torchinfo-style table from the spec alone: hierarchical layers, output shapes, parameters,
+multiply-accumulates, kernel sizes and receptive fields, with totals and activation memory.
+
+Receptive fields follow the usual recurrence along each spatial dim: a window of effective size
+k = dilation·(kernel − 1) + 1 and stride s turns (rf, jump) into (rf + (k − 1)·jump, jump·s);
+joins take the largest; global ops (adaptive pooling, and anything after the spatial dims are gone)
+see the whole input.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from archspec.core.dims import Sizing
+from archspec.elaborate.graph import ContainerCall, Node
+from archspec.shapes.costs import BYTES_PER_VALUE, count_at
+
+if TYPE_CHECKING:
+    from archspec.driver import CheckedModel
+
+
+@dataclass
+class Row:
+    name: str  # hierarchical: "layer1.0.conv1", or "flatten" for a function
+    depth: int
+    type: str
+    output_shape: str
+    params: int | None  # None: a shared layer already counted above
+    macs: int
+    kernel: str
+    receptive_field: str
+
+
+@dataclass
+class Summary:
+    model: str
+    rows: list[Row]
+    total_params: int
+    trainable_params: int
+    total_macs: int
+    batch: int
+    activation_bytes: int
+    param_bytes: int
+    # A symbolic input: the sizes the counts are taken at (shapes stay symbolic).
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return render_text(self)
+
+
+def _shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]" if shape is not None else "?"
+
+
+def _kernel(args: dict[str, Any]) -> str:
+    value = args.get("kernel_size")
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return "×".join(str(v) for v in value)
+    return str(value)
+
+
+class _Fields:
+    """Receptive field and jump per node, per spatial dim (or GLOBAL)."""
+
+    GLOBAL = "global"
+
+    def __init__(self, checked: CheckedModel):
+        self.checked = checked
+        self.state: dict[str, Any] = {}
+
+    def compute(self, node: Node) -> Any:
+        shapes = self.checked.inference.shapes
+        if node.kind == "input":
+            spatial = max(0, len(node.declared_shape) - 2)
+            self.state[node.id] = ((1,) * spatial, (1,) * spatial)
+            return self.state[node.id]
+        inputs = [self.state.get(source) for source in node.inputs]
+        if any(state is None for state in inputs) or not inputs:
+            self.state[node.id] = None
+            return None
+        if any(state == self.GLOBAL for state in inputs):
+            self.state[node.id] = self.GLOBAL
+            return self.GLOBAL
+        rf = tuple(max(values) for values in zip(*(s[0] for s in inputs)))
+        jump = tuple(max(values) for values in zip(*(s[1] for s in inputs)))
+        evaluation = self.checked.inference.evaluations.get(node.id)
+        output = shapes.get(node.id)
+        if node.kind == "output" or evaluation is None or output is None:
+            self.state[node.id] = (rf, jump)
+            return self.state[node.id]
+        window = node.op.window
+        input_shape = shapes.get(node.inputs[0])
+        spatial = len(rf)
+        if window == "global" or len(output) < spatial + 2 and spatial:
+            # Every output value depends on the whole map (adaptive pooling, flatten, Linear...).
+            self.state[node.id] = self.GLOBAL
+            return self.GLOBAL
+        if callable(window) and spatial:
+            kernels, strides = window(evaluation.args, input_shape)
+            rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, kernels, jump))
+            jump = tuple(j * s for j, s in zip(jump, strides))
+        self.state[node.id] = (rf, jump)
+        return self.state[node.id]
+
+    @classmethod
+    def text(cls, state) -> str:
+        if state is None:
+            return ""
+        if state == cls.GLOBAL:
+            return "global"
+        rf = state[0]
+        if not rf:
+            return ""
+        return str(rf[0]) if len(set(rf)) == 1 else "×".join(str(v) for v in rf)
+
+
+class SizeError(ValueError):
+    """Sizes given for a summary that the model rejects or does not have."""
+
+
+def summarize(
+    checked: CheckedModel, batch: int = 1, sizes: dict[str, int] | None = None
+) -> Summary:
+    """The table; for a symbolic input, counts are taken at `sizes` (default: the accepted
+    sizes the shapes were worked out at)."""
+    sizes = _sizes_for(checked, sizes)
+    if not sizes:
+        return _summarize(checked, batch, sizes)
+    with Sizing(sizes):  # a window or a size compared on the way is decided at these sizes
+        return _summarize(checked, batch, sizes)
+
+
+def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summary:
+    model = checked.graph
+    inference = checked.inference
+    fields = _Fields(checked)
+    starts: dict[int, list[ContainerCall]] = {}
+    for call in model.calls_outer_first():
+        starts.setdefault(call.start, []).append(call)
+    rows: list[Row] = []
+    containers: list[tuple[ContainerCall, int]] = []  # each container call and its row
+    rows_before: list[int] = []  # per node index: the rows before those it starts
+    counted: set[str] = set()
+    activation_values = 0
+    for node in model.nodes():
+        rows_before.append(len(rows))
+        for call in starts.get(node.index, []):
+            containers.append((call, len(rows)))
+            rows.append(_container_row(checked, call, counted))
+        state = fields.compute(node)
+        if node.kind != "op":
+            continue
+        evaluation = inference.evaluations.get(node.id)
+        shape = inference.shapes.get(node.id)
+        if shape is not None:
+            values = 1
+            for dim in shape:
+                values *= count_at(dim, batch, sizes)
+            activation_values += values
+        name = node.module or (f"{node.scope}.{node.name}" if node.scope else node.name)
+        depth = name.count(".") if node.module else (node.scope.count(".") + 1 if node.scope else 0)
+        params: int | None = evaluation.params if evaluation else 0
+        if node.module is not None:
+            if node.module in counted:
+                params = None
+            counted.add(node.module)
+        rows.append(
+            Row(
+                name=name,
+                depth=depth,
+                type=node.op.name,
+                output_shape=_shape(shape),
+                params=params,
+                macs=count_at(evaluation.macs, 1, sizes) if evaluation else 0,
+                kernel=_kernel(evaluation.args if evaluation else node.args),
+                receptive_field=_Fields.text(state),
+            )
+        )
+    _sum_containers(rows, containers, rows_before)
+    total = checked.parameter_count
+    return Summary(
+        model=model.name,
+        rows=rows,
+        total_params=total,
+        trainable_params=total,
+        total_macs=count_at(checked.mac_count, 1, sizes),
+        batch=batch,
+        activation_bytes=activation_values * BYTES_PER_VALUE,
+        param_bytes=total * BYTES_PER_VALUE,
+        sizes=sizes,
+    )
+
+
+def _sizes_for(checked: CheckedModel, sizes: dict[str, int] | None) -> dict[str, int]:
+    report = checked.sizes
+    if report is None:
+        if sizes:
+            raise SizeError(f"{checked.name} has no symbolic input sizes to set")
+        return {}
+    chosen = dict(checked.inference.hints)
+    for name, value in (sizes or {}).items():
+        if name not in chosen:
+            known = ", ".join(chosen) or "none"
+            raise SizeError(f"{checked.name} has no input size '{name}' (its sizes: {known})")
+        chosen[name] = value
+    if sizes and not report.accepts(chosen):
+        shown = ", ".join(f"{k} = {v}" for k, v in chosen.items())
+        raise SizeError(f"{checked.name} rejects {shown}; it accepts {report.describe()}")
+    return chosen
+
+
+def _container_row(checked: CheckedModel, call: ContainerCall, counted: set[str]) -> Row:
+    module = checked.graph.module(call.module)
+    kind = module.definition.name.id if module.definition is not None else "Sequential"
+    shapes = [checked.inference.shapes.get(o) for o in call.outputs or ()]
+    shown = ", ".join(_shape(s) for s in shapes) if shapes else "?"
+    return Row(call.module, call.module.count("."), kind, shown, 0, 0, "", "")
+
+
+def _sum_containers(
+    rows: list[Row], containers: list[tuple[ContainerCall, int]], rows_before: list[int]
+) -> None:
+    """A container's parameters and MACs are those of the layer and function rows of its
+    application: the rows after its own, up to its last node. Running totals make it one pass,
+    however deeply containers nest."""
+    container_rows = {index for _, index in containers}
+    params, macs = [0], [0]  # totals of the layer and function rows before each row
+    for index, row in enumerate(rows):
+        inner = index not in container_rows
+        params.append(params[-1] + (row.params or 0 if inner else 0))
+        macs.append(macs[-1] + (row.macs if inner else 0))
+    for call, index in containers:
+        end = rows_before[call.end] if call.end < len(rows_before) else len(rows)
+        rows[index].params = params[end] - params[index + 1]
+        rows[index].macs = macs[end] - macs[index + 1]
+
+
+# ---------------------------------------------------------------- rendering
+
+_COLUMNS = ("Layer", "Type", "Output shape", "Params", "MACs", "Kernel", "RF")
+
+
+def _cells(row: Row) -> list[str]:
+    params = "(shared)" if row.params is None else f"{row.params:,}"
+    return [
+        "  " * row.depth + row.name.rsplit(".", 1)[-1] if row.depth else row.name,
+        row.type,
+        row.output_shape,
+        params,
+        f"{row.macs:,}" if row.macs else "",
+        row.kernel,
+        row.receptive_field,
+    ]
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.2f} {unit}"
+        count /= 1024
+    return f"{count:.2f} GB"
+
+
+def _totals(summary: Summary) -> list[str]:
+    return [
+        f"Total params: {summary.total_params:,}",
+        f"Trainable params: {summary.trainable_params:,}",
+        f"Non-trainable params: {summary.total_params - summary.trainable_params:,}",
+        f"Total mult-adds (per sample): {summary.total_macs:,}",
+        f"Forward activations (batch {summary.batch}, float32): {_size(summary.activation_bytes)}",
+        f"Params size (float32): {_size(summary.param_bytes)}",
+    ] + (
+        ["Counts at " + ", ".join(f"{k} = {v}" for k, v in summary.sizes.items())]
+        if summary.sizes
+        else []
+    )
+
+
+def render_text(summary: Summary) -> str:
+    table = [list(_COLUMNS)] + [_cells(row) for row in summary.rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(_COLUMNS))]
+    right = {3, 4, 6}
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "=" * len(line(table[0]))
+    out = [f"{summary.model}", rule, line(table[0]), "-" * len(rule)]
+    out += [line(cells) for cells in table[1:]]
+    out += [rule, *_totals(summary), rule]
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(summary: Summary) -> str:
+    out = [f"### {summary.model}", "", "| " + " | ".join(_COLUMNS) + " |"]
+    out.append("|" + "|".join("---:" if i in (3, 4, 6) else "---" for i in range(7)) + "|")
+    for row in summary.rows:
+        cells = _cells(row)
+        cells[0] = "&nbsp;" * 2 * row.depth + row.name.rsplit(".", 1)[-1] if row.depth else row.name
+        cells = [c.replace("|", "\\|") for c in cells]
+        cells[2] = f"`{cells[2]}`"
+        out.append("| " + " | ".join(cells) + " |")
+    out += [""] + [f"- {text}" for text in _totals(summary)]
+    return "\n".join(out) + "\n"
+
+
+def render_json(summaries: list[Summary]) -> str:
+    return json.dumps([s.to_dict() for s in summaries], indent=2, ensure_ascii=False) + "\n"
