@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archspec.core import diagnostic as diag
+from archspec.core import records
 from archspec.core.dims import Dim
+from archspec.core.records import field, record
 from archspec.core.source import SourceFile
 from archspec.diagnostics.budgets import Budget, check_budgets
 from archspec.diagnostics.lint import lint
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from archspec.shapes.sizes import SizeReport
 
 
-@dataclass
+@record
 class CheckedModel:
     graph: ModelGraph
     inference: Inference
@@ -84,7 +84,7 @@ class CheckedModel:
         return bundle
 
 
-@dataclass
+@record
 class CheckResult:
     path: str
     diagnostics: list[diag.Diagnostic]
@@ -208,7 +208,7 @@ def _check_sizes(
     for finding in main.diagnostics:
         if finding.severity == "error" and report.complete:
             where = f"at {example_text(main.hints)}; {report.describe()} is accepted"
-            finding = dataclasses.replace(finding, notes=(*finding.notes, where))
+            finding = records.replace(finding, notes=(*finding.notes, where))
         reporter.add(finding)
     reporter.extend(size_findings(graph, report))
     with Sizing(main.hints):  # lint's own comparisons are about the shown sizes
@@ -224,7 +224,7 @@ def _agreed_fix(diagnostic: diag.Diagnostic, models: list[CheckedModel]) -> diag
     (edit,) = diagnostic.fix.edits
     values = propagated_values([(m.graph, m.inference) for m in models], edit.span)
     if values is None or {str(v) for v in values} != {edit.replacement}:
-        return dataclasses.replace(diagnostic, fix=None)
+        return records.replace(diagnostic, fix=None)
     return diagnostic
 
 
@@ -243,7 +243,7 @@ def collapse_repeats(diagnostics: list[diag.Diagnostic]) -> list[diag.Diagnostic
         first = group[0]
         if len(group) > 1:
             note = f"reported once for {len(group)} instances made by this line"
-            first = dataclasses.replace(first, notes=(*first.notes, note))
+            first = records.replace(first, notes=(*first.notes, note))
         collapsed.append(first)
     return collapsed
 

@@ -13,7 +13,6 @@ swaps function bodies at call time, and runs for each mutant only the tests that
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import re
 import sys
@@ -23,6 +22,7 @@ from unittest import mock
 import pytest
 from conftest import GOLDEN
 
+from archspec.core import records
 from archspec.core.dims import Sizing, Sym
 from archspec.ops import (
     activation,
@@ -646,7 +646,7 @@ def test_every_family_registers_its_ops_once():
     with mock.patch.object(registry, "REGISTRY", dict(ops)):
         with pytest.raises(ValueError, match="^op Linear registered twice$"):
             registry.register(ops["Linear"])
-        renamed = dataclasses.replace(ops["Linear"], name="Linear2")
+        renamed = records.replace(ops["Linear"], name="Linear2")
         assert registry.register(renamed) is renamed
 
 

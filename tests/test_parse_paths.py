@@ -8,7 +8,6 @@ builder this one replaced produced."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 
@@ -20,7 +19,7 @@ from lark import Token
 from lark.exceptions import UnexpectedInput
 
 from archspec.core import diagnostic as diag
-from archspec.core.source import SourceFile, Span
+from archspec.core.source import SourceFile
 from archspec.syntax import ast, parser
 from archspec.syntax.lexer import OffsetLexer
 from archspec.syntax.parser import MAX_NESTING, build_lark, parse_module
@@ -35,12 +34,12 @@ def _shape(node) -> list:
         item = stack.pop()
         if isinstance(item, (list, tuple)):
             stack.extend(reversed(item))
-        elif dataclasses.is_dataclass(item) and not isinstance(item, Span):
+        elif ast.is_node(item):
             span = getattr(item, "span", None)
             out.append(
                 (type(item).__name__, span.start if span else None, span.end if span else None)
             )
-            stack.extend(reversed([getattr(item, f.name) for f in dataclasses.fields(item)]))
+            stack.extend(reversed([getattr(item, name) for name in ast.fields(item)]))
     return out
 
 
@@ -56,12 +55,10 @@ def _walked_labels(body) -> set[str]:
         elif isinstance(item, ast.Label):
             if len(item.parts) == 1 and isinstance(item.parts[0], str):
                 labels.add(item.parts[0])
-        elif dataclasses.is_dataclass(item) and not isinstance(item, Span):
+        elif ast.is_node(item):
             if isinstance(item, ast.Declare):
                 labels.add(item.name.id)
-            stack.extend(
-                getattr(item, f.name) for f in dataclasses.fields(item) if f.name != "span"
-            )
+            stack.extend(getattr(item, name) for name in ast.fields(item) if name != "span")
     return labels
 
 

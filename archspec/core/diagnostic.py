@@ -8,9 +8,9 @@ JSON, SARIF, ...) lives in `archspec.diagnostics.formats`; each rule's documenta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
+from archspec.core.records import record
 from archspec.core.source import Span
 
 
@@ -19,7 +19,7 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     code: str
     name: str
@@ -94,7 +94,7 @@ CODES: dict[str, Rule] = {
 OPT_IN_CODES = frozenset(code for code, rule in CODES.items() if not rule.default)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Edit:
     """Replace the text of `span` with `replacement` (an empty span inserts, "" deletes)."""
 
@@ -102,7 +102,7 @@ class Edit:
     replacement: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Fix:
     """A safe, mechanical change that resolves a finding; `archspec check --fix` applies it."""
 
@@ -110,14 +110,14 @@ class Fix:
     edits: tuple[Edit, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Label:
     span: Span
     message: str = ""
     primary: bool = True
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Diagnostic:
     code: str
     message: str

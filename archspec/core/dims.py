@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+
+from archspec.core.records import record
 
 
 class SymbolicError(TypeError):
@@ -78,7 +79,7 @@ def _monomial_key(monomial: tuple[Atom, ...]) -> tuple:
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Sym:
     """A polynomial over atoms: `terms` pairs sorted monomials (atom tuples) with coefficients."""
 
@@ -436,7 +437,7 @@ def python_source(value: Dim, names: dict[str, str]) -> str:
 # ---------------------------------------------------------------- sizing: hints and guards
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Guard:
     """`expr == 0`, `expr < 0` or `expr <= 0`, and what it was at the hints (`holds`)."""
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
+
+from archspec.core.records import field, record
 
 _NEWLINE = re.compile("\n")
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class SourceFile:
     """One spec's text and where it came from; `path` is how diagnostics name it."""
 

@@ -16,10 +16,10 @@ skips string literals; nothing here prints.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from archspec.core import diagnostic as diag
 from archspec.core.names import did_you_mean
+from archspec.core.records import field, record
 from archspec.core.source import SourceFile, Span
 from archspec.shapes.costs import BYTES_PER_VALUE, count_at, largest_sizes
 
@@ -35,13 +35,13 @@ class BudgetError(Exception):
     """A budget value or key that cannot be used; the message says why."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limit:
     value: int
     text: str  # as written: "30M"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Budget:
     params: Limit | None = None
     macs: Limit | None = None
@@ -90,7 +90,7 @@ def _exact(number: str):
 # ---------------------------------------------------------------- comments in the spec
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Pragma:
     span: Span
     budget: Budget | None  # None: unreadable (a diagnostic says why)

@@ -12,10 +12,10 @@ import fnmatch
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from archspec.core.diagnostic import CODES, OPT_IN_CODES, Diagnostic, Severity
 from archspec.core.names import did_you_mean
+from archspec.core.records import field, record
 from archspec.diagnostics.budgets import BUDGET_KEYS, Budget, BudgetError, parse_budget_value
 
 ALWAYS_REPORTED_PREFIX = "E0"  # syntax and input errors: the file was not checked at all
@@ -50,7 +50,7 @@ _KEYS = {
 KEYS = tuple(_KEYS)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Config:
     """One configuration file's settings (or the defaults, with `path` None)."""
 
@@ -309,7 +309,7 @@ def _expand(selectors: Iterable[str], opt_in: bool = False) -> set[str]:
     }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Overrides:
     """What the command line says; None where it says nothing."""
 
@@ -319,7 +319,7 @@ class Overrides:
     error_on_warning: bool | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     """The resolved rules for one checked file."""
 

@@ -9,9 +9,9 @@ suppressed: a file that could not be read was not checked.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from archspec.core import diagnostic as diag
+from archspec.core.records import field, record
 from archspec.core.source import SourceFile, Span
 
 # The grammar's STRING and COMMENT terminals: whichever starts first wins, as in the lexer.
@@ -26,7 +26,7 @@ UNSUPPRESSIBLE_PREFIX = "E0"
 UNUSED_SUPPRESSION = "W007"
 
 
-@dataclass
+@record
 class Suppression:
     span: Span  # the directive, `# archspec: ignore[...]`
     whole_file: bool

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from archspec.core import diagnostic as diag
 from archspec.core.dims import Sym
 from archspec.core.names import closest
+from archspec.core.records import record
 from archspec.core.source import Span
 from archspec.elaborate.scopes import CONSTANTS, Frame
 from archspec.elaborate.values import (
@@ -63,7 +63,7 @@ class StepBudget:
             raise diag.ArchError(self.exceeded)
 
 
-@dataclass
+@record
 class Arguments:
     """A call's arguments, evaluated: what binding a signature or building a layer needs."""
 

@@ -7,16 +7,16 @@ may read the same tensor twice, which a DiGraph edge alone cannot say).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
+from archspec.core.records import field, record
 from archspec.core.source import Span
 from archspec.ops.base import OpSpec
 
 
-@dataclass(eq=False, repr=False)  # a tree node: equal only to itself, and shown shallowly
+@record(eq=False, repr=False)  # a tree node: equal only to itself, and shown shallowly
 class ModuleInfo:
     """A submodule of the generated nn.Module tree: a layer, a Sequential or a block instance.
 
@@ -53,7 +53,7 @@ class ModuleInfo:
         return f"ModuleInfo({self.kind} {self.path or self.name!r}, {len(self.children)} children)"
 
 
-@dataclass
+@record
 class Node:
     id: str
     kind: str  # "input", "op", "output"
@@ -74,7 +74,7 @@ class Node:
     keywords: frozenset[str] = frozenset()  # arguments the spec passed by keyword (for codegen)
 
 
-@dataclass
+@record
 class ContainerCall:
     """One application of a Sequential or block instance: the nodes [start, end) it created."""
 
@@ -86,7 +86,7 @@ class ContainerCall:
     outputs: tuple[str, ...] | None = None
 
 
-@dataclass
+@record
 class ShapeAssertion:
     node: str
     dims: tuple  # ints, Syms, WILDCARD or PatternVar
@@ -105,7 +105,7 @@ WILDCARD = "?"
 DEFAULT_SIZE_BOUNDS = (1, 1024)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SizeSymbol:
     """A symbolic input size that shapes may constrain (`H` in `[N, 3, H, W]`): its range, and
     whether the spec declared it (`H in 32..1024`) or it is the default."""
@@ -127,7 +127,7 @@ class SizeSymbol:
         return f"{self.name} in {self.low}..{self.high}{step}"
 
 
-@dataclass
+@record
 class ModelGraph:
     name: str
     span: Span

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Generator
-from dataclasses import dataclass, field
 
 from archspec.core import diagnostic as diag
 from archspec.core.names import chain_text, closest
+from archspec.core.records import field, record
 from archspec.core.source import SourceFile
 from archspec.elaborate.values import Definition
 from archspec.ops import REGISTRY
@@ -56,7 +56,7 @@ def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
     return source, None
 
 
-@dataclass
+@record
 class LoadedFile:
     source: SourceFile
     module: ast.Module | None

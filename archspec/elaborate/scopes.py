@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from archspec.core.records import field, record
 from archspec.elaborate.graph import ModuleInfo
 from archspec.elaborate.values import Definition
 from archspec.syntax import ast
@@ -13,7 +13,7 @@ from archspec.syntax import ast
 CONSTANTS = {"True": True, "False": False, "None": None}
 
 
-@dataclass
+@record
 class Frame:
     """One running model or block body: the values and layers its names are bound to."""
 

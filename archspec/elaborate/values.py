@@ -11,10 +11,10 @@ Plain values are Python's own: int, float, bool, str, None, tuple, list, range, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.core.dims import Sym
+from archspec.core.records import field, record
 from archspec.core.source import Span
 from archspec.syntax import ast
 
@@ -29,12 +29,12 @@ MISSING = object()  # "no value given" where None is a value
 SCALARS = frozenset({int, float, str, bool, type(None)})  # values that hold no POISON or tensor
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Tensor:
     node: str  # the id of the graph node whose output this is
 
 
-@dataclass
+@record
 class Definition:
     """A model or block definition, as the name of a block resolves to it."""
 
@@ -43,7 +43,7 @@ class Definition:
     namespace: dict[str, Definition] | None = None  # the blocks visible in its file
 
 
-@dataclass
+@record
 class Recipe:
     """A layer, Sequential or block call, evaluated but not built yet (`Conv2d(1, 32, 3)`)."""
 

@@ -8,10 +8,10 @@ to point at, so the inference pass can place the diagnostic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.core.dims import Dim, Shape, Sym, SymbolicError, format_shape
+from archspec.core.records import field, record
 from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, RuleContext
 
 
@@ -89,7 +89,7 @@ def check_arguments(op: OpSpec, values: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-@dataclass
+@record
 class Evaluation:
     shape: Shape
     args: dict[str, Any]  # normalised, `?` resolved

@@ -8,10 +8,10 @@ multiply-accumulate counts. Family modules (conv.py, pool.py, ...) create them w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from archspec.core.dims import Dim, Shape
+from archspec.core.records import field, record
 
 
 class _Sentinel:
@@ -35,7 +35,7 @@ class ArgError(Exception):
         self.help = help
 
 
-@dataclass
+@record
 class OpFailure(Exception):
     """Raised by a shape rule; the inference pass turns it into a diagnostic at the right span."""
 
@@ -48,7 +48,7 @@ class OpFailure(Exception):
     replacement: Any = None  # the value the argument should have (a fix writes it)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Param:
     name: str
     default: Any = REQUIRED
@@ -60,7 +60,7 @@ class Param:
     is_tensor: bool = False  # a tensor operand of a function (input, tensors, other)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OpSpec:
     name: str  # as written in specs: "Conv2d", "relu", "cat"
     torch: str  # as written in generated code: "nn.Conv2d", "F.relu", "torch.cat"
@@ -110,7 +110,7 @@ class OpSpec:
         return f"{self.name}({', '.join(parts)})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Emission:
     """A function call as generated code sees it: Python source for each operand and argument."""
 

@@ -5,7 +5,6 @@ root cause is reported once; stated shapes (`h: [N, 32, 14, 14] = ...`) are chec
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.core import diagnostic as diag
@@ -19,6 +18,7 @@ from archspec.core.dims import (
     substitute,
 )
 from archspec.core.memory import gc_paused
+from archspec.core.records import field, record
 from archspec.core.source import Span
 from archspec.elaborate.graph import WILDCARD, ModelGraph, Node, PatternVar
 from archspec.ops import OpFailure
@@ -26,7 +26,7 @@ from archspec.ops.apply import Evaluation, evaluate
 from archspec.ops.base import show_value
 
 
-@dataclass
+@record
 class Inference:
     shapes: dict[str, Shape] = field(default_factory=dict)
     # A symbolic run (hints given): the constraints its decisions rest on (see dims.Sizing).

@@ -1,29 +1,98 @@
-"""The spec's abstract syntax tree: frozen dataclasses, each with a span (ignored by equality)."""
+"""The spec's abstract syntax tree: immutable nodes, each with a span (ignored by equality)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from operator import attrgetter
 
 from archspec.core.source import Span
 
+# An AST node class is a plain slotted class whose fields are its annotations, in order. `node`
+# makes it; every initializer is then compiled at once by `_define_initializers` at the end of
+# this module. (dataclass does the same per class, compiling three or four functions for each and
+# building each slotted class twice: 10 ms of every `archspec check`, for 28 classes.)
 
-def _span() -> Span:
-    return field(compare=False, repr=False)
+
+class _Field:
+    """A field's options: its default, and whether equality and repr see it."""
+
+    __slots__ = ("default", "compare", "shown")
+
+    def __init__(self, default=None, *, required: bool = False, compare: bool = True, shown=True):
+        self.default = _REQUIRED if required else default
+        self.compare = compare
+        self.shown = shown
+
+
+_REQUIRED = object()
+
+
+def _span() -> _Field:
+    """The node's span: given to every node, never compared or shown."""
+    return _Field(required=True, compare=False, shown=False)
+
+
+_PENDING: list[type] = []  # node classes whose __init__ is still to be compiled
 
 
 def node(cls):
-    """A frozen dataclass with slots whose __eq__, __hash__ and __repr__ are the shared functions
-    below, over the fields it compares and shows: the same results as the generated ones, but
-    dataclass compiles each generated method for each class, and those three cost 3 ms of every
-    `archspec check`. (Every node class has a docstring for the same reason: without one,
-    dataclass writes one with inspect.signature, another millisecond.)"""
-    cls = dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
-    compared = tuple(f.name for f in fields(cls) if f.compare)
-    cls._compared = staticmethod(_getter(compared))
-    cls._shown = tuple(f.name for f in fields(cls) if f.repr)
-    cls.__eq__, cls.__hash__, cls.__repr__ = _eq, _hash, _repr
-    return cls
+    """A frozen slotted class with __init__, __eq__, __hash__ and __repr__ over its annotated
+    fields, as a dataclass would have (equality, hash and repr only over the compared and shown
+    fields). Instances are immutable."""
+    options = {}
+    for name in cls.__dict__.get("__annotations__", {}):
+        value = cls.__dict__.get(name, _REQUIRED)
+        options[name] = (
+            value if isinstance(value, _Field) else _Field(value, required=value is _REQUIRED)
+        )
+    namespace = {k: v for k, v in cls.__dict__.items() if k not in options}
+    namespace.pop("__dict__", None)
+    namespace.pop("__weakref__", None)
+    namespace["__slots__"] = tuple(options)
+    made = type(cls.__name__, cls.__bases__, namespace)
+    made._fields = tuple(options)
+    made._options = options
+    made._compared = staticmethod(_getter(tuple(n for n, o in options.items() if o.compare)))
+    made._shown = tuple(n for n, o in options.items() if o.shown)
+    made.__eq__, made.__hash__, made.__repr__ = _eq, _hash, _repr
+    made.__setattr__, made.__delattr__ = _frozen, _frozen
+    made.__getstate__, made.__setstate__ = _getstate, _setstate
+    _PENDING.append(made)
+    return made
+
+
+def _define_initializers() -> None:
+    """Compile the __init__ of every pending node class, all in one source text."""
+    lines: list[str] = []
+    for index, cls in enumerate(_PENDING):
+        parameters = []
+        for name, option in cls._options.items():
+            if option.default is _REQUIRED:
+                parameters.append(name)
+            else:
+                parameters.append(f"{name}=_default_{index}_{name}")
+        lines.append(f"def init_{index}(self, {', '.join(parameters)}):")
+        lines.extend(f"    _set(self, {name!r}, {name})" for name in cls._fields)
+        if not cls._fields:
+            lines.append("    pass")
+    namespace: dict = {"_set": object.__setattr__}
+    for index, cls in enumerate(_PENDING):
+        for name, option in cls._options.items():
+            namespace[f"_default_{index}_{name}"] = option.default
+    exec(compile("\n".join(lines), __file__ + ":<initializers>", "exec"), namespace)
+    for index, cls in enumerate(_PENDING):
+        function = namespace[f"init_{index}"]
+        function.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = function
+    _PENDING.clear()
+
+
+def fields(node_or_class) -> tuple[str, ...]:
+    """The field names of an AST node (or node class), in order."""
+    return node_or_class._fields
+
+
+def is_node(value) -> bool:
+    return hasattr(type(value), "_fields") and type(value).__module__ == __name__
 
 
 def _getter(names: tuple[str, ...]):
@@ -49,6 +118,19 @@ def _hash(self) -> int:
 def _repr(self) -> str:
     shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
     return f"{self.__class__.__qualname__}({shown})"
+
+
+def _frozen(self, name, value=None):
+    raise AttributeError(f"cannot change field '{name}' of an AST node: nodes are immutable")
+
+
+def _getstate(self):
+    return tuple(getattr(self, name) for name in self._fields)
+
+
+def _setstate(self, state) -> None:
+    for name, value in zip(self._fields, state):
+        object.__setattr__(self, name, value)
 
 
 # ---------------------------------------------------------------- expressions
@@ -318,7 +400,7 @@ class Definition:
     span: Span = _span()
     # Every plain layer name written in the body (automatic names avoid them), collected by the
     # builder while parsing.
-    labels: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    labels: frozenset[str] = _Field(frozenset(), compare=False, shown=False)
 
 
 @node
@@ -337,3 +419,6 @@ class Module:
     imports: tuple[Import, ...]
     definitions: tuple[Definition, ...]
     span: Span = _span()
+
+
+_define_initializers()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from archspec.core import diagnostic as diag
 from archspec.core.source import SourceFile, Span
 from archspec.syntax import ast
-from archspec.syntax.lexer import CONSTANT_NAMES, PLAIN_ARG, RESERVED
+from archspec.syntax.lexer import CONSTANT_NAMES, PIPE_HEAD_NAME, PLAIN_ARG, RESERVED
 
 # Deeper expression nesting than this is refused with E002; pipelines (`a -> b -> c`) do not nest.
 MAX_NESTING = 100
@@ -317,6 +317,16 @@ class AstBuilder:
         if isinstance(node, ast.Pipe):
             return self._make(ast.Pipe, children, node.value, (*node.stages, stage[0]), step=0)
         return self._make(ast.Pipe, children, node, (stage[0],), step=0)
+
+    def pipe_from_name(self, children):
+        """PIPE_HEAD stage (parser.build_lark's lexer shortcut): `h -> stage`, the nodes `pipe`
+        would build from the name and the stage."""
+        head, stage = children
+        start = head.start_pos
+        name = PIPE_HEAD_NAME.match(head.value).group()
+        value = ast.Name(name, Span(self.source, start, start + len(name)))
+        end = stage[3]
+        return (ast.Pipe(value, (stage[0],), Span(self.source, start, end)), stage[1], start, end)
 
     def layer_ref(self, children):
         (name,) = children

@@ -17,7 +17,7 @@ from archspec.core.memory import gc_paused
 from archspec.core.source import SourceFile
 from archspec.syntax import ast
 from archspec.syntax.builder import MAX_NESTING, AstBuilder
-from archspec.syntax.lexer import PLAIN_ARGS_PATTERN, OffsetLexer
+from archspec.syntax.lexer import PIPE_HEAD_NAME, PIPE_HEAD_PATTERN, PLAIN_ARGS_PATTERN, OffsetLexer
 
 __all__ = ["MAX_NESTING", "build_lark", "get_parser", "parse_expression", "parse_module"]
 
@@ -36,11 +36,12 @@ _TERMINAL_WORDS = {
 def build_lark(*, plain_calls: bool = False, **options) -> Lark:
     """An LALR parser for the project's grammar (lark caches each variant on disk).
 
-    `plain_calls` adds the lexer shortcut: a call whose arguments are only numbers and names
+    `plain_calls` adds two lexer shortcuts: a call whose arguments are only numbers and names
     (`Conv2d(8, 8, 3, padding=1)`, most of a spec) is one PLAIN_ARGS token instead of up to a
     dozen, which the LALR loop would otherwise shift one by one (half the parse time of a long
-    chain). AstBuilder.plain_call splits it with the same token patterns, so the AST and spans are
-    those of the full grammar (tests/test_parse_paths.py compares them)."""
+    chain), and a pipeline that starts with a name (`h -> ...`) starts with one PIPE_HEAD token.
+    AstBuilder.plain_call and pipe_from_name split them with the same token patterns, so the AST
+    and spans are those of the full grammar (tests/test_parse_paths.py compares them)."""
     grammar = resources.files("archspec.syntax").joinpath("grammar/arch.lark").read_text("utf-8")
     if plain_calls:
         grammar += _PLAIN_CALLS
@@ -49,7 +50,9 @@ def build_lark(*, plain_calls: bool = False, **options) -> Lark:
 
 _PLAIN_CALLS = f"""
 %extend call: NAME PLAIN_ARGS -> plain_call
+%extend pipe: PIPE_HEAD stage -> pipe_from_name
 PLAIN_ARGS.2: /{PLAIN_ARGS_PATTERN}/
+PIPE_HEAD.2: /{PIPE_HEAD_PATTERN}/
 """
 
 
@@ -154,8 +157,11 @@ def _syntax_diagnostic(
         )
     assert isinstance(error, UnexpectedToken)
     token: Token = error.token
-    if token.type == "PLAIN_ARGS":  # the lexer shortcut: what is unexpected is its '('
+    if token.type == "PLAIN_ARGS":  # a lexer shortcut: what is unexpected is its '('
         token = Token("LPAR", "(", token.start_pos, end_pos=token.start_pos + 1)
+    elif token.type == "PIPE_HEAD":  # a lexer shortcut: what is unexpected is its name
+        name = PIPE_HEAD_NAME.match(token.value).group()
+        token = Token("NAME", name, token.start_pos, end_pos=token.start_pos + len(name))
     expected_names = set(error.expected)
     found = f"'{token.value}'" if token.type != "NAME" else f"name '{token.value}'"
     help_text = None
@@ -208,9 +214,12 @@ def _innermost_open_bracket(text: str, end: int) -> tuple[str, int] | None:
     return stack[-1] if stack and stack[-1][0] != "{" else None
 
 
+_SHORTCUTS = frozenset({"PLAIN_ARGS", "PIPE_HEAD"})
+
+
 def _expected_words(names) -> str:
-    # PLAIN_ARGS (the lexer shortcut) is expected only where '(' is too.
-    shown = [n for n in names if not n.startswith("__ANON") and n != "PLAIN_ARGS"]
+    # The lexer shortcuts are expected only where '(' (PLAIN_ARGS) or a name (PIPE_HEAD) is too.
+    shown = [n for n in names if not n.startswith("__ANON") and n not in _SHORTCUTS]
     words = sorted({describe_terminal(name) for name in shown})
     if not words:
         return "something else"
