@@ -23,7 +23,9 @@ class SpecError(Exception):
     """A spec with errors: the message is the rendered diagnostics."""
 
     def __init__(self, result: CheckResult):
+        # Suppressed errors count here: a comment hides a report, the model is still incomplete.
         errors = [d for d in result.diagnostics if d.severity is diag.Severity.ERROR]
+        errors += result.hidden_errors
         text = "\n\n".join(render_text(d) for d in errors)
         super().__init__(f"{result.path} has {len(errors)} error(s):\n\n{text}")
         self.result = result
@@ -65,7 +67,7 @@ def _single_model(result: CheckResult):
 def compile_source(spec: str | os.PathLike, model: str | None = None, **model_args: Any) -> str:
     """The generated Python module for a spec (what `archspec compile` writes)."""
     result = _check(spec, model, model_args)
-    if not result.ok:
+    if not result.complete:
         raise SpecError(result)
     return generate_module(result).source
 
@@ -76,7 +78,7 @@ def build(spec: str | os.PathLike, model: str | None = None, **model_args: Any):
     `model` picks a model when the file defines several; keyword arguments override the model's
     parameters (`build("resnet.arch", num_classes=10)`)."""
     result = _check(spec, model, model_args)
-    if not result.ok:
+    if not result.complete:
         raise SpecError(result)
     chosen = result.model(model)
     generated = generate_module(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -84,16 +86,43 @@ class CheckedModel:
         return bundle
 
 
+# Errors that leave every shape of a graph known: a budget (E3xx) judges a complete model, and a
+# declared size range that includes failing sizes (E209) is shown at an accepted size.
+_COMPLETE_GRAPH_ERRORS = ("E209", "E3")
+
+SUPPRESSED_NOTE = (
+    "this error is suppressed by an `# archspec: ignore` comment, which hides the report but "
+    "cannot mend the model: fix the error to compile, build or summarize it"
+)
+
+
 @record
 class CheckResult:
     path: str
     diagnostics: list[diag.Diagnostic]
     models: list[CheckedModel] = field(default_factory=list)
     loaded: LoadedFile | None = None
+    suppressed: list[diag.Diagnostic] = field(default_factory=list)  # hidden by a comment
 
     @property
     def ok(self) -> bool:
+        """No reported error (what `archspec check` exits on)."""
         return not any(d.severity is diag.Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def complete(self) -> bool:
+        """No error, reported or suppressed, left a graph incomplete: what compile, build and
+        summary need (a suppressed error's layer has no shape, and code for it cannot exist)."""
+        return self.ok and not self.hidden_errors
+
+    @property
+    def hidden_errors(self) -> list[diag.Diagnostic]:
+        """The suppressed errors that leave a graph incomplete, each with a note saying so."""
+        return [
+            records.replace(d, notes=(*d.notes, SUPPRESSED_NOTE))
+            for d in self.suppressed
+            if d.severity is diag.Severity.ERROR and not d.code.startswith(_COMPLETE_GRAPH_ERRORS)
+        ]
 
     def summary(self, batch: int = 1, sizes: dict[str, int] | None = None):
         return self.model().summary(batch, sizes)
@@ -134,7 +163,8 @@ def check_file(
     reporter = diag.Reporter()
     loader = Loader(reporter)
     loaded = loader.load_path(path)
-    return _finish(path, loaded, reporter, model_args or {}, budgets, enable)
+    result = _finish(path, loaded, reporter, model_args or {}, budgets, enable)
+    return _with_vetted_fixes(result, model_args or {}, budgets, enable)
 
 
 def check_text(
@@ -145,10 +175,21 @@ def check_text(
     budgets: BudgetLookup | None = None,
     enable: Iterable[str] = (),
 ):
+    result = _check_text_unvetted(text, path, model_args or {}, budgets, enable)
+    return _with_vetted_fixes(result, model_args or {}, budgets, enable)
+
+
+def _check_text_unvetted(
+    text: str,
+    path: str,
+    model_args: ModelArgs,
+    budgets: BudgetLookup | None,
+    enable: Iterable[str],
+) -> CheckResult:
     reporter = diag.Reporter()
     loader = Loader(reporter)
-    loaded = loader.load_bytes(path, text.encode("utf-8"))
-    return _finish(path, loaded, reporter, model_args or {}, budgets, enable)
+    loaded = loader.load_text(path, text)  # a lone surrogate is E003, not UnicodeEncodeError
+    return _finish(path, loaded, reporter, model_args, budgets, enable)
 
 
 def _finish(
@@ -179,10 +220,12 @@ def _finish(
         reporter.extend(check_budgets(defined, loaded.source, budgets))
     checked = loaded.source if loaded is not None else None
     block_lines = _block_lines(loaded) if loaded is not None else set()
-    kept = apply_suppressions(reporter.diagnostics, checked, block_lines)
+    kept, suppressed = apply_suppressions(reporter.diagnostics, checked, block_lines)
     kept = [d for d in kept if d.code not in diag.OPT_IN_CODES or d.code in opted_in]
-    collapsed = collapse_repeats(diag.sorted_diagnostics(kept))
+    instance_paths = _instance_paths(result.models)
+    collapsed = collapse_repeats(diag.sorted_diagnostics(kept), instance_paths)
     result.diagnostics = [_agreed_fix(d, result.models) for d in collapsed]
+    result.suppressed = collapse_repeats(diag.sorted_diagnostics(suppressed), instance_paths)
     return result
 
 
@@ -216,6 +259,70 @@ def _check_sizes(
     return CheckedModel(graph, main.inference, report)
 
 
+# Fixes re-checked one at a time when checking them together fails; beyond this, the rest are
+# withdrawn rather than re-checking the file once per finding.
+MAX_FIXES_VETTED_ALONE = 16
+
+
+def _with_vetted_fixes(
+    result: CheckResult,
+    model_args: ModelArgs,
+    budgets: BudgetLookup | None,
+    enable: Iterable[str],
+) -> CheckResult:
+    """Offer a fix only where applying it provably removes its finding and creates no other: the
+    fixed text is checked again. All fixes are tried together first (one more check in the
+    common case), then, if that fails, one by one; a fix that does not pass is withdrawn and the
+    finding's help remains."""
+    if result.loaded is None or not any(d.fix is not None for d in result.diagnostics):
+        return result
+    source = result.loaded.source
+
+    def check_fixed(fixes: list[diag.Fix]) -> Counter:
+        text = diag.apply_edits(source.text, [edit for fix in fixes for edit in fix.edits])
+        fixed = _check_text_unvetted(text, result.path, model_args, budgets, enable)
+        return Counter(d.code for d in fixed.diagnostics)
+
+    before = Counter(d.code for d in result.diagnostics)
+    offered = [d for d in result.diagnostics if d.fix is not None and _edits(d.fix, source)]
+    fixes = [d.fix for d in offered]
+    if _disjoint(fixes) and _resolves(before, check_fixed(fixes), offered):
+        kept = {id(d) for d in offered}
+    else:
+        alone = offered[:MAX_FIXES_VETTED_ALONE]
+        kept = {id(d) for d in alone if _resolves(before, check_fixed([d.fix]), [d])}
+    result.diagnostics = [
+        d if d.fix is None or id(d) in kept else records.replace(d, fix=None)
+        for d in result.diagnostics
+    ]
+    return result
+
+
+def _edits(fix: diag.Fix, source: SourceFile) -> bool:
+    """The fix edits the checked text only (never an imported file, which --fix leaves alone)."""
+    return all(edit.span.source is source for edit in fix.edits)
+
+
+def _disjoint(fixes: list[diag.Fix]) -> bool:
+    """No two edits overlap: in order of place, none overlaps the one reaching furthest before
+    it (linear after the sort, for a file with thousands of W008 fixes)."""
+    edits = sorted((edit for fix in fixes for edit in fix.edits), key=lambda e: e.span.start)
+    furthest = None
+    for edit in edits:
+        if furthest is not None and edit.overlaps(furthest):
+            return False
+        if furthest is None or edit.span.end >= furthest.span.end:
+            furthest = edit
+    return True
+
+
+def _resolves(before: Counter, after: Counter, fixed: list[diag.Diagnostic]) -> bool:
+    """Each fixed finding is gone and nothing new appeared: no code is reported more often than
+    before, less the findings fixed."""
+    removed = Counter(d.code for d in fixed)
+    return all(count <= before[code] - removed[code] for code, count in after.items())
+
+
 def _agreed_fix(diagnostic: diag.Diagnostic, models: list[CheckedModel]) -> diag.Diagnostic:
     """An E201/E202 fix writes one number at a span that loops, blocks and shared layers may
     evaluate many times: it stays only when every one of them receives that number."""
@@ -228,15 +335,18 @@ def _agreed_fix(diagnostic: diag.Diagnostic, models: list[CheckedModel]) -> diag
     return diagnostic
 
 
-def collapse_repeats(diagnostics: list[diag.Diagnostic]) -> list[diag.Diagnostic]:
-    """One finding per code and place: a loop or a shared block that repeats a mistake 13 times
-    is reported once, with a note saying how often (the messages differ only in the instance)."""
+def collapse_repeats(
+    diagnostics: list[diag.Diagnostic], instance_paths: frozenset[str] = frozenset()
+) -> list[diag.Diagnostic]:
+    """One finding per code, place and message: a loop or a shared block that repeats a mistake
+    13 times is reported once, with a note saying how often. Instances' messages may differ only
+    in the instance's path (`'layer1.conv'`, `'layer2.conv'`), which the key leaves out; two
+    different messages at one place are two findings and stay two."""
     groups: dict[tuple, list[diag.Diagnostic]] = {}
     for diagnostic in diagnostics:
         span = diagnostic.primary.span
-        key = (diagnostic.code, span.source.path, span.start, span.end)
-        if diagnostic.code.startswith("E3"):  # budgets: one finding per quantity, never repeated
-            key = (*key, diagnostic.message)
+        message = _without_instance_paths(diagnostic.message, instance_paths)
+        key = (diagnostic.code, span.source.path, span.start, span.end, message)
         groups.setdefault(key, []).append(diagnostic)
     collapsed = []
     for group in groups.values():
@@ -246,6 +356,24 @@ def collapse_repeats(diagnostics: list[diag.Diagnostic]) -> list[diag.Diagnostic
             first = records.replace(first, notes=(*first.notes, note))
         collapsed.append(first)
     return collapsed
+
+
+_QUOTED = re.compile(r"'([^'\n]*)'")
+
+
+def _without_instance_paths(message: str, instance_paths: frozenset[str]) -> str:
+    """The message with each quoted module path made anonymous: `'b1.conv'` and `'b2.conv'`
+    both read `'…'`."""
+    if not instance_paths:
+        return message
+    return _QUOTED.sub(lambda m: "'…'" if m.group(1) in instance_paths else m.group(), message)
+
+
+def _instance_paths(models: list[CheckedModel]) -> frozenset[str]:
+    """Every module's dotted path: a block's or a loop's instances differ in these alone."""
+    return frozenset(
+        module.path for model in models for module in model.graph.root.walk() if module.path
+    )
 
 
 def _block_lines(loaded: LoadedFile) -> set[int]:

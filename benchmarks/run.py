@@ -12,7 +12,10 @@ comparisons are ratios on the same machine:
    1k and 10k times, a 10 MB file (time and memory per unit);
 4. `compile` time, and the compiled resnet50's forward against torchvision's (batch 8, CPU, eval,
    the same weights);
-5. start-up: `archspec --version` against `python -c pass`.
+5. start-up: `archspec --version` against `python -c pass`;
+6. worst cases (issue 15): specs written to exhaust time or memory, each one `archspec` process
+   under a timeout and a 4 GiB address-space limit (time, peak memory, how it ended);
+   `--worst-cases-only` runs just these.
 
 Writes results.md, results.json and scaling.png under --out (default build/bench).
 """
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -201,6 +205,25 @@ def scaling(sizes: list[int]) -> dict:
     return results
 
 
+LONG_INPUT = """\
+model Wave {
+    input x: [N, 1, L in 1..100000]
+    h = x -> Conv1d(1, 8, 9, stride=2, padding=4) -> ReLU() -> MaxPool1d(2, ceil_mode=True)
+    h = h -> Conv1d(8, 16, 5, stride=3) -> AvgPool1d(3, stride=2) -> Conv1d(16, 16, 3, padding=1)
+    return h -> AdaptiveAvgPool1d(1) -> flatten(1) -> Linear(16, 4)
+}
+"""
+
+
+def long_input_sizes(repeat: int) -> dict:
+    """`archspec sizes` on a 1-D model whose length ranges over 100,000 values (issue 15: two
+    minutes before, the budget is 2 s)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = _spec(Path(folder), "wave.arch", LONG_INPUT)
+        timing, peak = run_process([*ARCHSPEC, "sizes", str(path)], repeat)
+    return {"archspec sizes, L in 1..100000": {**timing, "peak_mib": peak / 1024}}
+
+
 def nested_blocks(folder: Path, depth: int) -> Path:
     """Blocks B0 ... B{depth-1}, each a layer and the next block: `depth` nested instances."""
     blocks = [
@@ -305,6 +328,121 @@ def limits() -> dict:
     return results
 
 
+def doubling_blocks(folder: Path) -> Path:
+    """Forty blocks that each apply the next one twice, the last one empty: 2^40 applications."""
+    levels = 40
+    blocks = [f"block B{i} {{\n    input x\n    return x -> B{i + 1}() -> B{i + 1}()\n}}"
+              for i in range(levels - 1)]  # fmt: skip
+    blocks.append(f"block B{levels - 1} {{\n    input x\n    return x\n}}")
+    model = "model M {\n    input x: [N, 4]\n    return x -> B0()\n}\n"
+    return _spec(folder, "doubling_blocks.arch", "\n".join(blocks) + "\n" + model)
+
+
+def doubling_list(folder: Path) -> Path:
+    """`l = l + l` a hundred times: a list of 2^100 items."""
+    loop = "    l = [1]\n    for i in range(100) {\n        l = l + l\n    }\n"
+    return _spec(folder, "doubling_list.arch", _model(loop + "    return x\n"))
+
+
+def shared_lists_compared(folder: Path) -> Path:
+    """`==` between two lists built as `l = [l, l]` forty times: 2^40 leaves below each."""
+    loop = ("    a = [1]\n    b = [1]\n    for i in range(40) {\n"
+            "        a = [a, a]\n        b = [b, b]\n    }\n")  # fmt: skip
+    body = loop + "    same = a == b\n    return x -> Linear(4, 4, bias=same)\n"
+    return _spec(folder, "shared_lists.arch", _model(body))
+
+
+def long_pipeline(folder: Path) -> Path:
+    """One pipeline of 1 MB: 100,000 stages."""
+    stages = " -> ".join(["relu()"] * 100_000)
+    return _spec(folder, "long_pipeline.arch", _model(f"    return x -> {stages}\n"))
+
+
+def many_keyword_arguments(folder: Path) -> Path:
+    """20,000 lines, each a keyword argument that W008 reads (`bias=True` is torch's default)."""
+    lines = "".join("    h = h -> Linear(4, 4, bias=True)\n" for _ in range(20_000))
+    return _spec(folder, "keywords.arch", _model("    h = x\n" + lines + "    return h\n"))
+
+
+def deep_parentheses(folder: Path) -> Path:
+    """500 nested parentheses around one argument (the checker accepts them)."""
+    argument = "(" * 500 + "4" + ")" * 500
+    return _spec(folder, "parentheses.arch", _model(f"    return x -> Linear(4, {argument})\n"))
+
+
+def _model(body: str) -> str:
+    return "model M {\n    input x: [N, 4]\n" + body + "}\n"
+
+
+def _spec(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+WORST_CASES = [  # label, the spec, the archspec command run on it
+    ("40 blocks, each applying the next twice", doubling_blocks, ["check"]),
+    ("l = l + l, 100 times", doubling_list, ["check"]),
+    ("== on lists shared 2^40 times", shared_lists_compared, ["check"]),
+    ("a 1 MB pipeline (100k stages)", long_pipeline, ["check"]),
+    ("W008 over 20k keyword arguments", many_keyword_arguments, ["check", "--select", "W008"]),
+    ("fmt of 500 nested parentheses", deep_parentheses, ["fmt", "--check"]),
+]
+WORST_CASE_MEMORY = 4 * 2**30  # the address space each case may take (RLIMIT_AS)
+
+
+def worst_cases(timeout: float) -> dict:
+    """Specs written to exhaust time or memory (issue 15): each is run once as a fresh
+    `archspec` process, stopped after `timeout` seconds or at WORST_CASE_MEMORY, with its time,
+    peak memory, exit status and the codes it reported."""
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        for label, write, command in WORST_CASES:
+            path = write(folder)
+            results[label] = _bounded_run([*ARCHSPEC, *command, str(path)], timeout)
+    return results
+
+
+def _bounded_run(command: list[str], timeout: float) -> dict:
+    """Run `command` under a time and memory limit; its wall time, its own peak RSS (from
+    wait4, so a killed process is measured too) and how it ended."""
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (WORST_CASE_MEMORY, WORST_CASE_MEMORY))
+
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=BENCH_ENV, stdout=output,
+                                   stderr=subprocess.STDOUT, preexec_fn=limit_memory)  # fmt: skip
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - start > timeout:
+                process.kill()
+                timed_out = True
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+    codes = sorted(set(re.findall(r"\b[EW]\d{3}\b", text)))
+    if timed_out:
+        outcome = f"killed after {timeout:.0f} s"
+    elif "MemoryError" in text or "out of memory" in text:
+        outcome = "out of memory"
+    elif "Traceback" in text or "internal error" in text:
+        outcome = "crash: " + text.strip().splitlines()[-1][:80]
+    else:
+        outcome = f"exit {process.returncode}" + (f", {' '.join(codes)}" if codes else "")
+    return {"median": seconds, "min": seconds, "max": seconds, "runs": 1,
+            "peak_mib": usage.ru_maxrss / 1024, "outcome": outcome}  # fmt: skip
+
+
 def compile_and_forward(repeat: int) -> dict:
     import torch
     import torchvision
@@ -378,7 +516,7 @@ def markdown(results: dict) -> str:
                   "|---|---:|---:|---:|---:|---|"]  # fmt: skip
         for name, value in rows.items():
             extra = ", ".join(
-                f"{k}={v:.1f}"
+                f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                 for k, v in value.items()
                 if k not in ("median", "min", "max", "runs")
             )
@@ -387,6 +525,11 @@ def markdown(results: dict) -> str:
         lines.append("")
     lines += ["## Ratios", ""] + [f"- {k}: {v:.2f}" for k, v in results["ratios"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _machine() -> str:
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}")  # fmt: skip
 
 
 def _fmt(value) -> str:
@@ -401,7 +544,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--skip-torch", action="store_true", help="skip sections needing torch")
+    parser.add_argument("--worst-case-timeout", type=float, default=60,
+                        help="seconds each worst case may run")  # fmt: skip
+    parser.add_argument(
+        "--worst-cases-only",
+        action="store_true",
+        help="run only the worst cases (issue 15), print them, write nothing",
+    )
     args = parser.parse_args(argv)
+    if args.worst_cases_only:
+        only = {"machine": _machine(), "sections": {"Worst cases": worst_cases(
+            args.worst_case_timeout)}, "ratios": {}}  # fmt: skip
+        print(markdown(only))
+        return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -415,6 +570,10 @@ def main(argv: list[str] | None = None) -> int:
     sections["Scaling"] = scaling(sizes)
     print("limits ...", flush=True)
     sections["Limits"] = limits()
+    print("sizes of a long input ...", flush=True)
+    sections["Sizes, long 1-D input"] = long_input_sizes(args.repeat)
+    print("worst cases ...", flush=True)
+    sections["Worst cases"] = worst_cases(args.worst_case_timeout)
     if not args.skip_torch:
         print("compile and forward ...", flush=True)
         sections["Compile and forward"] = compile_and_forward(args.repeat)
@@ -445,8 +604,7 @@ def main(argv: list[str] | None = None) -> int:
             / forward["forward torchvision resnet50, batch 8"]["median"]
         )
     results = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
+        "machine": _machine(),
         "sections": sections,
         "ratios": ratios,
     }

@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 
 import archspec
-from archspec.core.diagnostic import Edit, Fix, make
+from archspec.core.diagnostic import Applicability, Edit, Fix, make
 from archspec.core.source import SourceFile
 from archspec.outputs import render
 from archspec.tools.fixes import apply_fixes
@@ -82,7 +82,7 @@ TEXT = "model M {\n    input x: [N, 4]\n    return x -> Linear(3, 2)\n}\n"
 
 def _fix(source: SourceFile, start: int, end: int, replacement: str):
     span = source.span(start, end)
-    return make("E202", "m", span, fix=Fix("f", (Edit(span, replacement),)))
+    return make("E202", "m", span, fix=Fix("f", (Edit(span, replacement),), Applicability.SAFE))
 
 
 def test_fixes_for_another_file_or_other_text_are_skipped():

@@ -57,7 +57,7 @@ def test_seed000_has_one_error_and_exit_1(capsys):
     assert code == 1
     assert "error[E202]" in out and "warning[W001]" in out
     last = out.strip().splitlines()[-1]
-    assert last == "checked 1 file: 1 error, 1 warning ([*] 1 fixable with --fix)"
+    assert last == "checked 1 file: 1 error, 1 warning ([~] 1 fixable with --fix --unsafe-fixes)"
 
 
 def test_warnings_alone_exit_0(tmp_path, capsys):
@@ -173,7 +173,8 @@ def test_json_and_text_agree(capsys):
     _, raw, _ = run(capsys, "check", "--format", "json", SEED_000)
     for diagnostic in json.loads(raw)["diagnostics"]:
         location = diagnostic["location"]
-        mark = " [*]" if diagnostic["fix"] is not None else ""
+        fix = diagnostic["fix"]
+        mark = "" if fix is None else " [*]" if fix["applicability"] == "safe" else " [~]"
         header = f"{diagnostic['severity']}[{diagnostic['code']}]{mark}: {diagnostic['message']}"
         assert header in text
         assert f"--> {location['file']}:{location['line']}:{location['column']}" in text

@@ -229,15 +229,17 @@ def test_sequential_children_and_splats_are_collected():
 
 
 def test_every_step_counts_against_one_budget_and_the_overrun_is_one_finding(monkeypatch):
-    monkeypatch.setattr(evaluate, "MAX_STEPS", 10)
+    monkeypatch.setattr(evaluate, "MAX_STEPS", 30)
     budget = StepBudget()
+    # 23 steps: 3 expressions (the comprehension, range(10), 10), 10 items, 10 times `i`.
     assert evaluate_text("[i for i in range(10)]", budget=budget) == list(range(10))
+    assert budget.steps == 23
     with pytest.raises(diag.ArchError) as first:
         evaluate_text("[i for i in range(3)]", budget=budget)
     with pytest.raises(diag.ArchError) as second:
         evaluate_text("[0 for i in range(1)]", budget=budget)
     assert first.value.diagnostic is second.value.diagnostic
-    assert first.value.diagnostic.message == "the model expands to more than 10 steps"
+    assert first.value.diagnostic.message == "the model expands to more than 30 steps"
 
 
 def test_arithmetic_keeps_python_semantics_for_plain_numbers():

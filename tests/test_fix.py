@@ -1,4 +1,5 @@
-"""`archspec check --fix` and `--fix --diff`: safe fixes for E201/E202, W007 and W008."""
+"""`archspec check --fix` and `--fix --diff`: safe fixes for W007 and W008, unsafe ones (applied
+only with --unsafe-fixes) for E201/E202."""
 
 from __future__ import annotations
 
@@ -31,16 +32,19 @@ def write(tmp_path, text: str = SPEC):
 def test_markers_in_full_and_concise(tmp_path, capsys):
     path = write(tmp_path)
     _, full, _ = run(capsys, "check", str(path))
-    assert "error[E202] [*]: Linear expects in_features=288" in full
-    assert "= fix: set in_features=5408 (--fix)" in full
+    assert "error[E202] [~]: Linear expects in_features=288" in full
+    assert "= unsafe fix: set in_features=5408 (--fix --unsafe-fixes)" in full
+    assert "= fix: remove the unused suppression comment (--fix)" in full
     _, concise, _ = run(capsys, "check", "--output-format", "concise", str(path))
-    assert ": E202 [*] Linear" in concise and ": W007 [*] " in concise
-    assert "([*] 3 fixable with --fix)" in concise
+    assert ": E202 [~] Linear" in concise and ": W007 [*] " in concise
+    assert "([*] 2 fixable with --fix, [~] 1 more with --fix --unsafe-fixes)" in concise
 
 
 def test_fix_then_check_is_clean_and_keeps_the_rest(tmp_path, capsys):
     path = write(tmp_path)
-    code, out, err = run(capsys, "check", "--fix", "--extend-select", "W008", str(path))
+    code, out, err = run(
+        capsys, "check", "--fix", "--unsafe-fixes", "--extend-select", "W008", str(path)
+    )
     assert code == 0 and out == "checked 1 file: no problems\n"
     assert "fixed 4 findings in 1 file" in err
     assert path.read_text() == (
@@ -98,7 +102,7 @@ def test_unused_codes_are_removed_from_the_list(tmp_path, capsys):
 def test_diff_writes_nothing(tmp_path, capsys):
     path = write(tmp_path)
     before = path.read_bytes()
-    code, out, err = run(capsys, "check", "--fix", "--diff", str(path))
+    code, out, err = run(capsys, "check", "--fix", "--unsafe-fixes", "--diff", str(path))
     assert code == 1 and path.read_bytes() == before
     assert out.startswith(f"--- {path} (original)\n+++ {path} (fixed)\n")
     assert "-    return h -> flatten(1) -> Linear(8 * 6 * 6, 10)" in out
@@ -119,7 +123,9 @@ def test_syntax_error_file_is_untouched(tmp_path, capsys):
 def test_crlf_and_bom_kept(tmp_path, capsys):
     text = "\ufeffmodel Net {\r\n    input x: [N, 4]\r\n    return x -> Linear(3, 2)\r\n}\r\n"
     path = write(tmp_path, text)
-    assert run(capsys, "check", "--fix", str(path))[0] == 0
+    assert run(capsys, "check", "--fix", str(path))[0] == 1
+    assert path.read_bytes() == text.encode("utf-8")  # the only fix is unsafe
+    assert run(capsys, "check", "--fix", "--unsafe-fixes", str(path))[0] == 0
     assert path.read_bytes() == text.replace("Linear(3,", "Linear(4,").encode("utf-8")
 
 
@@ -149,3 +155,4 @@ def test_json_carries_the_fix(tmp_path, capsys):
     _, raw, _ = run(capsys, "check", "--output-format", "json", str(write(tmp_path)))
     fixes = [d["fix"] for d in json.loads(raw)["diagnostics"] if d["code"] == "E202"]
     assert fixes[0]["edits"][0]["replacement"] == "5408"
+    assert fixes[0]["applicability"] == "unsafe"

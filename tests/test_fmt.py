@@ -397,7 +397,7 @@ def test_failed_write_leaves_the_file_whole(tmp_path, capsys, monkeypatch):
     def refuse(path, content):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(archspec.cli.commands, "write_atomically", refuse)
+    monkeypatch.setattr(archspec.cli.commands, "write_file", refuse)
     code, _, err = run(capsys, "fmt", str(messy))
     assert code == 2 and "cannot write" in err
     assert messy.read_text(encoding="utf-8") == MESSY

@@ -213,8 +213,8 @@ def test_concise_lines_match_the_full_locations(capsys):
     for line in lines:
         location, code_and_message = line.split(": ", 1)
         code, message = code_and_message.split(" ", 1)
-        mark = " [*]" if message.startswith("[*] ") else ""
-        message = message.removeprefix("[*] ")
+        mark = f" {message[:3]}" if message[:4] in ("[*] ", "[~] ") else ""
+        message = message.removeprefix(mark.lstrip() + " ") if mark else message
         assert f"--> {location}" in full
         assert f"[{code}]{mark}: {message}" in full
 

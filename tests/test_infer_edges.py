@@ -72,3 +72,24 @@ def test_a_stated_shape_is_checked_at_the_sizes_that_decide_it():
     (stated,) = [d for d in result.diagnostics if d.code == "E207"]
     assert stated.message == "'h' has shape [N, 8, H, W], but the spec states [N, 8, H, 7]"
     assert stated.help == "if the layers are right, state [N, 8, H, W]"
+
+
+def checked_text(text: str):
+    return archspec.check_text(textwrap.dedent(text)).model()
+
+
+def test_the_flattened_map_behind_a_linear_is_read_only_when_its_sizes_are_numbers():
+    from archspec.core.dims import Sym
+    from archspec.shapes.infer import _flattened_map
+
+    model = checked_text(
+        """
+        model M {
+            input x: [N, 8, 6, 6]
+            return x -> flatten(1) -> Linear(288, 4)
+        }
+        """
+    )
+    assert _flattened_map(model.graph, model.inference, "flatten") == (8, (6, 6), [])
+    model.inference.shapes["x"] = (Sym.named("N"), 8, Sym.named("H"), 6)  # as at symbolic sizes
+    assert _flattened_map(model.graph, model.inference, "flatten") is None

@@ -206,7 +206,7 @@ def test_symbolic_batch_is_a_value_in_the_body():
 
 
 def test_symbolic_size_arithmetic_is_kept_symbolic():
-    result = clean(
+    result = check(
         """
         model M {
             input x: [N, 3, 4, 4]
@@ -215,6 +215,7 @@ def test_symbolic_size_arithmetic_is_kept_symbolic():
         """
     )
     assert outputs(result) == ["[48·N]", "[2·N, 3, 4, 4]"]
+    assert codes(result) == ["W011", "W011"]  # both fold the batch into another size
 
 
 def test_several_inputs_and_several_outputs():
@@ -586,7 +587,7 @@ def test_wrong_in_features_is_E202_with_the_arithmetic():
 
 
 def test_functions_in_pipes_equal_direct_calls():
-    result = clean(
+    result = check(
         """
         model M {
             input x: [N, 8, 4, 4]
@@ -611,6 +612,7 @@ def test_functions_in_pipes_equal_direct_calls():
         "[N, 8, 4, 4]",
     ]
     assert module_paths(result.model()) == []  # functions are not modules
+    assert codes(result) == ["W011"]  # c: flatten() from dim 0 folds the batch in
 
 
 def test_a_function_cannot_be_named():
@@ -673,7 +675,7 @@ def test_tensor_arithmetic_other_than_add_and_mul_is_E108():
 
 
 def test_cat_along_a_dim():
-    result = clean(
+    result = check(
         """
         model M {
             input x: [N, 8, 4, 4]
@@ -685,6 +687,7 @@ def test_cat_along_a_dim():
         """
     )
     assert outputs(result) == ["[N, 12, 4, 4]", "[2·N, 8, 4, 4]", "[N, 8, 4, 4]"]
+    assert codes(result) == ["W011"]  # b: cat along dim 0 joins two batches
 
 
 def test_cat_mismatch_outside_the_dim_is_E204():

@@ -154,7 +154,7 @@ def test_diagnostics_follow_open_and_change(server):
     }
     assert error["severity"] == 1 and error["source"] == "archspec"
     assert error["message"].startswith("Linear expects in_features=3136, but receives 576")
-    assert "help: set in_features=576 (64×3×3)" in error["message"]
+    assert "if they are right, set in_features=576 (64×3×3)" in error["message"]
     (related,) = error["relatedInformation"]
     assert related["message"] == "produces [N, 576]"
     assert related["location"]["uri"] == uri

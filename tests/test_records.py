@@ -85,3 +85,24 @@ def test_a_missing_argument_is_a_type_error_as_with_dataclass():
         record_class()
     with pytest.raises(TypeError):
         record_class(1, derived=3)  # not an __init__ argument
+
+
+def test_a_hash_the_class_writes_itself_is_kept_with_a_generated_eq():
+    @records.record(frozen=True)
+    class Key:
+        name: str
+
+        def __hash__(self):
+            return 7
+
+    assert hash(Key("a")) == 7 and Key("a") == Key("a")
+
+
+def test_a_factory_field_outside_init_and_comparison_with_another_class():
+    @records.record
+    class Bag:
+        items: list = records.field(default_factory=list, init=False)
+
+    first, second = Bag(), Bag()
+    assert first.items == [] and first.items is not second.items
+    assert first.__eq__(object()) is NotImplemented and first != "a bag"

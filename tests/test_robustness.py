@@ -409,3 +409,30 @@ def test_random_well_formed_programs_check_consistently(statements):
     (checked,) = first.models
     if first.ok:
         assert checked.output_shapes[0] is not None
+
+
+# ---------------------------------------------------------------- any code point, any terminal
+
+# Characters a terminal acts on or hides (formats.shown escapes them), and the strings archspec
+# reads them from: comments, string literals (whose escapes can make anything), names.
+_HOSTILE_CHARACTERS = st.sampled_from(
+    [chr(c) for c in range(0x20)]
+    + [chr(c) for c in range(0x7F, 0xA0)]
+    + list("\u061c\u200e\u200f\u2028\u2029\u202a\u202e\u2066\u2069\ud800\udfff\ufeffＭｘ")
+)
+_HOSTILE_PIECES = st.sampled_from(
+    ["model Net {", "input x: [N, 4]", "return x", "}", "# ", '"', "\\x00", "\\ud800", "\n"]
+)
+
+
+@FUZZ
+@given(st.lists(st.one_of(_HOSTILE_CHARACTERS, _HOSTILE_PIECES), max_size=40))
+def test_any_code_point_gives_diagnostics_shown_escaped(parts):
+    text = 'from "b.arch" import B\n' + " ".join(parts)
+    result = check(text)  # never UnicodeEncodeError, ValueError or a raw character
+    assert_well_formed(result)
+    unshowable = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]} - {"\t"}
+    unshowable |= set("\u061c\u200e\u200f\u2028\u2029\u202a\u202e\u2066\u2069\ud800\udfff")
+    for diagnostic in result.diagnostics:
+        for line in render_text(diagnostic).splitlines():
+            assert not unshowable & set(line), line

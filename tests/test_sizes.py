@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -30,7 +31,7 @@ from archspec.core import diagnostic as diag
 from archspec.core.dims import Guard, evaluate
 from archspec.driver import check_file, check_text
 from archspec.shapes.infer import infer
-from archspec.shapes.sizes import describe_values
+from archspec.shapes.sizes import MAX_PERIOD, _period, describe_values
 
 EXAMPLES = 5_000 if os.environ.get("ARCHSPEC_SIZES") == "long" else 150
 BATCH = 2
@@ -599,3 +600,51 @@ def test_a_count_inferred_from_a_symbolic_size_is_an_error(head):
 def test_upsample_by_an_integer_factor_on_symbolic_sizes():
     report = sizes_of("x -> Upsample(scale_factor=2)")
     assert report.describe() == "H, W: any size from 1 to 64"
+
+
+# ---------------------------------------------------------------- long ranges (issue 15)
+
+LONG_INPUT = """\
+model Wave {
+    input x: [N, 1, L in 1..100000]
+    h = x -> Conv1d(1, 8, 9, stride=2, padding=4) -> ReLU() -> MaxPool1d(2, ceil_mode=True)
+    h = h -> Conv1d(8, 16, 5, stride=3) -> AvgPool1d(3, stride=2) -> Conv1d(16, 16, 3, padding=1)
+    return h -> AdaptiveAvgPool1d(1) -> flatten(1) -> Linear(16, 4)
+}
+"""
+
+
+def test_a_length_over_100000_values_is_analysed_in_seconds():
+    """Two minutes of CPU before (a set rebuilt per rejected size, a Python step per size and
+    period); the budget is 2 s, the bound here leaves room for a loaded machine."""
+    started = time.perf_counter()
+    result = check_text(LONG_INPUT, "wave.arch")
+    elapsed = time.perf_counter() - started
+    assert result.model().sizes.describe() == "L: at least 41"
+    assert [d.code for d in result.diagnostics] == ["E209"]
+    assert elapsed < 10, elapsed
+
+
+def _period_by_walking(chosen: set[int], count: int) -> tuple[int, int]:
+    """The reference for `_period`: each period's start found by walking down one size at a
+    time (the implementation before issue 15)."""
+    best = (count, 1)
+    for period in range(1, max(2, min(count // 4, MAX_PERIOD)) + 1):
+        start = count - period
+        while start - 1 >= 0 and ((start - 1) in chosen) == ((start - 1 + period) in chosen):
+            start -= 1
+        if count - start >= 2 * period and start < best[0]:
+            best = (start, period)
+        if best[0] == 0:
+            break
+    return best[1], best[0]
+
+
+@given(st.sets(st.integers(0, 300), min_size=1), st.integers(1, 16), st.integers(0, 40))
+@settings(max_examples=300, deadline=None)
+def test_period_search_matches_walking_one_size_at_a_time(noise, period, start):
+    """Random sets, and periodic ones with a noisy head, against the step-by-step search."""
+    periodic = {i for i in range(start, 320) if i % period == 0}
+    for chosen in (noise, periodic | {i for i in noise if i < start}):
+        count = max(chosen) + 1
+        assert _period(chosen, count) == _period_by_walking(chosen, count)

@@ -63,7 +63,7 @@ def test_summary_counts_at_chosen_sizes(capsys):
     path = str(DATA / "tiny_unet.arch")
     code, out, _ = run(capsys, "summary", path, "--size", "H=64,W=32")
     assert code == 0
-    assert "Counts at H = 64, W = 32" in out
+    assert "Counts at H=64, W=32 (given)" in out
     assert "[N, 16, H/2, W/2]" in out
     small = check_file(path).model().summary(sizes={"H": 64, "W": 32})
     large = check_file(path).model().summary(sizes={"H": 128, "W": 64})
@@ -74,7 +74,7 @@ def test_summary_counts_at_chosen_sizes(capsys):
 @pytest.mark.parametrize(
     ("size", "message"),
     [
-        ("H=30", "TinyUNet rejects H = 30, W = 1024; it accepts H, W: multiples of 4"),
+        ("H=30", "TinyUNet rejects H = 30, W = 224; it accepts H, W: multiples of 4"),
         ("D=4", "TinyUNet has no input size 'D' (its sizes: H, W)"),
         ("H=abc", "--size takes NAME=VALUE with a positive integer, got 'H=abc'"),
     ],
@@ -134,3 +134,74 @@ def test_sizes_diff_and_summary_are_identical_across_hash_seeds():
         )
         outputs.add(completed.stdout + completed.stderr)
     assert len(outputs) == 1
+
+
+# ---------------------------------------------------------------- the report size (`H in a..b = S`)
+
+
+def _summary_text(capsys, source: str, tmp_path) -> tuple[int, str, str]:
+    path = tmp_path / "net.arch"
+    path.write_text(source, encoding="utf-8")
+    return run(capsys, "summary", str(path))
+
+
+REPORTED = """model Net {{
+    input x: [N, 3, H in 32..1024{h}, W in 32..1024 step 16{w}]
+    y = x -> Conv2d(3, 8, 3, padding=1) -> AdaptiveAvgPool2d(1) -> flatten(1) -> Linear(8, 10)
+    return y
+}}
+"""
+
+
+def test_summary_counts_at_the_declared_report_size(capsys, tmp_path):
+    code, out, _ = _summary_text(capsys, REPORTED.format(h=" = 224", w=" = 160"), tmp_path)
+    assert code == 0
+    assert "Counts at H=224, W=160 (the declared report size)" in out
+    assert f"{224 * 160 * 8 * (27 + 1) + 90:,}" in out
+
+
+def test_summary_without_a_report_size_counts_near_224_and_says_so(capsys, tmp_path):
+    """Not at 1024 (the top of the range): the ShuffleNet of the issue read 3.0 GMACs there."""
+    code, out, _ = _summary_text(capsys, REPORTED.format(h="", w=""), tmp_path)
+    assert code == 0
+    assert "Counts at H=224, W=224 (the accepted size nearest 224)" in out
+    assert tmp_path.joinpath("net.arch").exists()
+    code, out, _ = run(capsys, "summary", str(DATA / "tiny_unet.arch"))
+    assert "Counts at H=224, W=224 (the accepted size nearest 224)" in out
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "message"),
+    [
+        (" = 2048", "", "the report size H = 2048 is outside its range 32..1024"),
+        ("", " = 100", "the report size W = 100 is not on the range's steps: (100 − 32) % 16 = 4"),
+    ],
+)
+def test_a_report_size_off_the_range_is_an_error_at_the_number(capsys, tmp_path, h, w, message):
+    source = REPORTED.format(h=h, w=w)
+    path = tmp_path / "net.arch"
+    path.write_text(source, encoding="utf-8")
+    code, out, err = run(capsys, "check", str(path))
+    assert code == 1
+    assert f"error[E105]: {message}" in out + err
+    number = (h or w).split("= ")[1]
+    column = source.splitlines()[1].index(f"= {number}") + 3  # 1-based, at the number
+    assert f"net.arch:2:{column}" in out + err
+
+
+def test_report_size_reaches_diagram_and_hover(capsys, tmp_path):
+    from archspec.tools.lsp import hover_text
+
+    source = REPORTED.format(h=" = 64", w=" = 48")
+    code, out, _ = run(capsys, "graph", "--format", "dot", str(_write(tmp_path, source)))
+    assert code == 0
+    assert "MACs per sample at H=64, W=48 (the declared report size)" in out
+    result = check_file(str(tmp_path / "net.arch"))
+    hover = hover_text(result, str(tmp_path / "net.arch"), source.index("Conv2d") + 1)
+    assert f"- MACs: {64 * 48 * 224:,} (per sample, at H=64, W=48; 224·H·W)" in hover
+
+
+def _write(tmp_path, source: str):
+    path = tmp_path / "net.arch"
+    path.write_text(source, encoding="utf-8")
+    return path

@@ -8,7 +8,7 @@ import sys
 from typing import NoReturn
 
 from archspec.core.version import __version__
-from archspec.tools.files import collect_files, write_atomically
+from archspec.tools.files import collect_files, write_file
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -74,14 +74,16 @@ def _parser() -> argparse.ArgumentParser:
 
     compile_ = commands.add_parser("compile", help="generate the nn.Module source of a spec")
     compile_.add_argument("spec", metavar="SPEC", help="an .arch file")
-    compile_.add_argument("-o", "--output", metavar="FILE.py", help="write here (default: stdout)")
+    compile_.add_argument(
+        "-o", "--output", metavar="FILE.py", help="write here (default, or -: standard output)"
+    )
     compile_.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     compile_.set_defaults(handler=_compile)
 
     graph = commands.add_parser("graph", help="draw a spec's models with Graphviz")
     graph.add_argument("spec", metavar="SPEC", help="an .arch file")
-    graph.add_argument("-o", "--output", metavar="FILE", help="FILE.dot/.svg/.png/.pdf")
-    graph.add_argument("--format", choices=("dot", "svg", "png", "pdf"), help="default: by suffix")
+    graph.add_argument("-o", "--output", metavar="FILE", help="FILE.dot/.svg/.png/.pdf/.jpg, or -")
+    graph.add_argument("--format", help="dot, svg, png, pdf, jpg, jpeg; default: by extension")
     graph.add_argument("--model", help="which model, when the file has several")
     graph.add_argument("--depth", type=int, help="collapse modules below this depth into one node")
     graph.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
@@ -186,7 +188,7 @@ def _fmt(args) -> int:
     for problem in problems:
         print(f"archspec: {problem}", file=sys.stderr)
         status = EXIT_ERROR
-    changed = unchanged = 0
+    changed = unchanged = unwritten = 0
     failed = False
     for path in files:
         outcome = format_file(path)
@@ -205,23 +207,22 @@ def _fmt(args) -> int:
         if not outcome.changed:
             unchanged += 1
             continue
-        changed += 1
         if args.diff:
             sys.stdout.write(unified_diff(path, outcome.original, outcome.formatted, "formatted"))
         if args.check:
             print(f"would reformat {path}")
         elif not args.diff:
-            try:
-                write_atomically(path, outcome.formatted)
-            except OSError as error:
-                print(f"archspec: cannot write {path}: {error.strerror or error}", file=sys.stderr)
-                status = EXIT_ERROR
-                continue
+            if not _written(path, outcome.formatted):
+                status, unwritten = EXIT_ERROR, unwritten + 1
+                continue  # not reformatted: the summary must not count it
             print(f"reformatted {path}", file=sys.stderr)
+        changed += 1
     if status == EXIT_CLEAN and (failed or (args.check and changed)):
         status = EXIT_FINDINGS
     verb = "would be reformatted" if args.check or args.diff else "reformatted"
     summary = f"{_files(changed)} {verb}, {_files(unchanged)} already formatted"
+    if unwritten:
+        summary += f", {_files(unwritten)} could not be written"
     if failed:
         summary += ", some not formatted (syntax errors)"
     print(summary, file=sys.stderr)
@@ -271,16 +272,8 @@ def _diff(args) -> int:
         return EXIT_ERROR
     renderers = {"text": diff.render_text, "markdown": diff.render_markdown}
     output = renderers.get(args.format, diff.render_json)(difference)
-    if args.output is None:
-        sys.stdout.write(output)
-    else:
-        try:
-            write_atomically(args.output, output)
-        except OSError as error:
-            print(
-                f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr
-            )
-            return EXIT_ERROR
+    if not _write_output(args.output, output):
+        return EXIT_ERROR
     return EXIT_FINDINGS if difference.changed else EXIT_CLEAN
 
 
@@ -326,6 +319,12 @@ def _add_check_options(check: argparse.ArgumentParser) -> None:
         help="apply the safe fixes of findings marked [*], then report what remains",
     )
     check.add_argument(
+        "--unsafe-fixes",
+        action="store_true",
+        help="with --fix: apply the fixes marked [~] too, which change the model (a layer's "
+        "in_features, its parameter count): review the result",
+    )
+    check.add_argument(
         "--diff", action="store_true", help="with --fix: print a unified diff, write nothing"
     )
 
@@ -346,6 +345,10 @@ def _check(args) -> int:
         print(
             "archspec: --diff goes with --fix (archspec check --fix --diff PATH)", file=sys.stderr
         )
+        return EXIT_ERROR
+    if args.unsafe_fixes and not args.fix:
+        print("archspec: --unsafe-fixes goes with --fix (archspec check --fix --unsafe-fixes "
+              "PATH)", file=sys.stderr)  # fmt: skip
         return EXIT_ERROR
     finder = ConfigFinder()
     try:
@@ -375,7 +378,9 @@ def _check(args) -> int:
         }
         try:
             if args.fix:
-                result, count = _fix_file(path, settings[path], options, args.diff)
+                result, count = _fix_file(
+                    path, settings[path], options, args.diff, args.unsafe_fixes
+                )
                 fixed, fixed_files = fixed + count, fixed_files + bool(count)
                 if args.diff:
                     continue
@@ -383,7 +388,8 @@ def _check(args) -> int:
                 result = check_file(path, **options)
         except OSError as error:
             problems.append(path)
-            print(f"archspec: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+            action = "write" if isinstance(error, _NotWritten) else "read"
+            print(f"archspec: cannot {action} {path}: {error.strerror or error}", file=sys.stderr)
             continue
         reported = [d for d in result.diagnostics if settings[path].reports(d)]
         failing = failing or any(settings[path].fails(d) for d in reported)
@@ -403,7 +409,7 @@ def _check(args) -> int:
     output = formats.render(diagnostics, len(files), output_format, color=color)
     if to_file:
         try:
-            write_atomically(args.output_file, output)
+            write_file(args.output_file, output)
         except OSError as error:
             print(
                 f"archspec: cannot write {args.output_file}: {error.strerror or error}",
@@ -422,18 +428,23 @@ def _check(args) -> int:
 _BOM = b"\xef\xbb\xbf"
 
 
-def _fix_file(path: str, settings, options: dict, diff: bool):
+class _NotWritten(OSError):
+    """`check --fix` fixed a file but could not write it back (read-only, ...)."""
+
+
+def _fix_file(path: str, settings, options: dict, diff: bool, unsafe: bool = False):
     """Fix one file until nothing fixable is left; (the check of the final text, fixes used).
+    Only safe fixes, unless `unsafe` (--unsafe-fixes).
 
     Writes the file (atomically) unless `diff`, which prints a unified diff instead. A file that
     is not UTF-8 is only checked; one with syntax errors is never changed (see apply_fixes).
     """
     from archspec.core.source import unified_diff
     from archspec.driver import check_file, check_text
+    from archspec.elaborate.loader import read_spec_file
     from archspec.tools.fixes import MAX_PASSES, apply_fixes
 
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = read_spec_file(path)  # a regular file only: a named pipe would block
     bom = _BOM if data.startswith(_BOM) else b""
     try:
         original = data[len(bom) :].decode("utf-8")
@@ -443,7 +454,7 @@ def _fix_file(path: str, settings, options: dict, diff: bool):
     result = check_text(text, path, **options)
     for _ in range(MAX_PASSES):
         reported = [d for d in result.diagnostics if settings.reports(d)]
-        text_after, used = apply_fixes(text, reported, path)
+        text_after, used = apply_fixes(text, reported, path, unsafe=unsafe)
         if not used or text_after == text:
             break
         text, total = text_after, total + used
@@ -453,7 +464,10 @@ def _fix_file(path: str, settings, options: dict, diff: bool):
     if diff:
         sys.stdout.write(unified_diff(path, original, text, "fixed"))
     else:
-        write_atomically(path, bom + text.encode("utf-8"))
+        try:
+            write_file(path, bom + text.encode("utf-8"))
+        except OSError as error:
+            raise _NotWritten(error.errno, error.strerror or str(error), path) from error
     return result, total
 
 
@@ -524,11 +538,11 @@ def _compile(args) -> int:
     from archspec.driver import check_file
     from archspec.outputs.codegen import CodegenError, generate
 
-    if not os.path.isfile(args.spec):
+    if not os.path.lexists(args.spec):
         print(f"archspec: {args.spec}: no such file", file=sys.stderr)
         return EXIT_ERROR
     try:
-        result = check_file(args.spec)
+        result = check_file(args.spec)  # only a regular file is read; anything else is OSError
     except OSError as error:
         print(f"archspec: cannot read {args.spec}: {error.strerror or error}", file=sys.stderr)
         return EXIT_ERROR
@@ -539,31 +553,50 @@ def _compile(args) -> int:
         summary = formats.render_summary(result.diagnostics, 1)
         print(summary + "; nothing written", file=sys.stderr)
         return EXIT_FINDINGS
+    if _refused_for_hidden_errors(result, "nothing written"):
+        return EXIT_FINDINGS
     try:
         source = generate(result)
     except CodegenError as error:
         print(f"archspec: {error.message}", file=sys.stderr)
         return EXIT_ERROR
-    if args.output is None:
-        sys.stdout.write(source)
-        return EXIT_CLEAN
+    return EXIT_CLEAN if _write_output(args.output, source) else EXIT_ERROR
+
+
+def _write_output(path: str | None, content: str | bytes) -> bool:
+    """Write a command's output to the file `path` (safely: tools/files.py's write_file), or to
+    standard output when `path` is None or `-`. False, once the reason is printed, when the file
+    cannot be written."""
+    if path is None or path == "-":
+        if isinstance(content, bytes):
+            sys.stdout.flush()  # text already written goes first
+            sys.stdout.buffer.write(content)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(content)
+        return True
+    return _written(path, content)
+
+
+def _written(path: str, content: str | bytes) -> bool:
+    """write_file, or False once the reason is printed."""
     try:
-        write_atomically(args.output, source)
+        write_file(path, content)
     except OSError as error:
-        print(f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_CLEAN
+        print(f"archspec: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return False
+    return True
 
 
 def _checked_spec(path: str):
     """Check a spec for graph/summary; (result, exit code or None to go on)."""
     from archspec.driver import check_file
 
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         print(f"archspec: {path}: no such file", file=sys.stderr)
         return None, EXIT_ERROR
     try:
-        return check_file(path), None
+        return check_file(path), None  # only a regular file is read; anything else is OSError
     except OSError as error:
         print(f"archspec: cannot read {path}: {error.strerror or error}", file=sys.stderr)
         return None, EXIT_ERROR
@@ -579,6 +612,24 @@ def _pick_models(result, name: str | None):
     return chosen
 
 
+def _refused_for_hidden_errors(result, outcome: str) -> bool:
+    """Report the suppressed errors that leave the model incomplete (to stderr); whether any did.
+    A suppression hides a report, so `check` passes, but no output can be made from a layer
+    without a shape."""
+    from archspec.diagnostics.formats import render_text
+
+    hidden = result.hidden_errors
+    for diagnostic in hidden:
+        print(render_text(diagnostic) + "\n", file=sys.stderr)
+    if hidden:
+        where = ", ".join(f"line {d.primary.span.line}" for d in hidden)
+        count = "1 suppressed error" if len(hidden) == 1 else f"{len(hidden)} suppressed errors"
+        verb = "leaves" if len(hidden) == 1 else "leave"
+        print(f"archspec: {result.path}: {count} ({where}) {verb} the model incomplete; {outcome}",
+              file=sys.stderr)  # fmt: skip
+    return bool(hidden)
+
+
 def _print_diagnostics(result) -> None:
     from archspec.diagnostics.formats import render_text
 
@@ -587,7 +638,7 @@ def _print_diagnostics(result) -> None:
 
 
 def _graph(args) -> int:
-    from archspec.outputs.render import RenderError, render, to_dot
+    from archspec.outputs.render import FORMATS, RenderError, render, to_dot
 
     result, code = _checked_spec(args.spec)
     if result is None:
@@ -598,34 +649,44 @@ def _graph(args) -> int:
         if not result.models:
             print(f"archspec: {args.spec}: no model to draw", file=sys.stderr)
         return EXIT_ERROR
-    fmt = args.format
-    if fmt is None:
-        suffix = os.path.splitext(args.output or "")[1].lstrip(".").lower()
-        fmt = suffix if suffix in ("dot", "svg", "png", "pdf") else "dot"
-    if args.output is None and fmt != "dot":
-        print("archspec: binary formats need -o FILE", file=sys.stderr)
+    fmt = args.format or _graph_format(args.output)
+    if fmt not in FORMATS:
+        chosen = f"--format {fmt}" if args.format else f"the extension of {args.output}"
+        print(
+            f"archspec: cannot draw {chosen}: write {', '.join(FORMATS)} (or pass --format)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
-    sources = [to_dot(model, result.diagnostics, args.depth) for model in models]
+    if args.output is None and fmt != "dot":
+        print(f"archspec: {fmt} is binary: write it with -o FILE (or -o - to pipe it)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_ERROR
+    # Suppressed errors are drawn too: the graph stops at them, and must show where and why.
+    incomplete = _refused_for_hidden_errors(result, "drawn up to the errors, marked")
+    marked = [*result.diagnostics, *result.hidden_errors]
+    sources = [to_dot(model, marked, args.depth) for model in models]
+    if len(sources) > 1 and (args.output not in (None, "-") or fmt != "dot"):
+        print("archspec: the file has several models; pick one with --model", file=sys.stderr)
+        return EXIT_ERROR
     try:
-        if len(sources) == 1 or args.output is None:
-            payloads = [render(source, fmt) for source in sources]
-        else:
-            print("archspec: the file has several models; pick one with --model", file=sys.stderr)
-            return EXIT_ERROR
+        payloads = [render(source, fmt) for source in sources]
     except RenderError as error:
         print(f"archspec: {error}", file=sys.stderr)
         return EXIT_ERROR
-    if args.output is None:
-        sys.stdout.write("\n".join(payload.decode("utf-8") for payload in payloads))
-    else:
-        try:
-            write_atomically(args.output, payloads[0])
-        except OSError as error:
-            print(
-                f"archspec: cannot write {args.output}: {error.strerror or error}", file=sys.stderr
-            )
-            return EXIT_ERROR
-    return EXIT_CLEAN if result.ok else EXIT_FINDINGS
+    # DOT is text (several models: one graph after another); other formats are one binary file.
+    payload = "\n".join(p.decode("utf-8") for p in payloads) if fmt == "dot" else payloads[0]
+    if not _write_output(args.output, payload):
+        return EXIT_ERROR
+    return EXIT_CLEAN if result.ok and not incomplete else EXIT_FINDINGS
+
+
+def _graph_format(output: str | None) -> str:
+    """The format an output file's extension asks for (`net.svg` -> svg); dot for standard
+    output or a name without an extension."""
+    if output is None or output == "-":
+        return "dot"
+    extension = os.path.splitext(output)[1]
+    return extension.lstrip(".").lower() if extension else "dot"
 
 
 def _summary(args) -> int:
@@ -644,7 +705,7 @@ def _summary(args) -> int:
         print("archspec: --batch must be at least 1", file=sys.stderr)
         return EXIT_ERROR
     _print_diagnostics(result)
-    if not result.ok:
+    if not result.ok or _refused_for_hidden_errors(result, "no summary"):
         return EXIT_FINDINGS
     models = _pick_models(result, args.model)
     if not models:

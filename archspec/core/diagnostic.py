@@ -89,6 +89,8 @@ CODES: dict[str, Rule] = {
             default=False,
         ),
         Rule("W009", "fixed-input-size", "a flatten -> Linear makes a symbolic input one size"),
+        Rule("W010", "bidi-control", "an invisible bidirectional control reorders displayed text"),
+        Rule("W011", "batch-changed", "an op folds the batch N into another size, mixing samples"),
     ]
 }
 OPT_IN_CODES = frozenset(code for code, rule in CODES.items() if not rule.default)
@@ -101,13 +103,44 @@ class Edit:
     span: Span
     replacement: str
 
+    def overlaps(self, other: Edit) -> bool:
+        """Edits touching at one point overlap too when either inserts (their order would
+        matter)."""
+        a, b = self.span, other.span
+        if a.start == a.end or b.start == b.end:
+            return a.start <= b.end and b.start <= a.end
+        return a.start < b.end and b.start < a.end
+
+
+class Applicability(str, Enum):
+    """Whether `--fix` may apply a fix on its own (ruff's fix safety)."""
+
+    SAFE = "safe"  # cannot change what the spec means: an unused comment, a redundant argument
+    UNSAFE = "unsafe"  # changes parameters or semantics: applied only with --unsafe-fixes
+
 
 @record(frozen=True)
 class Fix:
-    """A safe, mechanical change that resolves a finding; `archspec check --fix` applies it."""
+    """A mechanical change that resolves a finding, re-checked before it is offered (driver).
+
+    A fix is unsafe unless its producer says otherwise: only a change that cannot alter what the
+    author meant is `SAFE`, and `archspec check --fix` applies only those."""
 
     description: str
     edits: tuple[Edit, ...]
+    applicability: Applicability = Applicability.UNSAFE
+
+    @property
+    def safe(self) -> bool:
+        return self.applicability is Applicability.SAFE
+
+
+def apply_edits(text: str, edits) -> str:
+    """`text` with non-overlapping `edits` made, from the end so that earlier offsets stay valid;
+    text outside the edited spans is kept byte for byte."""
+    for edit in sorted(edits, key=lambda e: (e.span.start, e.span.end), reverse=True):
+        text = text[: edit.span.start] + edit.replacement + text[edit.span.end :]
+    return text
 
 
 @record(frozen=True)

@@ -486,6 +486,101 @@ def active_sizing() -> Sizing | None:
     return _ACTIVE
 
 
+# ---------------------------------------------------------------- exact division (a view's -1)
+
+
+def exact_quotient(total: Dim, divisor: Dim) -> Dim | None:
+    """total / divisor when it is a whole number, else None: the -1 of `view(-1, 4, H // 2)`.
+
+    A division of polynomials (4·N·H by 4·H) holds for every value of the symbols. Any other,
+    while a Sizing is active, is taken at the hints and guarded, like a comparison: `[N, 4, ⌈H/2⌉]`
+    viewed as `(-1, 4, ⌊H/2⌋)` divides for every even H (and H = 3), and the guards say so, where
+    a polynomial test alone would reject every H."""
+    quotient = _polynomial_quotient(total, divisor)
+    if quotient is None and _ACTIVE is not None:
+        quotient = _quotient_at_hints(_ACTIVE, total, divisor)
+    return quotient
+
+
+def _polynomial_quotient(total: Dim, divisor: Dim) -> Dim | None:
+    """total / divisor for every value of the symbols, when the divisor is a single term (64,
+    N·8) that divides each term of total."""
+    if isinstance(divisor, Sym):
+        if len(divisor.terms) != 1:
+            return None
+        ((atoms, coeff),) = divisor.terms
+    else:
+        atoms, coeff = (), divisor
+    terms = total.terms if isinstance(total, Sym) else (((), total),)
+    result: Dim = 0
+    for term_atoms, term_coeff in terms:
+        rest = _without(term_atoms, atoms)
+        if rest is None or term_coeff % coeff:
+            return None
+        result = result + product([term_coeff // coeff, *rest])
+    return result
+
+
+def _without(monomial: tuple[Atom, ...], factor: tuple[Atom, ...]) -> list[Sym] | None:
+    """The atoms of `monomial` left after taking out those of `factor`, or None."""
+    rest = list(monomial)
+    for atom in factor:
+        if atom not in rest:
+            return None
+        rest.remove(atom)
+    return [Sym.named(atom) for atom in rest]
+
+
+def _quotient_at_hints(sizing: Sizing, total: Dim, divisor: Dim) -> Dim | None:
+    """total / divisor where the sized symbols keep their hint values' ratio (guarded), and the
+    others (the batch N) divide as polynomials: [N, 4, ⌈H/2⌉] by 4·⌊H/2⌋ is N for even H."""
+    (unit, scale), *mixed = _by_unsized_part(divisor, sizing).items()
+    if mixed:
+        return None  # a divisor such as N·H + 1: no single quotient
+    result: Dim = 0
+    for monomial, part in _by_unsized_part(total, sizing).items():
+        rest = _without(monomial, unit)
+        share = None if rest is None else _whole_ratio(sizing, part, scale)
+        if share is None:
+            return None
+        result = result + product([share, *rest])
+    return result
+
+
+def _by_unsized_part(value: Dim, sizing: Sizing) -> dict[tuple[Atom, ...], Dim]:
+    """value as a sum of u·c: u a product of atoms the sizing cannot decide (N), c a polynomial
+    in those it can (H, ⌊H/2⌋)."""
+    groups: dict[tuple[Atom, ...], Dim] = {}
+    for monomial, coeff in value.terms if isinstance(value, Sym) else (((), value),):
+        sized = [a for a in monomial if sizing.decides(Sym.named(a))]
+        unsized = tuple(a for a in monomial if not sizing.decides(Sym.named(a)))
+        groups[unsized] = groups.get(unsized, 0) + product([coeff, *map(Sym.named, sized)])
+    return groups
+
+
+def _whole_ratio(sizing: Sizing, part: Dim, scale: Dim) -> Dim | None:
+    """part / scale, both in sized symbols, as the sizes where it is whole see it. Every test
+    below is a comparison the sizing records, so a run's guards pin down the sizes that divide
+    alike: by a number k, where part ≡ 0 mod k (the quotient ⌊part/k⌋); by a symbolic scale, where
+    the ratio is the hints' q (or lies strictly between q and q + 1, and fails)."""
+    if not isinstance(scale, Sym):
+        if scale < 0:
+            part, scale = -part, -scale
+        share = part // scale
+        return share if part == share * scale else None
+    if not scale > 0:
+        return None
+    ratio = evaluate(part, sizing.hints) // evaluate(scale, sizing.hints)
+    if part == ratio * scale:
+        return ratio
+    # Not whole at the hints: the ratio lies strictly between q and q + 1, and the sizes where it
+    # does fail alike, so record those two bounds.
+    for below in (ratio * scale - part, part - (ratio + 1) * scale):
+        if isinstance(below, Sym):
+            sizing.decide(below, "<")
+    return None
+
+
 # ---------------------------------------------------------------- helpers
 
 Dim = int | Sym

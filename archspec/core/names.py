@@ -28,13 +28,23 @@ MODULE_ATTRIBUTES = frozenset(
 )
 
 
+def python_reading_problem(name: str) -> str | None:
+    """Why `name` cannot stand for itself in generated Python, or None: Python reads identifiers
+    NFKC-normalised, so `Ｍ` would be `M` there while the spec keeps them apart (a model `Ｍ`
+    beside a model `M` would become classes `M` and `M_2`). Every spec name that can become a
+    Python name (a model, block, input, value or layer) must be written as Python reads it."""
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        return f"'{name}' is read by Python as '{normal}'; write '{normal}'"
+    return None
+
+
 def layer_name_problem(name: str) -> str | None:
     """Why `name` cannot name a layer, or None if it can."""
     if not name.isidentifier() or keyword.iskeyword(name):
         return f"'{name}' is not a valid layer name: layer names are Python identifiers"
-    if unicodedata.normalize("NFKC", name) != name:
-        normal = unicodedata.normalize("NFKC", name)
-        return f"'{name}' is read by Python as '{normal}'; write '{normal}'"
+    if python_reading_problem(name) is not None:
+        return python_reading_problem(name)
     if name.startswith("_"):
         return f"layer names cannot start with '_' ('{name}'): nn.Module keeps its internals there"
     if name in MODULE_ATTRIBUTES:

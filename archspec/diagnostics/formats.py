@@ -9,6 +9,7 @@ returns the whole output as one string and the CLI decides where it goes.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from archspec.core.diagnostic import CODES, Diagnostic, Label, Severity
@@ -92,15 +93,34 @@ COLORS = _Palette(
 )
 
 
+# What a terminal would act on or hide instead of showing: C0 controls but tab, DEL, C1 controls,
+# line and paragraph separators, bidirectional controls ("Trojan Source") and lone surrogates.
+_UNSHOWABLE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def shown(text: str) -> str:
+    """Text from a spec (a source line, a name or string quoted in a message, a path) as a
+    terminal can show it safely: each character of _UNSHOWABLE escaped (`\\x1b`, `\\u202e`)."""
+    return _UNSHOWABLE.sub(_escaped, text)
+
+
+def _escaped(found: re.Match) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def render_text(diagnostic: Diagnostic, *, color: bool = False) -> str:
-    """rustc-style: header, location, source lines with ^^^ / --- labels, notes, help."""
+    """rustc-style: header, location, source lines with ^^^ / --- labels, notes, help. Text
+    from the spec is passed through `shown`: no control character reaches the terminal raw."""
     palette = COLORS if color else PLAIN
     severity_style = palette.error if diagnostic.severity is Severity.ERROR else palette.warning
     primary = diagnostic.primary
     source = primary.span.source
     header = palette.paint(f"{diagnostic.severity.value}[{diagnostic.code}]", severity_style)
-    header += FIXABLE_MARK if diagnostic.fix is not None else ""
-    lines = [header + palette.paint(f": {diagnostic.message}", palette.emphasis)]
+    header += _fix_mark(diagnostic)
+    lines = [header + palette.paint(f": {shown(diagnostic.message)}", palette.emphasis)]
     same_file = [label for label in diagnostic.labels if label.span.source is source]
     other_files = [label for label in diagnostic.labels if label.span.source is not source]
     line_numbers = sorted({label.span.line for label in same_file})
@@ -115,7 +135,7 @@ def render_text(diagnostic: Diagnostic, *, color: bool = False) -> str:
         indent, marks = _underline(label, text)
         return indent + palette.paint(marks, style)
 
-    location = f"{source.path}:{primary.span.line}:{primary.span.column}"
+    location = f"{shown(source.path)}:{primary.span.line}:{primary.span.column}"
     lines.append(palette.paint(f"{pad}-->", palette.gutter) + f" {location}")
     lines.append(gutter("|"))
     previous = None
@@ -124,40 +144,44 @@ def render_text(diagnostic: Diagnostic, *, color: bool = False) -> str:
             lines.append(gutter("..."))
         previous = number
         text = source.line_text(number).replace("\t", " ")
-        lines.append(gutter("|", f"{number:>{width}}") + f" {text}")
+        lines.append(gutter("|", f"{number:>{width}}") + f" {shown(text)}")
         on_line = [label for label in same_file if label.span.line == number]
         on_line.sort(key=lambda label: (label.span.column, not label.primary))
         for label in on_line:
             lines.append(gutter("|") + " " + underline(label, text))
     for label in other_files:
         span = label.span
-        lines.append(gutter(":::") + f" {span.source.path}:{span.line}:{span.column}")
+        lines.append(gutter(":::") + f" {shown(span.source.path)}:{span.line}:{span.column}")
         text = span.source.line_text(span.line).replace("\t", " ")
-        lines.append(gutter("|") + f" {text}")
+        lines.append(gutter("|") + f" {shown(text)}")
         lines.append(gutter("|") + " " + underline(label, text))
     lines.append(gutter("|"))
     for note in diagnostic.notes:
-        lines.append(gutter("=") + " " + palette.paint("note", palette.emphasis) + f": {note}")
+        note_word = palette.paint("note", palette.emphasis)
+        lines.append(gutter("=") + " " + note_word + f": {shown(note)}")
     if diagnostic.help:
         help_word = palette.paint("help", palette.emphasis)
-        lines.append(gutter("=") + " " + help_word + f": {diagnostic.help}")
+        lines.append(gutter("=") + " " + help_word + f": {shown(diagnostic.help)}")
     if diagnostic.fix is not None:
-        fix_word = palette.paint("fix", palette.emphasis)
-        lines.append(gutter("=") + " " + fix_word + f": {diagnostic.fix.description} (--fix)")
+        fix_word = palette.paint("fix" if diagnostic.fix.safe else "unsafe fix", palette.emphasis)
+        option = "--fix" if diagnostic.fix.safe else "--fix --unsafe-fixes"
+        lines.append(gutter("=") + " " + fix_word + f": {diagnostic.fix.description} ({option})")
     return "\n".join(lines)
 
 
 def _underline(label: Label, line_text: str) -> tuple[str, str]:
-    """(indent, marks and label text) for one label under its line."""
+    """(indent, marks and label text) for one label under its line, as `shown` displays it
+    (an escaped character is several columns wide)."""
     span = label.span
     start_col = span.column
     end_line, end_col = span.end_line_col
     if end_line != span.line:
         end_col = len(line_text) + 1
-    length = max(1, end_col - start_col)
+    before, under = line_text[: start_col - 1], line_text[start_col - 1 : end_col - 1]
+    length = max(1, end_col - start_col + len(shown(under)) - len(under))
     mark = ("^" if label.primary else "-") * length
-    suffix = f" {label.message}" if label.message else ""
-    return " " * (start_col - 1), mark + suffix
+    suffix = f" {shown(label.message)}" if label.message else ""
+    return " " * len(shown(before)), mark + suffix
 
 
 def render_summary(diagnostics: list[Diagnostic], files: int) -> str:
@@ -170,11 +194,22 @@ def render_summary(diagnostics: list[Diagnostic], files: int) -> str:
 
 
 FIXABLE_MARK = " [*]"  # after the code: `archspec check --fix` can resolve this finding
+UNSAFE_FIX_MARK = " [~]"  # a fix that changes the model: only with --fix --unsafe-fixes
+
+
+def _fix_mark(diagnostic: Diagnostic) -> str:
+    if diagnostic.fix is None:
+        return ""
+    return FIXABLE_MARK if diagnostic.fix.safe else UNSAFE_FIX_MARK
 
 
 def _fixable(diagnostics: list[Diagnostic]) -> str:
-    count = sum(d.fix is not None for d in diagnostics)
-    return f" ([*] {count} fixable with --fix)" if count else ""
+    safe = sum(d.fix is not None and d.fix.safe for d in diagnostics)
+    unsafe = sum(d.fix is not None and not d.fix.safe for d in diagnostics)
+    counts = [f"[*] {safe} fixable with --fix"] if safe else []
+    if unsafe:
+        counts.append(f"[~] {unsafe} {'more' if safe else 'fixable'} with --fix --unsafe-fixes")
+    return f" ({', '.join(counts)})" if counts else ""
 
 
 def _plural(count: int, word: str) -> str:
@@ -187,8 +222,8 @@ def _plural(count: int, word: str) -> str:
 def render_concise(diagnostic: Diagnostic) -> str:
     """`path:line:col: CODE message`, the line editors' problem matchers read."""
     span = diagnostic.primary.span
-    mark = FIXABLE_MARK if diagnostic.fix is not None else ""
-    return (
+    mark = _fix_mark(diagnostic)
+    return shown(
         f"{span.source.path}:{span.line}:{span.column}: {diagnostic.code}{mark} "
         f"{diagnostic.message}"
     )
@@ -231,6 +266,7 @@ def _fix_obj(diagnostic: Diagnostic) -> dict | None:
         return None
     return {
         "description": diagnostic.fix.description,
+        "applicability": diagnostic.fix.applicability.value,
         "edits": [
             {**_span_obj(edit.span), "replacement": edit.replacement}
             for edit in diagnostic.fix.edits
@@ -383,9 +419,11 @@ def _sarif_fix(diagnostic: Diagnostic, root: str) -> dict:
         change["replacements"].append(
             {"deletedRegion": location["region"], "insertedContent": {"text": edit.replacement}}
         )
+    unsafe = "" if diagnostic.fix.safe else " (unsafe: changes the model)"
     return {
-        "description": {"text": diagnostic.fix.description},
+        "description": {"text": diagnostic.fix.description + unsafe},
         "artifactChanges": list(changes.values()),
+        "properties": {"applicability": diagnostic.fix.applicability.value},
     }
 
 

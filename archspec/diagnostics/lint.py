@@ -8,6 +8,7 @@ from collections.abc import Collection
 import networkx as nx
 
 from archspec.core import diagnostic as diag
+from archspec.core.dims import Sym, format_shape
 from archspec.core.memory import gc_paused
 from archspec.elaborate.graph import ModelGraph
 from archspec.shapes.infer import Inference
@@ -29,6 +30,7 @@ def lint(
     _unused_values(model, inference, reporter)
     _norm_on_single_value(model, inference, reporter)
     _inplace_overwrites(model, reporter)
+    _batch_changes(model, inference, reporter)
     if "W008" in enabled:
         _redundant_arguments(model, reporter)
 
@@ -64,18 +66,38 @@ def _redundant_arguments(model: ModelGraph, reporter: diag.Reporter) -> None:
                     argument,
                     "redundant",
                     help=f"remove {argument.text}",
-                    fix=diag.Fix(f"remove {argument.text}", (_removal(argument),)),
+                    fix=diag.Fix(
+                        f"remove {argument.text}", (_removal(argument),), diag.Applicability.SAFE
+                    ),
                 )
             )
 
 
 def _keyword_argument(value, name: str):
-    """The span of `name=value` when the value at `value` was passed by keyword, else None."""
-    before = value.source.text[: value.start]
-    match = re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*$", before)
-    if match is None:
+    """The span of `name=value` when the value at `value` was passed by keyword, else None.
+    Read backwards from the value (blanks, `=`, blanks, the name), never the text before it:
+    searching all of that for each argument made W008 quadratic in the file's size."""
+    text = value.source.text
+    equals = _blanks_before(text, value.start) - 1
+    if equals < 0 or text[equals] != "=":
         return None
-    return value.source.span(match.start(), value.end)
+    name_end = _blanks_before(text, equals)
+    start = name_end - len(name)
+    if start < 0 or text[start:name_end] != name or _continues_a_name(text, start):
+        return None
+    return value.source.span(start, value.end)
+
+
+def _blanks_before(text: str, position: int) -> int:
+    """Where the run of whitespace that ends at `position` starts."""
+    while position > 0 and text[position - 1].isspace():
+        position -= 1
+    return position
+
+
+def _continues_a_name(text: str, start: int) -> bool:
+    """Whether the word at `start` is the tail of a longer name or of an attribute (`a.name`)."""
+    return start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.")
 
 
 def _removal(argument) -> diag.Edit:
@@ -87,13 +109,16 @@ def _removal(argument) -> diag.Edit:
     after = end
     while after < len(text) and text[after] in " \t":
         after += 1
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = start  # the line's start if only blanks come before the argument on its line
+    while line_start > 0 and text[line_start - 1] != "\n" and text[line_start - 1].isspace():
+        line_start -= 1  # (blanks only: finding the line's start on a long line is O(line))
+    first_on_line = line_start == 0 or text[line_start - 1] == "\n"
     if after < len(text) and text[after] == ",":
         after += 1
         rest = after
         while rest < len(text) and text[rest] in " \t\r":
             rest += 1
-        if not text[line_start:start].strip() and text.startswith("\n", rest):
+        if first_on_line and text.startswith("\n", rest):
             return diag.Edit(source.span(line_start, rest + 1), "")
         while after < len(text) and text[after] in " \t":
             after += 1
@@ -160,6 +185,9 @@ def _bias_before_norm(model: ModelGraph, reporter: diag.Reporter) -> None:
 
 
 def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Reporter) -> None:
+    """W003/W005: values and inputs no output depends on. Both need every use of a value, so a
+    value named in a statement that failed is taken as used: that statement's error is the finding,
+    and the missing edge is no evidence (an error must not cascade into false warnings)."""
     graph = model.graph
     if not model.outputs:
         return
@@ -167,11 +195,9 @@ def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Repor
     for output in model.outputs:
         live |= nx.ancestors(graph, output)
     for node in model.nodes():
-        if node.id in live:
+        if node.id in live or node.id in model.failed_reads:
             continue
         if node.kind == "input":
-            if node.id in model.read_inputs:
-                continue  # used in a line that failed: that error is the finding
             reporter.add(
                 diag.make(
                     "W005",
@@ -212,3 +238,65 @@ def _norm_on_single_value(model: ModelGraph, inference: Inference, reporter) -> 
                     help="normalise before the map shrinks to 1×1, or use GroupNorm/LayerNorm",
                 )
             )
+
+
+def _batch_changes(model: ModelGraph, inference: Inference, reporter: diag.Reporter) -> None:
+    """W011: an op whose input carries the batch N as a dim, and whose output has N only inside
+    another size (2·N after `cat(..., 0)`, 64·N after `flatten(0)`, 4·N after `view(-1, 16)`).
+    The model runs, but samples are mixed, and the loss fails far from the cause. Moving N
+    (`permute`) or reducing it away (`mean()`) is not reported, nor is an op whose input has
+    lost N already: the warning is at the op that changed it."""
+    batch = {_batch_symbol(model, input_id) for input_id in model.inputs} - {None}
+    for node in model.nodes():
+        if node.kind != "op" or node.id not in inference.shapes:
+            continue
+        shapes = [inference.shapes.get(source) for source in node.inputs]
+        for symbol in batch:
+            before = next((s for s in shapes if s is not None and _has_dim(s, symbol)), None)
+            after = inference.shapes[node.id]
+            if before is None or _has_dim(after, symbol):
+                continue
+            folded = next((d for d in after if _mentions(d, symbol)), None)
+            if folded is not None:
+                reporter.add(_batch_change(node, symbol, before, after, folded))
+
+
+def _batch_symbol(model: ModelGraph, input_id: str) -> str | None:
+    """The name of an input's dim 0 when it is a plain symbol that is not a size with a range
+    (N in [N, 3, H, W])."""
+    shape = model.node(input_id).declared_shape
+    first = shape[0] if shape else None
+    if not isinstance(first, Sym) or len(first.symbols()) != 1 or not first._is_single_atom():
+        return None
+    (name,) = first.symbols()
+    return None if name in model.size_symbols else name
+
+
+def _has_dim(shape, symbol: str) -> bool:
+    return any(isinstance(d, Sym) and d == Sym.named(symbol) for d in shape)
+
+
+def _mentions(dim, symbol: str) -> bool:
+    return isinstance(dim, Sym) and symbol in dim.symbols()
+
+
+def _batch_change(node, symbol: str, before, after, folded) -> diag.Diagnostic:
+    name = node.op.name
+    if name == "cat":
+        advice = "join along a feature dim: `cat([...], 1)`, not dim 0"
+    elif name in ("flatten", "Flatten"):
+        advice = f"flatten from dim 1 to keep {symbol} apart: `flatten(1)`"
+    else:
+        advice = f"keep {symbol} in front, e.g. `{name}({symbol}, -1)`"
+    return diag.make(
+        "W011",
+        f"{name} changes the batch size from {symbol} to {folded}: "
+        f"{format_shape(before)} -> {format_shape(after)}",
+        node.span,
+        f"batch {symbol} becomes {folded}",
+        notes=[
+            'the model runs, but it mixes samples: a loss later fails with "Expected input '
+            'batch_size to match target batch_size"'
+        ],
+        help=advice,
+    )

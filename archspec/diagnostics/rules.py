@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from archspec.core.diagnostic import CODES
+from archspec.elaborate.loader import BIDI_CONTROLS
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,9 @@ _DOCS = [
         "E105",
         "An argument has a value that torch would reject when the layer is built or run: a "
         "dropout probability outside [0, 1], channels not divisible by `groups`, a padding larger "
-        "than half the kernel, a negative size, a division by zero.",
+        "than half the kernel, a negative size, a division by zero. It is also a name that cannot "
+        "become the same Python name: a layer called `forward`, or a model, block, input, value or "
+        "layer name that Python reads as another (NFKC: `Ｍ` is `M` to Python).",
         _spec("""
             model Net {
                 input x: [N, 16]
@@ -291,9 +294,10 @@ _DOCS = [
     ),
     RuleDoc(
         "E110",
-        "A loop, a list repetition or a number is larger than archspec allows (two million "
-        "steps per model, 256-bit integers). The limits keep a runaway `range` an error instead "
-        "of a hang; no real network reaches them.",
+        "A loop, a list, a block repetition or a number is larger than archspec allows (two "
+        "million steps of work per model, 300,000 layers, 256-bit integers). The limits keep a "
+        "runaway `range` or blocks that each apply the next one twice an error within seconds "
+        "instead of a hang; no real network comes near them.",
         _spec("""
             model Net {
                 input x: [N, 8]
@@ -715,6 +719,52 @@ _DOCS = [
         """),
     ),
     RuleDoc(
+        "W010",
+        "The text holds an invisible character of the Unicode bidirectional algorithm (a mark, "
+        "an embedding, an override or an isolate: U+061C, U+200E, U+200F, U+202A to U+202E, "
+        "U+2066 to U+2069). An editor or a code review reorders the line around it, so what a "
+        'reader sees may not be what archspec checks ("Trojan Source", CVE-2021-42574). It is '
+        "reported wherever it is, in comments and strings too, and shown escaped (here as "
+        "`<U+202E>`). Specs never need one: remove it.",
+        _spec("""
+            # this comment ends in a right-to-left override: \u202e
+            model Net {
+                input x: [N, 4]
+                return x -> Linear(4, 2)
+            }
+        """),
+        _spec("""
+            # this comment is plain
+            model Net {
+                input x: [N, 4]
+                return x -> Linear(4, 2)
+            }
+        """),
+    ),
+    RuleDoc(
+        "W011",
+        "An op folds the batch `N` (dim 0 of a model input) into another size: `cat([...], 0)` "
+        "of per-sample features makes 2·N rows, `flatten(0)` one row of 64·N values, "
+        "`view(-1, 16)` on `[N, 64]` 4·N rows. The model runs, but each output row mixes "
+        'samples, and the loss fails much later with "Expected input batch_size (60) to match '
+        'target batch_size (10)". The warning is at the op that changed `N`, with the shapes '
+        "before and after. Moving `N` (`transpose`) or reducing over it (`mean()`) is not "
+        "reported, nor is `view(N, -1)`. Join along a feature dim, flatten from dim 1, keep `N` "
+        "in front of a view.",
+        _spec("""
+            model Net {
+                input x: [N, 3, 32, 32]
+                return x -> Conv2d(3, 8, 3) -> flatten(0)
+            }
+        """),
+        _spec("""
+            model Net {
+                input x: [N, 3, 32, 32]
+                return x -> Conv2d(3, 8, 3) -> flatten(1)
+            }
+        """),
+    ),
+    RuleDoc(
         "E301",
         "A model exceeds a budget: its parameters, its multiply-accumulates (per sample) or its "
         "forward activation memory (float32, at the budget's batch size) are above the limit set "
@@ -770,7 +820,9 @@ RULE_DOCS: dict[str, RuleDoc] = {doc.code: doc for doc in _DOCS}
 
 
 def _visible(text: str) -> str:
-    """Control characters as their visible Unicode pictures (U+2400 block), for docs."""
+    """Control characters as their visible Unicode pictures (U+2400 block), and bidirectional
+    controls as `<U+202E>`, for docs."""
+    text = BIDI_CONTROLS.sub(lambda found: f"<U+{ord(found.group()):04X}>", text)
     return "".join(
         chr(0x2400 + ord(ch)) if ord(ch) < 32 and ch not in "\t\n" else ch for ch in text
     )
@@ -843,13 +895,18 @@ is off by default and turned on only by its full code (`--extend-select W008`).
 
 ## Fixes
 
-Findings marked `[*]` have a safe fix: `archspec check --fix` applies them, re-checks and reports
-what remains (the exit code follows what remains); `--fix --diff` prints a unified diff and writes
-nothing. Fixes edit only the checked file, keep everything else in it byte for byte, and never
-touch a file with syntax errors. E201/E202: an explicit count written with numbers only is replaced
-by the propagated value, when every instance made from it receives the same value. W007: the
-unused comment (or the unused codes in it) is removed. W008: the argument and its comma are
-removed.
+Findings marked `[*]` have a safe fix, one that cannot change what the spec means: `archspec
+check --fix` applies them, re-checks and reports what remains (the exit code follows what
+remains); `--fix --diff` prints a unified diff and writes nothing. Findings marked `[~]` have an
+unsafe fix, one that changes the model: only `--fix --unsafe-fixes` applies them. A fix is offered
+only when the fixed text, checked again, no longer has the finding and has no new one. Fixes edit
+only the checked file, keep everything else in it byte for byte, and never touch a file with
+syntax errors. W007 (safe): the unused comment (or the unused codes in it) is removed. W008
+(safe): the argument and its comma are removed. E201/E202 (unsafe: the layer's parameters
+change, and the mistake may be a layer before it): an explicit count written with numbers only
+is replaced by the propagated value, when every instance made from it receives the same value
+and the count is not found elsewhere in the input (a missing flatten, a channels-first
+LayerNorm), where the help names the alternatives instead.
 
 ## Budgets
 

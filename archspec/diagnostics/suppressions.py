@@ -75,8 +75,10 @@ def apply_suppressions(
     diagnostics: list[diag.Diagnostic],
     checked: SourceFile | None = None,
     block_lines: set[int] = frozenset(),
-) -> list[diag.Diagnostic]:
-    """Drop suppressed findings; add W007 for `checked`'s suppressions that matched nothing.
+) -> tuple[list[diag.Diagnostic], list[diag.Diagnostic]]:
+    """(kept, suppressed): the findings left to report, with W007 added for `checked`'s
+    suppressions that matched nothing, and those a comment hid. A suppression hides a report, not
+    a problem: callers keep the suppressed errors, whose graphs are still broken.
 
     Findings are suppressed by comments in the file where they start (an imported file's own
     comments for findings in its blocks). `block_lines` are the lines of `checked` inside block
@@ -91,6 +93,7 @@ def apply_suppressions(
         return by_source[id(source)]
 
     kept = []
+    suppressed = []
     for diagnostic in diagnostics:
         if diagnostic.code.startswith(UNSUPPRESSIBLE_PREFIX):
             kept.append(diagnostic)
@@ -103,14 +106,13 @@ def apply_suppressions(
         ]
         for suppression in matching:
             suppression.mark_used(diagnostic.code)
-        if not matching:
-            kept.append(diagnostic)
+        (suppressed if matching else kept).append(diagnostic)
     if checked is not None and not any(
         d.code.startswith(UNSUPPRESSIBLE_PREFIX) and d.primary.span.source is checked
         for d in diagnostics
     ):
         kept.extend(_unused(suppressions_of(checked), block_lines))
-    return kept
+    return kept, suppressed
 
 
 def _unused(suppressions: list[Suppression], block_lines: set[int]) -> list[diag.Diagnostic]:
@@ -205,7 +207,7 @@ def _removal(suppression: Suppression) -> diag.Fix | None:
         while start > line_start and text[start - 1] in " \t":
             start -= 1
     edit = diag.Edit(source.span(start, end), "")
-    return diag.Fix("remove the unused suppression comment", (edit,))
+    return diag.Fix("remove the unused suppression comment", (edit,), diag.Applicability.SAFE)
 
 
 def _narrowing(suppression: Suppression, unused: list[str]) -> diag.Fix:
@@ -215,7 +217,9 @@ def _narrowing(suppression: Suppression, unused: list[str]) -> diag.Fix:
     kept = [code for code in suppression.codes if code not in unused]
     replacement = span.text[: opening + 1] + ", ".join(kept) + "]"
     edit = diag.Edit(span, replacement)
-    return diag.Fix(f"remove {_codes(unused)} from the suppression", (edit,))
+    return diag.Fix(
+        f"remove {_codes(unused)} from the suppression", (edit,), diag.Applicability.SAFE
+    )
 
 
 def _codes(codes: list[str]) -> str:

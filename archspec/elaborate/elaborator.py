@@ -20,7 +20,7 @@ import networkx as nx
 from archspec.core import diagnostic as diag
 from archspec.core.dims import Sym
 from archspec.core.memory import gc_paused
-from archspec.core.names import chain_text, closest, layer_name_problem
+from archspec.core.names import chain_text, closest, layer_name_problem, python_reading_problem
 from archspec.core.source import Span
 from archspec.elaborate.evaluate import (
     BUILTINS,
@@ -65,6 +65,10 @@ MAX_VALUE_DEPTH = 100  # lists and tuples nested in each other, in a layer's or 
 # Graph nodes per model: each costs about 7 KiB through inference, so a runaway loop that makes
 # layers must stop long before MAX_STEPS (2M layers would need some 15 GiB).
 MAX_NODES = 300_000
+# Steps (of the model's StepBudget) that applying a block or Sequential costs: it makes a frame, a
+# call record and, the first time, its modules, some 3 KiB and 20 µs where an expression takes
+# about 1 µs. Forty blocks that each apply the next one twice stop within seconds.
+APPLICATION_STEPS = 20
 
 
 # Elaboration recurses (statement -> expression -> block call -> its body -> ...), 10 to 20 Python
@@ -158,7 +162,7 @@ class Elaborator:
         self.errors_before = 0
         self.id_counters: dict[str, int] = {}  # node id base -> last suffix used (ids stay O(1))
         self.saw_input = False
-        self.input_reads: list[str] = []  # model inputs named by the statements now running
+        self.value_reads: list[str] = []  # nodes named by the statements now running
         self.applications = 0
         self.block_stack: list[tuple[str, ast.Definition]] = []  # the block bodies now running
         self.running: dict[int, int] = {}  # id of a running block's definition -> its stack index
@@ -208,6 +212,10 @@ class Elaborator:
                 f"(its parameters: {known})"
             )
         root.params = dict(values)
+        try:
+            _require_python_name(definition.name, "a model name")
+        except diag.ArchError as error:
+            self.report(error.diagnostic)
         frame = Frame(definition, root, values, {}, definition.labels)
         run_deep(self._run_body, frame, definition.body)
         self._finish_model(frame)
@@ -277,10 +285,9 @@ class Elaborator:
         self.reporter.add(diagnostic)
 
     def read(self, tensor: Tensor) -> None:
-        """A name holding `tensor` was read: a model input read by a failing statement is still
-        used (no W005), though no edge will show it."""
-        if tensor.node in self.model.inputs:
-            self.input_reads.append(tensor.node)
+        """A name holding `tensor` was read: a value (or input) read by a failing statement is
+        still used (no W003/W005), though no edge will show it."""
+        self.value_reads.append(tensor.node)
 
     # ================================================================ statements
     def _run_body(self, frame: Frame, body) -> None:
@@ -296,14 +303,14 @@ class Elaborator:
                     ).diagnostic
                 )
                 return
-            mark = len(self.input_reads)
+            mark = len(self.value_reads)
             try:
                 self._run(frame, stmt)
             except diag.ArchError as error:
                 self.report(error.diagnostic)
                 self._poison_targets(frame, stmt)
-                # The inputs this statement read are used, though no edge shows it (no W005).
-                self.model.read_inputs.update(self.input_reads[mark:])
+                # The values this statement read are used, though no edge shows it (no W003/W005).
+                self.model.failed_reads.update(self.value_reads[mark:])
             except RecursionError:
                 # Blocks within MAX_BLOCK_DEPTH, each nesting expressions 100 deep, can still
                 # exhaust RECURSION_LIMIT: everything below is abandoned, reported once here.
@@ -311,7 +318,7 @@ class Elaborator:
                     raise
                 self.report(self._too_deep(stmt.span))
                 self._poison_targets(frame, stmt)
-            del self.input_reads[mark:]
+            del self.value_reads[mark:]
 
     def _too_deep(self, span: Span) -> diag.Diagnostic:
         return diag.make(
@@ -337,6 +344,7 @@ class Elaborator:
         if isinstance(stmt, ast.Input):
             self._run_input(frame, stmt)
         elif isinstance(stmt, ast.Assign):
+            _require_python_name(stmt.target, "a value name")
             first_new = self.graph.number_of_nodes()
             value = self.evaluator.eval(frame, stmt.value)
             if isinstance(value, Recipe):
@@ -443,11 +451,13 @@ class Elaborator:
         name = stmt.name.id
         if frame.module.kind != "model":
             # Block inputs are bound by the caller; a stated shape is checked at every use.
+            _require_python_name(stmt.name, "an input name")
             value = frame.values.get(name, POISON)
             if stmt.shape is not None:
                 self._assert_shape(frame, value, stmt.shape)
             return
         self.saw_input = True
+        _require_python_name(stmt.name, "an input name")
         if name in frame.values and isinstance(frame.values[name], Tensor):
             raise _error("E103", f"input '{name}' is declared twice", stmt.name.span, "again")
         if stmt.shape is None:
@@ -510,13 +520,42 @@ class Elaborator:
                     help="narrow the range to the sizes the network will see",
                 )
             high -= (high - low) % step  # the last value the steps reach
+            report = self._report_size(frame, name.id, bounded, low, high, step)
             self.model.size_symbols[name.id] = SizeSymbol(
-                name.id, low, high, True, bounded.span, step
+                name.id, low, high, True, bounded.span, step, report
             )
         elif position > 0:
             low, high = DEFAULT_SIZE_BOUNDS
             self.model.size_symbols[name.id] = SizeSymbol(name.id, low, high, False, name.span)
         return symbol
+
+    def _report_size(
+        self, frame: Frame, name: str, bounded: ast.BoundedDim, low: int, high: int, step: int
+    ) -> int | None:
+        """`= 224` after a range: a size the range holds, which summaries count at."""
+        if bounded.report is None:
+            return None
+        value = self._size_bound(frame, bounded.report)
+        span = bounded.report.span
+        if not low <= value <= high:
+            raise _error(
+                "E105",
+                f"the report size {name} = {value} is outside its range {low}..{high}",
+                span,
+                "outside the range",
+                help=f"choose a size from {low} to {high}",
+            )
+        if (value - low) % step:
+            below = value - (value - low) % step
+            raise _error(
+                "E105",
+                f"the report size {name} = {value} is not on the range's steps: "
+                f"({value} − {low}) % {step} = {(value - low) % step}",
+                span,
+                "between two steps",
+                help=f"choose {below} or {min(below + step, high)}",
+            )
+        return value
 
     def _size_bound(self, frame: Frame, expr: ast.Expr) -> int:
         value = self.evaluator.eval(frame, expr)
@@ -710,7 +749,7 @@ class Elaborator:
                         )
                     inputs.append(item.node)
                 continue
-            parts = _plain_parts(value, arg_spans.get(param.name, span))
+            parts = _plain_parts(value, arg_spans.get(param.name, span), self.budget)
             if any(part is POISON for part in parts):
                 return POISON
             if any(isinstance(part, (Tensor, Recipe)) for part in parts):
@@ -833,7 +872,7 @@ class Elaborator:
             for key, value in values.items():
                 if type(value) in SCALARS:
                     continue
-                parts = _plain_parts(value, module.arg_spans.get(key, recipe.span))
+                parts = _plain_parts(value, module.arg_spans.get(key, recipe.span), self.budget)
                 if any(part is POISON for part in parts):
                     module.args = None
                     break
@@ -863,6 +902,7 @@ class Elaborator:
             return module
         else:
             definition = recipe.definition.node
+            _require_python_name(definition.name, "a block name")
             module.definition = definition
             module.params = self._bind_block(definition, recipe)
         parent.children[name] = module
@@ -959,7 +999,7 @@ class Elaborator:
                     "",
                     help="tensors flow into blocks through `->`",
                 )
-            _plain_parts(value, span)  # nesting and size within limits, for code and messages
+            _plain_parts(value, span, self.budget)  # nesting and size within limits
         return values
 
     def apply_module(
@@ -968,6 +1008,7 @@ class Elaborator:
         """Apply a built module; `by_reference` (`-> name`) places its node at the reference."""
         if value is POISON:
             return POISON
+        self.budget.step(span, 1 if module.kind == "layer" else APPLICATION_STEPS)  # empty too
         if module.kind == "layer":
             if module.args is None:
                 return POISON
@@ -980,7 +1021,6 @@ class Elaborator:
                 raise _error(
                     "E108", f"{module.op.name} takes {count}, got {kind_of(value)}", span, ""
                 )
-            self.budget.step(span)
             node_id = self._new_node_id(module.path)
             node = Node(
                 node_id,
@@ -1098,15 +1138,14 @@ class Elaborator:
 
     def _add_node(self, node: Node) -> None:
         if self.graph.number_of_nodes() >= MAX_NODES:
-            if self.budget.exceeded is None:  # like MAX_STEPS: one error, every later node refused
-                self.budget.exceeded = _error(
-                    "E110",
-                    f"the model has more than {MAX_NODES:,} layers and functions",
-                    node.span,
-                    "while adding this",
-                    help="check loop bounds and block repetitions",
-                ).diagnostic
-            raise diag.ArchError(self.budget.exceeded)
+            too_many = diag.make(
+                "E110",
+                f"the model has more than {MAX_NODES:,} layers and functions",
+                node.span,
+                "while adding this",
+                help="check loop bounds and block repetitions",
+            )
+            self.budget.stop(node.span, too_many)  # like MAX_STEPS: one error, every later step
         node.index = self.graph.number_of_nodes()
         self.graph.add_node(node.id, node=node)
         for position, source in enumerate(node.inputs):
@@ -1130,22 +1169,25 @@ def _node_ids(value: Any) -> tuple[str, ...] | None:
     return tuple(item.node for item in items)
 
 
-def _plain_parts(value: Any, span: Span) -> list[Any]:
+def _plain_parts(value: Any, span: Span, budget: StepBudget) -> list[Any]:
     """What a layer's or block's argument holds below its lists and tuples (the value itself if it
     is neither), read level by level without recursion. Nesting deeper than MAX_VALUE_DEPTH is
     E002, and more than MAX_STEPS items, counting each use of a shared list, E110: later stages
-    (generated code, messages) write values out in full, recursively."""
+    (generated code, messages) write values out in full, recursively. Each item read is a step
+    of `budget`: a loop may pass the same long list to many layers."""
     if not isinstance(value, (list, tuple)):
         return [value]
     if not any(isinstance(item, (list, tuple)) for item in value):
+        budget.step(span, len(value))
         return list(value)  # the usual case: a number, or a tuple of numbers
     parts: list[Any] = []
     level: dict[int, tuple[Any, int]] = {id(value): (value, 1)}  # item -> how often it occurs
     depth = size = 0
     while level:
         inside: dict[int, tuple[Any, int]] = {}
+        level_size = 0
         for item, count in level.values():
-            size += count
+            level_size += count
             if not isinstance(item, (list, tuple)):
                 parts.append(item)
                 continue
@@ -1160,8 +1202,10 @@ def _plain_parts(value: Any, span: Span) -> list[Any]:
                 "too deep",
                 help="a layer or block argument holds numbers, or lists and tuples of them",
             )
+        size += level_size
         if size > MAX_STEPS:
             raise _error("E110", f"this value holds more than {MAX_STEPS:,} items", span, "")
+        budget.step(span, level_size)
         level = inside
     return parts
 
@@ -1169,6 +1213,14 @@ def _plain_parts(value: Any, span: Span) -> list[Any]:
 def _layer_twin(function: str) -> str:
     twins = {name.lower(): name for name, op in REGISTRY.items() if op.kind == "layer"}
     return twins.get(function.replace("_", ""), "Layer")
+
+
+def _require_python_name(name: ast.Name, what: str) -> None:
+    """Refuse a name that generated Python would read as another name (NFKC): E105, as for
+    layer names."""
+    problem = python_reading_problem(name.id)
+    if problem is not None:
+        raise _error("E105", problem, name.span, f"not usable as {what}")
 
 
 def _bind_help(op: OpSpec, error: BindError, positional: list) -> str | None:

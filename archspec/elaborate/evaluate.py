@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from archspec.core import diagnostic as diag
-from archspec.core.dims import Sym
+from archspec.core.dims import Floor, Sym
 from archspec.core.names import closest
 from archspec.core.records import record
 from archspec.core.source import Span
@@ -31,8 +31,14 @@ from archspec.elaborate.values import (
 from archspec.ops import INFER, REGISTRY
 from archspec.syntax import ast
 
-MAX_STEPS = 2_000_000  # loop iterations + ops per model: a runaway `range` is an error, not a hang
+# The work one model may take, in steps (see StepBudget): a runaway loop, list or block nesting is
+# an error within seconds (some 1 µs a step), not a hang. The largest shipped spec (DenseNet-121)
+# takes about 4,000 steps, a chain of 100,000 layers (the benchmark's largest) about 800,000.
+MAX_STEPS = 2_000_000
 MAX_INT_BITS = 256  # larger numbers are refused (a 10**10**10 must not hang the checker)
+# Terms, atoms (those inside a floor's division too) and 64-bit words of coefficients and divisors
+# of a symbolic size computed in a spec: `s = s * s + s` in a loop doubles it each time.
+MAX_SYMBOLIC_SIZE = 200
 CONTAINERS = {"Sequential"}
 
 
@@ -41,26 +47,39 @@ def error(code: str, message: str, span: Span, label: str = "", **kw) -> diag.Ar
 
 
 class StepBudget:
-    """The work one model may take: MAX_STEPS evaluation steps (loop iterations, comprehension
-    items), shared by the evaluator and the Elaborator. The first overrun, or any other limit the
-    Elaborator hits, is one diagnostic, raised again at every later step."""
+    """The work one model may take: MAX_STEPS steps, shared by the evaluator and the Elaborator.
+    A step is an expression evaluated, a loop iteration or comprehension item, a module applied,
+    an item of a list that `+` or `*` builds, a pair of items that `==` compares, an item a
+    built-in reads, an item of a layer's or block's argument checked, a unit of symbolic
+    arithmetic: every piece of work that a spec can make repeat, so that any spec ends soon.
+
+    The first overrun, or any other limit the Elaborator hits (`stop`), is one diagnostic, raised
+    again at every later step."""
 
     def __init__(self) -> None:
         self.steps = 0
+        self.limit = MAX_STEPS  # read here, so that tests can lower it
         self.exceeded: diag.Diagnostic | None = None
 
-    def step(self, span: Span) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            if self.exceeded is None:
-                self.exceeded = diag.make(
-                    "E110",
-                    f"the model expands to more than {MAX_STEPS} steps",
-                    span,
-                    "while expanding this",
-                    help="check loop bounds",
-                )
-            raise diag.ArchError(self.exceeded)
+    def step(self, span: Span, count: int = 1) -> None:
+        """`count` steps of work at `span`, counted before the work is done."""
+        self.steps += count
+        if self.steps > self.limit:
+            self.stop(span)
+
+    def stop(self, span: Span, diagnostic: diag.Diagnostic | None = None) -> NoReturn:
+        """End the expansion: raise the first stop's diagnostic (by default, the overrun at
+        `span`), now and at every later step."""
+        if self.exceeded is None:
+            self.exceeded = diagnostic or diag.make(
+                "E110",
+                f"the model expands to more than {self.limit:,} steps",
+                span,
+                "while expanding this",
+                help="check loop bounds, block repetitions and the sizes of lists",
+            )
+            self.steps = self.limit  # so that the next step stops too
+        raise diag.ArchError(self.exceeded)
 
 
 @record
@@ -95,6 +114,10 @@ class Evaluator:
         self.budget = budget
 
     def eval(self, frame: Frame, expr) -> Any:
+        budget = self.budget  # StepBudget.step, inlined: this runs for every expression
+        budget.steps += 1
+        if budget.steps > budget.limit:
+            budget.stop(expr.span)
         kind = type(expr)
         if kind is ast.Constant:  # most arguments
             return expr.value
@@ -113,7 +136,7 @@ class Evaluator:
                     call.span,
                     "not a tensor function",
                 )
-            return call_builtin(name, call, arguments)
+            return call_builtin(name, call, arguments, self.budget)
         return self.host.call(frame, call, arguments)
 
     def arguments(self, frame: Frame, call: ast.Call, piped: Any = MISSING) -> Arguments:
@@ -152,6 +175,7 @@ class Evaluator:
                         argument.span,
                         "not a list",
                     )
+                self.budget.step(argument.span, len(value))
                 positional.extend(value)
                 position_spans.extend([argument.span] * len(value))
                 children.extend((None, item, argument.span) for item in value)
@@ -303,7 +327,7 @@ class Evaluator:
             return POISON
         if isinstance(left, Tensor) or isinstance(right, Tensor):
             return self.host.tensor_binop(frame, expr, left, right)
-        return arithmetic(expr, left, right)
+        return arithmetic(expr, left, right, self.budget)
 
     def _eval_Call(self, frame: Frame, expr: ast.Call) -> Any:
         return self.call(frame, expr)
@@ -335,20 +359,79 @@ def require_plain(value: Any, span: Span, where: str) -> None:
         )
 
 
-def arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
-    """`left op right` on plain values and symbolic sizes, with the spec's limits."""
+def values_equal(left: Any, right: Any, budget: StepBudget, span: Span) -> bool:
+    """`left == right` as Python decides it, read pair by pair without recursion (lists nest
+    5,000 deep). Each pair of items compared is a step, and the same pair of lists is compared
+    once: lists that share their parts (`l = [l, l]` forty times) compare in time linear in
+    their distinct parts, not in the 2^40 items they stand for."""
+    budget.step(span)
+    pending = [(left, right)]
+    compared: dict[tuple[int, int], tuple[Any, Any]] = {}  # holds the pairs, so ids stay unique
+    while pending:
+        a, b = pending.pop()
+        if a is b:
+            continue
+        parts = _paired_parts(a, b)
+        if parts is None:
+            if not a == b:
+                return False
+            continue
+        if parts is _UNEQUAL:
+            return False
+        key = (id(a), id(b))
+        if key not in compared:
+            compared[key] = (a, b)
+            budget.step(span, len(parts))
+            pending.extend(parts)
+    return True
+
+
+_UNEQUAL = object()  # two values that differ in kind or length
+
+
+def _paired_parts(a: Any, b: Any) -> Any:
+    """What `a == b` compares next: the pairs of their items (lists, tuples, layers), _UNEQUAL
+    when they differ in kind or length, None for values compared directly."""
+    containers = (list, tuple)
+    if isinstance(a, containers) or isinstance(b, containers):
+        if type(a) is not type(b) or len(a) != len(b):
+            return _UNEQUAL
+        return list(zip(a, b))
+    if isinstance(a, Recipe) or isinstance(b, Recipe):
+        return _recipe_parts(a, b)
+    return None
+
+
+def _recipe_parts(a: Any, b: Any) -> Any:
+    """Two layers are equal as their records are: the same call, the same argument values."""
+    if not (isinstance(a, Recipe) and isinstance(b, Recipe)):
+        return _UNEQUAL
+    same = (a.func, a.kind, a.span, a.definition) == (b.func, b.kind, b.span, b.definition)
+    if not same or a.keywords.keys() != b.keywords.keys():
+        return _UNEQUAL
+    keywords = [(a.keywords[key], b.keywords[key]) for key in a.keywords]
+    return [(a.positional, b.positional), (a.arg_spans, b.arg_spans), (a.children, b.children),
+            *keywords]  # fmt: skip
+
+
+def arithmetic(expr: ast.BinOp, left: Any, right: Any, budget: StepBudget | None = None) -> Any:
+    """`left op right` on plain values and symbolic sizes, with the spec's limits; the work
+    counts against `budget` (a fresh one if none is given)."""
+    budget = budget if budget is not None else StepBudget()
     op = expr.op
     numeric = (is_number(left) or isinstance(left, Sym)) and (
         is_number(right) or isinstance(right, Sym)
     )
     if op in ("==", "!="):
-        equal = left == right
+        equal = values_equal(left, right, budget, expr.span)
         return equal if op == "==" else not equal
     if op == "+" and isinstance(left, (list, tuple)) and type(left) is type(right):
+        budget.step(expr.span, len(left) + len(right))
         return left + right
     if op == "*" and isinstance(left, (list, tuple)) and is_int(right):
         if len(left) * max(right, 0) > MAX_STEPS:
             raise error("E110", "list repetition is too large", expr.span, "")
+        budget.step(expr.span, len(left) * max(right, 0))
         return left * right
     if not numeric:
         raise error(
@@ -358,7 +441,7 @@ def arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
             "unsupported operands",
         )
     if isinstance(left, Sym) or isinstance(right, Sym):
-        return _symbolic(expr, left, right)
+        return _symbolic(expr, left, right, budget)
     try:
         if op == "**":
             if is_int(left) and is_int(right) and right > 0 and abs(left) > 1:
@@ -380,18 +463,59 @@ def arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
     return result
 
 
-def _symbolic(expr: ast.BinOp, left: Any, right: Any) -> Any:
+def _symbolic(expr: ast.BinOp, left: Any, right: Any, budget: StepBudget) -> Any:
     op = expr.op
+    sizes = (symbolic_size(left), symbolic_size(right))
     if op in ("+", "-", "*"):
-        return _OPERATORS[op](left, right)
+        budget.step(expr.span, sizes[0] * sizes[1] if op == "*" else sizes[0] + sizes[1])
+        return _bounded_symbolic(expr, _OPERATORS[op](left, right))
     if op in ("//", "%") and isinstance(left, Sym) and is_int(right) and right > 0:
-        return left // right if op == "//" else left % right  # H // 16: exact floors
+        budget.step(expr.span, 2 * (sizes[0] + sizes[1]))
+        result = left // right if op == "//" else left % right  # H // 16: exact floors
+        return _bounded_symbolic(expr, result)
     raise error(
         "E108",
         f"`{op}` on a symbolic size is not supported (only + − × and // or % by a positive number)",
         expr.span,
         "",
     )
+
+
+def _bounded_symbolic(expr: ast.BinOp, result: Any) -> Any:
+    size = symbolic_size(result)
+    if size > MAX_SYMBOLIC_SIZE:
+        raise error(
+            "E110",
+            f"this symbolic size grows too large: {size} parts, more than {MAX_SYMBOLIC_SIZE}",
+            expr.span,
+            "too large",
+            help="a size computed in a loop usually means a loop that runs too often; "
+            "compute it from the input's sizes directly",
+        )
+    return result
+
+
+def symbolic_size(value: Any) -> int:
+    """The parts of a symbolic size (terms, atoms, those inside a floor's division too, and the
+    64-bit words of its coefficients and divisors), read without recursion and only as far as
+    MAX_SYMBOLIC_SIZE; a number or other value is 1."""
+    size, pending = 0, [value]
+    while pending and size <= MAX_SYMBOLIC_SIZE:
+        item = pending.pop()
+        size += 1
+        if isinstance(item, Sym):
+            for monomial, coefficient in item.terms:
+                size += _words(coefficient)
+                pending.extend(monomial)
+        elif isinstance(item, Floor):
+            size += _words(item.divisor)
+            pending.append(item.inner)
+    return size
+
+
+def _words(number: Any) -> int:
+    """64-bit words of an integer or fraction, beyond the first."""
+    return (abs(number.numerator).bit_length() + number.denominator.bit_length()) // 64
 
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -408,7 +532,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def call_builtin(name: str, call: ast.Call, arguments: Arguments) -> Any:
+def call_builtin(name: str, call: ast.Call, arguments: Arguments, budget: StepBudget) -> Any:
     positional, keywords = arguments.positional, arguments.keywords
     if any(v is POISON for v in positional) or any(v is POISON for v in keywords.values()):
         return POISON
@@ -417,6 +541,8 @@ def call_builtin(name: str, call: ast.Call, arguments: Arguments) -> Any:
     for value in positional:
         if isinstance(value, (Tensor, Recipe)):
             raise error("E108", f"{name}() takes plain values, got {kind_of(value)}", call.span, "")
+        if name in _READS_ITEMS and isinstance(value, (list, tuple, range)):
+            budget.step(call.span, len(value))  # max() of a long list reads every item
     try:
         result = BUILTINS[name](*positional)
         size = len(result) if isinstance(result, range) else 0
@@ -441,11 +567,26 @@ def _range(*args):
     return range(*args)
 
 
+def _of_numbers(function: Callable) -> Callable:
+    """min or max of numbers: Python would compare lists item by item, recursively, and lists
+    that share their parts (`l = [l, l]`) stand for exponentially many items."""
+
+    def compare(*args):
+        single = len(args) == 1 and isinstance(args[0], (list, tuple, range))
+        if any(isinstance(item, (list, tuple)) for item in (args[0] if single else args)):
+            raise TypeError("compares numbers, got a list")
+        return function(*args)
+
+    return compare
+
+
+_READS_ITEMS = frozenset({"min", "max"})  # the built-ins that read every item of a list
+
 BUILTINS: dict[str, Callable] = {
     "range": _range,
     "len": len,
-    "min": min,
-    "max": max,
+    "min": _of_numbers(min),
+    "max": _of_numbers(max),
     "int": int,
     "round": round,  # torchvision's MobileNet: int(round(inp * expand_ratio))
     "abs": abs,

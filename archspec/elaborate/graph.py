@@ -107,8 +107,9 @@ DEFAULT_SIZE_BOUNDS = (1, 1024)
 
 @record(frozen=True)
 class SizeSymbol:
-    """A symbolic input size that shapes may constrain (`H` in `[N, 3, H, W]`): its range, and
-    whether the spec declared it (`H in 32..1024`) or it is the default."""
+    """A symbolic input size that shapes may constrain (`H` in `[N, 3, H, W]`): its range,
+    whether the spec declared it (`H in 32..1024`) or it is the default, and the size the spec
+    asks counts to be reported at (`= 224`), if any."""
 
     name: str
     low: int
@@ -116,6 +117,7 @@ class SizeSymbol:
     declared: bool
     span: Span
     step: int = 1
+    report: int | None = None  # `H in 32..1024 = 224`: the size summaries count at
 
     @property
     def values(self) -> range:
@@ -137,7 +139,7 @@ class ModelGraph:
     outputs: list[str] = field(default_factory=list)
     assertions: list[ShapeAssertion] = field(default_factory=list)
     calls: list[ContainerCall] = field(default_factory=list)  # in order of application
-    read_inputs: set[str] = field(default_factory=set)  # inputs named in lines that failed
+    failed_reads: set[str] = field(default_factory=set)  # nodes named in lines that failed
     # Symbolic input sizes other than the batch (dim 0): archspec.shapes.sizes finds which values
     # work.
     size_symbols: dict[str, SizeSymbol] = field(default_factory=dict)

@@ -8,8 +8,11 @@ outside it, by `..`, an absolute path or a symbolic link, is reported (E111) and
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
+import unicodedata
 from collections.abc import Generator
 
 from archspec.core import diagnostic as diag
@@ -21,9 +24,49 @@ from archspec.ops import REGISTRY
 from archspec.syntax import ast
 from archspec.syntax.parser import parse_module
 
-# Control characters other than tab, newline, carriage return and form feed; and DEL.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Control characters other than tab, newline, carriage return and form feed: C0, DEL and C1.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+# A lone UTF-16 surrogate: a str can hold one (an editor's buffer, "\ud800"), UTF-8 cannot.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Invisible characters that reorder how a line is displayed: the marks, embeddings, overrides and
+# isolates of the Unicode bidirectional algorithm ("Trojan Source", CVE-2021-42574).
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 PROJECT_MARKERS = ("pyproject.toml", "archspec.toml", ".git")
+
+
+class NotARegularFile(OSError):
+    """A spec path that names a folder, a named pipe, a device or a socket. Specs are read from
+    regular files only: a named pipe waits for a writer forever, /dev/zero never ends."""
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_spec_file(path: str) -> bytes:
+    """The bytes of the regular file at `path`; NotARegularFile (an OSError) for anything else.
+
+    The file is opened without blocking, so a named pipe opens at once instead of waiting for a
+    writer, and its kind is taken from the open descriptor (fstat): a file swapped for a pipe
+    after a check by name would still be caught. Other OSErrors pass through unchanged."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    descriptor = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+            raise NotARegularFile(errno.EINVAL, f"{kind}, not a regular file", path)
+        handle = os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with handle:
+        return handle.read()
 
 
 def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
@@ -40,8 +83,27 @@ def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
             "invalid byte here",
             help="save the file as UTF-8",
         )
+    return decode_text(path, text)
+
+
+def decode_text(path: str, text: str) -> tuple[SourceFile, diag.Diagnostic | None]:
+    """Spec text given as a str (`check_text`, an editor's buffer): `decode`'s checks, and a lone
+    surrogate, which no UTF-8 file can hold, is reported like an undecodable byte (the source
+    keeps only the text before it, so nothing downstream has to print it)."""
     if text.startswith("\ufeff"):
         text = text[1:]
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        offset = surrogate.start()
+        source = SourceFile(path, text[:offset])
+        return source, diag.make(
+            "E003",
+            f"the text holds a lone surrogate U+{ord(text[offset]):04X} (at character {offset}), "
+            "which UTF-8 cannot encode",
+            source.span(offset, offset),
+            "invalid character here",
+            help="remove it; a surrogate is only valid as half of a UTF-16 pair",
+        )
     source = SourceFile(path, text)
     control = _CONTROL.search(text)
     if control is not None:
@@ -54,6 +116,23 @@ def decode(path: str, data: bytes) -> tuple[SourceFile, diag.Diagnostic | None]:
             help="remove it",
         )
     return source, None
+
+
+def bidi_control_warnings(source: SourceFile) -> list[diag.Diagnostic]:
+    """W010 at every bidirectional control character, in code, comments and strings alike: the
+    line a reviewer sees may not be the line archspec reads."""
+    return [
+        diag.make(
+            "W010",
+            f"invisible bidirectional control U+{ord(found.group()):04X} "
+            f"({unicodedata.name(found.group()).lower()})",
+            source.span(found.start(), found.end()),
+            "reorders how this line is displayed",
+            help="remove it: it can make the text read differently from what is checked "
+            '("Trojan Source"); shown here escaped',
+        )
+        for found in BIDI_CONTROLS.finditer(source.text)
+    ]
 
 
 @record
@@ -74,12 +153,17 @@ class Loader:
         self.root: tuple[str, str | None] | None = None  # the project: folder, marker in it
 
     def load_path(self, path: str) -> LoadedFile | None:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        return self.load_bytes(path, data)
+        return self.load_bytes(path, read_spec_file(path))
 
     def load_bytes(self, path: str, data: bytes) -> LoadedFile | None:
-        source, problem = decode(path, data)
+        return self._load_decoded(*decode(path, data))
+
+    def load_text(self, path: str, text: str) -> LoadedFile | None:
+        return self._load_decoded(*decode_text(path, text))
+
+    def _load_decoded(
+        self, source: SourceFile, problem: diag.Diagnostic | None
+    ) -> LoadedFile | None:
         if problem is not None:
             self.reporter.add(problem)
             return None
@@ -109,6 +193,7 @@ class Loader:
     ) -> Generator[SourceFile, LoadedFile | None, LoadedFile | None]:
         key = _key(source.path)
         self.loading[key] = None
+        self.reporter.extend(bidi_control_warnings(source))
         try:
             module = parse_module(source)
         except diag.ArchError as error:
@@ -187,6 +272,18 @@ class Loader:
     ) -> Generator[SourceFile, LoadedFile | None, bool]:
         """Bind the imported blocks in `loaded` (yielding the file to load, if it is not loaded
         yet); False if the file could not be imported."""
+        unusable = _file_name_problem(imported.path.value)
+        if unusable is not None:
+            self.reporter.add(
+                diag.make(
+                    "E106",
+                    f"cannot import from '{imported.path.value}': {unusable}",
+                    imported.path.span,
+                    "not a file name",
+                    help="write the path without it",
+                )
+            )
+            return False
         base = os.path.dirname(loaded.source.path)
         target = os.path.normpath(os.path.join(base, imported.path.value))
         key = _key(target)
@@ -230,8 +327,7 @@ class Loader:
             other = self.cache[key]
         else:
             try:
-                with open(target, "rb") as handle:
-                    data = handle.read()
+                data = read_spec_file(target)
             except OSError as error:
                 reason = error.strerror or str(error)
                 self.reporter.add(
@@ -278,6 +374,19 @@ class Loader:
                 continue
             loaded.definitions[name.id] = other.definitions[name.id]
         return True
+
+
+def _file_name_problem(path: str) -> str | None:
+    """Why the string `path` (a string literal: escapes can put anything in it) cannot name a
+    file on this system, or None. The operating system would raise ValueError, not OSError."""
+    if "\x00" in path:
+        return "a file name cannot hold the NUL character U+0000"
+    for character in path:
+        try:
+            os.fsencode(character)
+        except UnicodeEncodeError:
+            return f"a file name cannot hold U+{ord(character):04X}"
+    return None
 
 
 def project_root(path: str) -> tuple[str, str | None]:

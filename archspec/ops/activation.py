@@ -15,6 +15,7 @@ from archspec.ops.base import (
     optional,
     positive_int,
 )
+from archspec.ops.common import values_per_sample
 from archspec.ops.registry import register
 
 INPLACE = Param("inplace", False, check=boolean)
@@ -164,6 +165,8 @@ register(
         params=(Param("num_parameters", 1, check=positive_int), Param("init", 0.25, check=number)),
         rule=_prelu_rule,
         count_params=lambda a: a["num_parameters"],
+        # One multiply by its slope per output value (the only op of this module with a weight).
+        count_macs=lambda args, inputs, output: values_per_sample(output),
         summary="leaky rectifier with a learned slope (shared or per channel)",
     )
 )

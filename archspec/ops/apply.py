@@ -176,7 +176,7 @@ def _evaluate(
         explanations=ctx.explanations,
         warnings=ctx.warnings,
         params=op.count_params(args),
-        macs=(op.count_macs(args, inputs, shape) if op.count_macs else op.count_params(args)),
+        macs=op.count_macs(args, inputs, shape) if op.count_macs else 0,
     )
 
 
@@ -184,6 +184,48 @@ def _rank_help(op: OpSpec, rank: int) -> str | None:
     if rank == 2 and min(op.ranks) > 2:
         return "the input was flattened already; move this layer before the flatten"
     return None
+
+
+def _other_reading(op, name: str, declared, actual, shape: Shape) -> str | None:
+    """Help when a count read from the last dim (in_features, normalized_shape) is found elsewhere
+    in the input: an earlier dim (`LayerNorm(96)` on channels-first `[N, 96, 56, 56]`) or several
+    trailing dims together (`Linear(3136)` on `[N, 64, 7, 7]`, a missing flatten). Writing the
+    received count would silence the error and build the wrong model, so no fix is offered, only
+    the alternatives. (A channel count read from dim 1 that equals a spatial size is a
+    coincidence too often to mean anything.)"""
+    last = len(shape) - 1
+    if name not in _LAST_DIM_COUNTS or type(declared) is not int or len(shape) < 3:
+        return None
+    if not all(type(d) is int for d in shape[1:]):
+        return None
+    shown = format_shape(shape)
+    for start in range(1, last):
+        dims = shape[start:]
+        if _product(dims) == declared:
+            return (
+                f"{declared} = {'×'.join(map(str, dims))} (dims {start} to {last} of {shown}), "
+                f"but {op.name} reads {name} from the last dim alone ({actual}): "
+                f"flatten({start}) first to use all {declared} values; set {name}={actual} only "
+                f"to apply {op.name} to the last dim alone"
+            )
+    for index in range(1, last):
+        if shape[index] == declared:
+            return (
+                f"{declared} is dim {index} of {shown}, but {op.name} reads {name} from the last "
+                f"dim ({actual}): if dim {index} is meant, move it last first (permute); set "
+                f"{name}={actual} only if the last dim is meant"
+            )
+    return None
+
+
+_LAST_DIM_COUNTS = ("in_features", "normalized_shape")
+
+
+def _product(dims) -> int:
+    total = 1
+    for dim in dims:
+        total *= dim
+    return total
 
 
 def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
@@ -197,6 +239,15 @@ def _mismatch(op, name, declared, actual, inputs, explanations) -> OpFailure:
             input=0,
             help="make the count one number: pool to a fixed size before flattening (e.g. "
             "AdaptiveAvgPool2d), or fix the input size",
+        )
+    other_reading = _other_reading(op, name, declared, actual, inputs[0])
+    if other_reading is not None:  # no fix: the count may be right and the input's layout not
+        return OpFailure(
+            code,
+            f"{op.name} expects {name}={declared}, but receives {actual}",
+            arg=name,
+            input=0,
+            help=other_reading,
         )
     rank = len(inputs[0])
     dim = rank - 1 if name == "in_features" or name == "normalized_shape" else None

@@ -24,6 +24,8 @@ class _Sentinel:
 
 REQUIRED = _Sentinel("<required>")
 INFER = _Sentinel("?")
+# `training` left out of a functional op (F.dropout): the generated module's train()/eval() decides.
+FOLLOW_MODULE = _Sentinel("self.training")
 
 
 class ArgError(Exception):
@@ -70,9 +72,12 @@ class OpSpec:
     ranks: tuple[int, ...] | None = None  # accepted ranks of the first input; None: any
     validate: Callable[[RuleContext], None] | None = None  # cross-argument checks, args resolved
     count_params: Callable[[dict[str, Any]], int] = field(default=lambda args: 0)
-    # Multiply-accumulates per sample, in torchinfo's convention (so the two can be compared):
-    # every parameter, bias included, counts once per output position it is applied at. None:
-    # once per sample (norms, PReLU); ops without parameters count 0.
+    # Multiply-accumulates per sample (dim 0 is the batch), one per multiply-add, from the
+    # resolved arguments, the input shapes and the output shape. The convention (docs/language.md,
+    # "What summary counts"): a weight layer counts each weight once per position it is applied
+    # at (output positions for a convolution, input positions for a transposed one, feature
+    # vectors for Linear) and its bias once per output value; a normalisation or PReLU one per
+    # output value; element-wise ops, pooling, resizing and reshapes nothing. None: 0.
     count_macs: Callable[[dict[str, Any], list[Shape], Shape], Dim] | None = None
     inputs: int = 1  # tensor inputs of a layer; functions declare theirs as is_tensor params
     summary: str = ""

@@ -119,19 +119,36 @@ def _conv_rule(spatial: int):
     return rule
 
 
-def _conv_params(args) -> int:
-    weight = (
+def _conv_weights(args) -> int:
+    return (
         args["out_channels"]
         * (args["in_channels"] // args["groups"])
         * product(args["kernel_size"])
     )
-    return weight + (args["out_channels"] if args["bias"] else 0)
+
+
+def _conv_bias(args) -> int:
+    return args["out_channels"] if args["bias"] else 0
+
+
+def _conv_params(args) -> int:
+    return _conv_weights(args) + _conv_bias(args)
 
 
 def _conv_macs(args, inputs, output) -> int:
-    """Weights and bias once per output position (torchinfo's count, transposed convs too)."""
+    """Every weight once per output position, the bias once per output value: output positions ×
+    parameters (torchinfo's count)."""
     spatial = len(args["kernel_size"])
     return product(output[-spatial:]) * _conv_params(args)
+
+
+def _transpose_macs(args, inputs, output) -> int:
+    """A transposed convolution scatters every input value through its group's kernel: every
+    weight once per *input* position (not per output position: that would be stride^d too many,
+    which torchinfo counts); the bias once per output value."""
+    spatial = len(args["kernel_size"])
+    weights = product(inputs[0][-spatial:]) * _conv_weights(args)
+    return weights + product(output[-spatial:]) * _conv_bias(args)
 
 
 def _conv_window(args, input_shape) -> tuple[tuple, tuple]:
@@ -225,7 +242,7 @@ def _transpose(spatial: int) -> OpSpec:
         ranks=(spatial + 1, spatial + 2),
         validate=_transpose_validate,
         count_params=_conv_params,
-        count_macs=_conv_macs,
+        count_macs=_transpose_macs,
         summary=f"{spatial}-d transposed convolution",
     )
 

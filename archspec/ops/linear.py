@@ -34,6 +34,12 @@ def _linear_rule(ctx: RuleContext):
     return (*ctx.input[:-1], ctx["out_features"])
 
 
+def _linear_params(args) -> int:
+    return args["in_features"] * args["out_features"] + (
+        args["out_features"] if args["bias"] else 0
+    )
+
+
 def _linear() -> OpSpec:
     return OpSpec(
         name="Linear",
@@ -44,13 +50,10 @@ def _linear() -> OpSpec:
             Param("bias", True, check=boolean),
         ),
         rule=_linear_rule,
-        count_params=lambda a: (
-            a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
-        ),
-        count_macs=lambda a, inputs, output: (
-            _positions(inputs[0])
-            * (a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0))
-        ),
+        count_params=_linear_params,
+        # Every weight once per feature vector, the bias once per output value (torchinfo's
+        # count for a [N, F] input; it leaves out the positions of a [N, T, F] one).
+        count_macs=lambda a, inputs, output: _positions(inputs[0]) * _linear_params(a),
         summary="fully connected layer on the last dim",
     )
 
@@ -88,6 +91,11 @@ def _bilinear_rule(ctx: RuleContext):
     return (*first[:-1], ctx["out_features"])
 
 
+def _bilinear_params(args) -> int:
+    weights = args["in1_features"] * args["in2_features"] * args["out_features"]
+    return weights + (args["out_features"] if args["bias"] else 0)
+
+
 def _bilinear() -> OpSpec:
     return OpSpec(
         name="Bilinear",
@@ -100,13 +108,9 @@ def _bilinear() -> OpSpec:
         ),
         rule=_bilinear_rule,
         inputs=2,
-        count_params=lambda a: (
-            a["in1_features"] * a["in2_features"] * a["out_features"]
-            + (a["out_features"] if a["bias"] else 0)
-        ),
-        count_macs=lambda a, inputs, output: (
-            _positions(inputs[0]) * a["in1_features"] * a["in2_features"] * a["out_features"]
-        ),
+        count_params=_bilinear_params,
+        # Every weight once per feature-vector pair, the bias once per output value.
+        count_macs=lambda a, inputs, output: _positions(inputs[0]) * _bilinear_params(a),
         summary="bilinear map x1ᵀ·A·x2 + b of two inputs",
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from archspec.core.dims import format_dim, format_shape
 from archspec.ops.base import OpSpec, Param, RuleContext, integer
+from archspec.ops.common import layout_of
 from archspec.ops.registry import register
 
 
@@ -74,8 +75,8 @@ def _add_rule(ctx: RuleContext):
             "E205",
             f"cannot add {format_shape(left)} and {format_shape(right)}: `+` needs equal shapes",
             input=1,
-            help="for a residual, project the shortcut to the block's output (a 1×1 Conv2d with "
-            "the same stride, plus BatchNorm) so both shapes match",
+            help=f"for a residual, project the shortcut to the block's output "
+            f"({layout_of(left).projection}) so both shapes match",
         )
     return tuple(left)
 

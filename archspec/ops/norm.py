@@ -17,7 +17,13 @@ from archspec.ops.base import (
     positive_number,
     show_value,
 )
-from archspec.ops.common import SPATIAL_NAMES, channel_dim, spatial_dims
+from archspec.ops.common import (
+    SPATIAL_NAMES,
+    channel_dim,
+    layout_of,
+    spatial_dims,
+    values_per_sample,
+)
 from archspec.ops.linear import last_dim
 from archspec.ops.registry import register
 
@@ -27,6 +33,13 @@ def _affine_params(features, affine: bool, bias: bool) -> int:
     return (product(features) if isinstance(features, tuple) else features) * (
         (1 + bias) if affine else 0
     )
+
+
+def _normalised_values(batched_rank: int = 2):
+    """MACs of a normalisation: one per output value, the x·a + b it comes down to at inference
+    (BatchNorm folds its running statistics into a and b; the mean and variance LayerNorm,
+    GroupNorm and InstanceNorm compute at run time are reductions, not multiply-adds)."""
+    return lambda args, inputs, output: values_per_sample(output, batched_rank)
 
 
 def _channels_at_least_2d(op_name: str):
@@ -66,6 +79,7 @@ def _batch_norm(spatial: int) -> OpSpec:
         # BatchNorm1d takes [N, C] or [N, C, L]; 2d and 3d have no unbatched form.
         ranks=(2, 3) if spatial == 1 else (spatial + 2,),
         count_params=lambda a: _affine_params(a["num_features"], a["affine"], a["bias"]),
+        count_macs=_normalised_values(),
         summary=f"batch normalization over {'[N, C] or [N, C, L]' if spatial == 1 else 'channels'}",
     )
 
@@ -118,6 +132,7 @@ def _group_norm() -> OpSpec:
         rule=_group_norm_rule,
         validate=_group_norm_validate,
         count_params=lambda a: _affine_params(a["num_channels"], a["affine"], a["bias"]),
+        count_macs=_normalised_values(),
         summary="group normalization over channel groups",
     )
 
@@ -179,6 +194,7 @@ def _layer_norm() -> OpSpec:
         count_params=lambda a: _affine_params(
             a["normalized_shape"], a["elementwise_affine"], a["bias"]
         ),
+        count_macs=_normalised_values(),
         summary="layer normalization over the trailing dims",
     )
 
@@ -208,6 +224,7 @@ def _local_response_norm() -> OpSpec:
             Param("k", 1.0, check=number),
         ),
         rule=_local_response_rule,
+        count_macs=_normalised_values(),
         summary="local response normalization across neighbouring channels",
     )
 
@@ -226,7 +243,8 @@ def _instance_norm_rule(spatial: int):
                 f"{ctx.op.name} normalizes each channel over its {names} values, but the input "
                 f"{format_shape(ctx.input)} has only 1",
                 input=0,
-                help="apply it before the spatial size reaches 1, or use BatchNorm or LayerNorm",
+                help=f"apply it before the {layout_of(ctx.input).extent} reaches 1, or use "
+                "BatchNorm or LayerNorm",
             )
         return ctx.input
 
@@ -253,6 +271,7 @@ def _instance_norm(spatial: int) -> OpSpec:
         rule=_instance_norm_rule(spatial),
         ranks=(spatial + 1, spatial + 2),
         count_params=lambda a: _affine_params(a["num_features"], a["affine"], a["bias"]),
+        count_macs=_normalised_values(batched_rank=spatial + 2),
         summary=f"instance normalization per sample and channel ({spatial}-d)",
     )
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from archspec.ops.base import OpSpec, Param, boolean, probability
+from archspec.ops.base import FOLLOW_MODULE, OpSpec, Param, boolean, probability
 from archspec.ops.registry import register
 
 P = Param("p", 0.5, check=probability)
 INPLACE = Param("inplace", False, check=boolean)
+
+
+def _training(name: str, value):
+    """`dropout`'s `training`: left out (FOLLOW_MODULE), the module's train()/eval() decides, as for
+    nn.Dropout. Torch's own default is True (always on); an explicit True or False keeps that
+    meaning in generated code. A default of its own (not True) also keeps codegen from dropping an
+    explicit `training=True` and W008 from calling it redundant."""
+    return value if value is FOLLOW_MODULE else boolean(name, value)
 
 
 def _dropout(name: str, ranks, summary: str) -> OpSpec:
@@ -33,14 +41,13 @@ register(
         params=(
             Param("input", is_tensor=True),
             P,
-            Param("training", True, check=boolean),
+            Param("training", FOLLOW_MODULE, check=_training),
             INPLACE,
         ),
         rule=lambda ctx: ctx.input,
         kind="function",
         summary="zeroes elements with probability p",
-        # F.dropout is on unless told otherwise; generated modules follow train()/eval() as
-        # nn.Dropout does, unless the spec sets `training` itself.
+        # `training` reaches e.args only when the spec wrote it; left out, it follows the module.
         emit=lambda e: (
             "F.dropout("
             + ", ".join(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from archspec.core.dims import Dim, Sym, format_product, format_shape, product
+from archspec.core.dims import Dim, Sym, exact_quotient, format_product, format_shape, product
 from archspec.ops.base import (
     ArgError,
     OpSpec,
@@ -39,29 +39,6 @@ def wrap_dim(ctx: RuleContext, arg: str, dim: int) -> int:
             input=0,
         )
     return dim % bound
-
-
-def exact_quotient(total: Dim, divisor: Dim) -> Dim | None:
-    """total / divisor when it is a whole (polynomial) number for every value of the symbols,
-    else None. The divisor must be a single term such as 64 or N·8."""
-    if isinstance(divisor, Sym):
-        if len(divisor.terms) != 1:
-            return None
-        ((names, coeff),) = divisor.terms
-    else:
-        names, coeff = (), divisor
-    terms = total.terms if isinstance(total, Sym) else (((), total),)
-    result: Dim = 0
-    for term_names, term_coeff in terms:
-        remaining = list(term_names)
-        for name in names:
-            if name not in remaining:
-                return None
-            remaining.remove(name)
-        if term_coeff % coeff:
-            return None
-        result = result + product([term_coeff // coeff, *(Sym.named(n) for n in remaining)])
-    return result
 
 
 # ---------------------------------------------------------------- flatten

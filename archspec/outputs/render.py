@@ -19,6 +19,7 @@ from archspec.core import diagnostic as diag
 from archspec.core.dims import Sym
 from archspec.elaborate.graph import ModelGraph, Node
 from archspec.ops import INFER, REQUIRED, OpSpec
+from archspec.shapes.costs import count_at, report_sizes, sizes_text
 
 if TYPE_CHECKING:
     from archspec.driver import CheckedModel
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 MAX_CLUSTER_DEPTH = 32
 FONT = "Helvetica"
 ERROR_COLOR = "#c0392b"
-FORMATS = ("dot", "svg", "png", "pdf")
+FORMATS = ("dot", "svg", "png", "pdf", "jpg", "jpeg")  # what `archspec graph` writes
 
 
 class RenderError(Exception):
@@ -161,7 +162,23 @@ def to_dot(checked: CheckedModel, diagnostics=None, depth: int | None = None) ->
             if shape is None or target in errors or boxes[target].codes:
                 attributes.update(color=ERROR_COLOR, fontcolor=ERROR_COLOR)
             dot.edge(_node_id(origin), _node_id(target), **attributes)
+    caption = _size_caption(checked)
+    if caption:  # last, so that no cluster inherits it (a root graph's label sits at the bottom)
+        dot.attr(label=caption)
     return dot.source
+
+
+def _size_caption(checked: CheckedModel) -> str:
+    """Under a symbolic model's diagram: its counts at the report size, and which size that is
+    (the shapes in the boxes stay symbolic)."""
+    sizes, chosen_by = report_sizes(checked)
+    if not sizes:
+        return ""
+    macs = count_at(checked.mac_count, 1, sizes)
+    return (
+        f"{checked.parameter_count:,} parameters, {macs:,} MACs per sample "
+        f"at {sizes_text(sizes)} ({chosen_by})"
+    )
 
 
 def _emit_clusters(dot: graphviz.Digraph, model: ModelGraph, boxes: list[_Box]) -> None:
@@ -225,7 +242,9 @@ def _quote_free(text: str) -> str:
 
 
 def render(dot_source: str, fmt: str) -> bytes:
-    """SVG/PNG/PDF bytes from DOT source through Graphviz's `dot` program."""
+    """SVG/PNG/PDF/JPEG bytes from DOT source through Graphviz's `dot` program. The format is
+    one of FORMATS and the source goes in on standard input: nothing of a spec's reaches `dot`'s
+    command line."""
     if fmt == "dot":
         return dot_source.encode("utf-8")
     if fmt not in FORMATS:

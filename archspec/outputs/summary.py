@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from archspec.core.dims import Sizing
 from archspec.elaborate.graph import ContainerCall, Node
-from archspec.shapes.costs import BYTES_PER_VALUE, count_at
+from archspec.shapes.costs import BYTES_PER_VALUE, count_at, report_sizes, sizes_text
 
 if TYPE_CHECKING:
     from archspec.driver import CheckedModel
@@ -41,10 +41,14 @@ class Summary:
     trainable_params: int
     total_macs: int
     batch: int
-    activation_bytes: int
+    activation_bytes: int  # every op's output, at `batch`
     param_bytes: int
-    # A symbolic input: the sizes the counts are taken at (shapes stay symbolic).
+    # A symbolic input: the sizes the counts are taken at (shapes stay symbolic), and why those.
     sizes: dict[str, int] = field(default_factory=dict)
+    sizes_chosen_by: str = ""
+    # torchinfo's definitions (torchinfo/model_statistics.py), so the totals compare with its:
+    input_bytes: int = 0  # the model inputs, at `batch`
+    forward_backward_bytes: int = 0  # 2 × the outputs of the layers that have parameters
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,13 +132,15 @@ class SizeError(ValueError):
 def summarize(
     checked: CheckedModel, batch: int = 1, sizes: dict[str, int] | None = None
 ) -> Summary:
-    """The table; for a symbolic input, counts are taken at `sizes` (default: the accepted
-    sizes the shapes were worked out at)."""
-    sizes = _sizes_for(checked, sizes)
+    """The table; for a symbolic input, counts are taken at `sizes`, the ones not given at the
+    report size (archspec.shapes.costs.report_sizes)."""
+    sizes, chosen_by = _sizes_for(checked, sizes)
     if not sizes:
         return _summarize(checked, batch, sizes)
     with Sizing(sizes):  # a window or a size compared on the way is decided at these sizes
-        return _summarize(checked, batch, sizes)
+        summary = _summarize(checked, batch, sizes)
+    summary.sizes_chosen_by = chosen_by
+    return summary
 
 
 def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summary:
@@ -149,6 +155,7 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
     rows_before: list[int] = []  # per node index: the rows before those it starts
     counted: set[str] = set()
     activation_values = 0
+    weighted_values = 0  # outputs of layers with parameters (torchinfo's forward/backward size)
     for node in model.nodes():
         rows_before.append(len(rows))
         for call in starts.get(node.index, []):
@@ -160,10 +167,9 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
         evaluation = inference.evaluations.get(node.id)
         shape = inference.shapes.get(node.id)
         if shape is not None:
-            values = 1
-            for dim in shape:
-                values *= count_at(dim, batch, sizes)
+            values = _values(shape, batch, sizes)
             activation_values += values
+            weighted_values += values if evaluation and evaluation.params else 0
         name = node.module or (f"{node.scope}.{node.name}" if node.scope else node.name)
         depth = name.count(".") if node.module else (node.scope.count(".") + 1 if node.scope else 0)
         params: int | None = evaluation.params if evaluation else 0
@@ -195,16 +201,30 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
         activation_bytes=activation_values * BYTES_PER_VALUE,
         param_bytes=total * BYTES_PER_VALUE,
         sizes=sizes,
+        input_bytes=sum(_values(model.node(i).declared_shape, batch, sizes) for i in model.inputs)
+        * BYTES_PER_VALUE,
+        forward_backward_bytes=2 * weighted_values * BYTES_PER_VALUE,
     )
 
 
-def _sizes_for(checked: CheckedModel, sizes: dict[str, int] | None) -> dict[str, int]:
+def _values(shape, batch: int, sizes: dict[str, int]) -> int:
+    values = 1
+    for dim in shape:
+        values *= count_at(dim, batch, sizes)
+    return values
+
+
+def _sizes_for(checked: CheckedModel, sizes: dict[str, int] | None) -> tuple[dict[str, int], str]:
+    """The sizes to count at, and how they were chosen."""
     report = checked.sizes
     if report is None:
         if sizes:
             raise SizeError(f"{checked.name} has no symbolic input sizes to set")
-        return {}
-    chosen = dict(checked.inference.hints)
+        return {}, ""
+    chosen, chosen_by = report_sizes(checked)
+    chosen = dict(chosen)
+    if sizes:
+        chosen_by = "given" if sizes.keys() >= chosen.keys() else f"given; the rest {chosen_by}"
     for name, value in (sizes or {}).items():
         if name not in chosen:
             known = ", ".join(chosen) or "none"
@@ -213,7 +233,7 @@ def _sizes_for(checked: CheckedModel, sizes: dict[str, int] | None) -> dict[str,
     if sizes and not report.accepts(chosen):
         shown = ", ".join(f"{k} = {v}" for k, v in chosen.items())
         raise SizeError(f"{checked.name} rejects {shown}; it accepts {report.describe()}")
-    return chosen
+    return chosen, chosen_by
 
 
 def _container_row(checked: CheckedModel, call: ContainerCall, counted: set[str]) -> Row:
@@ -260,27 +280,35 @@ def _cells(row: Row) -> list[str]:
     ]
 
 
-def _size(count: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.2f} {unit}"
-        count /= 1024
-    return f"{count:.2f} GB"
+MEGABYTE = 1_000_000  # torchinfo's MB: bytes / 1e6, not MiB
+GIGA = 1_000_000_000
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / MEGABYTE:,.2f}"
 
 
 def _totals(summary: Summary) -> list[str]:
-    return [
+    """torchinfo's totals, with its definitions and units (MB = 10^6 bytes, float32), then the
+    memory of every op's output and the sizes a symbolic model was counted at."""
+    batch = summary.batch
+    total_bytes = summary.input_bytes + summary.forward_backward_bytes + summary.param_bytes
+    lines = [
         f"Total params: {summary.total_params:,}",
         f"Trainable params: {summary.trainable_params:,}",
         f"Non-trainable params: {summary.total_params - summary.trainable_params:,}",
-        f"Total mult-adds (per sample): {summary.total_macs:,}",
-        f"Forward activations (batch {summary.batch}, float32): {_size(summary.activation_bytes)}",
-        f"Params size (float32): {_size(summary.param_bytes)}",
-    ] + (
-        ["Counts at " + ", ".join(f"{k} = {v}" for k, v in summary.sizes.items())]
-        if summary.sizes
-        else []
-    )
+        f"Total mult-adds (per sample): {summary.total_macs:,} "
+        f"({summary.total_macs / GIGA:,.2f} G)",
+        f"Input size (MB, batch {batch}): {_megabytes(summary.input_bytes)}",
+        f"Forward/backward pass size (MB, batch {batch}): "
+        f"{_megabytes(summary.forward_backward_bytes)}",
+        f"Params size (MB): {_megabytes(summary.param_bytes)}",
+        f"Estimated Total Size (MB, batch {batch}): {_megabytes(total_bytes)}",
+        f"Every op's output (MB, batch {batch}): {_megabytes(summary.activation_bytes)}",
+    ]
+    if summary.sizes:
+        lines.append(f"Counts at {sizes_text(summary.sizes)} ({summary.sizes_chosen_by})")
+    return lines
 
 
 def render_text(summary: Summary) -> str:

@@ -28,3 +28,54 @@ def largest_sizes(checked: Any) -> dict[str, int]:
     if report.product:
         return {name: values[-1] for name, values in report.accepted.items()}
     return dict(zip(report.names, max(report.points, key=lambda p: (sum(p), p))))
+
+
+# A symbolic model's counts are reported at one accepted size: the one its input declares
+# (`H in 32..1024 = 224`), else the accepted size nearest this, ImageNet's, so that counts read
+# like published ones. (The largest size, where budgets must hold, gave a ShuffleNet 3.0 GMACs at
+# 1024×1024 against the 149 M everyone quotes.)
+REPORT_SIZE = 224
+
+
+def report_sizes(checked: Any) -> tuple[dict[str, int], str]:
+    """(sizes, why) for a checked model with a symbolic input: the sizes its summary, diagram and
+    hovers count at, and how they were chosen, in words; ({}, "") for a concrete model."""
+    report = checked.sizes
+    if report is None:
+        return {}, ""
+    symbols = checked.graph.size_symbols
+    declared = {name: symbols[name].report for name in report.names if name in symbols}
+    wanted = {name: declared.get(name) or REPORT_SIZE for name in report.names}
+    if not report.accepted_count:
+        return dict(checked.inference.hints), "no size is accepted"
+    chosen = _nearest_accepted(report, wanted)
+    if all(declared.get(name) == value for name, value in chosen.items()):
+        return chosen, "the declared report size"
+    target = "the declared report size" if any(declared.values()) else str(REPORT_SIZE)
+    return chosen, f"the accepted size nearest {target}"
+
+
+def _nearest_accepted(report: Any, wanted: dict[str, int]) -> dict[str, int]:
+    """The accepted size closest to `wanted` (the sum of the distances; ties: the larger). The
+    accepted set is a union of blocks, each every combination of its per-symbol values, so the
+    nearest point of a block is its nearest value in each symbol."""
+
+    def nearest(values, target: int) -> int:
+        return min(values, key=lambda v: (abs(v - target), -v))
+
+    blocks = [tuple(report.accepted[n] for n in report.names)] if report.product else report.blocks
+    candidates = [
+        tuple(nearest(values, wanted[n]) for n, values in zip(report.names, block))
+        for block in blocks
+        if all(block)
+    ]
+    best = min(
+        candidates,
+        key=lambda p: (sum(abs(v - wanted[n]) for n, v in zip(report.names, p)), [-v for v in p]),
+    )
+    return dict(zip(report.names, best))
+
+
+def sizes_text(sizes: dict[str, int]) -> str:
+    """ "H=224, W=224": the sizes counts were taken at, as every output names them."""
+    return ", ".join(f"{name}={value}" for name, value in sizes.items())

@@ -24,6 +24,7 @@ from archspec.elaborate.graph import WILDCARD, ModelGraph, Node, PatternVar
 from archspec.ops import OpFailure
 from archspec.ops.apply import Evaluation, evaluate
 from archspec.ops.base import show_value
+from archspec.ops.common import layout_of
 
 
 @record
@@ -78,8 +79,11 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             result.shapes[node.id] = inputs[0]
             continue
         explanations = [result.explanations.get(source, {}) for source in node.inputs]
+        args, checked_args = node.args, node.checked_args
+        if values:  # `view(-1, H // 2)` at H = 5 divides by 2, as the concrete input does
+            args, checked_args = _at_values(args, values), _at_values(checked_args, values)
         try:
-            evaluation = evaluate(node.op, node.args, inputs, explanations, node.checked_args)
+            evaluation = evaluate(node.op, args, inputs, explanations, checked_args)
         except OpFailure as failure:
             reporter.add(_failure_diagnostic(model, result, node, failure))
             continue
@@ -97,6 +101,16 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             reporter.add(_failure_diagnostic(model, result, node, warning))
     _check_assertions(model, result, reporter)
     return result
+
+
+def _at_values(value: Any, values: dict[str, int]) -> Any:
+    """Arguments with the symbolic sizes in them (`H // 2`, also inside tuples) replaced by
+    numbers."""
+    if isinstance(value, dict):
+        return {key: _at_values(item, values) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_at_values(item, values) for item in value)
+    return substitute(value, values)
 
 
 def _carry_explanations(evaluation: Evaluation, first_input, explanations) -> dict[int, str]:
@@ -118,9 +132,9 @@ def _failure_diagnostic(model, result: Inference, node: Node, failure: OpFailure
         shape = result.shapes[producer.id]
         verb = "declared as" if producer.kind == "input" else "produces"
         secondary.append((producer.span, f"{verb} {format_shape(shape)}"))
-        trace = spatial_trace(model, result, producer.id)
+        trace = size_trace(model, result, producer.id)
         if trace and failure.code in ("E201", "E202", "E203", "E206"):
-            notes.append(f"spatial size along the way: {trace}")
+            notes.append(trace)
     if node.scope:
         block = model.module(node.scope)
         notes.append(f"in {node.scope} ({_instance_text(block)})")
@@ -132,7 +146,7 @@ def _failure_diagnostic(model, result: Inference, node: Node, failure: OpFailure
         label,
         secondary=secondary,
         notes=notes,
-        help=failure.help,
+        help=_with_upstream_alternative(model, result, node, failure),
         fix=_replacement_fix(failure, node),
     )
 
@@ -143,15 +157,80 @@ _CONSTANT_ARGUMENT = re.compile(r"[0-9\s+\-*/%()]+")
 
 
 def _replacement_fix(failure: OpFailure, node: Node) -> diag.Fix | None:
-    """E201/E202 on an explicit count: write the propagated value instead. Fixable only while
-    every instance made from this argument agrees (see `propagated_values`; the driver checks)."""
+    """E201/E202 on an explicit count: write the propagated value instead. Unsafe: it changes the
+    layer's parameters, and the count may be right and a layer before it wrong. Offered only
+    while every instance made from this argument agrees (see `propagated_values`) and the fixed
+    text checks clean of new findings (the driver checks both)."""
     if failure.replacement is None or failure.arg not in node.arg_spans:
         return None
     span = node.arg_spans[failure.arg]
     if _CONSTANT_ARGUMENT.fullmatch(span.text) is None:
         return None
     edit = diag.Edit(span, str(failure.replacement))
-    return diag.Fix(f"set {failure.arg}={failure.replacement}", (edit,))
+    return diag.Fix(f"set {failure.arg}={failure.replacement}", (edit,), diag.Applicability.UNSAFE)
+
+
+def _with_upstream_alternative(model, result: Inference, node: Node, failure: OpFailure):
+    """The help of an E202 on a count that flattened features do not match, naming the other
+    place the mistake may be: if the declared count fits the same channels on a map of another
+    size (seed 000: 3136 = 64×7×7, where a pool's stride left 3×3), the layers that shrank the map
+    are named beside the fix of the count itself."""
+    declared = node.args.get(failure.arg) if failure.arg else None
+    if failure.code != "E202" or failure.replacement is None or type(declared) is not int:
+        return failure.help
+    flattened = _flattened_map(model, result, node.inputs[0])
+    if flattened is None:
+        return failure.help
+    channels, spatial, shrinkers = flattened
+    side = _integer_root(declared // channels, len(spatial)) if declared % channels == 0 else None
+    if side is None or not shrinkers:
+        return failure.help
+    needed = "×".join([str(side)] * len(spatial))
+    layers = " and ".join(shrinkers)
+    return (
+        f"if {declared} = {channels}×{needed} is right, the map is {'×'.join(map(str, spatial))} "
+        f"where {needed} is needed: check {layers}; if they are right, {failure.help}"
+    )
+
+
+def _flattened_map(model, result: Inference, node_id: str):
+    """(channels, spatial dims, layers that shrank the map) of the map a flatten turned into the
+    features reaching `node_id`, following first inputs back; None without such a flatten."""
+    current: str | None = node_id
+    while current is not None:
+        node = model.node(current)
+        source = node.inputs[0] if node.inputs else None
+        before = result.shapes.get(source) if source is not None else None
+        if before is not None and len(before) >= 3 and len(result.shapes.get(current, ())) == 2:
+            if not all(type(d) is int for d in before[1:]):
+                return None
+            return before[1], before[2:], _shrinking_layers(model, result, source)
+        current = source
+    return None
+
+
+def _shrinking_layers(model, result: Inference, node_id: str) -> list[str]:
+    """`layer1.2 (MaxPool2d, stride=5)` for each layer, first inputs back from `node_id`, whose
+    output map is smaller than its input's, in the order the data meets them."""
+    found = []
+    current: str | None = node_id
+    while current is not None:
+        node = model.node(current)
+        source = node.inputs[0] if node.inputs else None
+        before = result.shapes.get(source) if source is not None else None
+        after = result.shapes.get(current)
+        if node.op is not None and before is not None and after is not None:
+            if len(before) == len(after) >= 3 and tuple(after[2:]) != tuple(before[2:]):
+                stride = node.args.get("stride")
+                detail = f", stride={show_value(stride)}" if stride is not None else ""
+                found.append(f"{node.module or node.name} ({node.op.name}{detail})")
+        current = source
+    return found[::-1]
+
+
+def _integer_root(value: int, degree: int) -> int | None:
+    root = round(value ** (1 / degree)) if value > 0 else 0
+    return next((r for r in (root - 1, root, root + 1) if r > 0 and r**degree == value), None)
 
 
 def propagated_values(models, span: Span) -> set | None:
@@ -195,14 +274,18 @@ def _instance_text(module) -> str:
     return f"{definition.name.id}({args})"
 
 
-def spatial_trace(model: ModelGraph, result: Inference, node_id: str, limit: int = 8) -> str:
-    """How the spatial size evolved along first inputs: "28×28 → 6×6 (layer1.2) → 3×3 (...)"."""
+def size_trace(model: ModelGraph, result: Inference, node_id: str, limit: int = 8) -> str:
+    """How the trailing sizes evolved along first inputs, in the words of the last traced
+    tensor's layout: "spatial size along the way: 28×28 → 6×6 (layer1.2) → 3×3 (...)", "length
+    along the way: 9 → 4 (conv1d)"; "" when no channels-first tensor ([N, C, ...]) changed."""
     steps: list[tuple[str, str]] = []
+    layout = None
     current: str | None = node_id
     while current is not None:
         node = model.node(current)
         shape = result.shapes.get(current)
         if shape is not None and len(shape) >= 3:
+            layout = layout or layout_of(shape)
             size = "×".join(str(d) for d in shape[2:])
             where = node.module or node.name
             if steps and steps[-1][0] == size:
@@ -211,11 +294,11 @@ def spatial_trace(model: ModelGraph, result: Inference, node_id: str, limit: int
                 steps.append((size, where))
         current = node.inputs[0] if node.inputs else None
     steps.reverse()
-    if len(steps) < 2:
+    if len(steps) < 2 or not layout.channels_first:
         return ""
     steps = steps[-limit:]
     parts = [steps[0][0]] + [f"{size} ({where})" for size, where in steps[1:]]
-    return " → ".join(parts)
+    return f"{layout.extent} along the way: " + " → ".join(parts)
 
 
 def _reuse_diagnostic(model: ModelGraph, node: Node, first: dict, now: dict) -> diag.Diagnostic:

@@ -301,14 +301,16 @@ Expr = (
 
 @node
 class BoundedDim:
-    """`H in 32..1024 step 16` in a model input's shape: a symbolic size and the values it may
-    take (low to high inclusive, every `step`-th; no step: every value)."""
+    """`H in 32..1024 step 16 = 224` in a model input's shape: a symbolic size, the values it may
+    take (low to high inclusive, every `step`-th; no step: every value) and the one summaries,
+    diagrams and hovers count at (`= 224`; None: archspec picks one)."""
 
     name: Name
     low: Expr
     high: Expr
     step: Expr | None
     span: Span = _span()
+    report: Expr | None = None
 
 
 @node

@@ -15,6 +15,7 @@ is the order a reader expects: the file's shape first, then what its words mean.
 from __future__ import annotations
 
 import ast as py_ast
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -74,6 +75,10 @@ def _string_value(token, source: SourceFile) -> str:
         ) from None
 
 
+# Sets a field of a node under construction (AST nodes are frozen once the parse returns).
+_set_field = object.__setattr__
+
+
 def _first_pos(children) -> int | None:
     for c in children:
         if c is None:
@@ -106,22 +111,27 @@ class AstBuilder:
     labels: list[tuple[int, str]]  # (offset, name) of the plain layer names since the last body
     problem: diag.Diagnostic | None  # the first problem recorded
     deepest: Span | None  # the first node nested more than MAX_NESTING deep
+    pipes: list[ast.Pipe]  # the pipelines built, their stages a growing list until `end`
 
     def __init__(self, parse_placeholder: PlaceholderParser):
         self.parse_placeholder = parse_placeholder
         self.source, self.labels, self.problem, self.deepest = None, [], None, None
+        self.pipes = []
 
     def begin(self, source: SourceFile) -> tuple:
         """Start a parse of `source`; returns the state to give back to `end` (a placeholder's
         parse happens inside the parse of its file)."""
-        saved = (self.source, self.labels, self.problem, self.deepest)
+        saved = (self.source, self.labels, self.problem, self.deepest, self.pipes)
         self.source, self.labels, self.problem, self.deepest = source, [], None, None
+        self.pipes = []
         return saved
 
     def end(self, saved: tuple) -> diag.Diagnostic | None:
         """Finish a parse: what it must report (E002 before any other recorded problem)."""
+        for pipe in self.pipes:
+            _set_field(pipe, "stages", tuple(pipe.stages))
         found = too_deep(self.deepest) if self.deepest is not None else self.problem
-        self.source, self.labels, self.problem, self.deepest = saved
+        self.source, self.labels, self.problem, self.deepest, self.pipes = saved
         return found
 
     def _record(self, diagnostic: diag.Diagnostic) -> None:
@@ -302,9 +312,11 @@ class AstBuilder:
         return self._make(ast.Shape, children, dims)
 
     def bounded_dim(self, children):
-        name, _in, low, _dots, high, *rest = children
-        step = rest[-1][0] if rest and type(rest[-1]) is tuple else None
-        return self._make(ast.BoundedDim, children, self._name(name), low[0], high[0], step)
+        name, _in, low, _dots, high, _step, step, _equals, report = children
+        # `= 224` (the report size) comes after the span among BoundedDim's fields.
+        node = functools.partial(ast.BoundedDim, report=report[0] if report else None)
+        step = step[0] if step else None
+        return self._make(node, children, self._name(name), low[0], high[0], step)
 
     # ------------------------------------------------------------ expressions
     def ifexp(self, children):
@@ -314,9 +326,20 @@ class AstBuilder:
     def pipe(self, children):
         value, _arrow, stage = children
         node = value[0]
-        if isinstance(node, ast.Pipe):
-            return self._make(ast.Pipe, children, node.value, (*node.stages, stage[0]), step=0)
-        return self._make(ast.Pipe, children, node, (stage[0],), step=0)
+        if not isinstance(node, ast.Pipe):
+            made = self._make(ast.Pipe, children, node, [stage[0]], step=0)
+            self.pipes.append(made[0])
+            return made
+        # `a -> b -> c` is left-recursive: each stage is reduced with the pipeline so far, which
+        # nothing else holds. Extending that node in place keeps a pipeline of n stages O(n) (a
+        # new tuple per stage was O(n²)); `end` makes its stages a tuple.
+        node.stages.append(stage[0])
+        start, end = value[2], stage[3]
+        _set_field(node, "span", Span(self.source, start, end))
+        height = max(value[1], stage[1])
+        if height > MAX_NESTING and self.deepest is None:
+            self.deepest = node.span
+        return (node, height, start, end)
 
     def pipe_from_name(self, children):
         """PIPE_HEAD stage (parser.build_lark's lexer shortcut): `h -> stage`, the nodes `pipe`
@@ -326,7 +349,9 @@ class AstBuilder:
         name = PIPE_HEAD_NAME.match(head.value).group()
         value = ast.Name(name, Span(self.source, start, start + len(name)))
         end = stage[3]
-        return (ast.Pipe(value, (stage[0],), Span(self.source, start, end)), stage[1], start, end)
+        node = ast.Pipe(value, [stage[0]], Span(self.source, start, end))
+        self.pipes.append(node)  # extended by `pipe` as its stages are reduced
+        return (node, stage[1], start, end)
 
     def layer_ref(self, children):
         (name,) = children

@@ -73,11 +73,12 @@ class Comment:
 
 
 def format_text(text: str, path: str = "<string>") -> str:
-    """The canonical layout of spec text. Raises diag.ArchError (the checker's diagnostic) when
-    the text does not parse, FormatError if the result would change the meaning."""
-    from archspec.elaborate.loader import decode
+    """The canonical layout of spec text (LF line ends, no byte order mark: format_file keeps a
+    file's own). Raises diag.ArchError (the checker's diagnostic) when the text does not decode
+    or parse, FormatError if the result would change the meaning."""
+    from archspec.elaborate.loader import decode_text
 
-    source, problem = decode(path, text.encode("utf-8"))
+    source, problem = decode_text(path, text)
     if problem is not None:
         raise diag.ArchError(problem)
     module = parse_module(source)  # the checker's syntax diagnostics, E001/E002/E110
@@ -262,8 +263,8 @@ class _Formatter:
             return [(False, label), (False, colon), (True, call)]
         if kind == "listcomp":
             return [(i not in (0, 1, len(children) - 1), c) for i, c in enumerate(children)]
-        if kind == "bounded_dim":  # H in 32..1024 step 16
-            return [(i in (1, 2, 5, 6), c) for i, c in enumerate(children)]
+        if kind == "bounded_dim":  # H in 32..1024 step 16 = 224: a space before all but `..`
+            return [(i not in (0, 3, 4), c) for i, c in enumerate(children)]
         return [(i > 0, c) for i, c in enumerate(children)]
 
     def _items(self, node: Tree) -> tuple[list, list, Token]:
@@ -295,17 +296,23 @@ class _Formatter:
         return bool(items) and commas[-1] is not None
 
     def _has_magic(self, node) -> bool:
+        """Whether a node or any node inside it has a magic trailing comma. Read without
+        recursion (parentheses nest without limit), each node's answer cached."""
         if isinstance(node, Token):
             return False
-        key = id(node)
-        if key not in self._magic_cache:
-            if node.data == "pipe":
-                head, stages = _pipe_parts(node)
-                found = self._has_magic(head) or any(self._has_magic(s) for _, s in stages)
+        cache = self._magic_cache
+        stack: list[tuple[Tree, bool]] = [(node, False)]  # (node, its children answered)
+        while stack:
+            item, answered = stack.pop()
+            if id(item) in cache:
+                continue
+            inside = [c for c in _children(item) if isinstance(c, Tree)]
+            if answered:
+                cache[id(item)] = self._magic(item) or any(cache[id(c)] for c in inside)
             else:
-                found = self._magic(node) or any(self._has_magic(c) for c in _children(node))
-            self._magic_cache[key] = found
-        return self._magic_cache[key]
+                stack.append((item, True))
+                stack.extend((child, False) for child in inside)
+        return cache[id(node)]
 
     def _can_flat(self, node) -> bool:
         return not self._inner_comments(node) and not self._has_magic(node)
@@ -418,6 +425,9 @@ class _Formatter:
         if kind == "listcomp":
             self._write_listcomp(node, tail)
             return
+        if kind == "atom":
+            self._write_parenthesized(node, tail)
+            return
         if kind == "pipe":
             head, stages = _pipe_parts(node)
             parts: list[tuple[bool, object]] = [(False, head)]
@@ -426,6 +436,18 @@ class _Formatter:
         else:
             parts = self._parts(node)
         self._write_parts(parts, tail)
+
+    def _write_parenthesized(self, node: Tree, tail: int) -> None:
+        """`((x))`: the parentheses around a node written in a loop, not one call deeper each (the
+        checker accepts any number of them, as they do not nest the expression)."""
+        closes = []
+        while isinstance(node, Tree) and node.data == "atom":
+            open_, node, close = _children(node)
+            self.out.token(open_)
+            closes.append(close)
+        self._write(node, tail + len(closes))
+        for close in reversed(closes):
+            self.out.token(close)
 
     def _write_parts(self, parts: list[tuple[bool, object]], tail: int) -> None:
         widths = [len(self._flat(child)) + space for space, child in parts]
@@ -947,12 +969,13 @@ class FormatOutcome:
 
 
 def format_file(path: str) -> FormatOutcome:
-    """Read and format one file; nothing is written (the caller decides)."""
-    from archspec.elaborate.loader import decode
+    """Read and format one file; nothing is written (the caller decides). The file keeps its
+    conventions: a UTF-8 byte order mark stays, and so do CRLF line ends when its first line
+    ends with one (as Black decides); only a regular file is read."""
+    from archspec.elaborate.loader import decode, read_spec_file
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_spec_file(path)
     except OSError as error:
         return FormatOutcome(path, unreadable=str(error.strerror or error))
     try:
@@ -966,7 +989,15 @@ def format_file(path: str) -> FormatOutcome:
         return FormatOutcome(path, original, diagnostic=error.diagnostic)
     except FormatError as error:
         return FormatOutcome(path, original, unsafe=str(error))
-    return FormatOutcome(path, original, formatted)
+    return FormatOutcome(path, original, _with_conventions_of(original, formatted))
+
+
+def _with_conventions_of(original: str, formatted: str) -> str:
+    """`formatted` (LF, no BOM) with the byte order mark and line ends of `original`."""
+    first_line_end = original.find("\n")
+    if first_line_end > 0 and original[first_line_end - 1] == "\r":
+        formatted = formatted.replace("\n", "\r\n")
+    return "\ufeff" + formatted if original.startswith("\ufeff") else formatted
 
 
 __all__ = ["FormatError", "FormatOutcome", "WIDTH", "comment_texts", "format_file", "format_text"]

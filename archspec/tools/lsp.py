@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
@@ -30,6 +31,8 @@ from archspec.core.source import Span
 from archspec.core.version import __version__
 from archspec.driver import CheckedModel, CheckResult, check_text
 from archspec.elaborate.graph import Node
+from archspec.elaborate.loader import read_spec_file
+from archspec.shapes.costs import count_at, report_sizes, sizes_text
 
 __all__ = ["build_server", "diagnostics_for", "hover_text", "main", "offset_at"]
 
@@ -212,6 +215,15 @@ def _count(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _macs(model: CheckedModel, macs: object) -> str:
+    """A count that depends on the input size is shown at the model's report size, as the
+    summary counts it, with its formula."""
+    sizes, _ = report_sizes(model)
+    if not sizes or isinstance(macs, int):
+        return f"{_count(macs)} (per sample)"
+    return f"{count_at(macs, 1, sizes):,} (per sample, at {sizes_text(sizes)}; {macs})"
+
+
 def _candidates(result: CheckResult, path: str, offset: int):
     """(span length, span start, model, node or container call) for everything under `offset`."""
     for model in result.models:
@@ -294,7 +306,7 @@ def hover_text(result: CheckResult, path: str, offset: int) -> str | None:
         elif app.outputs:
             lines.append("- parameters: shared with its first application")
         if app.macs is not None:
-            lines.append(f"- MACs: {_count(app.macs)} (per sample)")
+            lines.append(f"- MACs: {_macs(model, app.macs)}")
     return "\n".join(lines)
 
 
@@ -312,24 +324,39 @@ class ArchLanguageServer(LanguageServer):
         )
         self.results: dict[str, tuple[str, CheckResult]] = {}  # uri -> (text checked, result)
 
-    def check(self, uri: str, fresh: bool = False) -> CheckResult:
-        """The document's result; cached for hovers, `fresh` re-reads imported files too."""
-        document = self.workspace.get_text_document(uri)
+    def document_text(self, uri: str) -> str | None:
+        """The document's text: the editor's copy once it is open; else the file, read only if
+        it is a regular file (a request may name any URI: /dev/zero would never end, a named
+        pipe never open). None when it cannot be read."""
+        if unquote(uri) in self.workspace.text_documents:
+            return self.workspace.get_text_document(uri).source
+        try:
+            data = read_spec_file(_document_path(uri))
+        except OSError:
+            return None
+        return data.decode("utf-8", "replace")
+
+    def check(self, uri: str, fresh: bool = False) -> tuple[str, CheckResult] | None:
+        """The document's text and result, None if it cannot be read; cached for hovers,
+        `fresh` re-reads imported files too."""
+        text = self.document_text(uri)
+        if text is None:
+            return None
         cached = self.results.get(uri)
-        if not fresh and cached is not None and cached[0] == document.source:
-            return cached[1]
-        result = check_text(document.source, _document_path(uri))
-        self.results[uri] = (document.source, result)
-        return result
+        if not fresh and cached is not None and cached[0] == text:
+            return cached
+        self.results[uri] = (text, check_text(text, _document_path(uri)))
+        return self.results[uri]
 
     def publish(self, uri: str) -> None:
         document = self.workspace.get_text_document(uri)
-        result = self.check(uri, fresh=True)
+        checked = self.check(uri, fresh=True)
+        path, codec = _document_path(uri), document.position_codec
         self.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(
                 uri=uri,
                 version=document.version,
-                diagnostics=diagnostics_for(result, _document_path(uri), document.position_codec),
+                diagnostics=diagnostics_for(checked[1], path, codec) if checked else [],
             )
         )
 
@@ -359,9 +386,12 @@ def build_server() -> ArchLanguageServer:
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: ArchLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
         uri = params.text_document.uri
-        document = ls.workspace.get_text_document(uri)
-        result = ls.check(uri)
-        offset = offset_at(document.source, params.position, document.position_codec)
+        checked = ls.check(uri)
+        if checked is None:
+            return None
+        source, result = checked
+        codec = ls.workspace.get_text_document(uri).position_codec
+        offset = offset_at(source, params.position, codec)
         text = hover_text(result, _document_path(uri), offset)
         if text is None:
             return None

@@ -1,11 +1,15 @@
 """One side of `archspec diff`: a spec in the working tree, or the spec at a git revision, checked.
 
-A revision's text is read with `git show` and checked as if it stood at its path in the working
-tree, so its imports resolve against the working tree's files."""
+A revision is resolved to a commit (`git rev-parse --verify`), the file's text is read from it
+(`git cat-file`) and checked as if it stood at its path in the working tree, so its imports
+resolve against the working tree's files."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
+import subprocess
 from dataclasses import dataclass
 
 from archspec.driver import CheckResult, check_file, check_text
@@ -70,26 +74,75 @@ def _relabel(result: CheckResult, path: str, label: str) -> None:
     result.path = label
 
 
-def git_show(rev: str, path: str) -> bytes:
-    """`git show REV:./PATH`, run in PATH's folder (or the nearest one that still exists)."""
-    import subprocess
+class GitUnavailable(SpecReadError):
+    """git cannot be run at all (not installed, timed out)."""
 
+
+def git_show(rev: str, path: str) -> bytes:
+    """The bytes of PATH at git revision REV, read in PATH's folder (or the nearest one that
+    still exists). REV is resolved to a commit first (`resolve_revision`), so no text of the
+    user's reaches git where git could read it as an option."""
     folder = os.path.dirname(os.path.abspath(path))
     relative = os.path.basename(path)
     while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
         folder, part = os.path.split(folder)
         relative = os.path.join(part, relative)
-    spec = f"{rev}:./{relative.replace(os.sep, '/')}"
     try:
-        completed = subprocess.run(
-            ["git", "show", spec], cwd=folder, capture_output=True, timeout=60, check=False
+        commit = resolve_revision(rev, folder)
+        if "\x00" in relative:
+            raise SpecReadError("a path cannot hold the NUL character")
+        # COMMIT:./PATH names a file relative to `folder`; it starts with a hex digit, not `-`.
+        blob = f"{commit}:./{relative.replace(os.sep, '/')}"
+        completed = _git(["cat-file", "blob", blob], folder)
+        if completed.returncode != 0:
+            raise SpecReadError(_first_line(completed).replace(commit, rev))
+    except GitUnavailable as error:
+        raise SpecReadError(f"cannot read {rev}:{path}: {error}") from None
+    except SpecReadError as error:
+        raise SpecReadError(f"cannot read {rev}:{path} from git: {error}") from None
+    return completed.stdout
+
+
+def resolve_revision(rev: str, folder: str) -> str:
+    """The commit id REV names in the repository holding `folder`; SpecReadError (the reason)
+    if it names none.
+
+    A revision is text from the command line: one that starts with `-` is refused (git would
+    read `--output=FILE` as an option and write that file), and the rest is resolved with
+    `git rev-parse --verify --end-of-options REV^{commit}`. Where git is older than 2.30 and
+    lacks --end-of-options, the refusal of a leading dash and --verify keep it a revision."""
+    if not rev or rev.startswith("-") or "\x00" in rev:
+        raise SpecReadError(f"'{rev}' is not a revision (a branch, a tag or a commit: HEAD~1)")
+    end_of_options = ["--end-of-options"] if _git_version() >= (2, 30) else []
+    completed = _git(["rev-parse", "--verify", "--quiet", *end_of_options, f"{rev}^{{commit}}"])
+    if completed.returncode == 1 and not completed.stderr.strip():
+        raise SpecReadError(f"unknown revision '{rev}'")
+    if completed.returncode != 0:
+        raise SpecReadError(_first_line(completed))
+    return completed.stdout.decode("ascii").strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _git_version() -> tuple[int, ...]:
+    """git's version as numbers ((2, 39, 5)); (0,) when it cannot be read."""
+    words = _git(["--version"]).stdout.decode("ascii", "replace").split()
+    numbers = words[2].split(".") if len(words) > 2 else []
+    return tuple(int(n) for n in itertools.takewhile(str.isdigit, numbers)) or (0,)
+
+
+def _git(arguments: list[str], folder: str | None = None) -> subprocess.CompletedProcess:
+    """Run git (in `folder`); GitUnavailable when it cannot run at all."""
+    try:
+        return subprocess.run(
+            ["git", *arguments], cwd=folder, capture_output=True, timeout=60, check=False
         )
     except FileNotFoundError:
-        raise SpecReadError(f"cannot read {rev}:{path}: git is not installed") from None
+        raise GitUnavailable("git is not installed") from None
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise SpecReadError(f"cannot read {rev}:{path}: git failed ({error})") from None
-    if completed.returncode != 0:
-        lines = completed.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = lines[0].removeprefix("fatal: ") if lines else f"exit {completed.returncode}"
-        raise SpecReadError(f"cannot read {rev}:{path} from git: {reason}")
-    return completed.stdout
+        raise GitUnavailable(f"git failed ({error})") from None
+
+
+def _first_line(completed: subprocess.CompletedProcess) -> str:
+    """git's message (its first line, without `fatal: `), or its exit status."""
+    lines = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[0].removeprefix("fatal: ") if lines else f"git exited with {completed.returncode}"
