@@ -6,7 +6,7 @@ ARCHSPEC := $(VENV)/bin/archspec
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test test-fast test-heavy check bench clean graphviz fuzz fuzz-atheris mutate
+.PHONY: demo test test-fast test-heavy check bench bench-compare clean graphviz fuzz fuzz-atheris mutate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -98,3 +98,9 @@ fuzz-atheris: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out build/bench
+
+# The working tree against a git revision, measured alternately run by run (benchmarks/compare.py):
+# `make bench-compare BASE=v0.1` for a before/after table that one machine's drift cannot skew.
+BASE ?= HEAD
+bench-compare: $(STAMP)
+	$(PY) benchmarks/compare.py --base $(BASE) --out build/bench

@@ -701,3 +701,12 @@ def test_case_agrees_with_torch(c):
         return
     assert torch_error is None, f"torch refuses {c.call} ({torch_error}); archspec {result.shape}"
     assert (result.shape, result.params) == (shape, count)
+
+
+def test_another_reading_of_a_count_is_offered_only_for_numeric_shapes():
+    from archspec.ops.apply import _other_reading
+
+    linear = registry.REGISTRY["Linear"]
+    help_text = _other_reading(linear, "in_features", 3136, 7, (N, 64, 7, 7))
+    assert help_text is not None and help_text.startswith("3136 = 64×7×7 (dims 1 to 3")
+    assert _other_reading(linear, "in_features", 3136, 7, (N, 64, H, 7)) is None  # symbolic H
