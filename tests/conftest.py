@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,17 @@ def model_specs() -> list[str]:
         if result.ok and result.models:
             found.append(relative)
     return found
+
+
+def git(folder: Path, *args: str) -> None:
+    """Run git in `folder` with no user or system configuration and a fixed identity."""
+    environment = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    subprocess.run(["git", *args], cwd=folder, env=environment, check=True, capture_output=True)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 import archspec
 from archspec.cli import main
@@ -69,19 +70,6 @@ def codes(result) -> list[str]:
 
 
 # ---------------------------------------------------------------- 1. git revisions
-
-
-def git(folder: Path, *args: str) -> None:
-    environment = {
-        **os.environ,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    subprocess.run(["git", *args], cwd=folder, env=environment, check=True, capture_output=True)
 
 
 @pytest.fixture

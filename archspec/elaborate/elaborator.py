@@ -29,6 +29,7 @@ from archspec.elaborate.evaluate import (
     Arguments,
     Evaluator,
     StepBudget,
+    require_iterable,
     require_plain,
 )
 from archspec.elaborate.evaluate import (
@@ -397,14 +398,7 @@ class Elaborator:
             iterable = self.evaluator.eval(frame, stmt.iterable)
             if iterable is POISON:
                 return
-            if not isinstance(iterable, (list, tuple, range)):
-                raise _error(
-                    "E108",
-                    f"cannot loop over {kind_of(iterable)}",
-                    stmt.iterable.span,
-                    "not a range or list",
-                    help="loop over `range(n)` or a list",
-                )
+            require_iterable(iterable, stmt.iterable.span, help="loop over `range(n)` or a list")
             for item in iterable:
                 self.budget.step(stmt.span)
                 frame.values[stmt.var.id] = item

@@ -242,13 +242,7 @@ class Evaluator:
         iterable = self.eval(frame, expr.iterable)
         if iterable is POISON:
             return POISON
-        if not isinstance(iterable, (list, tuple, range)):
-            raise error(
-                "E108",
-                f"cannot loop over {kind_of(iterable)}",
-                expr.iterable.span,
-                "not a range or list",
-            )
+        require_iterable(iterable, expr.iterable.span)
         saved = frame.values.get(expr.var.id, MISSING)
         result = []
         try:
@@ -412,6 +406,14 @@ def _recipe_parts(a: Any, b: Any) -> Any:
     keywords = [(a.keywords[key], b.keywords[key]) for key in a.keywords]
     return [(a.positional, b.positional), (a.arg_spans, b.arg_spans), (a.children, b.children),
             *keywords]  # fmt: skip
+
+
+def require_iterable(value: Any, span: Span, help: str | None = None) -> None:
+    """A `for` loop or a comprehension runs over a range, a list or a tuple."""
+    if not isinstance(value, (list, tuple, range)):
+        raise error(
+            "E108", f"cannot loop over {kind_of(value)}", span, "not a range or list", help=help
+        )
 
 
 def arithmetic(expr: ast.BinOp, left: Any, right: Any, budget: StepBudget | None = None) -> Any:

@@ -77,7 +77,7 @@ class OffsetLexer(ContextualLexer):
             state = parser_state.position
             scanner = root or scanners.get(state) or self._scanner(state)
             patterns, ignored, keywords, callbacks = scanner
-            for pattern in patterns:
+            for pattern in patterns:  # _match, inlined: this loop runs once per token
                 match = pattern.match(source, position, end)
                 if match is not None:
                     break
