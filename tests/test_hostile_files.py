@@ -642,3 +642,13 @@ def test_graph_without_an_extension_writes_dot(capsys, tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@posix_only
+def test_a_configuration_file_swapped_for_a_pipe_is_refused_not_waited_on(tmp_path, monkeypatch):
+    from archspec.diagnostics.config import ConfigError, ConfigFinder
+
+    os.mkfifo(tmp_path / "archspec.toml")
+    monkeypatch.setattr(os.path, "isfile", lambda path: True)  # as if swapped after the look
+    with pytest.raises(ConfigError, match="named pipe, not a regular file"):
+        ConfigFinder().for_folder(str(tmp_path))

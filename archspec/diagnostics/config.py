@@ -17,6 +17,7 @@ from archspec.core.diagnostic import CODES, OPT_IN_CODES, Diagnostic, Severity
 from archspec.core.names import did_you_mean
 from archspec.core.records import field, record
 from archspec.diagnostics.budgets import BUDGET_KEYS, Budget, BudgetError, parse_budget_value
+from archspec.elaborate.loader import read_spec_file
 
 ALWAYS_REPORTED_PREFIX = "E0"  # syntax and input errors: the file was not checked at all
 
@@ -255,9 +256,8 @@ class ConfigFinder:
             path = os.path.join(folder, name)
             if not os.path.isfile(path):
                 continue
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    text = handle.read()
+            try:  # regular files only, opened without blocking (a pipe swapped in cannot hang us)
+                text = read_spec_file(path).decode("utf-8")
             except (OSError, UnicodeDecodeError) as error:
                 raise ConfigError(f"cannot read {path}: {error}") from None
             config = parse_config(_shown(path), text)
