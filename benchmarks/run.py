@@ -205,22 +205,13 @@ def scaling(sizes: list[int]) -> dict:
     return results
 
 
-LONG_INPUT = """\
-model Wave {
-    input x: [N, 1, L in 1..100000]
-    h = x -> Conv1d(1, 8, 9, stride=2, padding=4) -> ReLU() -> MaxPool1d(2, ceil_mode=True)
-    h = h -> Conv1d(8, 16, 5, stride=3) -> AvgPool1d(3, stride=2) -> Conv1d(16, 16, 3, padding=1)
-    return h -> AdaptiveAvgPool1d(1) -> flatten(1) -> Linear(16, 4)
-}
-"""
+LONG_INPUT = ROOT / "tests" / "data" / "sizes" / "long_wave.arch"  # shared with tests/test_sizes.py
 
 
 def long_input_sizes(repeat: int) -> dict:
     """`archspec sizes` on a 1-D model whose length ranges over 100,000 values (issue 15: two
     minutes before, the budget is 2 s)."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = _spec(Path(folder), "wave.arch", LONG_INPUT)
-        timing, peak = run_process([*ARCHSPEC, "sizes", str(path)], repeat)
+    timing, peak = run_process([*ARCHSPEC, "sizes", str(LONG_INPUT)], repeat)
     return {"archspec sizes, L in 1..100000": {**timing, "peak_mib": peak / 1024}}
 
 

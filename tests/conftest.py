@@ -72,3 +72,10 @@ def git(folder: Path, *args: str) -> None:
         "GIT_COMMITTER_EMAIL": "t@example.com",
     }
     subprocess.run(["git", *args], cwd=folder, env=environment, check=True, capture_output=True)
+
+
+def commit_everything(folder: Path) -> None:
+    """`folder` as a new git repository whose one commit holds everything in it."""
+    git(folder, "init", "-q")
+    git(folder, "add", ".")
+    git(folder, "commit", "-q", "-m", "first")

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, ROOT, git
+from conftest import GOLDEN, ROOT, commit_everything, git
 
 from archspec.cli import main
 from archspec.driver import check_text
@@ -369,9 +369,7 @@ def repository(tmp_path, monkeypatch):
         + CNN.replace("-> fc: Linear(?, 10)", "-> head: Head(10)"),
         encoding="utf-8",
     )
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", ".")
-    git(tmp_path, "commit", "-q", "-m", "first")
+    commit_everything(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import commit_everything
 
 import archspec
 from archspec.cli import main
@@ -76,9 +76,7 @@ def codes(result) -> list[str]:
 def repository(tmp_path, monkeypatch):
     """A git repository holding net.arch, committed; the current folder."""
     (tmp_path / "net.arch").write_text(SPEC, encoding="utf-8")
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", ".")
-    git(tmp_path, "commit", "-q", "-m", "first")
+    commit_everything(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from conftest import ROOT
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from spec_writer import BlockUse, Fork, Layer, SpecWriter
@@ -604,14 +605,7 @@ def test_upsample_by_an_integer_factor_on_symbolic_sizes():
 
 # ---------------------------------------------------------------- long ranges (issue 15)
 
-LONG_INPUT = """\
-model Wave {
-    input x: [N, 1, L in 1..100000]
-    h = x -> Conv1d(1, 8, 9, stride=2, padding=4) -> ReLU() -> MaxPool1d(2, ceil_mode=True)
-    h = h -> Conv1d(8, 16, 5, stride=3) -> AvgPool1d(3, stride=2) -> Conv1d(16, 16, 3, padding=1)
-    return h -> AdaptiveAvgPool1d(1) -> flatten(1) -> Linear(16, 4)
-}
-"""
+LONG_INPUT = (ROOT / "tests" / "data" / "sizes" / "long_wave.arch").read_text(encoding="utf-8")
 
 
 def test_a_length_over_100000_values_is_analysed_in_seconds():
