@@ -49,8 +49,7 @@ class SpecWriter:
             elif isinstance(step, Fork):
                 left = self.chain(step.left, value, lines)
                 right = self.chain(step.right, value, lines)
-                join = f"cat([{left}, {right}], 1)" if step.join == "cat" else f"{left} + {right}"
-                lines.append(f"{target} = {join}")
+                lines.append(f"{target} = {self.join_text(step.join, left, right)}")
             else:
                 name = self.fresh("Block")
                 body: list[str] = []
@@ -62,6 +61,10 @@ class SpecWriter:
                 lines.append(f"{target} = {value} -> {name}()")
             value = target
         return value
+
+    def join_text(self, join: str, left: str, right: str) -> str:
+        """How a fork's branches meet: `cat` along the channels, or `+` (a test may add more)."""
+        return f"cat([{left}, {right}], 1)" if join == "cat" else f"{left} + {right}"
 
     def model(self, shape: str, lines: list[str], out: str) -> str:
         """The blocks written so far, then `model Net` with this input shape and body."""

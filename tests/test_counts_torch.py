@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from conftest import model_specs  # noqa: E402
-from test_ops_torch import BATCH, EXAMPLES, GENERATORS, run_archspec  # noqa: E402
+from test_ops_torch import BATCH, EXAMPLES, GENERATORS, run_archspec, torch_layer  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -41,10 +41,16 @@ NORMS = (
 )
 
 
+def _is_norm(module: nn.Module) -> bool:
+    # torchvision's FrozenBatchNorm2d (element-wise x·a + b on buffers) is named, not imported:
+    # these tests run without torchvision too.
+    return isinstance(module, NORMS) or type(module).__name__ == "FrozenBatchNorm2d"
+
+
 def _hook_macs(module: nn.Module, inputs, output) -> int:
     """What FlopCounterMode leaves out, for the whole batch: biases, Bilinear's weights (its
     aten::_trilinear has no FLOP formula in torch), normalisations and PReLU."""
-    if isinstance(module, NORMS):
+    if _is_norm(module):
         return output.numel()
     macs = 0
     if isinstance(module, nn.Bilinear):
@@ -99,7 +105,7 @@ def test_op_macs_match_torch(name, data):
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = getattr(nn, op.name)(**case.args)
+        module = torch_layer(op, case.args)
     tensors = [torch.randn(shape) for shape in case.inputs]
     try:
         total = torch_macs(module, lambda: module(*tensors))
@@ -111,7 +117,9 @@ def test_op_macs_match_torch(name, data):
 
 
 def test_functions_count_no_macs():
-    assert [n for n, op in REGISTRY.items() if op.kind == "function" and op.count_macs] == []
+    """Only the matrix products (tests/test_tensor_ops.py checks their counts) multiply-add."""
+    counting = [n for n, op in REGISTRY.items() if op.kind == "function" and op.count_macs]
+    assert counting == ["matmul", "bmm"]
 
 
 def test_transposed_conv_counts_input_positions():

@@ -80,9 +80,9 @@ def test_channels_first_layernorm_offers_no_fix(tmp_path, capsys):
     (finding,) = json.loads(raw)["diagnostics"]
     assert code == 1 and finding["fix"] is None
     assert finding["help"] == (
-        "96 is dim 1 of [N, 96, 56, 56], but LayerNorm reads normalized_shape from the last dim "
-        "(56): if dim 1 is meant, move it last first (permute); set normalized_shape=56 only if "
-        "the last dim is meant"
+        "96 is dim 1, the channels, of the channels-first [N, 96, 56, 56], but LayerNorm reads "
+        "normalized_shape from the last dim (56, the width): use LayerNorm2d(96) to normalize "
+        "over the channels (ConvNeXt's); set normalized_shape=56 only if the width is meant"
     )
     run(capsys, "check", "--fix", "--unsafe-fixes", str(path))
     assert "LayerNorm(96)" in path.read_text()

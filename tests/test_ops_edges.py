@@ -35,11 +35,12 @@ from archspec.ops import (
     registry,
     regularization,
     reshape,
+    tensor,
 )
 from archspec.ops.apply import BindError, bind, check_arguments, evaluate
 from archspec.ops.base import INFER, REQUIRED, Emission, OpFailure, OpSpec, Param, show_value
 
-FAMILIES = (activation, conv, linear, merge, norm, pool, regularization, reshape)
+FAMILIES = (activation, conv, linear, merge, norm, pool, regularization, reshape, tensor)
 GOLDEN_FILE = GOLDEN / "ops" / "edges.txt"
 TABLE_FILE = GOLDEN / "ops" / "registry.txt"
 N = Sym.named("N")

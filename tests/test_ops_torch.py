@@ -11,6 +11,7 @@ ARCHSPEC_TORCH_EXAMPLES=500 runs a longer search.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import warnings
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
+from test_tensor_ops import TENSOR_FUNCTIONS, TENSOR_GENERATORS, TENSOR_STRICTER  # noqa: E402
 from torch import nn  # noqa: E402
 
 from archspec.core.dims import Sym  # noqa: E402
@@ -70,13 +72,23 @@ def _torch_function(op: OpSpec):
     return getattr({"F": F, "torch": torch}[module], attribute)
 
 
+def torch_layer(op: OpSpec, args: dict):
+    """The real module of a layer op: `nn.X`, or torchvision's (`torchvision.ops.StochasticDepth`
+    is named in full by the op's torch spelling)."""
+    if not op.torch.startswith("torchvision."):
+        return getattr(nn, op.name)(**args)
+    pytest.importorskip("torchvision")
+    module_path, _, name = op.torch.rpartition(".")
+    return getattr(importlib.import_module(module_path), name)(**args)
+
+
 def run_torch(op: OpSpec, case: Case):
     """(output shape, parameter count); a non-tensor output (return_indices) gives shape None."""
     tensors = [torch.zeros(shape) for shape in case.inputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if op.kind == "layer":
-            module = getattr(nn, op.name)(**case.args)
+            module = torch_layer(op, case.args)
             out = module(*tensors)
             count = sum(p.numel() for p in module.parameters())
         else:
@@ -91,14 +103,6 @@ def run_torch(op: OpSpec, case: Case):
 
 
 # ---------------------------------------------------------------- where archspec is stricter
-
-
-def _broadcastable(a, b) -> bool:
-    try:
-        torch.broadcast_shapes(a, b)
-        return True
-    except RuntimeError:
-        return False
 
 
 def _indices(case: Case) -> bool:
@@ -168,8 +172,6 @@ def _global_average(spatial: int):
 
 
 STRICTER = {
-    # `+` wants equal shapes: broadcasting in a residual add usually hides a missing projection.
-    "add": lambda case: _broadcastable(*case.inputs),
     # return_indices=True returns a tuple, which archspec does not model.
     **dict.fromkeys(
         (
@@ -204,6 +206,13 @@ STRICTER = {
         ("ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"), _empty_output(2)
     ),
     **{f"ConvTranspose{s}d": _empty_transpose(s) for s in (1, 2, 3)},
+    # FrozenBatchNorm2d broadcasts its [1, C, 1, 1] statistics against any input (a 1-channel
+    # or other-rank input gives a meaningless shape); archspec takes [N, C, H, W] (E201, E206).
+    "FrozenBatchNorm2d": lambda case: (
+        len(case.inputs[0]) != 4 or case.inputs[0][1] != case.args["num_features"]
+    ),
+    # StochasticDepth(mode='row') on a 0-d input: torch returns it when p=0 (nothing drawn).
+    "StochasticDepth": lambda case: not case.inputs[0],
 }
 
 
@@ -359,6 +368,35 @@ def instance_norm_case(spatial):
         return Case(args, [shape], maybe_infer(d, "num_features", features, channels))
 
     return gen
+
+
+def frozen_batch_norm(d):
+    channels = d(st.integers(1, 8))
+    features = count_arg(d, channels)
+    args = {"num_features": features, "eps": d(st.sampled_from([1e-5, 1e-3]))}
+    shape = image(d, 2, channels, hi=4, unbatched=False)
+    return Case(args, [shape], maybe_infer(d, "num_features", features, channels))
+
+
+def layer_norm_2d(d):
+    channels = d(st.integers(1, 8))
+    features = count_arg(d, channels)
+    args = {
+        "normalized_shape": features,
+        "eps": d(st.sampled_from([1e-5, 1e-6])),
+        "elementwise_affine": d(st.booleans()),
+        "bias": d(st.booleans()),
+    }
+    shape = image(d, 2, channels, hi=4)
+    return Case(args, [shape], maybe_infer(d, "normalized_shape", features, channels))
+
+
+def stochastic_depth(d):
+    args = {
+        "p": d(st.sampled_from([0.0, 0.2, 0.5, 1.0, -0.1, 1.5])),
+        "mode": d(st.sampled_from(["row", "row", "batch", "rows"])),
+    }
+    return Case(args, [tensor(d, 0, 5)])
 
 
 def group_norm(d):
@@ -614,6 +652,9 @@ GENERATORS = {
     "adaptive_max_pool2d": adaptive_case(2, max_pool=True),
     **{f"BatchNorm{s}d": batch_norm_case(s) for s in (1, 2, 3)},
     **{f"InstanceNorm{s}d": instance_norm_case(s) for s in (1, 2)},
+    "FrozenBatchNorm2d": frozen_batch_norm,
+    "LayerNorm2d": layer_norm_2d,
+    "StochasticDepth": stochastic_depth,
     "GroupNorm": group_norm,
     "LayerNorm": layer_norm,
     "LocalResponseNorm": local_response_norm,
@@ -636,8 +677,14 @@ GENERATORS = {
     "PixelUnshuffle": pixel_case(shuffle=False),
     "cat": cat,
     "add": binary,
+    "sub": binary,
     "mul": binary,
+    "div": binary,
 }
+# The tensor ops (ops/tensor.py) are drawn by tests/test_tensor_ops.py's generators.
+GENERATORS.update(TENSOR_GENERATORS)
+FUNCTIONS.update(TENSOR_FUNCTIONS)
+STRICTER.update(TENSOR_STRICTER)
 for _name, _op in REGISTRY.items():
     if _name not in GENERATORS and all(p.is_tensor or p.name in SIMPLE_ARGS for p in _op.params):
         GENERATORS[_name] = simple(_op)

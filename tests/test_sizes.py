@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import time
 from dataclasses import dataclass
 
@@ -642,3 +643,41 @@ def test_period_search_matches_walking_one_size_at_a_time(noise, period, start):
     for chosen in (noise, periodic | {i for i in noise if i < start}):
         count = max(chosen) + 1
         assert _period(chosen, count) == _period_by_walking(chosen, count)
+
+
+def _period_by_scanning(bits: int, count: int, longest: int) -> tuple[int, int]:
+    """The reference for `_period_of_bits`'s shortcuts: every period compared in full."""
+    best = (count, 1)
+    for period in range(1, max(2, min(count // 4, longest)) + 1):
+        mismatches = (bits ^ (bits >> period)) & ((1 << max(count - period, 0)) - 1)
+        start = mismatches.bit_length()
+        if count - start >= 2 * period and start < best[0]:
+            best = (start, period)
+        if best[0] == 0:
+            break
+    return best[1], best[0]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_period_shortcuts_match_scanning_every_period(seed, monkeypatch):
+    """Eventually periodic sets with noise below the pattern, flipped bits and constant tops,
+    with short period limits too: the skipped and windowed periods never change the answer."""
+    import archspec.shapes.sizes as sizes
+
+    rng = random.Random(seed)
+    for _ in range(200):
+        count = rng.randint(1, 400)
+        period = rng.randint(1, 40)
+        pattern = [rng.random() < 0.5 for _ in range(period)]
+        start = rng.randint(0, count)
+        flags = [rng.random() < 0.5 if i < start else pattern[i % period] for i in range(count)]
+        if rng.random() < 0.3:
+            top, value = rng.randint(0, count), rng.random() < 0.5
+            flags[count - top :] = [value] * top
+        for _ in range(rng.choice([0, 0, 1, 3])):
+            flags[rng.randrange(count)] ^= True
+        bits = sum(1 << i for i, flag in enumerate(flags) if flag)
+        checked = count if rng.random() < 0.5 else max(bits.bit_length(), 1)
+        longest = rng.choice([3, 8, 20, 256])
+        monkeypatch.setattr(sizes, "MAX_PERIOD", longest)
+        assert sizes._period_of_bits(bits, checked) == _period_by_scanning(bits, checked, longest)

@@ -53,6 +53,10 @@ CASES = [
     pytest.param(Case("densenet121"), id="densenet121", marks=pytest.mark.slow),
     pytest.param(Case("mobilenet_v2"), id="mobilenet_v2"),
     pytest.param(Case("squeezenet1_0"), id="squeezenet1_0"),
+    pytest.param(Case("mobilenet_v3_large"), id="mobilenet_v3_large"),
+    # Its blocks are named `block1-0`, ...: Sequential children take any name torch does.
+    pytest.param(Case("regnet_x_400mf"), id="regnet_x_400mf", marks=pytest.mark.slow),
+    pytest.param(Case("efficientnet_b0"), id="efficientnet_b0"),
 ]
 
 

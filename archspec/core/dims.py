@@ -225,9 +225,20 @@ class Sym:
         if not isinstance(difference, Sym):
             return difference == 0
         sizing = _ACTIVE
-        if sizing is None or not sizing.decides(difference):
-            return False  # symbols without hints (the batch N) compare structurally
-        return sizing.decide(difference, "==")
+        if sizing is None:
+            return False
+        if sizing.decides(difference):
+            return sizing.decide(difference, "==")
+        # With symbols that have no hints (the batch N): equal for every N when each coefficient
+        # of N's powers is zero, the sized ones decided at the hints and guarded
+        # (4·N·(⌈L/2⌉ − 1) = 32·N where ⌈L/2⌉ = 9).
+        for coefficient in _by_unsized_part(difference, sizing).values():
+            if not isinstance(coefficient, Sym):
+                if coefficient != 0:
+                    return False
+            elif not sizing.decides(coefficient) or not sizing.decide(coefficient, "=="):
+                return False  # a coefficient in N alone: the terms differ structurally
+        return True
 
     def __ne__(self, other) -> bool:
         return not self.__eq__(other)

@@ -52,6 +52,16 @@ def layer_name_problem(name: str) -> str | None:
     return None
 
 
+def child_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a child of a Sequential, or None: torch's add_module takes any
+    name without a '.' (torchvision's RegNet has `block1-0`); codegen writes it as a string."""
+    if not name or "." in name:
+        return f"'{name}' is not a valid name for a Sequential's child: torch refuses '' and '.'"
+    if name.isidentifier():
+        return layer_name_problem(name)
+    return python_reading_problem(name)
+
+
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate `name` most likely meant: the same up to case, else a close spelling."""
     candidates = list(candidates)

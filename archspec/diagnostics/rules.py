@@ -257,20 +257,20 @@ _DOCS = [
     RuleDoc(
         "E108",
         "A value of the wrong kind is used: a tensor where a number belongs, a layer where a "
-        "tensor belongs, arithmetic between a tensor and a number. Tensors flow through `->`; "
-        "numbers configure layers. Also: a layer declared (`name: Layer(...)`) that nothing "
-        "flows into, when it needs its input to become code: a block, or a layer with a `?` "
-        "argument.",
+        "tensor belongs, arithmetic on tensors other than `+ - * /` and unary `-`. Tensors "
+        "flow through `->`; numbers configure layers. Also: a layer declared "
+        "(`name: Layer(...)`) that nothing flows into, when it needs its input to become code: "
+        "a block, or a layer with a `?` argument.",
         _spec("""
             model Net {
                 input x: [N, 4]
-                return x + 1
+                return x // 2
             }
         """),
         _spec("""
             model Net {
                 input x: [N, 4]
-                return x + x
+                return x / 2
             }
         """),
     ),

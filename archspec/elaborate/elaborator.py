@@ -20,7 +20,13 @@ import networkx as nx
 from archspec.core import diagnostic as diag
 from archspec.core.dims import Sym
 from archspec.core.memory import gc_paused
-from archspec.core.names import chain_text, closest, layer_name_problem, python_reading_problem
+from archspec.core.names import (
+    chain_text,
+    child_name_problem,
+    closest,
+    layer_name_problem,
+    python_reading_problem,
+)
 from archspec.core.source import Span
 from archspec.elaborate.evaluate import (
     BUILTINS,
@@ -54,13 +60,16 @@ from archspec.elaborate.values import (
     Recipe,
     Tensor,
     is_int,
+    is_number,
     kind_of,
 )
 from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
 from archspec.ops.apply import BindError, bind, check_arguments
 from archspec.syntax import ast
 
-MAX_SIZE_RANGE = 100_000  # values of one symbolic input size that archspec.shapes.sizes enumerates
+MAX_SIZE_RANGE = (
+    10_000_000  # values of one symbolic input size that archspec.shapes.sizes enumerates
+)
 MAX_BLOCK_DEPTH = 2_000  # blocks and Sequentials nested in each other (the module tree's depth)
 MAX_VALUE_DEPTH = 100  # lists and tuples nested in each other, in a layer's or block's argument
 # Graph nodes per model: each costs about 7 KiB through inference, so a runaway loop that makes
@@ -673,26 +682,34 @@ class Elaborator:
         return values, arg_spans
 
     def tensor_binop(self, frame: Frame, expr: ast.BinOp, left: Any, right: Any) -> Any:
-        """`left + right` or `left * right` of tensors: an add or mul node."""
-        names = {"+": "add", "*": "mul"}
+        """`left + right`, `-`, `*` or `/` where one side is a tensor and the other a tensor or a
+        number: an add, sub, mul or div node, broadcasting as torch does."""
+        names = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
         if expr.op not in names:
             raise _error(
                 "E108",
                 f"tensors do not support `{expr.op}` in specs",
                 expr.span,
                 "unsupported",
-                help="tensors can be added (`+`) or multiplied (`*`)",
+                help="tensors can be added, subtracted, multiplied and divided (`+ - * /`), by "
+                "tensors or numbers",
             )
         for value, side in ((left, expr.left), (right, expr.right)):
-            if not isinstance(value, Tensor):
+            if not isinstance(value, Tensor) and not is_number(value):
                 raise _error(
                     "E108",
-                    f"`{expr.op}` joins two tensors, this is {kind_of(value)}",
+                    f"`{expr.op}` joins a tensor with a tensor or a number, this is "
+                    f"{kind_of(value)}",
                     side.span,
-                    "not a tensor",
+                    "not a tensor or a number",
                 )
         op = REGISTRY[names[expr.op]]
         return self._op_node(frame, op, {"input": left, "other": right}, {}, expr.span, op.name)
+
+    def tensor_negation(self, frame: Frame, expr: ast.UnaryOp, value: Tensor) -> Any:
+        """`-x` of a tensor: a neg node."""
+        op = REGISTRY["neg"]
+        return self._op_node(frame, op, {"input": value}, {}, expr.span, op.name)
 
     def _function(self, frame: Frame, op: OpSpec, call: ast.Call, positional, keywords, spans):
         values, arg_spans = self._bind(op, call.span, positional, keywords, spans)
@@ -706,6 +723,9 @@ class Elaborator:
         args: dict[str, Any] = {}
         for param in op.params:
             value = values.get(param.name)
+            if param.scalar and is_number(value):
+                args[param.name] = value  # `x * 0.5`: an argument, written as a literal
+                continue
             if param.is_tensor:
                 items = value if isinstance(value, (list, tuple)) else [value]
                 if param.name != "tensors" and isinstance(value, (list, tuple)):
@@ -754,6 +774,14 @@ class Elaborator:
                     "not a plain value",
                 )
             args[param.name] = value
+        if op.tensor_params and not inputs:  # add(1, 2): numbers only, not a tensor op
+            raise _error(
+                "E108",
+                f"{op.name} needs a tensor operand, got only numbers",
+                span,
+                "no tensor",
+                help="compute numbers with ordinary arithmetic (`1 + 2`)",
+            )
         node_id = self._new_node_id(f"{frame.module.path}/{name}" if frame.module.path else name)
         node = Node(
             node_id,
@@ -919,7 +947,8 @@ class Elaborator:
                     )
                 parts.append(str(value))
             name = "".join(parts)
-            problem = layer_name_problem(name)
+            check = child_name_problem if parent.kind == "sequential" else layer_name_problem
+            problem = check(name)
             if problem is not None:
                 raise _error("E105", problem, label.span, "not usable as a layer name")
             return name

@@ -104,6 +104,9 @@ class Host(Protocol):
     def tensor_binop(self, frame: Frame, expr: ast.BinOp, left: Any, right: Any) -> Any:
         """`left op right` where one side is a tensor."""
 
+    def tensor_negation(self, frame: Frame, expr: ast.UnaryOp, value: Any) -> Any:
+        """`-x` of a tensor."""
+
     def read(self, tensor: Tensor) -> None:
         """A name was read that holds this tensor."""
 
@@ -128,7 +131,12 @@ class Evaluator:
         arguments = self.arguments(frame, call, piped)
         name = call.func.id
         op = REGISTRY.get(name)
-        if name in BUILTINS and (op is None or op.kind != "function"):
+        # `abs` is both a builtin of numbers and torch.abs: a tensor operand picks the op.
+        if name in BUILTINS and (
+            op is None
+            or op.kind != "function"
+            or (piped is MISSING and not any(isinstance(v, Tensor) for v in arguments.positional))
+        ):
             if piped is not MISSING:
                 raise error(
                     "E108",
@@ -287,6 +295,8 @@ class Evaluator:
         if expr.op == "not":
             require_plain(value, expr.operand.span, "`not`")
             return not value
+        if isinstance(value, Tensor):  # `-x` is torch.neg; `+x` is x itself
+            return self.host.tensor_negation(frame, expr, value) if expr.op == "-" else value
         if not is_number(value) and not isinstance(value, Sym):
             raise error(
                 "E108",

@@ -9,6 +9,7 @@ from archspec.ops import (  # noqa: F401  (imported for their registrations)
     pool,
     regularization,
     reshape,
+    tensor,
 )
 from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, Param, RuleContext
 from archspec.ops.registry import REGISTRY, register

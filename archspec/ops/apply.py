@@ -208,6 +208,14 @@ def _other_reading(op, name: str, declared, actual, shape: Shape) -> str | None:
                 f"flatten({start}) first to use all {declared} values; set {name}={actual} only "
                 f"to apply {op.name} to the last dim alone"
             )
+    if op.name == "LayerNorm" and len(shape) == 4 and shape[1] == declared:
+        # An NCHW map: the layer norm that normalizes over channels exists (ConvNeXt's).
+        return (
+            f"{declared} is dim 1, the channels, of the channels-first {shown}, but "
+            f"LayerNorm reads normalized_shape from the last dim ({actual}, the width): "
+            f"use LayerNorm2d({declared}) to normalize over the channels (ConvNeXt's); set "
+            f"normalized_shape={actual} only if the width is meant"
+        )
     for index in range(1, last):
         if shape[index] == declared:
             return (

@@ -60,6 +60,7 @@ class Param:
     variadic: bool = False  # *shape (reshape/view): collects the remaining positionals
     keyword_only: bool = False
     is_tensor: bool = False  # a tensor operand of a function (input, tensors, other)
+    scalar: bool = False  # a tensor operand that may be a plain number (torch.add's other)
 
 
 @record(frozen=True)

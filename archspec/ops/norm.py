@@ -1,5 +1,6 @@
 """Normalization: BatchNorm1d/2d/3d, GroupNorm, LayerNorm, LocalResponseNorm, InstanceNorm1d/2d
-(torch.nn.modules.batchnorm, normalization, instancenorm)."""
+(torch.nn.modules.batchnorm, normalization, instancenorm), and two of torchvision's:
+FrozenBatchNorm2d (torchvision.ops.misc) and LayerNorm2d (torchvision.models.convnext)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,29 @@ def _batch_norm(spatial: int) -> OpSpec:
         count_params=lambda a: _affine_params(a["num_features"], a["affine"], a["bias"]),
         count_macs=_normalised_values(),
         summary=f"batch normalization over {'[N, C] or [N, C, L]' if spatial == 1 else 'channels'}",
+    )
+
+
+# ---------------------------------------------------------------- FrozenBatchNorm2d
+
+
+def _frozen_batch_norm() -> OpSpec:
+    """torchvision.ops.misc.FrozenBatchNorm2d: BatchNorm2d's eval-mode arithmetic with weight, bias
+    and the running statistics all registered as buffers, so it has no trainable parameters (the
+    count is 0, as `parameters()` says; summary counts no buffers, BatchNorm's running statistics
+    included). Its forward broadcasts [1, C, 1, 1] against the input, which torch would let
+    through for other ranks with a meaningless result; archspec takes [N, C, H, W] only."""
+    return OpSpec(
+        name="FrozenBatchNorm2d",
+        torch="torchvision.ops.misc.FrozenBatchNorm2d",
+        params=(
+            Param("num_features", check=positive_int, infer=lambda s: s[1], mismatch="E201"),
+            Param("eps", 1e-5, check=number),  # never refused: eps=0 divides by the variance
+        ),
+        rule=lambda ctx: ctx.input,
+        ranks=(4,),
+        count_macs=_normalised_values(),
+        summary="batch normalization with frozen statistics and affine (buffers, no parameters)",
     )
 
 
@@ -199,6 +223,31 @@ def _layer_norm() -> OpSpec:
     )
 
 
+def _layer_norm_2d() -> OpSpec:
+    """torchvision.models.convnext.LayerNorm2d: an nn.LayerNorm over the channels of an NCHW map
+    (its forward permutes to NHWC, normalizes the last dim and permutes back), so weight and bias
+    hold one value per channel. The signature is nn.LayerNorm's; ConvNeXt builds it with
+    eps=1e-6. normalized_shape is the channel count, a single int (torch would also take a
+    1-tuple)."""
+    return OpSpec(
+        name="LayerNorm2d",
+        torch="torchvision.models.convnext.LayerNorm2d",
+        params=(
+            Param("normalized_shape", check=positive_int, infer=lambda s: s[1], mismatch="E201"),
+            Param("eps", 1e-5, check=number),
+            Param("elementwise_affine", True, check=boolean),
+            Param("bias", True, check=boolean),
+        ),
+        rule=lambda ctx: ctx.input,
+        ranks=(4,),  # the permute(0, 2, 3, 1) needs exactly [N, C, H, W]
+        count_params=lambda a: _affine_params(
+            a["normalized_shape"], a["elementwise_affine"], a["bias"]
+        ),
+        count_macs=_normalised_values(),
+        summary="layer normalization over the channels of [N, C, H, W] (ConvNeXt's)",
+    )
+
+
 # ---------------------------------------------------------------- LocalResponseNorm
 
 
@@ -280,6 +329,8 @@ for _spatial in (1, 2, 3):
     register(_batch_norm(_spatial))
 for _spatial in (1, 2):
     register(_instance_norm(_spatial))
+register(_frozen_batch_norm())
 register(_group_norm())
 register(_layer_norm())
+register(_layer_norm_2d())
 register(_local_response_norm())

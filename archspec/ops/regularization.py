@@ -1,8 +1,18 @@
-"""Dropout: Dropout, Dropout1d/2d/3d, AlphaDropout and F.dropout (torch.nn.modules.dropout)."""
+"""Dropout: Dropout, Dropout1d/2d/3d, AlphaDropout and F.dropout (torch.nn.modules.dropout), and
+torchvision's StochasticDepth (torchvision.ops.stochastic_depth)."""
 
 from __future__ import annotations
 
-from archspec.ops.base import FOLLOW_MODULE, OpSpec, Param, boolean, probability
+from archspec.core.dims import format_shape
+from archspec.ops.base import (
+    FOLLOW_MODULE,
+    OpSpec,
+    Param,
+    RuleContext,
+    boolean,
+    one_of,
+    probability,
+)
 from archspec.ops.registry import register
 
 P = Param("p", 0.5, check=probability)
@@ -57,5 +67,34 @@ register(
             )
             + ")"
         ),
+    )
+)
+
+
+def _stochastic_depth_rule(ctx: RuleContext):
+    # "row" draws one value per sample, of size [input.shape[0], 1, ...]: torch raises on a 0-d
+    # input in training (eval mode never looks), archspec refuses in both.
+    if ctx["mode"] == "row" and not ctx.input:
+        ctx.fail(
+            "E206",
+            f"StochasticDepth(mode='row') drops whole samples along dim 0, but the input "
+            f"{format_shape(ctx.input)} is 0-d",
+            arg="mode",
+            input=0,
+            help="use mode='batch' to drop the whole tensor, or apply it to a batched tensor",
+        )
+    return ctx.input
+
+
+# torchvision.ops.StochasticDepth(p, mode): both arguments required. Generated code uses
+# torchvision's module itself, so that a training run draws its Bernoulli noise exactly as
+# torchvision does (`torch.empty(size).bernoulli_(1 - p)`, the same numbers under one seed).
+register(
+    OpSpec(
+        name="StochasticDepth",
+        torch="torchvision.ops.StochasticDepth",
+        params=(Param("p", check=probability), Param("mode", check=one_of("batch", "row"))),
+        rule=_stochastic_depth_rule,
+        summary="zeroes whole samples ('row') or the whole batch ('batch') with probability p",
     )
 )

@@ -159,9 +159,10 @@ def _mean_rule(ctx: RuleContext):
     if len(set(wrapped)) != len(wrapped):
         ctx.fail(
             "E105",
-            f"mean reduces dim {max(wrapped, key=wrapped.count)} twice: "
+            f"{ctx.op.name} reduces dim {max(wrapped, key=wrapped.count)} twice: "
             f"dim={show_value(ctx['dim'])}",
             arg="dim",
+            help="name each dim once",
         )
     if rank == 0:
         return ()
@@ -272,7 +273,7 @@ def _upsample_validate(ctx: RuleContext) -> None:
     if (ctx["size"] is None) == (ctx["scale_factor"] is None):
         ctx.fail(
             "E105",
-            "Upsample needs exactly one of size and scale_factor",
+            f"{ctx.op.name} needs exactly one of size and scale_factor",
             arg="size" if ctx["size"] is not None else None,
             help="give size=(H, W) for a fixed output, or scale_factor=2 to double it",
         )
@@ -299,7 +300,7 @@ def _per_dim(ctx: RuleContext, arg: str, spatial: int) -> tuple:
     if len(value) != spatial:
         ctx.fail(
             "E105",
-            f"Upsample {arg}={show_value(value)} has {len(value)} entries, but the input "
+            f"{ctx.op.name} {arg}={show_value(value)} has {len(value)} entries, but the input "
             f"{format_shape(ctx.input)} has {spatial} spatial dims",
             arg=arg,
             input=0,
@@ -313,7 +314,7 @@ def _upsample_rule(ctx: RuleContext):
     if mode in INTERPOLATING and INTERPOLATING[mode] != rank:
         ctx.fail(
             "E206",
-            f"Upsample mode={mode!r} needs a {INTERPOLATING[mode]}-d input, got {rank}-d "
+            f"{ctx.op.name} mode={mode!r} needs a {INTERPOLATING[mode]}-d input, got {rank}-d "
             f"{format_shape(ctx.input)}",
             arg="mode",
             input=0,
@@ -332,14 +333,15 @@ def _upsample_rule(ctx: RuleContext):
         if not math.isfinite(product) or product >= 2**63:
             ctx.fail(
                 "E105",
-                f"Upsample output {SPATIAL_NAMES[spatial][i]} {size} × {scales[i]:g} is too large",
+                f"{ctx.op.name} output {SPATIAL_NAMES[spatial][i]} {size} × {scales[i]:g} is "
+                "too large",
                 arg="scale_factor",
             )
         result = math.floor(product)  # ATen truncates the double product
         if result < 1:
             ctx.fail(
                 "E203",
-                f"Upsample output {SPATIAL_NAMES[spatial][i]} would be "
+                f"{ctx.op.name} output {SPATIAL_NAMES[spatial][i]} would be "
                 f"⌊{size} × {scales[i]:g}⌋ = {result}",
                 arg="scale_factor",
                 input=0,
@@ -358,8 +360,8 @@ def _scaled_symbol(ctx: RuleContext, spatial: int, i: int, size: Sym, scale: flo
     if ratio.denominator > 1 << 20:
         ctx.fail(
             "E210",
-            f"Upsample scale_factor={scale:g} on the symbolic {SPATIAL_NAMES[spatial][i]} {size} "
-            "has no exact size",
+            f"{ctx.op.name} scale_factor={scale:g} on the symbolic {SPATIAL_NAMES[spatial][i]} "
+            f"{size} has no exact size",
             arg="scale_factor",
             input=0,
             help="use a scale factor such as 2 or 0.5, or give size",
@@ -368,7 +370,7 @@ def _scaled_symbol(ctx: RuleContext, spatial: int, i: int, size: Sym, scale: flo
     if result < 1:
         ctx.fail(
             "E203",
-            f"Upsample output {SPATIAL_NAMES[spatial][i]} would be ⌊{size} × {scale:g}⌋ = 0",
+            f"{ctx.op.name} output {SPATIAL_NAMES[spatial][i]} would be ⌊{size} × {scale:g}⌋ = 0",
             arg="scale_factor",
             input=0,
             help="use a larger scale_factor, or give size",

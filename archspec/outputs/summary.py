@@ -92,10 +92,18 @@ class _Fields:
         if any(state == self.GLOBAL for state in inputs):
             self.state[node.id] = self.GLOBAL
             return self.GLOBAL
-        rf = tuple(max(values) for values in zip(*(s[0] for s in inputs)))
-        jump = tuple(max(values) for values in zip(*(s[1] for s in inputs)))
         evaluation = self.checked.inference.evaluations.get(node.id)
         output = shapes.get(node.id)
+        rf = tuple(max(values) for values in zip(*(s[0] for s in inputs)))
+        # A broadcast operand (squeeze-excitation's [N, C, 1, 1] gate times [N, C, H, W]) widens
+        # what an output sees, but the output's positions are spaced as the full-size operands'.
+        size = _spatial(output, len(rf))
+        spaced = [
+            state
+            for state, source in zip(inputs, node.inputs)
+            if size is not None and _spatial(shapes.get(source), len(rf)) == size
+        ]
+        jump = tuple(max(values) for values in zip(*(s[1] for s in spaced or inputs)))
         if node.kind == "output" or evaluation is None or output is None:
             self.state[node.id] = (rf, jump)
             return self.state[node.id]
@@ -123,6 +131,10 @@ class _Fields:
         if not rf:
             return ""
         return str(rf[0]) if len(set(rf)) == 1 else "×".join(str(v) for v in rf)
+
+
+def _spatial(shape, count: int):
+    return None if shape is None or not count else tuple(shape[-count:])
 
 
 class SizeError(ValueError):

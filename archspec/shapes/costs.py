@@ -26,7 +26,7 @@ def largest_sizes(checked: Any) -> dict[str, int]:
     if report is None or not report.accepted_count:
         return dict(checked.inference.hints)
     if report.product:
-        return {name: values[-1] for name, values in report.accepted.items()}
+        return {name: values.last for name, values in report.accepted_sets.items()}
     return dict(zip(report.names, max(report.points, key=lambda p: (sum(p), p))))
 
 
@@ -60,12 +60,10 @@ def _nearest_accepted(report: Any, wanted: dict[str, int]) -> dict[str, int]:
     accepted set is a union of blocks, each every combination of its per-symbol values, so the
     nearest point of a block is its nearest value in each symbol."""
 
-    def nearest(values, target: int) -> int:
-        return min(values, key=lambda v: (abs(v - target), -v))
-
-    blocks = [tuple(report.accepted[n] for n in report.names)] if report.product else report.blocks
+    names = report.names
+    blocks = [tuple(report.accepted_sets[n] for n in names)] if report.product else report.blocks
     candidates = [
-        tuple(nearest(values, wanted[n]) for n, values in zip(report.names, block))
+        tuple(values.nearest(wanted[n]) for n, values in zip(names, block))
         for block in blocks
         if all(block)
     ]

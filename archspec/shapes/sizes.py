@@ -31,11 +31,16 @@ from dataclasses import dataclass, field
 from archspec.core import diagnostic as diag
 from archspec.core.dims import Guard, Sym, python_source, simplify
 from archspec.elaborate.graph import ModelGraph, SizeSymbol
+from archspec.shapes.closed_form import Forms, solve_guard
 from archspec.shapes.infer import Inference, infer
+from archspec.shapes.value_sets import ValueSet, bits_of
 
 MAX_RUNS = 400  # distinct paths through the rules; beyond, the analysis says it stopped
 MAX_POINTS = 2_000_000  # combinations of value classes visited one by one per pass
-MAX_PERIOD = 256  # the longest repeating pattern `describe_values` looks for
+# Sizes of one symbol read one by one where guards tie symbols together (C·⌊H/32⌋·⌊W/32⌋ =
+# in_features): beyond, the analysis says it stopped. Guards in one symbol have no such limit.
+MAX_JOINT_VALUES = 100_000
+MAX_PERIOD = 8192  # the longest repeating pattern `describe_values` looks for
 
 
 @dataclass
@@ -64,12 +69,12 @@ class Rejection:
 @dataclass
 class SizeReport:
     symbols: list[SizeSymbol]
-    accepted: dict[str, list[int]]  # per symbol: the values that appear in an accepted size
+    accepted_sets: dict[str, ValueSet]  # per symbol: the values that appear in an accepted size
     product: bool  # the accepted sizes are every combination of the per-symbol values
     accepted_count: int
     total_count: int
     # The accepted sizes as blocks: every combination of a block's per-symbol values passes.
-    blocks: list[tuple[frozenset[int], ...]] = field(default_factory=list)
+    blocks: list[tuple[ValueSet, ...]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     main: Run | None = None  # the run whose shapes are shown (accepted when any size is)
     complete: bool = True  # False: the search stopped at a limit (see `stopped`)
@@ -82,8 +87,9 @@ class SizeReport:
         return [s.name for s in self.symbols]
 
     @functools.cached_property
-    def accepted_sets(self) -> dict[str, frozenset[int]]:
-        return {name: frozenset(values) for name, values in self.accepted.items()}
+    def accepted(self) -> dict[str, list[int]]:
+        """Per symbol, the accepted values in ascending order."""
+        return {name: values.sorted() for name, values in self.accepted_sets.items()}
 
     def accepts(self, values: dict[str, int]) -> bool:
         """Whether the model accepts these sizes (within the analysed bounds)."""
@@ -96,7 +102,7 @@ class SizeReport:
     def points(self) -> list[tuple[int, ...]]:
         """The accepted sizes one by one, smallest first (the first 10,000: `accepts` and
         `blocks` are exact however many there are)."""
-        each = (itertools.product(*map(sorted, block)) for block in self.blocks)
+        each = (itertools.product(*(values.sorted() for values in block)) for block in self.blocks)
         return list(itertools.islice(heapq.merge(*each), 10_000))  # lazily: blocks can be huge
 
     def describe(self) -> str:
@@ -105,16 +111,20 @@ class SizeReport:
 
 
 class _Compiled:
-    """A guard as a Python function of the symbol values, and the symbols it reads."""
+    """A guard and the symbols it reads; as a Python function of their values when it ties
+    several together (a guard in one symbol is solved in closed form instead)."""
 
     def __init__(self, guard: Guard, order: list[str]):
         self.guard = guard
         self.symbols = sorted(guard.expr.symbols(), key=order.index)
+
+    @functools.cached_property
+    def function(self):
         names = {s: f"v{i}" for i, s in enumerate(self.symbols)}
-        body = python_source(guard.expr, names)
-        compare = {"==": "== 0", "<": "< 0", "<=": "<= 0"}[guard.relation]
+        body = python_source(self.guard.expr, names)
+        compare = {"==": "== 0", "<": "< 0", "<=": "<= 0"}[self.guard.relation]
         # Built only from archspec's own canonical expressions: numbers, v0.., + * // ( ).
-        self.function = eval(f"lambda {', '.join(names.values())}: {body} {compare}")  # noqa: S307
+        return eval(f"lambda {', '.join(names.values())}: {body} {compare}")  # noqa: S307
 
 
 class _Search:
@@ -123,9 +133,10 @@ class _Search:
         self.symbols = list(model.size_symbols.values())
         self.order = [s.name for s in self.symbols]
         self.ranges = {s.name: s.values for s in self.symbols}
+        self.forms = {s.name: Forms(s.name, s.values) for s in self.symbols}
         self.runs: list[Run] = []
         self.compiled: dict[tuple, _Compiled] = {}
-        self.masks: dict[tuple, dict[int, bool]] = {}  # single-symbol guard -> value -> outcome
+        self.masks: dict[tuple, ValueSet] = {}  # single-symbol guard -> the values where it holds
 
     # ------------------------------------------------------------ runs
     def run(self, hints: dict[str, int]) -> Run:
@@ -142,15 +153,16 @@ class _Search:
     def outcome(self, guard: Guard, point: dict[str, int]) -> bool:
         compiled = self.compiled[_guard_key(guard)]
         if len(compiled.symbols) == 1:
-            return self._mask(compiled)[point[compiled.symbols[0]]]
+            return point[compiled.symbols[0]] in self._mask(compiled)
         return compiled.function(*(point[s] for s in compiled.symbols))
 
-    def _mask(self, compiled: _Compiled) -> dict[int, bool]:
+    def _mask(self, compiled: _Compiled) -> ValueSet:
         key = _guard_key(compiled.guard)
         mask = self.masks.get(key)
         if mask is None:
-            function = compiled.function
-            mask = {v: function(v) for v in self.ranges[compiled.symbols[0]]}
+            name = compiled.symbols[0]
+            form = self.forms[name].of(compiled.guard.expr)
+            mask = solve_guard(form, compiled.guard.relation, self.ranges[name])
             self.masks[key] = mask
         return mask
 
@@ -173,22 +185,43 @@ class _Search:
                     joint_atoms[next(iter(names))].add(atom)
         result = {}
         for name in self.order:
-            masks = [self._mask(c) for c in single[name]]
-            if name in full:
-                atoms = [lambda v: v]
-            else:
-                atoms = [
-                    eval(f"lambda v0: {python_source(Sym.named(a), {name: 'v0'})}")  # noqa: S307
-                    for a in sorted(joint_atoms[name], key=_atom_sort)
+            domain = self.ranges[name]
+            # The values split by the outcome of each guard in turn: set algebra on bitsets.
+            parts = [(ValueSet.full(domain), ())]
+            for compiled in single[name]:
+                mask = self._mask(compiled)
+                parts = [
+                    (values, key + (outcome,))
+                    for part, key in parts
+                    for values, outcome in ((part & mask, True), (part - mask, False))
+                    if values
                 ]
-            groups: dict[tuple, list[int]] = {}
-            for value in self.ranges[name]:
-                signature = (tuple(m[value] for m in masks), tuple(a(value) for a in atoms))
-                groups.setdefault(signature, []).append(value)
-            result[name] = sorted(
-                (_Class(values, signature[0]) for signature, values in groups.items()),
-                key=lambda c: c.values[0],
-            )
+            if name in full:
+                atoms = [list(domain)]
+            else:
+                forms = self.forms[name]
+                atoms = [
+                    forms.of(Sym.named(atom)).values(len(domain))
+                    for atom in sorted(joint_atoms[name], key=_atom_sort)
+                ]
+            if atoms and len(domain) > MAX_JOINT_VALUES:
+                raise _Stopped(
+                    f"{name} takes {len(domain):,} values and guards tie it to other sizes; "
+                    f"archspec reads at most {MAX_JOINT_VALUES:,} such values one by one: narrow "
+                    "the range"
+                )
+            classes = []
+            for part, key in parts:
+                if not atoms:
+                    classes.append(_Class(part, key))
+                    continue
+                groups: dict[tuple, list[int]] = {}
+                start, step = domain.start, domain.step
+                for value in part:
+                    index = (value - start) // step
+                    groups.setdefault(tuple(a[index] for a in atoms), []).append(value)
+                classes.extend(_Class(ValueSet.of(domain, g), key) for g in groups.values())
+            result[name] = sorted(classes, key=lambda c: c.values.first)
         return result
 
     def joint_predicate(self, run: Run):
@@ -217,9 +250,13 @@ class _Search:
         return True
 
 
+class _Stopped(Exception):
+    """The search reached a limit; the message says which."""
+
+
 @dataclass
 class _Class:
-    values: list[int]
+    values: ValueSet
     key: tuple  # outcomes of the symbol's own guards: classes with equal keys form a block
 
 
@@ -232,7 +269,7 @@ class _Entry:
     """Sizes classified together: every combination of `members` (per symbol) takes `run`'s
     path."""
 
-    members: tuple[list[int], ...]
+    members: tuple[ValueSet, ...]
     run: Run
 
     @property
@@ -250,7 +287,20 @@ def _guard_key(guard: Guard) -> tuple:
 def generic_hint(symbol: SizeSymbol) -> int:
     """The value in range with the most factors of two (the largest on ties): sizes that pass
     every divisibility a network asks for, when any does."""
-    return max(symbol.values, key=lambda v: ((v & -v), v))
+    values = symbol.values
+    start, step, count = values.start, values.step, len(values)
+    # The largest k with a multiple of 2^k among start + step·i: solve step·i ≡ −start (mod 2^k)
+    # rather than scan a range of millions.
+    for k in range(values[-1].bit_length(), -1, -1):
+        modulus = 1 << k
+        common = math.gcd(step, modulus)
+        if start % common:
+            continue
+        cycle = modulus // common
+        first = (-start // common) * pow(step // common, -1, cycle) % cycle if cycle > 1 else 0
+        if first < count:
+            return values[first + (count - 1 - first) // cycle * cycle]
+    return values[-1]
 
 
 def analyse(model: ModelGraph) -> SizeReport:
@@ -270,7 +320,10 @@ def _classify(search: _Search) -> tuple[list[_Entry], bool, str]:
     covers get a run of their own (then `added`, and the caller passes again, since the new
     guards may split classes)."""
     names = search.order
-    classes = search.classes()
+    try:
+        classes = search.classes()
+    except _Stopped as stopped:
+        return [], False, str(stopped)
     blocks: dict[str, dict[tuple, list[_Class]]] = {}
     for name in names:
         blocks[name] = {}
@@ -280,16 +333,16 @@ def _classify(search: _Search) -> tuple[list[_Entry], bool, str]:
     added = False
     visited = 0
     for block in itertools.product(*(list(blocks[n].values()) for n in names)):
-        corner = {n: group[0].values[0] for n, group in zip(names, block)}
+        corner = {n: group[0].values.first for n, group in zip(names, block)}
         candidates = [r for r in reversed(search.runs) if search.matches(r, corner, False)]
         plain = next((r for r in candidates if not _has_joint(search, r)), None)
         if plain is not None:  # the block's sizes agree on every guard of this path
-            members = tuple([v for c in group for v in c.values] for group in block)
+            members = tuple(_union(c.values for c in group) for group in block)
             entries.append(_Entry(members, plain))
             continue
         predicates = [(r, search.joint_predicate(r)) for r in candidates]
         *outer, inner = block
-        inner_values = [c.values[0] for c in inner]
+        inner_values = [c.values.first for c in inner]
         for prefix in itertools.product(*outer):
             visited += len(inner)
             if visited > MAX_POINTS:
@@ -301,14 +354,14 @@ def _classify(search: _Search) -> tuple[list[_Entry], bool, str]:
                         "bounds"
                     ),
                 )
-            head = [c.values[0] for c in prefix]
+            head = [c.values.first for c in prefix]
             members = tuple(c.values for c in prefix)
             remaining = list(range(len(inner)))
             while remaining:
                 for run, holds in predicates:
                     hits = [i for i in remaining if holds(*head, inner_values[i])]
                     if hits:
-                        joined = [v for i in hits for v in inner[i].values]
+                        joined = _union(inner[i].values for i in hits)
                         entries.append(_Entry((*members, joined), run))
                         taken = set(hits)
                         remaining = [i for i in remaining if i not in taken]
@@ -324,22 +377,31 @@ def _classify(search: _Search) -> tuple[list[_Entry], bool, str]:
     return entries, added, ""
 
 
+def _union(sets) -> ValueSet:
+    sets = list(sets)
+    bits = 0
+    for values in sets:
+        bits |= values.index_bits()
+    return ValueSet(sets[0].domain, bits)
+
+
 def _has_joint(search: _Search, run: Run) -> bool:
     return any(len(search.compiled[_guard_key(g)].symbols) > 1 for g in run.inference.guards)
 
 
 def _report(search: _Search, entries: list[_Entry], first: Run, stopped: str) -> SizeReport:
     names = search.order
-    accepted_values: dict[str, set[int]] = {n: set() for n in names}
+    accepted_bits = {n: 0 for n in names}
     accepted_count = 0
-    blocks: list[tuple[frozenset[int], ...]] = []
+    blocks: list[tuple[ValueSet, ...]] = []
     for entry in entries:
         if not entry.run.ok:
             continue
         accepted_count += entry.weight
         for name, values in zip(names, entry.members):
-            accepted_values[name].update(values)
-        blocks.append(tuple(frozenset(values) for values in entry.members))
+            accepted_bits[name] |= values.index_bits()
+        blocks.append(entry.members)
+    accepted_values = {n: ValueSet(search.ranges[n], accepted_bits[n]) for n in names}
     total = 1
     for symbol in search.symbols:
         total *= len(symbol.values)
@@ -350,7 +412,7 @@ def _report(search: _Search, entries: list[_Entry], first: Run, stopped: str) ->
     main = first if first.ok else next((r for r in search.runs if r.ok), first)
     report = SizeReport(
         symbols=search.symbols,
-        accepted={n: sorted(accepted_values[n]) for n in names},
+        accepted_sets=accepted_values,
         product=product,
         accepted_count=accepted_count if not stopped else 0,
         total_count=total,
@@ -377,7 +439,7 @@ def _rejections(search: _Search, entries: list[_Entry], report: SizeReport) -> l
             continue
         first = next(d for d in entry.run.diagnostics if d.severity == "error")
         example = tuple(
-            next((v for v in values if v in report.accepted_sets[n]), values[0])
+            ((values & report.accepted_sets[n]) or values).first
             for n, values in zip(names, entry.members)
         )
         culprits = tuple(n for n, v in zip(names, example) if v not in report.accepted_sets[n])
@@ -419,31 +481,33 @@ def _fixing_guards(model: ModelGraph, run: Run) -> list[Guard]:
 # ---------------------------------------------------------------- plain words
 
 
-def describe_values(values: list[int], domain: range) -> str:
+def describe_values(values: ValueSet | list[int], domain: range) -> str:
     """A set of sizes within `domain` in words: "multiples of 16 from 32", "193 to 224"."""
-    if not values:
+    chosen = values if isinstance(values, ValueSet) else ValueSet.of(domain, values)
+    if not chosen:
         return "none"
-    chosen = set(values)
     if len(chosen) == len(domain):
         return _domain_words(domain)
     if len(chosen) == 1:
-        return f"only {values[0]}"
+        return f"only {chosen.first}"
     step = domain.step
-    indices = {(v - domain.start) // step for v in chosen}
+    bits = chosen.index_bits()
     # Sizes above the largest accepted one are simply rejected ("... to 512"): look for the
     # pattern below it only.
-    period_index, start_index = _period(indices, max(indices) + 1)
+    period_index, start_index = _period_of_bits(bits, bits.bit_length())
     period = period_index * step
-    start = domain.start + start_index * step
-    periodic = sorted(v for v in chosen if v >= start)
-    exceptions = sorted(v for v in chosen if v < start)
-    last = max(chosen)
+    periodic = ValueSet(domain, bits >> start_index << start_index)
+    exceptions = ValueSet(domain, bits & ((1 << start_index) - 1))
+    last = chosen.last
     ends_at_top = last > domain[-1] - period
     words: list[str] = []
     if periodic and period == step:
-        words.append(_range_words(periodic[0], domain[-1] if ends_at_top else last, domain))
+        words.append(_range_words(periodic.first, domain[-1] if ends_at_top else last, domain))
     elif periodic:
-        residues = sorted({v % period for v in periodic})
+        # One period from the pattern's start holds every residue (the pattern repeats to
+        # `last`, at least twice).
+        window = ValueSet(domain, bits & (((1 << period_index) - 1) << start_index))
+        residues = sorted(v % period for v in window)
         if residues == [0]:
             kind = f"multiples of {period}"
         elif period == 2 and residues == [1]:
@@ -451,16 +515,18 @@ def describe_values(values: list[int], domain: range) -> str:
         elif len(residues) == 1:
             kind = f"sizes of the form {period}k + {residues[0]}"
         else:
-            listed = ", ".join(str(r) for r in residues)
+            listed = _list_words(residues)
             kind = f"sizes leaving a remainder of {listed} when divided by {period}"
-        first = periodic[0]
-        if first > domain.start + period - step:
+        first = periodic.first
+        # "from 4553" when a smaller size of the domain leaves one of the remainders.
+        earliest = min(domain.start + (r - domain.start) % period for r in residues)
+        if first > earliest:
             kind += f" from {first}"
         if not ends_at_top:
             kind += f" to {last}"
         words.append(kind)
     if exceptions:
-        words.insert(0, _list_words(exceptions, step))
+        words.insert(0, _list_words(exceptions.sorted(), step))
     return ", and ".join(words)
 
 
@@ -487,7 +553,9 @@ def _list_words(values: list[int], step: int = 1) -> str:
             runs[-1].append(value)
         else:
             runs.append([value])
-    parts = [str(r[0]) if len(r) == 1 else f"{r[0]} to {r[-1]}" for r in runs]
+    parts = []
+    for run in runs:  # a run of two reads better as two sizes: "0, 1", not "0 to 1"
+        parts.extend(map(str, run) if len(run) <= 2 else [f"{run[0]} to {run[-1]}"])
     if len(parts) > 6:
         parts = parts[:6] + [f"… ({len(values)} sizes)"]
     return ", ".join(parts)
@@ -498,32 +566,49 @@ def _period(chosen: set[int], count: int) -> tuple[int, int]:
     t ≤ i < count − p, seen at least twice, that explains the most of the range (the smallest t;
     the smallest p among equals). A constant run of rejected sizes at the top must not pass for
     the pattern. Returns (1, count) when none."""
+    return _period_of_bits(bits_of(chosen), count)
+
+
+def _period_of_bits(bits: int, count: int) -> tuple[int, int]:
+    """`_period` of the set whose bit i says i ∈ S.
+
+    Comparing the bitset with itself shifted by p costs a few machine words per 64 sizes, but a
+    million sizes times thousands of candidate periods is still seconds; three facts keep it to
+    a few full comparisons:
+    - below the top run of equal bits (from index a), every p no longer than the run mismatches
+      at a − 1, so its start is a, as for p = 1, which wins the tie;
+    - a mismatch in a window at the top is the highest mismatch: the window alone gives the start;
+    - a multiple q of a period p found from t with count − t ≥ q cannot start lower than p does
+      (a q-periodic sequence whose top q values are p-periodic is p-periodic).
+    """
     best = (count, 1)
-    # The set as one big int (bit i: i ∈ S), so that comparing it with itself shifted by p is a
-    # few machine words per 64 sizes rather than a Python step per size: a 100,000-value range
-    # is read 256 times in milliseconds. Periods stop at MAX_PERIOD: strides of real networks
-    # are powers of two well below it.
-    bits = _bits(chosen)
-    for period in range(1, max(2, min(count // 4, MAX_PERIOD)) + 1):
-        below_top = (1 << max(count - period, 0)) - 1
-        mismatches = (bits ^ (bits >> period)) & below_top
-        start = mismatches.bit_length()  # one past the highest i with i ∈ S ≠ i + p ∈ S
-        if count - start >= 2 * period and start < best[0]:
-            best = (start, period)
+    limit = max(2, min(count // 4, MAX_PERIOD))
+    if count <= 0:
+        return best[1], best[0]
+    top = bits.bit_length() == count  # the highest index's bit
+    below_run = ((~bits & ((1 << count) - 1)) if top else bits).bit_length()
+    run = count - below_run
+    window_low = max(0, count - (run + 4 * limit))
+    window, window_count = bits >> window_low, count - window_low
+    found: list[tuple[int, int]] = []
+    for period in range(1, limit + 1):
+        if 1 < period <= run:
+            continue
+        if any(period % p == 0 and count - t >= period for p, t in found):
+            continue
+        mismatches = (window ^ (window >> period)) & ((1 << max(window_count - period, 0)) - 1)
+        if mismatches or window_low == 0:
+            start = window_low + mismatches.bit_length()
+        else:
+            below_top = (1 << max(count - period, 0)) - 1
+            start = ((bits ^ (bits >> period)) & below_top).bit_length()
+        if count - start >= 2 * period:
+            found.append((period, start))
+            if start < best[0]:
+                best = (start, period)
         if best[0] == 0:
             break
     return best[1], best[0]
-
-
-def _bits(indices: set[int]) -> int:
-    """The int whose bit i is set for each i in `indices` (built bytewise: `|= 1 << i` per index
-    would copy the whole int each time)."""
-    if not indices:
-        return 0
-    flags = bytearray(max(indices) // 8 + 1)
-    for index in indices:
-        flags[index >> 3] |= 1 << (index & 7)
-    return int.from_bytes(flags, "little")
 
 
 def describe_report(report: SizeReport) -> str:
@@ -535,7 +620,7 @@ def describe_report(report: SizeReport) -> str:
     if report.product:
         by_text: dict[str, list[str]] = {}
         for symbol in report.symbols:
-            text = describe_values(report.accepted[symbol.name], symbol.values)
+            text = describe_values(report.accepted_sets[symbol.name], symbol.values)
             by_text.setdefault(text, []).append(symbol.name)
         parts = [f"{', '.join(group)}: {text}" for text, group in by_text.items()]
         return "; ".join(parts)
@@ -549,12 +634,17 @@ def congruences(report: SizeReport) -> dict[str, tuple[int, int]]:
     found = {}
     if not report.complete or not report.accepted_count:
         return found
-    for name, values in report.accepted.items():
-        period = 0
-        for value in values[1:]:
-            period = math.gcd(period, value - values[0])
+    for name, values in report.accepted_sets.items():
+        runs = values.index_runs()
+        first = runs[0][0]
+        period = 0  # in indices: the gcd of every accepted index's distance from the first
+        for low, high in runs:
+            period = math.gcd(period, low - first, 1 if high > low else 0)
+            if period == 1:
+                break
+        period *= values.domain.step
         if period > 1:
-            found[name] = (period, values[0] % period)
+            found[name] = (period, values.first % period)
     return found
 
 
@@ -602,13 +692,19 @@ def rejection_text(rejection: Rejection) -> str:
     return f"{example_text(rejection.example)}: {finding.message} ({_where(span)}) [{finding.code}]"
 
 
-def _progression(values: list[int]) -> tuple[int, int, int] | None:
+def _progression(values: ValueSet) -> tuple[int, int, int] | None:
     """(first, last, step) when the values are exactly an arithmetic progression."""
     if len(values) < 2:
         return None
-    step = values[1] - values[0]
-    if all(b - a == step for a, b in zip(values, values[1:])):
-        return values[0], values[-1], step
+    runs = values.index_runs()
+    domain = values.domain
+    if len(runs) == 1:
+        return values.first, values.last, domain.step
+    gap = runs[1][0] - runs[0][0]
+    if all(low == high for low, high in runs) and all(
+        b[0] - a[0] == gap for a, b in zip(runs, runs[1:])
+    ):
+        return values.first, values.last, gap * domain.step
     return None
 
 
@@ -620,9 +716,7 @@ def size_findings(model: ModelGraph, report: SizeReport) -> list[diag.Diagnostic
     if report.accepted_count == 0:
         return findings  # the main run's own errors say why (see analyse's caller)
     declared = [s for s in report.symbols if s.declared]
-    rejected = {
-        s.name: [v for v in s.values if v not in report.accepted_sets[s.name]] for s in declared
-    }
+    rejected = {s.name: ValueSet.full(s.values) - report.accepted_sets[s.name] for s in declared}
     offending = [s for s in declared if rejected[s.name]]
     if offending:
         findings.append(_rejected_sizes(model, report, offending, rejected))
@@ -656,7 +750,7 @@ def _rejected_sizes(model, report: SizeReport, offending, rejected) -> diag.Diag
     notes += [f"rejected: {rejection_text(r)}" for r in (alone or relevant)[:3]]
     suggestions = []
     for symbol in offending:
-        progression = _progression(report.accepted[symbol.name])
+        progression = _progression(report.accepted_sets[symbol.name])
         if progression is None:
             suggestions = []
             break
@@ -670,7 +764,7 @@ def _rejected_sizes(model, report: SizeReport, offending, rejected) -> diag.Diag
         else "declare only sizes the network accepts (`archspec sizes` lists them)"
     )
     counts = ", ".join(
-        f"{len(rejected[s.name])} of {len(s.values)} for {s.name} (first {rejected[s.name][0]})"
+        f"{len(rejected[s.name])} of {len(s.values)} for {s.name} (first {rejected[s.name].first})"
         for s in offending
     )
     return diag.make(
