@@ -43,6 +43,7 @@ class CheckedModel:
         """Every layer counted once, however often it is applied (as torch counts parameters)."""
         total = 0
         for module in self.graph.root.walk():
+            total += sum(state.parameters for state in module.state.values())  # `param`s
             if module.kind != "layer" or not module.applications:
                 continue
             evaluation = self.inference.evaluations.get(module.applications[0])
@@ -52,9 +53,14 @@ class CheckedModel:
 
     @property
     def mac_count(self) -> Dim:
+        """Multiply-accumulates of one forward pass in eval mode, as torchinfo and fvcore measure
+        them: layers that run only in training (`if training`) are left out."""
+        from archspec.elaborate.graph import TRAIN
+
         total: Dim = 0
-        for evaluation in self.inference.evaluations.values():
-            total = total + evaluation.macs
+        for node_id, evaluation in self.inference.evaluations.items():
+            if self.graph.node(node_id).mode != TRAIN:
+                total = total + evaluation.macs
         return total
 
     def summary(self, batch: int = 1, sizes: dict[str, int] | None = None):

@@ -595,9 +595,10 @@ def test_names_python_keeps_are_accepted():
 
 
 def test_an_empty_path_says_what_is_wrong(capsys):
-    code, _, err = run(capsys, "check", "")
+    code, out, err = run(capsys, "check", "")
     assert code == 2
     assert err == 'archspec: an empty path ("") names no file or folder\n'
+    assert out == ""  # not "checked 0 files: no problems"
     code, _, err = run(capsys, "fmt", "")
     assert code == 2 and err.startswith('archspec: an empty path ("") names no file or folder\n')
 

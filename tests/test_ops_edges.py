@@ -28,8 +28,10 @@ from archspec.ops import (
     activation,
     base,
     conv,
+    indexing,
     linear,
     merge,
+    multi,
     norm,
     pool,
     registry,
@@ -40,7 +42,19 @@ from archspec.ops import (
 from archspec.ops.apply import BindError, bind, check_arguments, evaluate
 from archspec.ops.base import INFER, REQUIRED, Emission, OpFailure, OpSpec, Param, show_value
 
-FAMILIES = (activation, conv, linear, merge, norm, pool, regularization, reshape, tensor)
+FAMILIES = (
+    activation,
+    conv,
+    linear,
+    merge,
+    multi,
+    norm,
+    pool,
+    regularization,
+    reshape,
+    tensor,
+    indexing,
+)
 GOLDEN_FILE = GOLDEN / "ops" / "edges.txt"
 TABLE_FILE = GOLDEN / "ops" / "registry.txt"
 N = Sym.named("N")

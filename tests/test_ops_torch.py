@@ -23,10 +23,13 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
+from test_multi_output import MULTI_FUNCTIONS, MULTI_GENERATORS  # noqa: E402
+from test_state_and_indexing import STATE_FUNCTIONS, STATE_GENERATORS, STATE_STRICTER  # noqa: E402
 from test_tensor_ops import TENSOR_FUNCTIONS, TENSOR_GENERATORS, TENSOR_STRICTER  # noqa: E402
 from torch import nn  # noqa: E402
 
 from archspec.core.dims import Sym  # noqa: E402
+from archspec.core.dims import evaluate as evaluate_dim  # noqa: E402
 from archspec.ops import REGISTRY  # noqa: E402
 from archspec.ops.apply import BindError, bind, evaluate  # noqa: E402
 from archspec.ops.base import INFER, OpFailure, OpSpec  # noqa: E402
@@ -99,7 +102,17 @@ def run_torch(op: OpSpec, case: Case):
             keywords = {k: v for k, v in case.args.items() if not op.param(k).variadic}
             out = _torch_function(op)(*operands, *variadic, **keywords)
             count = 0
-    return (tuple(out.shape) if isinstance(out, torch.Tensor) else None), count
+    return _shapes_of(out), count
+
+
+def _shapes_of(out):
+    """A tensor's shape; one shape per tensor of an op of several outputs (chunk,
+    MultiheadAttention), as archspec's rule gives them; None for anything else."""
+    if isinstance(out, torch.Tensor):
+        return tuple(out.shape)
+    if isinstance(out, (tuple, list)) and out and all(isinstance(t, torch.Tensor) for t in out):
+        return tuple(tuple(t.shape) for t in out)
+    return None
 
 
 # ---------------------------------------------------------------- where archspec is stricter
@@ -684,7 +697,12 @@ GENERATORS = {
 # The tensor ops (ops/tensor.py) are drawn by tests/test_tensor_ops.py's generators.
 GENERATORS.update(TENSOR_GENERATORS)
 FUNCTIONS.update(TENSOR_FUNCTIONS)
+GENERATORS.update(MULTI_GENERATORS)  # chunk, split, unbind, MultiheadAttention (several outputs)
+FUNCTIONS.update(MULTI_FUNCTIONS)
 STRICTER.update(TENSOR_STRICTER)
+GENERATORS.update(STATE_GENERATORS)  # getitem (x[:, 0]) and the Permute layer
+FUNCTIONS.update(STATE_FUNCTIONS)
+STRICTER.update(STATE_STRICTER)
 for _name, _op in REGISTRY.items():
     if _name not in GENERATORS and all(p.is_tensor or p.name in SIMPLE_ARGS for p in _op.params):
         GENERATORS[_name] = simple(_op)
@@ -738,9 +756,12 @@ def test_op_matches_torch(name, data):
 
 
 def _substitute(dim, value: int):
+    if isinstance(dim, tuple):  # one output's shape, of an op of several outputs
+        return tuple(_substitute(d, value) for d in dim)
     if not isinstance(dim, Sym):
         return dim
-    return sum(coeff * value ** len(names) for names, coeff in dim.terms)
+    # archspec's own evaluation: a floor in the size (`x[::2]` of N is ⌊(N+1)/2⌋) is exact too
+    return evaluate_dim(dim, dict.fromkeys(dim.symbols(), value))
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

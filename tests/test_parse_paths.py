@@ -56,7 +56,7 @@ def _walked_labels(body) -> set[str]:
             if len(item.parts) == 1 and isinstance(item.parts[0], str):
                 labels.add(item.parts[0])
         elif ast.is_node(item):
-            if isinstance(item, ast.Declare):
+            if isinstance(item, (ast.Declare, ast.State)):  # a `param`'s name is an attribute too
                 labels.add(item.name.id)
             stack.extend(getattr(item, name) for name in ast.fields(item) if name != "span")
     return labels

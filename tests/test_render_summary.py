@@ -132,8 +132,8 @@ def test_macs_equal_torchinfo_layer_by_layer(path):
     info = torchinfo.summary(model, input_size=shape, verbose=0, depth=20)
     ours = {}
     for node in checked.graph.nodes():
-        if node.kind == "op" and node.module is not None:
-            evaluation = checked.inference.evaluations[node.id]
+        if node.kind == "op" and node.module is not None and node.mode != "train":
+            evaluation = checked.inference.evaluations[node.id]  # torchinfo runs in eval mode
             macs = concrete((evaluation.macs,), 1, sizes)[0]
             ours[node.module] = ours.get(node.module, 0) + macs
     theirs, other_convention = {}, set()
@@ -151,9 +151,18 @@ def test_macs_equal_torchinfo_layer_by_layer(path):
     }
     assert mismatches == {}
     shift = sum(ours.get(k, 0) - theirs[k] for k in other_convention)
+    # nn.MultiheadAttention calls F.multi_head_attention_forward with its out_proj's weights, so
+    # torchinfo sees no leaf run inside it and counts nothing; archspec counts fvcore's MACs.
+    shift += sum(ours.get(name, 0) for name in _attention_modules(model))
     assert info.total_mult_adds + shift == sum(ours.values())  # functions count no MACs
     assert info.total_params == checked.parameter_count
     del torch
+
+
+def _attention_modules(model) -> list[str]:
+    from torch import nn
+
+    return [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
 
 
 @pytest.mark.torch
@@ -166,6 +175,11 @@ def test_totals_read_as_torchinfo_prints_them(path):
     from torch_harness import build_checked, concrete
 
     model, checked, _ = build_checked(path)
+    if _attention_modules(model):
+        pytest.skip(
+            "torchinfo sees no module run inside nn.MultiheadAttention and leaves its parameters "
+            "and outputs out of these lines; archspec counts them (the MAC test shifts for it)"
+        )
     summary = summarize(checked, batch=1)
     shape = concrete(checked.graph.node(checked.graph.inputs[0]).declared_shape, 1, summary.sizes)
     info = str(torchinfo.summary(model, input_size=shape, verbose=0, depth=20))

@@ -53,8 +53,11 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
-        if isinstance(result, torch.Tensor) and self._called_from_generated():
-            self.records.append((getattr(func, "__name__", str(func)), tuple(result.shape)))
+        # x.chunk(...) returns several tensors: one graph node each, in order.
+        tensors = _tensors(result)
+        if tensors and self._called_from_generated():
+            name = getattr(func, "__name__", str(func))
+            self.records.extend((name, tuple(tensor.shape)) for tensor in tensors)
         return result
 
     def _called_from_generated(self) -> bool:
@@ -64,6 +67,19 @@ class _Recorder(TorchFunctionMode):
         while frame is not None and frame.f_code.co_filename.endswith(_WRAPPERS):
             frame = frame.f_back
         return frame is not None and frame.f_code.co_filename == self.filename
+
+
+def _tensors(result) -> list:
+    """The tensors a call returned: one, several (chunk, MultiheadAttention), or none."""
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if (
+        isinstance(result, (tuple, list))
+        and result
+        and all(isinstance(item, torch.Tensor) for item in result)
+    ):
+        return list(result)
+    return []
 
 
 _WRAPPERS = (
@@ -85,9 +101,12 @@ def build_checked(path: str, **model_args):
     return instance, checked, module.__file__
 
 
-def observed_shapes(model, checked, filename, batch: int = 2, seed: int = 0, sizes=None):
-    """Run one random input (a symbolic one at `sizes`, default the smallest accepted);
-    return ({node id: real shape}, output)."""
+def observed_shapes(
+    model, checked, filename, batch: int = 2, seed: int = 0, sizes=None, training: bool = False
+):
+    """Run one random input (a symbolic one at `sizes`, default the smallest accepted), in eval
+    mode or `training`; return ({node id: real shape}, output). Nodes of the other mode only
+    (`if training { ... }`) do not run, and get no shape."""
     graph = checked.graph
     torch.manual_seed(seed)
     sizes = smallest_sizes(checked) if sizes is None else sizes
@@ -100,11 +119,14 @@ def observed_shapes(model, checked, filename, batch: int = 2, seed: int = 0, siz
         if path:
             handles.append(
                 submodule.register_forward_hook(
-                    lambda m, a, out, path=path: per_module[path].append(tuple(out.shape))
+                    lambda m, a, out, path=path: per_module[path].extend(
+                        tuple(tensor.shape) for tensor in _tensors(out)
+                    )
                 )
             )
     recorder = _Recorder(filename)
-    model.eval()
+    model.train(training)
+    skipped = "eval" if training else "train"
     try:
         with torch.no_grad(), recorder:
             output = model(*inputs)
@@ -115,7 +137,7 @@ def observed_shapes(model, checked, filename, batch: int = 2, seed: int = 0, siz
     seen: dict[str, int] = defaultdict(int)
     functions = iter(recorder.records)
     for node in graph.nodes():
-        if node.kind != "op":
+        if node.kind != "op" or node.mode == skipped:
             continue
         if node.module is not None:
             index = seen[node.module]
@@ -133,7 +155,7 @@ def shape_disagreements(checked, real, batch: int = 2, sizes=None) -> list[str]:
     problems = []
     sizes = smallest_sizes(checked) if sizes is None else sizes
     for node in checked.graph.nodes():
-        if node.kind != "op":
+        if node.kind != "op" or node.id not in real:
             continue
         static = expected(checked.inference.shapes[node.id], batch, sizes)
         if real[node.id] != static:

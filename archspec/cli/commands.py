@@ -401,6 +401,8 @@ def _check(args) -> int:
               file=sys.stderr)  # fmt: skip
     if args.diff:
         return EXIT_ERROR if problems else (EXIT_FINDINGS if fixed else EXIT_CLEAN)
+    if problems and not files and output_format in ("full", "concise"):
+        return EXIT_ERROR  # "checked 0 files: no problems" would read as a pass
     diagnostics = diag.sorted_diagnostics(reporter.diagnostics)
     to_file = args.output_file is not None
     # A report file is coloured only on --color always (FORCE_COLOR is for terminals and CI logs).

@@ -197,6 +197,8 @@ def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Repor
     for node in model.nodes():
         if node.id in live or node.id in model.failed_reads:
             continue
+        if node.group is not None and _group_used(graph, node, live):
+            continue  # `out, _ = attn(q, k, v)`: the op runs for its other output anyway
         if node.kind == "input":
             reporter.add(
                 diag.make(
@@ -217,6 +219,15 @@ def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Repor
                     help="return it, use it, or remove it",
                 )
             )
+
+
+def _group_used(graph, node, live: set[str]) -> bool:
+    """Some output of the op `node` is one output of is live: the nodes of one op are
+    consecutive in creation order and share `group`, the first one's id."""
+    first = graph.nodes[node.group]["node"]
+    ids = list(graph.nodes)
+    outputs = ids[first.index : first.index + first.outputs]
+    return any(output in live for output in outputs)
 
 
 def _norm_on_single_value(model: ModelGraph, inference: Inference, reporter) -> None:

@@ -27,11 +27,13 @@ from archspec.core.names import (
     layer_name_problem,
     python_reading_problem,
 )
+from archspec.core.records import replace
 from archspec.core.source import Span
 from archspec.elaborate.evaluate import (
     BUILTINS,
     CONTAINERS,
     MAX_STEPS,
+    TRAINING,
     Arguments,
     Evaluator,
     StepBudget,
@@ -43,28 +45,38 @@ from archspec.elaborate.evaluate import (
 )
 from archspec.elaborate.graph import (
     DEFAULT_SIZE_BOUNDS,
+    EVAL,
+    TRAIN,
     WILDCARD,
     ContainerCall,
     ModelGraph,
+    ModelReturn,
     ModuleInfo,
     Node,
     PatternVar,
     ShapeAssertion,
     SizeSymbol,
+    mode_words,
+    other_mode,
 )
 from archspec.elaborate.scopes import Frame
+from archspec.elaborate.state import INITIALIZERS, OPTIONS, StateInfo
 from archspec.elaborate.values import (
     POISON,
     SCALARS,
     Definition,
+    Outputs,
     Recipe,
     Tensor,
+    Unsized,
     is_int,
     is_number,
     kind_of,
+    unpack_help,
 )
 from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
 from archspec.ops.apply import BindError, bind, check_arguments
+from archspec.ops.subscripts import Indices
 from archspec.syntax import ast
 
 MAX_SIZE_RANGE = (
@@ -178,6 +190,7 @@ class Elaborator:
         self.running: dict[int, int] = {}  # id of a running block's definition -> its stack index
         self.replay_roots: list[str] = []
         self.deepest = 0  # the most block instances running at once
+        self.mode: str | None = None  # TRAIN/EVAL inside `if training` / its else; None: both
 
     # ================================================================ entry point
     @gc_paused
@@ -195,6 +208,7 @@ class Elaborator:
         self.evaluator = Evaluator(self, self.budget)
         self.errors_before = len(self.reporter.diagnostics)  # this model's findings follow
         self.deepest = 0
+        self.mode = None
         self.id_counters = {}
         self.saw_input = False  # an `input` statement ran in the model body (even a failing one)
         overrides = dict(overrides or {})
@@ -282,6 +296,9 @@ class Elaborator:
                 ).diagnostic
             )
             return
+        if frame.returned_keys is not None or frame.mode_returns:
+            self._add_mode_outputs(frame)
+            return
         for index, value in enumerate(frame.returned):
             if isinstance(value, Tensor):
                 span = self.model.node(value.node).span
@@ -290,6 +307,7 @@ class Elaborator:
                 node.inputs = (value.node,)
                 self._add_node(node)
                 self.model.outputs.append(node_id)
+        self.model.returns.append(ModelReturn(list(self.model.outputs)))
 
     def report(self, diagnostic: diag.Diagnostic) -> None:
         self.reporter.add(diagnostic)
@@ -345,6 +363,13 @@ class Elaborator:
         if isinstance(stmt, (ast.Assign, ast.Input)):
             target = stmt.target if isinstance(stmt, ast.Assign) else stmt.name
             frame.values[target.id] = POISON
+        elif isinstance(stmt, ast.Unpack):
+            for target in stmt.targets:
+                frame.values[target.id] = POISON
+        elif isinstance(stmt, ast.State):
+            frame.values[stmt.name.id] = POISON
+        elif isinstance(stmt, ast.Return) and self.mode is not None:
+            frame.mode_returns.setdefault(self.mode, ([POISON], None))
         elif isinstance(stmt, ast.Return):
             frame.returned = [POISON]
         elif isinstance(stmt, ast.Declare):
@@ -366,6 +391,14 @@ class Elaborator:
                     help=f"apply it (`{stmt.target.id} = x -> {value.func}(...)`) or declare it "
                     f"(`{stmt.target.id}: {value.func}(...)`)",
                 )
+            if isinstance(value, Unsized):
+                raise _error(
+                    "E108",
+                    f"'{stmt.target.id}' would hold {kind_of(value)}",
+                    stmt.value.span,
+                    "unpack this",
+                    help=unpack_help(value),
+                )
             if stmt.shape is not None:
                 self._assert_shape(frame, value, stmt.shape)
             if isinstance(value, Tensor):
@@ -377,7 +410,13 @@ class Elaborator:
                         node.name = stmt.target.id
                         node.bound = True
                         node.binding_span = stmt.target.span
+            if isinstance(value, Outputs):  # `halves = x -> split(...)`: its tensors bear the name
+                for item in value:
+                    if isinstance(item, Tensor):
+                        self._name_output(frame, item, stmt.target, first_new)
             frame.values[stmt.target.id] = value
+        elif isinstance(stmt, ast.Unpack):
+            self._run_unpack(frame, stmt)
         elif isinstance(stmt, ast.Declare):
             recipe = self.evaluator.eval(frame, stmt.call)
             if recipe is POISON:
@@ -393,10 +432,18 @@ class Elaborator:
             label = ast.Label(stmt.name.id, (stmt.name.id,), stmt.name.span)
             module = self.build(frame, recipe, frame.module, label)
             frame.layers[module.name] = module
+        elif isinstance(stmt, ast.Return) and (
+            (self.mode is not None and frame.module.kind == "model")
+            or any(type(v) is ast.DictExpr for v in stmt.values)
+        ):
+            self._run_mode_return(frame, stmt)
         elif isinstance(stmt, ast.Return):
             frame.returned = [self.evaluator.eval(frame, value) for value in stmt.values]
             for value, expr in zip(frame.returned, stmt.values):
                 self._require_tensor_or_poison(value, expr.span, "return")
+                self._require_mode_of(value, expr.span)
+        elif isinstance(stmt, ast.If) and _mode_condition(stmt.test) is not None:
+            self._run_mode_branches(frame, stmt, _mode_condition(stmt.test))
         elif isinstance(stmt, ast.If):
             test = self.evaluator.eval(frame, stmt.test)
             if test is POISON:
@@ -416,6 +463,8 @@ class Elaborator:
                     return
                 if self.budget.exceeded is not None:  # a limit hit inside: the rest would fail too
                     raise diag.ArchError(self.budget.exceeded)
+        elif isinstance(stmt, ast.State):
+            self._run_state(frame, stmt)
         else:  # pragma: no cover - the grammar has no other statements
             raise AssertionError(stmt)
 
@@ -620,8 +669,10 @@ class Elaborator:
         if block is not None and block.node is None:
             return POISON  # a block whose import failed: reported at the import
         if op is not None or name in CONTAINERS or block is not None:
-            kind = "layer" if op is not None else "sequential" if name in CONTAINERS else "block"
-            if children and kind != "sequential":
+            kind = "layer" if op is not None else CONTAINERS.get(name, "block")
+            if kind == "list":
+                children = _module_list_children(name, positional, spans, children, keywords)
+            if children and kind not in ("sequential", "list"):
                 span = children[0][2]
                 raise _error(
                     "E104",
@@ -639,6 +690,8 @@ class Elaborator:
                     "keyword",
                 )
             return recipe
+        if self._declared_layer(frame, name):
+            return self._call_layer(frame, frame.layers[name], call, arguments)
         candidates = list(REGISTRY) + sorted(CONTAINERS) + list(names) + list(BUILTINS)
         suggestion = closest(name, candidates)
         raise _error(
@@ -734,7 +787,7 @@ class Elaborator:
                         f"{op.name} takes one tensor as '{param.name}', got {kind_of(value)}",
                         arg_spans.get(param.name, span),
                         "not one tensor",
-                        help="pick one first, e.g. `outs[0]`",
+                        help=unpack_help(value) or "pick one first, e.g. `outs[0]`",
                     )
                 if param.name == "tensors" and not isinstance(value, (list, tuple)):
                     raise _error(
@@ -794,6 +847,8 @@ class Elaborator:
             inputs=tuple(inputs),
             scope=frame.module.path,
         )
+        if op.outputs is not None:  # chunk, split, unbind: a node per output
+            return self._several_outputs(node, op.outputs(args), span)
         self._add_node(node)
         return Tensor(node_id)
 
@@ -827,6 +882,8 @@ class Elaborator:
                     help=hint,
                 )
             return self.apply_module(frame, module, value, stage.span, by_reference=True)
+        if isinstance(stage, ast.LayerIndex):
+            return self._apply_list_child(frame, value, stage)
         call = stage.call if isinstance(stage, ast.Labelled) else stage
         label = stage.label if isinstance(stage, ast.Labelled) else None
         op = REGISTRY.get(call.func.id)
@@ -840,6 +897,8 @@ class Elaborator:
                     help=f"name a layer instead, e.g. `{label.text}: {_layer_twin(op.name)}(...)`",
                 )
             return self.evaluator.call(frame, call, piped=value)
+        if label is None and op is None and self._declared_layer(frame, call.func.id):
+            return self.evaluator.call(frame, call, piped=value)  # `q -> attn(k, v)`
         recipe = self.evaluator.eval(frame, call)
         if recipe is POISON:
             return POISON
@@ -858,6 +917,8 @@ class Elaborator:
         path = f"{parent.path}.{name}" if parent.path else name
         if name in parent.children and self._replaying(parent):
             return parent.children[name]  # a block applied again reuses what it built
+        if name in parent.state and not self._replaying(parent):
+            _state_name_taken(parent.state[name], label.span if label is not None else recipe.span)
         if name in parent.children:
             first = parent.children[name]
             raise _error(
@@ -915,7 +976,7 @@ class Elaborator:
                     raise _error(
                         failure.code, failure.message, span, "", help=failure.help
                     ) from None
-        elif recipe.kind == "sequential":
+        elif recipe.kind in ("sequential", "list"):
             parent.children[name] = module  # children below need the path registered first
             for index, (child_label, child, _span) in enumerate(recipe.children):
                 if child is POISON:
@@ -952,7 +1013,7 @@ class Elaborator:
             if problem is not None:
                 raise _error("E105", problem, label.span, "not usable as a layer name")
             return name
-        if parent.kind == "sequential":
+        if parent.kind in ("sequential", "list"):
             return str(index)
         # conv2d, conv2d_1, ...: counted per body, so a replayed block names its layers alike.
         base = snake_case(recipe.func) if recipe.kind == "block" else recipe.func.lower()
@@ -1031,6 +1092,8 @@ class Elaborator:
         """Apply a built module; `by_reference` (`-> name`) places its node at the reference."""
         if value is POISON:
             return POISON
+        if module.kind == "list":
+            raise _module_list_applied(module, span)
         self.budget.step(span, 1 if module.kind == "layer" else APPLICATION_STEPS)  # empty too
         if module.kind == "layer":
             if module.args is None:
@@ -1042,7 +1105,11 @@ class Elaborator:
             if not all(isinstance(operand, Tensor) for operand in operands):
                 count = "one tensor" if module.op.inputs == 1 else f"{module.op.inputs} tensors"
                 raise _error(
-                    "E108", f"{module.op.name} takes {count}, got {kind_of(value)}", span, ""
+                    "E108",
+                    f"{module.op.name} takes {count}, got {kind_of(value)}",
+                    span,
+                    "",
+                    help=unpack_help(value),
                 )
             node_id = self._new_node_id(module.path)
             node = Node(
@@ -1058,12 +1125,15 @@ class Elaborator:
                 module=module.path,
                 scope=frame.module.path,
             )
-            self._add_node(node)
             module.applications.append(node_id)
+            if module.op.outputs is not None:  # MultiheadAttention: (output, weights)
+                return self._several_outputs(node, module.op.outputs(module.args), span)
+            self._add_node(node)
             return Tensor(node_id)
         call = ContainerCall(
             module.path, frame.module.path, _node_ids(value), self.graph.number_of_nodes()
         )
+        call.mode = self.mode
         if module.kind == "sequential":
             for child in module.children.values():
                 value = self.apply_module(frame, child, value, span)
@@ -1138,7 +1208,165 @@ class Elaborator:
             )
         if len(frame.returned) == 1:
             return frame.returned[0]
-        return tuple(frame.returned)
+        return Outputs(frame.returned, f"{module.path} ({name})")  # `a, b = x -> block`
+
+    # ================================================================ training vs eval, dicts
+    def _run_mode_branches(self, frame: Frame, stmt: ast.If, mode: str) -> None:
+        """`if training { ... } else { ... }`: both branches become code (`if self.training:`),
+        each body's nodes marked with its mode, so that inference checks the shapes of both.
+        Each branch starts from the values bound before the `if`, as Python's would; a name
+        bound in one branch holds a value of that mode only (reading it in the other mode is
+        E108), and one bound in both would need a value per mode, which is refused."""
+        before = dict(frame.values)
+        bound: dict[str, Any] = {}
+        for body, branch_mode in ((stmt.body, mode), (stmt.orelse, other_mode(mode))):
+            if not body or (self.mode is not None and self.mode != branch_mode):
+                continue  # an empty branch, or one that never runs (`if training` in an else)
+            _require_return_last(body)
+            if frame.module.kind != "model" and isinstance(body[-1], ast.Return):
+                self._run_mode_return(frame, body[-1])  # E109: only a model's return may differ
+            saved, self.mode = self.mode, branch_mode
+            frame.values.clear()
+            frame.values.update(before)
+            try:
+                self._run_body(frame, body)
+            finally:
+                self.mode = saved
+            for name, value in frame.values.items():
+                if before.get(name, POISON) is not value or name not in before:
+                    if name in bound:
+                        value = POISON
+                        self.report(_bound_in_both_modes(name, stmt.span))
+                    bound[name] = value
+        frame.values.clear()
+        frame.values.update(before)
+        frame.values.update(bound)
+        returned = [m for m in (TRAIN, EVAL) if m in frame.mode_returns]
+        if self.mode is None and len(returned) == 1 and frame.returned is None:
+            # After `if training { return ... }` the rest of the model runs only in eval.
+            self.mode = other_mode(returned[0])
+
+    def _run_mode_return(self, frame: Frame, stmt: ast.Return) -> None:
+        """A return of a dict, or one that holds in one mode only (inside `if training`, or
+        after a return there): recorded per mode; the model's outputs follow in _finish_model."""
+        if frame.module.kind != "model":
+            dict_return = next((v for v in stmt.values if type(v) is ast.DictExpr), None)
+            what = "a dict" if dict_return is not None else "a value that depends on `training`"
+            raise _error(
+                "E109",
+                f"only a model can return {what}; this is block {frame.definition.name.id}",
+                stmt.span,
+                "in a block",
+                help="return tensors from the block, and build the dict or the `if training` "
+                "return in the model that applies it",
+            )
+        values, keys = self._returned_values(frame, stmt)
+        if self.mode is None:
+            frame.returned, frame.returned_keys = values, keys
+            return
+        frame.mode_returns[self.mode] = (values, keys)
+        if other_mode(self.mode) in frame.mode_returns:
+            frame.returned = values  # both modes have returned: whatever follows never runs
+
+    def _returned_values(self, frame: Frame, stmt: ast.Return) -> tuple[list, tuple | None]:
+        """The values a return gives, and the keys if it returns a dict."""
+        dicts = [v for v in stmt.values if type(v) is ast.DictExpr]
+        if dicts and len(stmt.values) > 1:
+            raise _error(
+                "E108",
+                "a dict is returned on its own, not beside other values",
+                dicts[0].span,
+                "beside other values",
+                help='put every output in the dict: `return {"out": x, "aux": aux}`',
+            )
+        exprs = list(dicts[0].values) if dicts else list(stmt.values)
+        keys = self._dict_keys(frame, dicts[0]) if dicts else None
+        values = [self.evaluator.eval(frame, expr) for expr in exprs]
+        for value, expr in zip(values, exprs):
+            self._require_tensor_or_poison(value, expr.span, "return")
+            self._require_mode_of(value, expr.span)
+        return values, keys
+
+    def _dict_keys(self, frame: Frame, expr: ast.DictExpr) -> tuple[str, ...]:
+        keys: dict[str, Span] = {}
+        for key_expr in expr.keys:
+            key = self.evaluator.eval(frame, key_expr)
+            if key is POISON:
+                continue
+            if not isinstance(key, str):
+                raise _error(
+                    "E108",
+                    f"a returned dict's keys are strings, this one is {kind_of(key)}",
+                    key_expr.span,
+                    "not a string",
+                    help=f'quote it: `"{key}": ...` (torchvision\'s models return "out", "aux")',
+                )
+            if key in keys:
+                raise _error(
+                    "E103",
+                    f"the key {key!r} is in the returned dict twice",
+                    key_expr.span,
+                    "again",
+                    secondary=[(keys[key], "first here")],
+                    help="give each output its own key",
+                )
+            keys[key] = key_expr.span
+        return tuple(keys)
+
+    def _require_mode_of(self, value: Any, span: Span) -> None:
+        """A tensor computed in one mode only (`if training { aux = ... }`) is read in that
+        mode only: the compiled module would have no such value in the other."""
+        if isinstance(value, Tensor):
+            source = self.model.node(value.node)
+            if source.mode is not None and source.mode != self.mode:
+                raise self._mode_mismatch(source, span)
+
+    def _mode_of_new_node(self, node: Node) -> None:
+        node.mode = self.mode
+        for source_id in node.inputs:
+            source = self.model.node(source_id)
+            if source.mode is not None and source.mode != self.mode:
+                raise self._mode_mismatch(source, node.span)
+
+    def _mode_mismatch(self, source: Node, span: Span) -> diag.ArchError:
+        used = "in both modes" if self.mode is None else mode_words(self.mode)
+        branch = "`if training { ... }`" if source.mode == TRAIN else "`if not training { ... }`"
+        return _error(
+            "E108",
+            f"'{source.name}' is computed only {mode_words(source.mode)}, but is used here {used}",
+            span,
+            f"runs {used}",
+            secondary=[(source.span, f"computed only {mode_words(source.mode)}")],
+            help=f"use it inside {branch} as well, or compute it outside the `if`",
+        )
+
+    def _add_mode_outputs(self, frame: Frame) -> None:
+        """The output nodes of a model whose return is a dict or differs by mode: one
+        ModelReturn per mode (a return outside any `if training` holds for the modes that have
+        none of their own)."""
+        returns = dict(frame.mode_returns)
+        if not returns:  # `return {"out": x}`: one return for both modes
+            returns[None] = (frame.returned, frame.returned_keys)
+        else:  # the unconditional return holds in the mode without a return of its own
+            for mode in (TRAIN, EVAL):
+                returns.setdefault(mode, (frame.returned, frame.returned_keys))
+        for mode in (None, EVAL, TRAIN):  # the eval output first: model.outputs[0] as before
+            if mode not in returns:
+                continue
+            values, keys = returns[mode]
+            prefix = "output" if mode in (None, EVAL) else "train_output"
+            returned = ModelReturn([], keys, mode)
+            for index, value in enumerate(values):
+                if not isinstance(value, Tensor):
+                    continue
+                name = keys[index] if keys is not None else f"{prefix}{index or ''}"
+                node_id = self._new_node_id(f"{prefix}{index}" if index else prefix)
+                node = Node(node_id, "output", self.model.node(value.node).span, name)
+                node.inputs, node.mode = (value.node,), mode
+                self._add_node(node)
+                returned.outputs.append(node_id)
+                self.model.outputs.append(node_id)
+            self.model.returns.append(returned)
 
     # ================================================================ graph helpers
     def _namespace(self, frame: Frame) -> dict[str, Definition]:
@@ -1169,15 +1397,365 @@ class Elaborator:
                 help="check loop bounds and block repetitions",
             )
             self.budget.stop(node.span, too_many)  # like MAX_STEPS: one error, every later step
+        if node.kind == "op":
+            self._mode_of_new_node(node)
         node.index = self.graph.number_of_nodes()
         self.graph.add_node(node.id, node=node)
         for position, source in enumerate(node.inputs):
             if position == 0 or not self.graph.has_edge(source, node.id):  # `x + x`: one edge
                 self.graph.add_edge(source, node.id, index=position)
 
+    # ================================================================ indexing, parameters, buffers
+    def tensor_index(self, frame: Frame, expr, value: Tensor, items: list) -> Any:
+        """`x[:, 0]`: a getitem node; its shape rule (ops/indexing.py) follows torch."""
+        op = REGISTRY["getitem"]
+        items_ast = expr.items if isinstance(expr, ast.Subscript) else (expr.index,)
+        spans = {"index": items_ast[0].span.to(items_ast[-1].span)}
+        index = Indices(tuple(items))
+        return self._op_node(frame, op, {"input": value, "index": index}, spans, expr.span, op.name)
+
+    def _run_state(self, frame: Frame, stmt: ast.State) -> None:
+        """`param name: [shape] = init`: the module's own tensor, and a node that reads it (a new
+        one each time the body runs: a block applied twice reads one parameter twice)."""
+        _require_python_name(stmt.name, f"a {stmt.kind} name")
+        name, module = stmt.name.id, frame.module
+        if not self._replaying(module):
+            if name in module.state:
+                _state_name_taken(module.state[name], stmt.name.span)
+            if name in module.children:
+                raise _error(
+                    "E103",
+                    f"a layer named '{name}' already exists here",
+                    stmt.name.span,
+                    "defined again",
+                    secondary=[(module.children[name].span, "first defined here")],
+                    help="give the parameter or buffer a name of its own",
+                )
+            shape = tuple(self._state_size(frame, dim) for dim in stmt.shape.dims)
+            init, init_args = self._state_init(frame, stmt)
+            options = self._state_options(frame, stmt)
+            module.state[name] = StateInfo(name, stmt.kind, shape, init, init_args, stmt.span,
+                                           options)  # fmt: skip
+        info = module.state[name]
+        node_id = self._new_node_id(f"{module.path}.{name}" if module.path else name)
+        node = Node(node_id, "state", stmt.span, name, declared_shape=info.shape, scope=module.path)
+        self._add_node(node)
+        frame.values[name] = Tensor(node_id)
+
+    def _state_size(self, frame: Frame, dim) -> int:
+        if isinstance(dim, ast.BoundedDim):
+            raise _error(
+                "E108",
+                "a parameter's shape takes no ranges",
+                dim.span,
+                "a range",
+                help="write its sizes as numbers or block arguments",
+            )
+        value = self.evaluator.eval(frame, dim)
+        if is_int(value) and value > 0:
+            return value
+        if isinstance(value, Sym):
+            raise _error(
+                "E108",
+                f"a parameter or buffer size must be a number, got the symbolic size {value}",
+                dim.span,
+                "depends on the input",
+                help="torch allocates it when the module is built, before any input is seen: "
+                "pass the size as a block or model argument",
+            )
+        raise _error(
+            "E105",
+            f"a parameter or buffer size must be a positive integer, got {kind_of(value)}",
+            dim.span,
+            "bad size",
+            help="sizes are positive integers (archspec builds no empty tensors)",
+        )
+
+    def _state_init(self, frame: Frame, stmt: ast.State) -> tuple[str, dict[str, Any]]:
+        """The initial value: a number (every element) or an initializer, `normal(std=0.02)`."""
+        init = stmt.init
+        if not (isinstance(init, ast.Call) and init.func.id in INITIALIZERS):
+            value = self.evaluator.eval(frame, init)
+            if is_number(value):
+                return "full", {"fill_value": value}
+            known = ", ".join(f"{name}()" for name in INITIALIZERS)
+            raise _error(
+                "E108",
+                f"the initial value of '{stmt.name.id}' must be a number or an initializer, "
+                f"got {kind_of(value)}",
+                init.span,
+                "not an initial value",
+                help=f"write a number (every element), or one of {known}",
+            )
+        name = init.func.id
+        params = INITIALIZERS[name]
+        signature = [f"signature: {_initializer_signature(name)}"]
+        arguments = self.evaluator.arguments(frame, init)
+        if len(arguments.positional) > len(params):
+            raise _error(
+                "E104",
+                f"{name}() takes {len(params)} arguments, got {len(arguments.positional)}",
+                init.span,
+                "too many",
+                notes=signature,
+            )
+        values = dict(zip((key for key, _ in params), arguments.positional))
+        for key, value in arguments.keywords.items():
+            if key not in dict(params) or key in values:
+                problem = "is given twice" if key in values else "is not one of its parameters"
+                raise _error(
+                    "E104",
+                    f"{name}(): '{key}' {problem}",
+                    arguments.spans["=" + key],
+                    "again" if key in values else "unknown",
+                    notes=signature,
+                )
+            values[key] = value
+        for key, default in params:
+            values.setdefault(key, default)
+            if not is_number(values[key]):
+                raise _error(
+                    "E108",
+                    f"{name}()'s '{key}' must be a number, got {kind_of(values[key])}",
+                    arguments.spans.get(key, init.span),
+                    "not a number",
+                    notes=signature,
+                )
+        return name, {key: values[key] for key, _ in params}
+
+    def _state_options(self, frame: Frame, stmt: ast.State) -> dict[str, bool]:
+        options = dict(OPTIONS[stmt.kind])
+        for argument in stmt.options:
+            if argument.keyword not in options:
+                known = ", ".join(f"{key}=" for key in OPTIONS[stmt.kind])
+                raise _error(
+                    "E104",
+                    f"a {stmt.kind} has no option '{argument.keyword}'",
+                    argument.span,
+                    "unknown option",
+                    help=f"a {stmt.kind} takes {known}",
+                )
+            value = self.evaluator.eval(frame, argument.value)
+            if not isinstance(value, bool):
+                raise _error(
+                    "E108",
+                    f"{argument.keyword} must be True or False, got {kind_of(value)}",
+                    argument.value.span,
+                    "not a boolean",
+                    help=f"write {argument.keyword}=True or {argument.keyword}=False",
+                )
+            options[argument.keyword] = value
+        return options
+
     def _require_tensor_or_poison(self, value: Any, span: Span, where: str) -> None:
         if value is not POISON and not isinstance(value, Tensor):
-            raise _error("E108", f"{where} needs a tensor, got {kind_of(value)}", span, "")
+            raise _error(
+                "E108",
+                f"{where} needs a tensor, got {kind_of(value)}",
+                span,
+                "",
+                help=unpack_help(value),
+            )
+
+    # ================================================================ several outputs
+    def _run_unpack(self, frame: Frame, stmt: ast.Unpack) -> None:
+        """`a, b = value`: the tensors of a chunk, a MultiheadAttention or a block's `return a, b`,
+        one name each, as Python unpacks them."""
+        for target in stmt.targets:
+            _require_python_name(target, "a value name")
+        first_new = self.graph.number_of_nodes()
+        value = self.evaluator.eval(frame, stmt.value)
+        count = len(stmt.targets)
+        if isinstance(value, Unsized):
+            value = value.make(count)
+        if value is POISON:
+            self._poison_targets(frame, stmt)
+            return
+        if not isinstance(value, (tuple, list)):
+            raise _error(
+                "E108",
+                f"cannot unpack {kind_of(value)} into {count} names",
+                stmt.value.span,
+                "one value",
+                help="only several tensors unpack (chunk, split, unbind, MultiheadAttention, a "
+                "block that returns several); bind one value with one name",
+            )
+        if len(value) != count:
+            names = ", ".join(f"t{i}" for i in range(len(value))) if len(value) <= 4 else "..."
+            raise _error(
+                "E108",
+                f"{count} names cannot unpack {kind_of(value)}: {len(value)} ≠ {count}",
+                stmt.value.span,
+                f"{len(value)} values",
+                help=f"write {len(value)} names: `{names} = ...`",
+            )
+        for target, item in zip(stmt.targets, value):
+            if isinstance(item, Tensor) and target.id != "_":
+                self._name_output(frame, item, target, first_new)
+            frame.values[target.id] = item
+
+    def _name_output(self, frame: Frame, tensor: Tensor, target: ast.Name, first_new: int) -> None:
+        """As an assignment names the node it computed (an alias names nothing)."""
+        node = self.model.node(tensor.node)
+        if node.kind == "op" and node.index >= first_new:
+            node.bindings.setdefault(frame.module.path, target.id)
+            if not node.bound:
+                node.name = target.id
+                node.bound = True
+                node.binding_span = target.span
+
+    def _several_outputs(self, node: Node, count: int | None, span: Span) -> Any:
+        """The value of an op with several outputs whose first node is `node` (not yet added):
+        `count` nodes, or, where only shapes tell the count, an Unsized that makes them when
+        unpacked."""
+        if count is None:
+            return Unsized(node.op.name, lambda wanted: self._output_nodes(node, wanted), span)
+        return self._output_nodes(node, max(count, 1))  # chunks=0: inference reports it
+
+    def _output_nodes(self, first: Node, count: int) -> Outputs:
+        """One node per output, consecutive: codegen writes them as one statement."""
+        first.outputs, first.group = count, first.id
+        self._add_node(first)
+        base = first.id.split("#")[0]
+        tensors = [Tensor(first.id)]
+        for index in range(1, count):
+            node = replace(first, id=self._new_node_id(base), output=index, bindings={})
+            self._add_node(node)
+            tensors.append(Tensor(node.id))
+        source = f"{first.module}({first.op.name})" if first.module else f"{first.op.name}()"
+        return Outputs(tensors, source)
+
+    def _declared_layer(self, frame: Frame, name: str) -> bool:
+        """`name` is a layer of this body (`attn: MultiheadAttention(...)`), and no block."""
+        return name in frame.layers and name not in self._namespace(frame)
+
+    def _call_layer(self, frame: Frame, module: Any, call: ast.Call, arguments: Arguments) -> Any:
+        """`attn(q, k, v)`: a declared layer called on tensors, as torch code calls a module."""
+        if module is POISON:
+            return POISON
+        if arguments.keywords:
+            key = next(iter(arguments.keywords))
+            raise _error(
+                "E104",
+                f"'{call.func.id}' is applied to tensors only; '{key}' is not one",
+                arguments.spans["=" + key],
+                "keyword",
+                help="give the layer's own arguments where it is declared",
+            )
+        operands = arguments.positional
+        if not operands:
+            raise _error(
+                "E104",
+                f"'{call.func.id}' is called on nothing",
+                call.span,
+                "no tensor",
+                help=f"apply it to a tensor: `{call.func.id}(x)` or `x -> {call.func.id}`",
+            )
+        value = operands[0] if len(operands) == 1 else tuple(operands)
+        return self.apply_module(frame, module, value, call.span, by_reference=True)
+
+    # ================================================================ ModuleList
+    def _apply_list_child(self, frame: Frame, value: Any, stage: ast.LayerIndex) -> Any:
+        """`x -> convs[i]`: one child of a ModuleList, picked by a number known when the spec is
+        elaborated (a loop's or comprehension's variable too), applied as `self.convs[i](x)`."""
+        name = stage.name.id
+        module = frame.layers.get(name)
+        if module is POISON:
+            return POISON
+        if module is None:
+            suggestion = closest(name, frame.layers)
+            raise _error(
+                "E102",
+                f"no layer named '{name}' here",
+                stage.name.span,
+                "not a layer",
+                help=f"did you mean '{suggestion}'?" if suggestion else None,
+            )
+        if module.kind != "list":
+            what = module.call.func if module.call is not None else module.kind
+            raise _error(
+                "E108",
+                f"'{name}' is a {what}, not a ModuleList: only a ModuleList's layers are taken "
+                "by index",
+                stage.span,
+                "indexed",
+                help=f"apply it whole: `-> {name}`",
+            )
+        index = self.evaluator.eval(frame, stage.index)
+        if index is POISON:
+            return POISON
+        if not is_int(index):
+            raise _error(
+                "E108",
+                f"a ModuleList is indexed by a whole number, got {kind_of(index)}",
+                stage.index.span,
+                "not a whole number",
+                help=f"write `{name}[0]`, or loop: `for i in range({len(module.children)})`",
+            )
+        children = list(module.children.values())
+        count = len(children)
+        if not -count <= index < count:
+            valid = f"0 to {count - 1}" if count else "none"
+            raise _error(
+                "E105",
+                f"index {index} is out of range: '{name}' holds {count} layers (valid: {valid})",
+                stage.index.span,
+                "out of range",
+                help=f"use an index below {count}" if count else "add layers to the ModuleList",
+            )
+        return self.apply_module(frame, children[index], value, stage.span, by_reference=True)
+
+
+def _module_list_children(name: str, positional: list, spans: dict, children: list, keywords):
+    """The layers of `ModuleList(a, b)` or `ModuleList([a, b])` (torch's form: one list)."""
+    if keywords:
+        key = next(iter(keywords))
+        raise _error("E104", f"{name} takes no keyword arguments ('{key}')", spans[key], "keyword")
+    named = [span for label, _, span in children if label is not None]
+    if named:
+        raise _error(
+            "E104",
+            f"the layers of a {name} are numbered, not named",
+            named[0],
+            "named child",
+            help="drop the name (they are 0, 1, ...), or use Sequential(...) for named layers",
+        )
+    if len(positional) == 1 and isinstance(positional[0], (list, tuple)):
+        span = spans.get("#0")
+        return [(None, item, span) for item in positional[0]]
+    return [(None, item, spans.get(f"#{i}")) for i, item in enumerate(positional)]
+
+
+def _module_list_applied(module: ModuleInfo, span: Span) -> diag.ArchError:
+    count = len(module.children)
+    last = max(count - 1, 0)
+    return _error(
+        "E108",
+        f"the ModuleList '{module.name}' is applied as a whole, but it holds {count} separate "
+        "layers",
+        span,
+        "a ModuleList",
+        help=f"apply its layers one by one: `x -> {module.name}[0]`, or each in turn: "
+        f"`[x -> {module.name}[i] for i in range({count})]` (indexes 0 to {last}); "
+        "for layers applied in order use Sequential(...)",
+    )
+
+
+def _state_name_taken(first: StateInfo, span: Span) -> None:
+    raise _error(
+        "E103",
+        f"a {first.kind} named '{first.name}' already exists here",
+        span,
+        "defined again",
+        secondary=[(first.span, "first defined here")],
+        help="give each parameter, buffer and layer of a module its own name",
+    )
+
+
+def _initializer_signature(name: str) -> str:
+    params = INITIALIZERS[name]
+    parts = [key if default is None else f"{key}={default!r}" for key, default in params]
+    return f"{name}({', '.join(parts)})"
 
 
 def _without(args: dict[str, Any], names) -> dict[str, Any]:
@@ -1267,3 +1845,39 @@ def _block_signature(definition: ast.Definition) -> str:
             text += "=" + param.default.span.text
         parts.append(text)
     return f"{definition.name.id}({', '.join(parts)})"
+
+
+def _mode_condition(test: ast.Expr) -> str | None:
+    """TRAIN for `if training`, EVAL for `if not training`, None for a condition decided when the
+    spec is compiled. Read off the syntax: `training` is no value (evaluate.TRAINING)."""
+    if type(test) is ast.Name and test.id == TRAINING:
+        return TRAIN
+    if type(test) is ast.UnaryOp and test.op == "not":
+        inner = _mode_condition(test.operand)
+        return None if inner is None else other_mode(inner)
+    return None
+
+
+def _require_return_last(body) -> None:
+    """In a branch on `training` a return ends the branch (statements after it never run)."""
+    for stmt in body[:-1]:
+        if isinstance(stmt, ast.Return):
+            raise _error(
+                "E109",
+                "statement after return is never run",
+                body[body.index(stmt) + 1].span,
+                "unreachable",
+                help="move it before the `return`, or delete it",
+            )
+
+
+def _bound_in_both_modes(name: str, span: Span) -> diag.Diagnostic:
+    return diag.make(
+        "E108",
+        f"'{name}' is bound in both branches of this `if training`: after it, its value would "
+        "depend on the mode",
+        span,
+        "a value per mode",
+        help=f"use '{name}' inside each branch (e.g. return it there), or give the two values "
+        "different names",
+    )

@@ -29,6 +29,7 @@ from archspec.elaborate.values import (
     kind_of,
 )
 from archspec.ops import INFER, REGISTRY
+from archspec.ops.subscripts import ELLIPSIS, SliceItem
 from archspec.syntax import ast
 
 # The work one model may take, in steps (see StepBudget): a runaway loop, list or block nesting is
@@ -39,7 +40,9 @@ MAX_INT_BITS = 256  # larger numbers are refused (a 10**10**10 must not hang the
 # Terms, atoms (those inside a floor's division too) and 64-bit words of coefficients and divisors
 # of a symbolic size computed in a spec: `s = s * s + s` in a loop doubles it each time.
 MAX_SYMBOLIC_SIZE = 200
-CONTAINERS = {"Sequential"}
+# The containers of layers, and the kind of module each builds: a Sequential is applied as a
+# whole, a ModuleList only child by child (`x -> convs[0]`).
+CONTAINERS = {"Sequential": "sequential", "ModuleList": "list"}
 
 
 def error(code: str, message: str, span: Span, label: str = "", **kw) -> diag.ArchError:
@@ -109,6 +112,9 @@ class Host(Protocol):
 
     def read(self, tensor: Tensor) -> None:
         """A name was read that holds this tensor."""
+
+    def tensor_index(self, frame: Frame, expr: ast.Expr, value: Tensor, items: list) -> Any:
+        """`x[...]` of a tensor; `items` are ints, None, SliceItems and ELLIPSIS."""
 
 
 class Evaluator:
@@ -223,6 +229,8 @@ class Evaluator:
             return value
         if expr.id in CONSTANTS:
             return CONSTANTS[expr.id]
+        if expr.id == TRAINING:
+            raise _training_is_not_a_value(expr.span)
         if expr.id in frame.layers:
             raise error(
                 "E108",
@@ -265,11 +273,25 @@ class Evaluator:
                 frame.values[expr.var.id] = saved
         return result
 
+    def _eval_DictExpr(self, frame: Frame, expr: ast.DictExpr) -> Any:
+        # The elaborator reads a returned dict itself (Elaborator._run_return); anywhere else a
+        # dict would have to become a Python value that no layer or function takes.
+        raise error(
+            "E108",
+            "a dict can only be returned by a model",
+            expr.span,
+            "not returned",
+            help='name the model\'s outputs in its return: `return {"out": x}`',
+        )
+
     def _eval_Index(self, frame: Frame, expr: ast.Index) -> Any:
         value = self.eval(frame, expr.value)
         index = self.eval(frame, expr.index)
         if value is POISON or index is POISON:
             return POISON
+        if isinstance(value, Tensor):  # x[0], x[None]: torch's indexing (see _eval_Subscript)
+            item = _tensor_index_item(index, expr.index.span)
+            return self.host.tensor_index(frame, expr, value, [item])
         if not isinstance(value, (list, tuple)):
             raise error("E108", f"cannot index {kind_of(value)}", expr.value.span, "not a list")
         if not is_int(index):
@@ -287,6 +309,57 @@ class Evaluator:
                 "out of range",
             )
         return value[index]
+
+    def _eval_Subscript(self, frame: Frame, expr: ast.Subscript) -> Any:
+        """`x[:, 0]`, `x[..., :C]`: a getitem node of a tensor; `xs[1:]` of a list or tuple."""
+        value = self.eval(frame, expr.value)
+        items = [self._subscript_item(frame, item) for item in expr.items]
+        if value is POISON or any(item is POISON for item in items):
+            return POISON
+        if isinstance(value, Tensor):
+            return self.host.tensor_index(frame, expr, value, items)
+        if isinstance(value, (list, tuple)) and len(items) == 1 and type(items[0]) is SliceItem:
+            item = items[0]
+            if item.step is not None and item.step <= 0:
+                raise error(
+                    "E105",
+                    f"slice {item.source()} has step {item.step}",
+                    expr.items[0].span,
+                    "not positive",
+                    help="slice lists with a positive step",
+                )
+            self.budget.step(expr.span, len(value))
+            return value[item.start : item.stop : item.step]
+        raise error(
+            "E108",
+            f"cannot index {kind_of(value)} with slices, `...` or several indices",
+            expr.span,
+            "slices, `...` and several indices take a tensor",
+            help="a list takes one integer or one slice (`xs[1:]`)",
+        )
+
+    def _subscript_item(self, frame: Frame, item) -> Any:
+        if type(item) is ast.EllipsisExpr:
+            return ELLIPSIS
+        if type(item) is not ast.Slice:
+            value = self.eval(frame, item)
+            return value if value is POISON else _tensor_index_item(value, item.span)
+        bounds = []
+        for bound in (item.lower, item.upper, item.step):
+            value = None if bound is None else self.eval(frame, bound)
+            if value is POISON:
+                return POISON
+            if value is not None and not is_int(value):
+                raise error(
+                    "E108",
+                    f"a slice bound must be an integer, got {kind_of(value)}",
+                    bound.span,
+                    "not an integer",
+                    help="slices take numbers known when the spec is checked, e.g. `x[:, :C]` "
+                    "with C a block argument",
+                )
+            bounds.append(value)
+        return SliceItem(*bounds)
 
     def _eval_UnaryOp(self, frame: Frame, expr: ast.UnaryOp) -> Any:
         value = self.eval(frame, expr.operand)
@@ -350,6 +423,35 @@ _EVALUATORS: dict[type, Callable[..., Any]] = {
     if name.startswith("_eval_")
     and isinstance(node_type := getattr(ast, name.removeprefix("_eval_"), None), type)
 }
+
+
+# ---------------------------------------------------------------- training vs eval
+
+TRAINING = "training"  # the constant naming the module's mode: only `if training` reads it
+
+
+def _training_is_not_a_value(span: Span) -> diag.ArchError:
+    return error(
+        "E108",
+        "`training` is decided when the module runs, not when the spec is compiled",
+        span,
+        "not a value",
+        help="branch on it with a statement: `if training { ... }` (or `if not training`)",
+    )
+
+
+def _tensor_index_item(value: Any, span: Span) -> Any:
+    """One index of a tensor: an integer, or None (a new dim of 1); indexing with a tensor
+    (advanced indexing) is not part of the language."""
+    if value is None or is_int(value):
+        return value
+    raise error(
+        "E108",
+        f"a tensor index must be an integer, a slice, None or `...`, got {kind_of(value)}",
+        span,
+        "not an index",
+        help="indices are numbers known when the spec is checked (`x[:, 0]`, `x[..., :C]`)",
+    )
 
 
 def require_plain(value: Any, span: Span, where: str) -> None:

@@ -13,6 +13,7 @@ import networkx as nx
 
 from archspec.core.records import field, record
 from archspec.core.source import Span
+from archspec.elaborate.state import StateInfo
 from archspec.ops.base import OpSpec
 
 
@@ -40,6 +41,8 @@ class ModuleInfo:
     elaborated: bool = False  # blocks: body already run once (later runs reuse the children)
     call: Any = None  # containers: the ast.Call that built them
     depth: int = 0  # levels below the model (its children are at 1)
+    # blocks and models: their own parameters and buffers (`param`, `buffer`), by name
+    state: dict[str, StateInfo] = field(default_factory=dict)
 
     def walk(self):
         """This module and all below it, depth-first in definition order (no recursion)."""
@@ -56,7 +59,7 @@ class ModuleInfo:
 @record
 class Node:
     id: str
-    kind: str  # "input", "op", "output"
+    kind: str  # "input", "op", "output", "state" (a read of a parameter or buffer: `self.name`)
     span: Span
     name: str  # the value's name in the spec (binding name, layer name or op name)
     op: OpSpec | None = None
@@ -72,6 +75,12 @@ class Node:
     bindings: dict[str, str] = field(default_factory=dict)  # scope -> the name it has there
     index: int = 0  # creation order in the model graph
     keywords: frozenset[str] = frozenset()  # arguments the spec passed by keyword (for codegen)
+    # An op with several outputs (chunk, MultiheadAttention) is one node per output, made together
+    # and consecutive: `output` is this node's position among them, `group` the first one's id.
+    output: int = 0
+    outputs: int = 1
+    group: str | None = None
+    mode: str | None = None  # TRAIN or EVAL: computed only in that mode (`if training`); None: both
 
 
 @record
@@ -84,6 +93,33 @@ class ContainerCall:
     start: int
     end: int = 0
     outputs: tuple[str, ...] | None = None
+    mode: str | None = None  # the mode of the statement that applies it (see Node.mode)
+
+
+# The modes of `if training { ... } else { ... }`: a node or return that exists only in one.
+TRAIN = "train"
+EVAL = "eval"
+
+
+def other_mode(mode: str) -> str:
+    return EVAL if mode == TRAIN else TRAIN
+
+
+def mode_words(mode: str | None) -> str:
+    """How messages and outputs name a mode."""
+    return {TRAIN: "in training", EVAL: "when not training", None: "always"}[mode]
+
+
+@record
+class ModelReturn:
+    """What a model's forward returns: its output nodes in order, and the keys when it returns
+    a dict (`return {"out": x}` compiles to an OrderedDict, as torchvision's segmentation models
+    return). `mode`: returned only in that mode (`if training { return x, aux }`); None: in
+    both."""
+
+    outputs: list[str]
+    keys: tuple[str, ...] | None = None
+    mode: str | None = None
 
 
 @record
@@ -143,6 +179,8 @@ class ModelGraph:
     # Symbolic input sizes other than the batch (dim 0): archspec.shapes.sizes finds which values
     # work.
     size_symbols: dict[str, SizeSymbol] = field(default_factory=dict)
+    # What forward returns, one entry per mode it differs in (`outputs` holds all their nodes).
+    returns: list[ModelReturn] = field(default_factory=list)
     _modules: dict[str, ModuleInfo] = field(default_factory=dict, repr=False, compare=False)
 
     def node(self, node_id: str) -> Node:
@@ -156,6 +194,19 @@ class ModelGraph:
         """The calls by the node they start at, each before the calls inside it: those are
         recorded first, and may span the same nodes (`Sequential(Sequential(ReLU()))`)."""
         return sorted(self.calls, key=lambda c: (c.start, -c.end, c.module.count(".")))
+
+    def output_label(self, node_id: str) -> str:
+        """An output as summaries name it: its dict key (`"out"`), and the mode it is returned
+        in when it is returned in one only (`aux (in training)`); "" for a plain output."""
+        for returned in self.returns:
+            if node_id in returned.outputs:
+                label = ""
+                if returned.keys is not None:
+                    label = repr(returned.keys[returned.outputs.index(node_id)])
+                if returned.mode is not None:
+                    label = f"{label} ({mode_words(returned.mode)})".strip()
+                return label
+        return ""
 
     def module(self, path: str) -> ModuleInfo:
         """The module at a dotted path, in constant time (KeyError if there is none)."""

@@ -4,6 +4,10 @@ relative to the importing file (each file once, cycles reported with their chain
 Imports stay inside the project: the nearest folder above the checked file that holds a
 pyproject.toml, archspec.toml or .git (else the file's own folder). An import that resolves
 outside it, by `..`, an absolute path or a symbolic link, is reported (E111) and never read.
+
+The one exception is archspec's standard library: a path `std/NAME.arch` names the file
+archspec/std/NAME.arch shipped inside the package, from any project (`import_target`). A
+project's own folder named std is imported as `./std/...`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # isolates of the Unicode bidirectional algorithm ("Trojan Source", CVE-2021-42574).
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 PROJECT_MARKERS = ("pyproject.toml", "archspec.toml", ".git")
+# The standard library: block files shipped in archspec/std/, imported as "std/NAME.arch".
+STD_PREFIX = "std/"
+STD_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "std")
 
 
 class NotARegularFile(OSError):
@@ -286,8 +293,10 @@ class Loader:
                 )
             )
             return False
-        base = os.path.dirname(loaded.source.path)
-        target = os.path.normpath(os.path.join(base, imported.path.value))
+        target = import_target(loaded.source.path, imported.path.value)
+        if target is None:
+            self.reporter.add(_unknown_std_library(imported))
+            return False
         key = _key(target)
         if key in self.loading:
             files = list(self.loading)
@@ -304,7 +313,7 @@ class Loader:
             )
             return False
         folder, marker = self.root
-        if not _inside(folder, key):
+        if not _inside(folder, key) and not is_std_path(imported.path.value):
             if marker is not None:
                 why = f"the nearest above the checked file with a {marker}"
             else:
@@ -376,6 +385,60 @@ class Loader:
                 continue
             loaded.definitions[name.id] = other.definitions[name.id]
         return True
+
+
+def std_library_names() -> list[str]:
+    """The names of the shipped block libraries, as imported: `resnet` for "std/resnet.arch"."""
+    try:
+        files = os.listdir(STD_FOLDER)
+    except OSError:
+        return []
+    return sorted(name.removesuffix(".arch") for name in files if name.endswith(".arch"))
+
+
+def is_std_path(path: str) -> bool:
+    """Whether an import's path names the standard library ("std/..."), known name or not."""
+    return path.startswith(STD_PREFIX)
+
+
+def import_target(importing_file: str, path: str) -> str | None:
+    """The file an import of `path` in `importing_file` reads: "std/NAME.arch" is the shipped
+    archspec/std/NAME.arch (None if no library has that name), any other path is relative to
+    the importing file. The loader and the language server both resolve imports here."""
+    if is_std_path(path):
+        name = path.removeprefix(STD_PREFIX).removesuffix(".arch")
+        if not path.endswith(".arch") or name not in std_library_names():
+            return None
+        return os.path.join(STD_FOLDER, name + ".arch")
+    return os.path.normpath(os.path.join(os.path.dirname(importing_file), path))
+
+
+def shown_path(path: str) -> str:
+    """A file's path as generated code names it: "std/NAME.arch" for a standard library file,
+    so the text does not depend on where archspec is installed; any other path unchanged."""
+    folder, name = os.path.split(os.path.abspath(path))
+    if folder == STD_FOLDER and name.endswith(".arch"):
+        return STD_PREFIX + name
+    return path
+
+
+def _unknown_std_library(imported: ast.Import) -> diag.Diagnostic:
+    path = imported.path.value
+    names = std_library_names()
+    wanted = path.removeprefix(STD_PREFIX).removesuffix(".arch")
+    suggestion = closest(wanted, names)
+    if suggestion is not None:
+        hint = f"did you mean '{STD_PREFIX}{suggestion}.arch'?"
+    else:
+        hint = "a file of your project named std/... is imported as './std/...'"
+    return diag.make(
+        "E106",
+        f"'{path}' is not in archspec's standard library",
+        imported.path.span,
+        "no such library",
+        notes=["the standard library has " + ", ".join(f"{STD_PREFIX}{n}.arch" for n in names)],
+        help=hint,
+    )
 
 
 def _file_name_problem(path: str) -> str | None:

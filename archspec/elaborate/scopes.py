@@ -23,6 +23,9 @@ class Frame:
     layers: dict[str, ModuleInfo]
     reserved: frozenset[str]  # the body's own layer names (read-only)
     returned: list[Any] | None = None
+    returned_keys: tuple[str, ...] | None = None  # `return {"out": x}`: the dict's keys
+    # `if training { return x, aux }`: mode -> (values, keys) returned in that mode only
+    mode_returns: dict[str, tuple[list[Any], tuple[str, ...] | None]] = field(default_factory=dict)
     auto_counts: dict[str, int] = field(default_factory=dict)
     application: int = 0  # which application of a block this run is (names in shapes bind per run)
     namespace: dict[str, Definition] | None = None  # blocks visible here (None: the model's file)

@@ -57,6 +57,36 @@ class Recipe:
     definition: Definition | None = None  # blocks: the definition the name resolved to
 
 
+class Outputs(tuple):
+    """The tensors one op or block application returns (`x -> chunk(2, dim=1)`, `attn(q, k, v)`,
+    a block's `return a, b`): a tuple of Tensors that remembers what returned it, for messages."""
+
+    def __new__(cls, items, source: str):
+        made = super().__new__(cls, items)
+        made.source = source
+        return made
+
+
+@record
+class Unsized:
+    """The outputs of an op whose count only the input's shape tells (`split(2)`, `unbind()`):
+    no node exists yet; unpacking makes them, one per name (`a, b, c = x -> unbind(1)`)."""
+
+    op: str
+    make: Any  # count -> Outputs, adding that many nodes to the graph
+    span: Span
+
+
+def unpack_help(value: Any) -> str | None:
+    """The help for several tensors used where one belongs."""
+    if isinstance(value, Outputs):
+        names = ", ".join(f"t{i}" for i in range(len(value))) if len(value) <= 4 else "a, b, ..."
+        return f"unpack it: `{names} = ...`, or take one, e.g. `outputs[0]`"
+    if isinstance(value, Unsized):
+        return "unpack it where it is made, one name per tensor: `a, b = ...`"
+    return None
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -71,6 +101,10 @@ def kind_of(value: Any) -> str:
         return "a tensor"
     if isinstance(value, Recipe):
         return f"a layer ({value.func})"
+    if isinstance(value, Outputs):
+        return f"the {len(value)} tensors {value.source} returns"
+    if isinstance(value, Unsized):
+        return f"the tensors {value.op}() returns (how many, only the input's shape tells)"
     if value is None:
         return "None"
     if isinstance(value, bool):

@@ -3,8 +3,10 @@
 from archspec.ops import (  # noqa: F401  (imported for their registrations)
     activation,
     conv,
+    indexing,
     linear,
     merge,
+    multi,
     norm,
     pool,
     regularization,

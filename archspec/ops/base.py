@@ -88,6 +88,10 @@ class OpSpec:
     # For receptive fields: (effective kernel, stride) per spatial dim from the resolved arguments
     # and the input shape; "global" when every output sees the whole input; None: pointwise.
     window: Callable[[dict[str, Any], Shape], tuple[tuple, tuple]] | str | None = None
+    # An op with several outputs (chunk, split, unbind, MultiheadAttention): how many, from the
+    # bound arguments where they tell (chunk(3): 3), else None (unbind: the input's size says).
+    # Its rule returns one shape per output. None here: an op of one output.
+    outputs: Callable[[dict[str, Any]], int | None] | None = None
 
     def __post_init__(self) -> None:
         # Looked up for every argument of every call: a dict, not a scan of `params`.

@@ -139,6 +139,15 @@ def _unflatten_rule(ctx: RuleContext):
     return (*ctx.input[:dim], *sizes, *ctx.input[dim + 1 :])
 
 
+def _unflatten_function_rule(ctx: RuleContext):
+    """torch.unflatten(input, dim, sizes): Unflatten's rule, under the function's names."""
+    if not ctx.input:
+        ctx.fail("E206", "unflatten needs an input with at least 1 dim, got a 0-d tensor", input=0)
+    dim = wrap_dim(ctx, "dim", ctx["dim"])
+    sizes = _resolve(ctx, "sizes", ctx.input[dim], ctx["sizes"], f"dim {dim}")
+    return (*ctx.input[:dim], *sizes, *ctx.input[dim + 1 :])
+
+
 # ---------------------------------------------------------------- mean
 
 
@@ -469,6 +478,18 @@ register(
         ),
         rule=_unflatten_rule,
         summary="splits one dim into several",
+    )
+)
+register(
+    OpSpec(
+        name="unflatten",
+        torch="torch.unflatten",
+        params=(INPUT, Param("dim", check=integer), Param("sizes", check=_target_shape)),
+        rule=_unflatten_function_rule,
+        kind="function",
+        summary="splits one dim into several (one size may be -1)",
+        # Written as a method, x.unflatten(1, (2, -1)), as people write it.
+        emit=lambda e: f"{e.tensors['input']}.unflatten({e.args['dim']}, {e.args['sizes']})",
     )
 )
 for _name in ("reshape", "view"):

@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from archspec.core.dims import Dim, Sym, format_shape
 from archspec.core.version import __version__
-from archspec.elaborate.graph import ContainerCall, ModelGraph, ModuleInfo, Node
+from archspec.elaborate.graph import EVAL, TRAIN, ContainerCall, ModelGraph, ModuleInfo, Node
+from archspec.elaborate.loader import shown_path
+from archspec.elaborate.state import INITIALIZERS, PARAM, StateInfo
 from archspec.ops import INFER, REQUIRED, OpSpec
 from archspec.ops.base import Emission
+from archspec.ops.subscripts import Indices
 
 if TYPE_CHECKING:
     from archspec.driver import CheckedModel, CheckResult
@@ -290,6 +293,8 @@ class ModelWriter:
             lines = self._constructor(child, f"self.{_attribute(child)} = ", 2, hoisted=hoisted)
             for text in self._hoisted_first(hoisted, lines):
                 writer.line(text)
+        for state in plan.module.state.values():
+            writer.line(_state_line(state))
         writer.dedent()
         writer.line()
         for text in self._forward(plan):
@@ -332,6 +337,13 @@ class ModelWriter:
         if module.kind == "block":
             return [f"{head}\x00{module.path}\x00(){tail}"]  # the class is named later
         children = list(module.children.values())
+        if module.kind == "list":  # nn.ModuleList([...]), torch's one-list form
+            lines = [f"{head}nn.ModuleList(", f"{INDENT}["]
+            for child in children:
+                item = self._constructor(child, "", depth + 2, ",", hoisted, nesting + 1)
+                lines.extend(INDENT * 2 + text for text in item)
+            lines.extend([f"{INDENT}]", f"){tail}"])
+            return lines
         if all(child.name == str(i) for i, child in enumerate(children)):
             lines = [f"{head}nn.Sequential("]
             for child in children:
@@ -353,20 +365,54 @@ class ModelWriter:
         definition = plan.module.definition
         input_names = [stmt.name.id for stmt in definition.body if type(stmt).__name__ == "Input"]
         namer = _Namer(statements, list(zip(inputs, input_names)), outputs)
+        self._name_state_reads(plan, namer)
         shapes = self.inference.shapes
         params = ", ".join(f"{namer.name_of(node)}: torch.Tensor" for node in inputs)
         returns = "torch.Tensor" if len(outputs) == 1 else _tuple_type(len(outputs))
+        shaped = plan.call is None and _shaped_returns(self.model)
+        if shaped:
+            returns = _returns_annotation(self.model)
         lines = [f"def forward(self, {params}) -> {returns}:"]
+        open_mode = None  # the `if self.training:` the statements are now written under
         for statement in statements:
-            targets = [namer.assign(statement, node) for node in statement.outputs]
+            targets = [_target(namer, statement, node) for node in statement.outputs]
             expression = self._expression(statement, namer)
             shape_texts = [format_shape(shapes[node]) for node in statement.outputs]
             comment = ", ".join(shape_texts)
             head = f"{', '.join(targets)} = "
-            lines.extend(INDENT + text for text in _with_head(head, expression, comment))
+            mode = _statement_mode(statement, plan)
+            if mode is not None and mode != open_mode:
+                lines.append(INDENT + _MODE_TESTS[mode])
+            open_mode = mode
+            indent = INDENT * (2 if mode is not None else 1)
+            depth = 3 if mode is not None else 2
+            lines.extend(indent + text for text in _with_head(head, expression, comment, depth))
             namer.advance()
+        if shaped:
+            lines.extend(self._mode_returns(namer))
+            return lines
         returned = ", ".join(namer.name_of(node) for node in outputs)
         lines.append(f"{INDENT}return {returned}")
+        return lines
+
+    def _mode_returns(self, namer: _Namer) -> list[str]:
+        """The return of a model whose outputs are a dict or differ by mode: the training one
+        under `if self.training:`, then the other (torchvision's Inception3 returns
+        (logits, aux_logits) in training, logits in eval)."""
+        lines: list[str] = []
+        for returned in sorted(self.model.returns, key=lambda r: r.mode != TRAIN):
+            names = [namer.name_of(self.model.node(o).inputs[0]) for o in returned.outputs]
+            if returned.keys is not None:
+                pairs = [f"({literal(k)}, {name})" for k, name in zip(returned.keys, names)]
+                text = f"OrderedDict([{', '.join(pairs)}])"
+            else:
+                text = ", ".join(names)
+            if returned.mode == TRAIN:
+                lines.extend([INDENT + _MODE_TESTS[TRAIN], f"{INDENT * 2}return {text}"])
+            elif returned.mode == EVAL and not any(r.mode == TRAIN for r in self.model.returns):
+                lines.extend([INDENT + _MODE_TESTS[EVAL], f"{INDENT * 2}return {text}"])
+            else:
+                lines.append(f"{INDENT}return {text}")
         return lines
 
     def _statements(self, plan: ClassPlan):
@@ -406,6 +452,10 @@ class ModelWriter:
             index += 1
             if node.kind != "op":
                 continue
+            if node.group is not None:
+                if node.group == node.id:  # its other outputs are written with the first
+                    statements.append(_several_outputs_statement(nodes, node, scope))
+                continue
             name = node.bindings.get(scope)
             statements.append(_Statement([node.id], node=node, bound_name=name))
         # A container applied to nothing new (an empty Sequential) emits no statement.
@@ -413,14 +463,13 @@ class ModelWriter:
 
     def _expression(self, statement: _Statement, namer: _Namer) -> tuple[str, list[str]]:
         if statement.call is not None:
-            attribute = statement.call.module.rsplit(".", 1)[-1]
+            attribute = _module_reference(statement.call.module, statement.call.scope)
             operands = [namer.name_of(node) for node in statement.call.inputs or ()]
-            return f"self.{attribute}", operands
+            return attribute, operands
         node = statement.node
         operands = [namer.name_of(source) for source in node.inputs]
         if node.module is not None:
-            attribute = node.module.rsplit(".", 1)[-1]
-            return f"self.{attribute}", operands
+            return _module_reference(node.module, node.scope), operands
         return self._function(node, operands, namer)
 
     def _function(self, node: Node, operands: list[str], namer: _Namer) -> tuple[str, list[str]]:
@@ -455,7 +504,17 @@ class ModelWriter:
             return op.emit(Emission(tensors, args)), []
         return op.torch, [*tensors.values(), *render_args(op, args, node.keywords)]
 
+    def _name_state_reads(self, plan: ClassPlan, namer: _Namer) -> None:
+        """A read of this class's parameter or buffer is the attribute, `self.layer_scale`."""
+        scope = plan.module.path
+        start, end = (0, len(self.nodes)) if plan.call is None else (plan.call.start, plan.call.end)
+        for node in self.nodes[start:end]:
+            if node.kind == "state" and node.scope == scope:
+                namer.names[node.id] = f"self.{node.name}"
+
     def _value(self, value: Any, node: Node, namer: _Namer) -> str:
+        if isinstance(value, Indices):  # x[:, 0]: the text between the brackets
+            return value.source()
         if isinstance(value, tuple):
             items = [self._dim(v, node, namer) for v in value]
             return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
@@ -498,6 +557,8 @@ class ModelWriter:
         for candidate in [*node.inputs, *namer.available()]:
             if candidate == node.id:
                 continue  # the node's own output does not exist yet
+            if self.model.node(candidate).mode not in (None, node.mode):
+                continue  # computed in the other mode only (`if training`): not there now
             shape = self.inference.shapes.get(candidate)
             if shape is None:
                 continue
@@ -513,6 +574,8 @@ class _Statement:
     node: Node | None = None
     call: ContainerCall | None = None
     bound_name: str | None = None  # the name the spec gives the result in this class's scope
+    # An op of several outputs (`x1, x2 = x.chunk(2, dim=1)`): the spec's name of each, if any.
+    output_names: list[str | None] | None = None
 
     def reads(self) -> list[str]:
         if self.call is not None:
@@ -565,6 +628,10 @@ class _Namer:
         for index in range(len(self.statements) - 1, -1, -1):
             statement = self.statements[index]
             for node in statement.outputs:
+                if statement.output_names is not None:
+                    own = statement.output_names[statement.outputs.index(node)]
+                    desired[node] = own or ("out" if node in outputs else statement.preferred_name)
+                    continue
                 if statement.bound:
                     desired[node] = statement.preferred_name
                     continue
@@ -605,6 +672,26 @@ class _Namer:
         return [node for name, node in self.holder.items() if self.names.get(node) == name]
 
 
+# ---------------------------------------------------------------- ops of several outputs
+
+
+def _several_outputs_statement(nodes: list[Node], first: Node, scope: str) -> _Statement:
+    """`x1, x2 = x.chunk(2, dim=1)`, `out, _ = self.attn(x, x, x)`: one statement for the nodes
+    of one op's outputs, which elaboration made consecutive."""
+    group = nodes[first.index : first.index + first.outputs]
+    names = [node.bindings.get(scope) for node in group]
+    return _Statement([node.id for node in group], node=first, bound_name=names[0],
+                      output_names=names)  # fmt: skip
+
+
+def _target(namer: _Namer, statement: _Statement, node: str) -> str:
+    """The name an output is assigned to; `_` for an output of an op of several that nothing
+    reads, as torch code writes it."""
+    if statement.output_names is not None and node not in namer.last_use:
+        return "_"
+    return namer.assign(statement, node)
+
+
 def _name_part(value: Any) -> str:
     """A parameter value as part of a class name (64 -> "64", 0.5 -> "0p5"), or "" if unsuitable."""
     if isinstance(value, bool):
@@ -638,11 +725,85 @@ def _attribute(module: ModuleInfo) -> str:
     return module.name
 
 
-def _with_head(head: str, expression: tuple[str, list[str]], comment: str) -> list[str]:
+def _module_reference(path: str, scope: str) -> str:
+    """How forward names the module at `path` from the class of `scope`: `self.conv1`, or for a
+    child of a ModuleList, as torchvision writes it, `self.convs[0]`."""
+    relative = path[len(scope) + 1 :] if scope and path.startswith(scope + ".") else path
+    parts = relative.split(".")
+    if len(parts) == 2 and parts[1].isdigit():  # a ModuleList's child, applied on its own
+        return f"self.{parts[0]}[{parts[1]}]"
+    return f"self.{parts[-1]}"
+
+
+def _state_line(state: StateInfo) -> str:
+    """`self.layer_scale = nn.Parameter(torch.full((96, 1, 1), 1e-06))`, or
+    `self.register_buffer("mask", torch.zeros(4, 4), persistent=False)`, as torchvision writes
+    them. Values are written as floats: an int fill would make an integer tensor."""
+    value = _initial_value(state)
+    if state.kind == PARAM:
+        frozen = "" if state.options["requires_grad"] else ", requires_grad=False"
+        return f"self.{state.name} = nn.Parameter({value}{frozen})"
+    transient = "" if state.options["persistent"] else ", persistent=False"
+    return f"self.register_buffer({literal(state.name)}, {value}{transient})"
+
+
+def _initial_value(state: StateInfo) -> str:
+    sizes = ", ".join(str(size) for size in state.shape) or "()"
+    args = {key: literal(float(value)) for key, value in state.init_args.items()}
+    changed = [
+        f"{key}={args[key]}"
+        for key, default in INITIALIZERS[state.init]
+        if float(state.init_args[key]) != default
+    ]
+    if state.init in ("zeros", "ones"):
+        return f"torch.{state.init}({sizes})"
+    if state.init == "full":
+        return f"torch.full({literal(tuple(state.shape))}, {args['fill_value']})"
+    if state.init == "normal":
+        return f"torch.empty({sizes}).normal_({', '.join(changed)})"
+    if state.init == "uniform":  # Tensor.uniform_(from, to): `from` is a Python keyword
+        return f"torch.empty({sizes}).uniform_({args['low']}, {args['high']})"
+    return f"nn.init.trunc_normal_({', '.join([f'torch.empty({sizes})', *changed])})"
+
+
+def _with_head(
+    head: str, expression: tuple[str, list[str]], comment: str, depth: int = 2
+) -> list[str]:
     function, operands = expression
     if not operands:  # written whole by the op's emit (`a + b`, `x.view(...)`)
         return [f"{head}{function}  # {comment}"]
-    return call_lines(head + function, operands, depth=2, comment=comment)
+    return call_lines(head + function, operands, depth=depth, comment=comment)
+
+
+# ---------------------------------------------------------------- training vs eval, dicts
+
+_MODE_TESTS = {TRAIN: "if self.training:", EVAL: "if not self.training:"}
+
+
+def _statement_mode(statement: _Statement, plan: ClassPlan) -> str | None:
+    """The mode a statement runs in only (TRAIN or EVAL), relative to its class: a block applied
+    inside `if training` runs its whole forward in training, so it tests nothing itself."""
+    mode = statement.node.mode if statement.node is not None else statement.call.mode
+    own = plan.call.mode if plan.call is not None else None
+    return None if mode == own else mode
+
+
+def _shaped_returns(model: ModelGraph) -> bool:
+    """Whether the model's return is a dict or differs by mode (else: tensors as always)."""
+    return any(r.keys is not None or r.mode is not None for r in model.returns)
+
+
+def _returns_annotation(model: ModelGraph) -> str:
+    texts = []
+    for returned in model.returns:
+        count = len(returned.outputs)
+        if returned.keys is not None:
+            text = "dict[str, torch.Tensor]"
+        else:
+            text = "torch.Tensor" if count == 1 else _tuple_type(count)
+        if text not in texts:
+            texts.append(text)
+    return " | ".join(texts)
 
 
 def _exploded(head: str, items: list[str], comment: str = "") -> list[str]:
@@ -659,7 +820,7 @@ def _tuple_type(count: int) -> str:
 
 def _where(definition) -> str:
     span = definition.name.span
-    return f"{span.source.path}:{span.line}"
+    return f"{shown_path(span.source.path)}:{span.line}"
 
 
 def _show(value: Any) -> str:

@@ -221,6 +221,9 @@ def _label(checked: CheckedModel, node: Node) -> str:
     shapes = checked.inference.shapes
     if node.kind == "input":
         return f"input {node.name}\n{shape_text(node.declared_shape)}"
+    if node.kind == "state":  # a `param` or `buffer` of its module
+        info = checked.graph.module(node.scope).state[node.name]
+        return f"{info.kind} {node.name}\n{shape_text(node.declared_shape)}"
     if node.kind == "output":
         return f"{node.name}\n{shape_text(shapes.get(node.id))}"
     evaluation = checked.inference.evaluations.get(node.id)

@@ -18,13 +18,14 @@ from archspec.core.dims import (
     substitute,
 )
 from archspec.core.memory import gc_paused
-from archspec.core.records import field, record
+from archspec.core.records import field, record, replace
 from archspec.core.source import Span
 from archspec.elaborate.graph import WILDCARD, ModelGraph, Node, PatternVar
 from archspec.ops import OpFailure
 from archspec.ops.apply import Evaluation, evaluate
 from archspec.ops.base import show_value
 from archspec.ops.common import layout_of
+from archspec.ops.multi import COUNT_NOTE
 
 
 @record
@@ -66,7 +67,7 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
     for node in model.nodes():
         if sizing is not None:
             sizing.node = node.id
-        if node.kind == "input":
+        if node.kind in ("input", "state"):  # a parameter or buffer: its declared shape too
             shape = node.declared_shape
             if values:
                 shape = tuple(substitute(dim, values) for dim in shape)
@@ -84,8 +85,11 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             args, checked_args = _at_values(args, values), _at_values(checked_args, values)
         try:
             evaluation = evaluate(node.op, args, inputs, explanations, checked_args)
+            if node.group is not None:
+                evaluation = one_output(node, evaluation)
         except OpFailure as failure:
-            reporter.add(_failure_diagnostic(model, result, node, failure))
+            if node.output == 0:  # the other outputs of one op would say the same again
+                reporter.add(_failure_diagnostic(model, result, node, failure))
             continue
         if node.module is not None:
             first = result.module_args.setdefault(node.module, evaluation.args)
@@ -101,6 +105,36 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             reporter.add(_failure_diagnostic(model, result, node, warning))
     _check_assertions(model, result, reporter)
     return result
+
+
+def one_output(node: Node, evaluation: Evaluation) -> Evaluation:
+    """The evaluation of an op with several outputs (chunk, MultiheadAttention), as seen by the
+    node of its output `node.output`: that output's shape, and the op's parameters and MACs on
+    the first output's node only. Torch giving another count of outputs than the spec takes
+    (chunk(3) of a size 4 gives 2) is an E105 at the argument that sets the count."""
+    shapes = evaluation.shape
+    if len(shapes) != node.outputs:
+        note = evaluation.explanations.get(COUNT_NOTE)
+        count_arg = next(
+            (p.name for p in node.op.params if not p.is_tensor and p.name in node.arg_spans), None
+        )
+        raise OpFailure(
+            "E105",
+            f"{node.op.name} gives {len(shapes)} tensors here, but the spec takes {node.outputs}",
+            arg=count_arg,
+            input=0,
+            help=f"take {len(shapes)} values (as many names to unpack into), or change the "
+            f"arguments so that torch returns {node.outputs}",
+            notes=(note,) if note else (),
+        )
+    first = node.output == 0
+    return replace(
+        evaluation,
+        shape=shapes[node.output],
+        explanations={},
+        params=evaluation.params if first else 0,
+        macs=evaluation.macs if first else 0,
+    )
 
 
 def _at_values(value: Any, values: dict[str, int]) -> Any:

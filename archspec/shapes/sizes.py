@@ -835,8 +835,11 @@ def render_text(checked) -> str:
     share = f"{report.accepted_count:,} of {report.total_count:,} sizes"
     lines.append(f"  accepts: {report.describe()} ({share})")
     if report.accepted_count:
-        outputs = [checked.inference.shapes.get(o) for o in graph.outputs]
-        shown = ", ".join(format_shape(s) for s in outputs if s is not None)
+        shown = ", ".join(
+            f"{graph.output_label(o)} {format_shape(shape)}".strip()  # `'out' [N, 21, H, W]`
+            for o in graph.outputs
+            if (shape := checked.inference.shapes.get(o)) is not None
+        )
         lines.append(f"  output:  {shown}")
     reasons = by_reason(report.rejections)
     if reasons:

@@ -186,11 +186,48 @@ class ListComp:
 
 
 @node
+class DictExpr:
+    """`{"out": x, "aux": aux}`: a model's named outputs (only `return` takes one)."""
+
+    keys: tuple[Expr, ...]
+    values: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@node
 class Index:
     """`widths[i]`."""
 
     value: Expr
     index: Expr
+    span: Span = _span()
+
+
+@node
+class Slice:
+    """`1:`, `:C`, `::2` inside `x[...]`: torch's (and Python's) start, stop and step, each
+    optional."""
+
+    lower: Expr | None
+    upper: Expr | None
+    step: Expr | None
+    span: Span = _span()
+
+
+@node
+class EllipsisExpr:
+    """`...` inside `x[...]`: as many `:` as the tensor's other indices leave."""
+
+    span: Span = _span()
+
+
+@node
+class Subscript:
+    """`x[:, 0]`, `x[..., :C]`, `x[None, 1:]`: indexing with slices, `...` or several indices
+    (a single plain index, `xs[i]`, is an Index)."""
+
+    value: Expr
+    items: tuple[Expr | Slice | EllipsisExpr, ...]
     span: Span = _span()
 
 
@@ -270,6 +307,15 @@ class LayerRef:
 
 
 @node
+class LayerIndex:
+    """`-> convs[i]`: applies one child of a ModuleList defined earlier under that name."""
+
+    name: Name
+    index: Expr
+    span: Span = _span()
+
+
+@node
 class Pipe:
     """`value -> stage -> ...`: each stage gets the value so far as its input (or first argument).
 
@@ -277,7 +323,7 @@ class Pipe:
     """
 
     value: Expr
-    stages: tuple[Call | Labelled | LayerRef, ...]
+    stages: tuple[Call | Labelled | LayerRef | LayerIndex, ...]
     span: Span = _span()
 
 
@@ -288,7 +334,9 @@ Expr = (
     | TupleExpr
     | ListExpr
     | ListComp
+    | DictExpr
     | Index
+    | Subscript
     | BinOp
     | UnaryOp
     | IfExp
@@ -341,6 +389,15 @@ class Assign:
 
 
 @node
+class Unpack:
+    """`x1, x2 = x -> chunk(2, dim=1)`: a value of several tensors, one name for each."""
+
+    targets: tuple[Name, ...]
+    value: Expr
+    span: Span = _span()
+
+
+@node
 class Declare:
     """`relu: ReLU(inplace=True)`: a layer defined for later `-> relu` applications."""
 
@@ -377,7 +434,21 @@ class For:
     span: Span = _span()
 
 
-Stmt = Input | Assign | Declare | Return | If | For
+@node
+class State:
+    """`param layer_scale: [dim, 1, 1] = 1e-6`, `buffer mask: [L, L] = zeros(), persistent=False`:
+    a learned parameter (nn.Parameter) or a buffer (register_buffer) of the module whose body
+    declares it, with its shape, its initial value and options (keyword arguments)."""
+
+    kind: str  # "param" or "buffer"
+    name: Name
+    shape: Shape
+    init: Expr
+    options: tuple[Argument, ...]
+    span: Span = _span()
+
+
+Stmt = Input | Assign | Unpack | Declare | Return | If | For | State
 
 # ---------------------------------------------------------------- top level
 

@@ -286,6 +286,10 @@ class AstBuilder:
         shape = children[2][0] if type(children[2]) is tuple else None
         return self._make(ast.Assign, children, self._target(children[0]), shape, children[-1][0])
 
+    def unpack_stmt(self, children):
+        targets = tuple(self._target(c) for c in children[:-1] if getattr(c, "type", "") == "NAME")
+        return self._make(ast.Unpack, children, targets, children[-1][0])
+
     def declare_stmt(self, children):
         name, _colon, call = children
         target = self._target(name)
@@ -357,6 +361,10 @@ class AstBuilder:
         (name,) = children
         return self._make(ast.LayerRef, children, self._name(name))
 
+    def layer_index(self, children):
+        name, _open, index, _close = children
+        return self._make(ast.LayerIndex, children, self._name(name), index[0])
+
     def labelled(self, children):
         label, _colon, call = children
         return self._make(ast.Labelled, children, label[0], call[0])
@@ -420,6 +428,17 @@ class AstBuilder:
         _open, element, _for, var, _in, iterable, _close = children
         return self._make(ast.ListComp, children, element[0], self._target(var), iterable[0])
 
+    def dict(self, children):
+        pairs = [c[0] for c in children if type(c) is tuple]
+        keys = tuple(key for key, _ in pairs)
+        values = tuple(value for _, value in pairs)
+        return self._make(ast.DictExpr, children, keys, values)
+
+    def dict_item(self, children):
+        """`key: value` of a dict: the pair, its extent and height as a node's would be."""
+        key, _colon, value = children
+        return ((key[0], value[0]), _height(children), key[2], value[3])
+
     def index(self, children):
         value, _open, index, _close = children
         return self._make(ast.Index, children, value[0], index[0])
@@ -470,6 +489,36 @@ class AstBuilder:
         start, end = star.start_pos, value[3]
         node = ast.Argument(value[0], self.source.span(start, end), splat=True)
         return (node, value[1] + 1, start, end)
+
+    # ------------------------------------------------------------ parameters, buffers, slicing
+    def state_stmt(self, children):
+        """`param name: [shape] = init, option=value, ...`"""
+        kind, name, _colon, shape, _equals, init, *rest = children
+        target = self._target(name)
+        self.labels.append((name.start_pos, target.id))  # an attribute: automatic names avoid it
+        options = []
+        for index in range(0, len(rest), 4):
+            _comma, keyword, _equal, value = rest[index : index + 4]
+            span = self.source.span(keyword.start_pos, value[3])
+            options.append(ast.Argument(value[0], span, keyword=str(keyword)))
+        fields = (str(kind), target, shape[0], init[0], tuple(options))
+        return self._make(ast.State, children, *fields)
+
+    def subscript(self, children):
+        value, _open, items, _close = children
+        return self._make(ast.Subscript, children, value[0], items[0])
+
+    def subscript_items(self, children):
+        items = tuple(c[0] for c in children if type(c) is tuple)
+        return (items, _height(children), _first_pos(children), _last_pos(children))
+
+    def slice(self, children):
+        lower, _colon, upper, _second, step = children
+        parts = (part[0] if part is not None else None for part in (lower, upper, step))
+        return self._make(ast.Slice, children, *parts)
+
+    def ellipsis(self, children):
+        return self._tok_node(ast.EllipsisExpr, children[0])
 
 
 def _binary(op: str):

@@ -14,9 +14,10 @@ from lark.lexer import ContextualLexer, UnlessCallback
 
 # Words of the language (docs/language.md): the lexer is contextual, so without a check `in = x`
 # or `model = x` would be taken as names where no keyword fits.
-_WORDS = "model block input return if else for in from import and or not".split()
+_WORDS = "model block input return if else for in from import and or not param buffer".split()
 RESERVED = frozenset(_WORDS)
-CONSTANT_NAMES = frozenset({"True", "False", "None"})  # usable in expressions, never bound
+# usable in expressions, never bound; `training` is whether the module runs in training mode
+CONSTANT_NAMES = frozenset({"True", "False", "None", "training"})
 
 # The arguments of a plain call, as one token: `(` [arg ("," arg)* [","]] `)`, where an arg is
 # [NAME "="] (FLOAT | INT | NAME) with the grammar's own token patterns, and no reserved word (a

@@ -44,7 +44,7 @@ from archspec.syntax.parser import build_lark, parse_module
 WIDTH = 100
 INDENT = 4
 
-_BRACKETS = {"call", "list", "tuple", "shape", "params"}
+_BRACKETS = {"call", "list", "tuple", "shape", "params", "dict"}
 _FILLABLE = {"call", "params"}
 _COMMENT = re.compile(r"#[^\n]*")
 
@@ -256,9 +256,14 @@ class _Formatter:
                     parts.append((False, commas[i]))
             parts.append((False, close))
             return parts
-        if kind in ("neg", "pos", "index", "atom", "kw_arg", "param", "splat_arg"):
+        if kind in ("neg", "pos", "index", "atom", "kw_arg", "param", "splat_arg", "layer_index"):
             return [(False, c) for c in children]
-        if kind in ("labelled", "child_arg"):
+        if kind in ("subscript", "slice", "ellipsis"):  # x[:, 1:], x[..., ::2]
+            return [(False, c) for c in children]
+        if kind == "subscript_items":  # a space after each comma; a trailing comma dropped
+            parts = [(i > 0 and not _is_tok(c, ","), c) for i, c in enumerate(children)]
+            return parts[:-1] if _is_tok(children[-1], ",") else parts
+        if kind in ("labelled", "child_arg", "dict_item"):  # `key: value`, a space after `:`
             label, colon, call = children
             return [(False, label), (False, colon), (True, call)]
         if kind == "listcomp":
@@ -728,6 +733,16 @@ class _Formatter:
             out.token(children[position])
             out.space()
             self._write_value(children[-1])
+        elif kind == "unpack_stmt":  # `x1, x2 = x -> chunk(2, dim=1)`
+            *names, equals, value = children
+            for name in names:
+                out.token(name)
+                if _is_tok(name, ","):
+                    out.space()
+            out.space()
+            out.token(equals)
+            out.space()
+            self._write_value(value)
         elif kind == "declare_stmt":
             name, colon, call = children
             out.token(name)
@@ -756,8 +771,32 @@ class _Formatter:
             self._write(iterable, 2)
             out.space()
             self._write_body(body, indent)
+        elif kind == "state_stmt":
+            self._write_state(children)
         else:  # pragma: no cover - the grammar has no other statements
             raise FormatError(f"unknown statement {kind}")
+
+    def _write_state(self, children: list) -> None:
+        """`param name: [shape] = init, option=value`: laid out as an assignment with a shape."""
+        out = self.out
+        keyword, name, colon, shape, equals, init, *options = children
+        out.token(keyword)
+        out.space()
+        out.token(name)
+        out.token(colon)
+        out.space()
+        self._write(shape, 2)
+        out.space()
+        out.token(equals)
+        out.space()
+        self._write(init, 0)
+        for index in range(0, len(options), 4):
+            comma, option, equal, value = options[index : index + 4]
+            out.token(comma)
+            out.space()
+            out.token(option)
+            out.token(equal)
+            self._write(value, 0)
 
     def _write_if(self, node: Tree, indent: int) -> None:
         out = self.out

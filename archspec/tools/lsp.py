@@ -31,7 +31,7 @@ from archspec.core.source import Span
 from archspec.core.version import __version__
 from archspec.driver import CheckedModel, CheckResult, check_text
 from archspec.elaborate.graph import Node
-from archspec.elaborate.loader import read_spec_file
+from archspec.elaborate.loader import import_target, read_spec_file
 from archspec.shapes.costs import count_at, report_sizes, sizes_text
 
 __all__ = ["build_server", "diagnostics_for", "hover_text", "main", "offset_at"]
@@ -183,11 +183,10 @@ def _import_span(result: CheckResult, imported_path: str) -> Span | None:
     loaded = result.loaded
     if loaded is None or loaded.module is None:
         return None
-    base = os.path.dirname(loaded.source.path)
     target = os.path.realpath(imported_path)
     for statement in loaded.module.imports:
-        candidate = os.path.realpath(os.path.join(base, str(statement.path.value)))
-        if candidate == target:
+        candidate = import_target(loaded.source.path, str(statement.path.value))
+        if candidate is not None and os.path.realpath(candidate) == target:
             return statement.span
     # Imported indirectly: the first import of this file is the best place we have.
     return loaded.module.imports[0].span if loaded.module.imports else None

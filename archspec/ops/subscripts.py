@@ -1,0 +1,54 @@
+"""What an index of `x[...]` holds, as values an op's arguments can carry: integers, None (a new
+dim of 1), `SliceItem`s (`start:stop:step`) and `ELLIPSIS`, in an `Indices`. Kept apart from
+ops/indexing.py, which registers the op, so that re-registering it (tests reload the family
+modules) leaves these types, and the values made of them, as they are.
+"""
+
+from __future__ import annotations
+
+from archspec.core.records import record
+
+
+class _Ellipsis:
+    def __repr__(self) -> str:
+        return "..."
+
+
+ELLIPSIS = _Ellipsis()
+
+
+@record(frozen=True)
+class SliceItem:
+    """`start:stop:step` with plain integers; None where the spec left a bound out."""
+
+    start: int | None = None
+    stop: int | None = None
+    step: int | None = None
+
+    def source(self) -> str:
+        """As written in Python (and in a spec): `1:`, `:C`, `::2`, `:`."""
+        text = _bound(self.start) + ":" + _bound(self.stop)
+        return text + (f":{self.step}" if self.step is not None else "")
+
+
+def _bound(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+@record(frozen=True)
+class Indices:
+    """The index of `x[...]`: ints, SliceItems, None (a new dim of 1) and ELLIPSIS, in order."""
+
+    items: tuple
+
+    def source(self) -> str:
+        """The text between the brackets, as torch code writes it: `:, 0`, `..., :64`."""
+        return ", ".join(_item_source(item) for item in self.items)
+
+
+def _item_source(item) -> str:
+    if isinstance(item, SliceItem):
+        return item.source()
+    if item is ELLIPSIS:
+        return "..."
+    return repr(item)  # an int or None
