@@ -249,9 +249,10 @@ TENSOR_FUNCTIONS = {
 
 
 def _empty_pad(case: Case) -> bool:
-    """A constant pad that crops a dim to exactly 0 gives torch an empty tensor (E203 here)."""
+    """A pad that crops a dim to exactly 0 gives torch an empty tensor (E203 here): constant
+    mode, and circular mode, which crops too."""
     shape, amounts = case.inputs[0], case.args["pad"]
-    if case.args.get("mode", "constant") != "constant" or len(amounts) % 2:
+    if case.args.get("mode", "constant") not in ("constant", "circular") or len(amounts) % 2:
         return False
     pairs = zip(amounts[::2], amounts[1::2])
     return any(shape[-1 - i] + before + after == 0 for i, (before, after) in enumerate(pairs))

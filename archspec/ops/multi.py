@@ -70,9 +70,7 @@ def _chunk_rule(ctx: RuleContext):
     chunks = ctx["chunks"]
     if chunks == 1:
         return (tuple(ctx.input),)
-    size = _split_size(ctx, "chunks", dim)
-    if size == 0:  # torch: `chunks` empty tensors
-        return (tuple(ctx.input),) * chunks
+    size = _split_size(ctx, "chunks", dim)  # ≥ 1: archspec builds no empty tensors
     piece = -(-size // chunks)  # torch.chunk cuts pieces of ⌈size / chunks⌉
     count = -(-size // piece)
     ctx.explain(
@@ -115,18 +113,14 @@ def _split_rule(ctx: RuleContext):
     if isinstance(sections, tuple):
         return _split_sections(ctx, dim, sections)
     size = _split_size(ctx, "split_size_or_sections", dim)
-    if sections == 0:
-        if size != 0:
-            ctx.fail(
-                "E105",
-                f"split_size_or_sections=0 cannot cut dim {dim} of size {size}",
-                arg="split_size_or_sections",
-                input=0,
-                help="give a positive size for each piece",
-            )
-        return (tuple(ctx.input),)
-    if size == 0:
-        return (tuple(ctx.input),)
+    if sections == 0:  # the dim has size ≥ 1: archspec builds no empty tensors
+        ctx.fail(
+            "E105",
+            f"split_size_or_sections=0 cannot cut dim {dim} of size {size}",
+            arg="split_size_or_sections",
+            input=0,
+            help="give a positive size for each piece",
+        )
     count = -(-size // sections)
     ctx.explain(
         COUNT_NOTE,
