@@ -41,7 +41,7 @@ def _errors(statement: str) -> list[tuple[str, str]]:
         ("y = permute(x, ())", "E105", "dims must name the input's dims in their new order"),
         ("y = roll(x, (), ())", "E105", "shifts must hold at least one shift"),
         ("y = expand(x, 'a')", "E105", "size must be an integer, got 'a'"),
-        ("y = expand(x, ())", "E105", "size must give a size for each dim, got none"),
+        ("y = expand(x, ())", "E105", "size must not be empty"),
         ("y = interpolate(x, size=0)", "E105", "size must be positive, got 0"),
     ],
 )

@@ -3,15 +3,17 @@ where both run, archspec's static output shape is torch's.
 
 Hypothesis draws a small network: a chain of convolutions, pools, activations, norms, flatten and
 Linear, and the tensor ops (permute, transpose, pad, interpolate, roll, sum, expand, elementwise
-math), with forks joined by `cat`, `+`, `matmul` or `stack`, and blocks. It is
-written twice: as .arch text for archspec, and directly as torch modules (Lazy* layers where the
+math), with forks joined by `cat`, `+`, `matmul`, `stack`, a `chunk` piece or shifted slices,
+and blocks. It is written twice: as .arch text for archspec, and directly as torch modules (Lazy* layers where the
 spec writes `?`). Most draws are valid, many are not (a kernel larger than the map, wrong explicit
 channels, pool padding over half the kernel, `+` of different shapes, ...); both sides must agree
 either way.
 
 Deliberate difference, named here as the issue asks: torch returns an empty tensor where a pad
 crops a dim to 0 or area resizing rounds it to 0; archspec refuses (E203), so the torch side
-counts an empty map as its refusal.
+counts an empty map as its refusal. Likewise `chunk(3)` where torch returns fewer pieces (2
+channels give 2): archspec makes one value per promised piece, so it refuses (E105, with the
+⌈C/3⌉ arithmetic) and the torch side counts the short return as its refusal.
 Profiles: the default runs in `make test`; `ARCHSPEC_RANDOM_GRAPHS=long` runs 20,000 cases.
 """
 
@@ -32,7 +34,7 @@ from archspec.core.dims import Sym  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-EXAMPLES = 20_000 if os.environ.get("ARCHSPEC_RANDOM_GRAPHS") == "long" else 600
+EXAMPLES = 20_000 if os.environ.get("ARCHSPEC_RANDOM_GRAPHS") == "long" else 1_000
 BATCH = 2
 
 
@@ -157,17 +159,33 @@ def network(draw):
 
 # How a fork's branches meet. matmul multiplies the maps as matrices ([.., H, W] @ [.., W, H'])
 # and stack joins equal shapes along a new dim, merged into the channels again.
-JOINS = ["cat", "add", "matmul", "stack"]
+# chunk cuts the joined channels into ⌈C/3⌉-wide pieces and keeps the last (several outputs,
+# indexed); slice adds the branches shifted by one row (indexing and slicing).
+JOINS = ["cat", "add", "matmul", "stack", "chunk", "slice"]
 SPEC_JOINS = {
     "matmul": "matmul({left}, {right} -> transpose(-1, -2))",
     "stack": "stack([{left}, {right}], 1) -> flatten(1, 2)",
+    "chunk": "(cat([{left}, {right}], 1) -> chunk(3, dim=1))[-1]",
+    "slice": "{left}[:, :, 1:] + {right}[:, :, :-1]",
 }
 TORCH_JOINS = {
     "cat": lambda left, right: torch.cat([left, right], 1),
     "add": lambda left, right: left + right,
     "matmul": lambda left, right: torch.matmul(left, right.transpose(-1, -2)),
     "stack": lambda left, right: torch.flatten(torch.stack([left, right], 1), 1, 2),
+    "chunk": lambda left, right: _all_chunks(torch.cat([left, right], 1), 3)[-1],
+    "slice": lambda left, right: left[:, :, 1:] + right[:, :, :-1],
 }
+
+
+def _all_chunks(x, chunks: int):
+    """torch.chunk, refusing where it returns fewer pieces than asked (chunk(3) of 2 channels
+    gives 2): archspec makes one value per promised piece and refuses that case (E105), so the
+    torch side counts it as its refusal (a deliberate difference, see the module docstring)."""
+    pieces = torch.chunk(x, chunks, 1)
+    if len(pieces) != chunks:
+        raise RuntimeError(f"chunk gave {len(pieces)} pieces, not {chunks}")
+    return pieces
 
 
 class _Writer(SpecWriter):

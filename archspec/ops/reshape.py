@@ -26,17 +26,18 @@ from archspec.ops.registry import register
 INPUT = Param("input", is_tensor=True)
 
 
-def wrap_dim(ctx: RuleContext, arg: str, dim: int) -> int:
-    """torch's dim wrapping: -rank <= dim < rank, where a 0-d tensor takes -1 and 0."""
-    rank = len(ctx.input)
-    bound = max(rank, 1)
+def wrap_dim(ctx: RuleContext, arg: str, dim: int, rank: int | None = None) -> int:
+    """torch's dim wrapping: -rank <= dim < rank, where a 0-d tensor takes -1 and 0. `rank` is
+    the input's, or one more where the op makes a new dim (unsqueeze, stack)."""
+    bound = max(len(ctx.input) if rank is None else rank, 1)
     if not -bound <= dim < bound:
         ctx.fail(
             "E105",
-            f"{ctx.op.name} {arg}={dim} is out of range for the {rank}-d input "
+            f"{ctx.op.name} {arg}={dim} is out of range for the {len(ctx.input)}-d input "
             f"{format_shape(ctx.input)} (expected {-bound} to {bound - 1})",
             arg=arg,
             input=0,
+            help=f"name a dim from {-bound} to {bound - 1}; negative dims count from the end",
         )
     return dim % bound
 
@@ -67,10 +68,18 @@ def _flatten_rule(ctx: RuleContext):
 # ---------------------------------------------------------------- reshape, view, unflatten
 
 
-def _target_shape(name: str, value):
-    """Sizes for reshape/view/unflatten: positive ints, symbols, and at most one -1."""
+def unnested(value):
+    """A variadic written as one tuple (`reshape((N, -1))`, `permute((0, 2, 1))`) is the same as
+    its items."""
     if isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], (tuple, list)):
-        value = tuple(value[0])  # reshape((N, -1)) as well as reshape(N, -1)
+        return tuple(value[0])
+    return value
+
+
+def size_entries(name: str, value, minus_one: str) -> tuple:
+    """Sizes given as items or one tuple: positive ints, symbols, or -1 (`minus_one` says what
+    it means to the op: "inferred" for reshape, "keep the dim" for expand)."""
+    value = unnested(value)
     if not isinstance(value, (tuple, list)):
         raise ArgError(f"{name} must be a tuple of sizes, got {show_value(value)}")
     if not value:
@@ -80,9 +89,15 @@ def _target_shape(name: str, value):
             continue
         if integer(name, size) < -1 or size == 0:
             raise ArgError(
-                f"{name} entries must be positive or -1 (inferred), got {size}",
+                f"{name} entries must be positive or -1 ({minus_one}), got {size}",
                 help="archspec does not build empty tensors",
             )
+    return tuple(value)
+
+
+def _target_shape(name: str, value):
+    """Sizes for reshape/view/unflatten: positive ints, symbols, and at most one -1."""
+    value = size_entries(name, value, "inferred")
     if list(value).count(-1) > 1:
         raise ArgError(f"only one entry of {name} can be -1, got {show_value(tuple(value))}")
     return tuple(value)

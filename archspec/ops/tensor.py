@@ -33,25 +33,12 @@ from archspec.ops.reshape import (
     _sizes_or_tuple,
     _upsample_rule,
     _upsample_validate,
+    size_entries,
+    unnested,
+    wrap_dim,
 )
 
 INPUT = Param("input", is_tensor=True)
-
-
-def _wrap(ctx: RuleContext, arg: str, dim: int, rank: int) -> int:
-    """torch's dim wrapping for a tensor of `rank` dims (a 0-d tensor takes -1 and 0); `rank` is
-    one more than the input's where the op makes a new dim (unsqueeze, stack)."""
-    bound = max(rank, 1)
-    if not -bound <= dim < bound:
-        ctx.fail(
-            "E105",
-            f"{ctx.op.name} {arg}={dim} is out of range for the {len(ctx.input)}-d input "
-            f"{format_shape(ctx.input)} (expected {-bound} to {bound - 1})",
-            arg=arg,
-            input=0,
-            help=f"name a dim from {-bound} to {bound - 1}; negative dims count from the end",
-        )
-    return dim % bound
 
 
 def _no_repeats(ctx: RuleContext, arg: str, wrapped: list[int], help: str) -> None:
@@ -69,15 +56,8 @@ def _no_repeats(ctx: RuleContext, arg: str, wrapped: list[int], help: str) -> No
 # ---------------------------------------------------------------- argument checkers
 
 
-def _unnested(value):
-    """A variadic written as one tuple (permute((0, 2, 1))) is the same as its items."""
-    if isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], (tuple, list)):
-        return tuple(value[0])
-    return value
-
-
 def _dim_order(name: str, value) -> tuple:
-    value = _unnested(value)
+    value = unnested(value)
     if not isinstance(value, (tuple, list)):
         raise ArgError(f"{name} must be a tuple of dims, got {show_value(value)}")
     if not value:
@@ -100,20 +80,7 @@ def _shifts(name: str, value) -> tuple:
 
 
 def _expand_sizes(name: str, value) -> tuple:
-    value = _unnested(value)
-    if not isinstance(value, (tuple, list)):
-        raise ArgError(f"{name} must be a tuple of sizes, got {show_value(value)}")
-    if not value:
-        raise ArgError(f"{name} must give a size for each dim, got none")
-    for size in value:
-        if isinstance(size, Sym):
-            continue
-        if integer(name, size) < -1 or size == 0:
-            raise ArgError(
-                f"{name} entries must be positive or -1 (keep the dim), got {size}",
-                help="archspec does not build empty tensors",
-            )
-    return tuple(value)
+    return size_entries(name, value, "keep the dim")
 
 
 def _pad_amounts(name: str, value) -> tuple:
@@ -156,7 +123,7 @@ def _permute_rule(ctx: RuleContext):
             input=0,
             help=f"name each of the {rank} dims once, in its new order: a permutation of ({order})",
         )
-    wrapped = [_wrap(ctx, "dims", dim, rank) for dim in dims]
+    wrapped = [wrap_dim(ctx, "dims", dim, rank) for dim in dims]
     missing = next((d for d in range(rank) if d not in wrapped), None)
     _no_repeats(
         ctx, "dims", wrapped, f"a permutation names each dim once; dim {missing} is missing"
@@ -167,8 +134,8 @@ def _permute_rule(ctx: RuleContext):
 def _transpose_rule(ctx: RuleContext):
     shape = list(ctx.input)
     rank = len(shape)
-    first = _wrap(ctx, "dim0", ctx["dim0"], rank)
-    second = _wrap(ctx, "dim1", ctx["dim1"], rank)
+    first = wrap_dim(ctx, "dim0", ctx["dim0"], rank)
+    second = wrap_dim(ctx, "dim1", ctx["dim1"], rank)
     if rank:
         shape[first], shape[second] = shape[second], shape[first]
     return tuple(shape)
@@ -186,14 +153,14 @@ def _squeeze_rule(ctx: RuleContext):
     if ctx["dim"] is None:
         named = range(rank)
     else:
-        named = [_wrap(ctx, "dim", dim, rank) for dim in ctx["dim"]]
+        named = [wrap_dim(ctx, "dim", dim, rank) for dim in ctx["dim"]]
         _no_repeats(ctx, "dim", named, "name each dim once")
     return tuple(size for i, size in enumerate(shape) if not (i in named and size == 1))
 
 
 def _unsqueeze_rule(ctx: RuleContext):
     shape = ctx.input
-    at = _wrap(ctx, "dim", ctx["dim"], len(shape) + 1)
+    at = wrap_dim(ctx, "dim", ctx["dim"], len(shape) + 1)
     return (*shape[:at], 1, *shape[at:])
 
 
@@ -272,7 +239,7 @@ def _roll_rule(ctx: RuleContext):
             help="leave out dims to roll a 0-d tensor",
         )
     for dim in dims:
-        _wrap(ctx, "dims", dim, len(shape))
+        wrap_dim(ctx, "dims", dim, len(shape))
     return shape
 
 
@@ -400,7 +367,7 @@ def _stack_rule(ctx: RuleContext):
                 notes=(f"inputs: {shapes}",),
                 help="stack adds a new dim; to join along a dim whose sizes differ, use cat",
             )
-    at = _wrap(ctx, "dim", ctx["dim"], len(first) + 1)
+    at = wrap_dim(ctx, "dim", ctx["dim"], len(first) + 1)
     return (*first[:at], len(inputs), *first[at:])
 
 
