@@ -4,10 +4,10 @@ where both run, archspec's static output shape is torch's.
 Hypothesis draws a small network: a chain of convolutions, pools, activations, norms, flatten and
 Linear, and the tensor ops (permute, transpose, pad, interpolate, roll, sum, expand, elementwise
 math), with forks joined by `cat`, `+`, `matmul`, `stack`, a `chunk` piece or shifted slices,
-and blocks. It is written twice: as .arch text for archspec, and directly as torch modules (Lazy* layers where the
-spec writes `?`). Most draws are valid, many are not (a kernel larger than the map, wrong explicit
-channels, pool padding over half the kernel, `+` of different shapes, ...); both sides must agree
-either way.
+and blocks. It is written twice: as .arch text for archspec, and directly as torch modules (Lazy*
+layers where the spec writes `?`). Most draws are valid, many are not (a kernel larger than the
+map, wrong explicit channels, pool padding over half the kernel, `+` of different shapes, ...);
+both sides must agree either way.
 
 Deliberate difference, named here as the issue asks: torch returns an empty tensor where a pad
 crops a dim to 0 or area resizing rounds it to 0; archspec refuses (E203), so the torch side
