@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from archspec.core.version import __version__
 
-__all__ = ["SpecError", "__version__", "build", "check", "check_text", "compile_source", "load"]
+__all__ = [
+    "SpecError",
+    "__version__",
+    "build",
+    "check",
+    "check_text",
+    "compile_source",
+    "load",
+    "verify",
+]
 
 
 def check(path: str):
@@ -28,8 +37,8 @@ def check_text(text: str, path: str = "<string>"):
 
 
 def __getattr__(name: str):
-    # load/build/compile_source/SpecError live in archspec.api, imported on first use.
-    if name in ("load", "build", "compile_source", "SpecError"):
+    # load/build/compile_source/verify/SpecError live in archspec.api, imported on first use.
+    if name in ("load", "build", "compile_source", "SpecError", "verify"):
         from archspec import api
 
         return getattr(api, name)

@@ -17,15 +17,20 @@ from archspec.core import diagnostic as diag
 from archspec.diagnostics.formats import render_text
 from archspec.driver import CheckResult, check_file, check_text
 from archspec.outputs.codegen import generate_module
+from archspec.tools.verify import built_problems, import_externs, verify_model
 
 
 class SpecError(Exception):
     """A spec with errors: the message is the rendered diagnostics."""
 
-    def __init__(self, result: CheckResult):
+    def __init__(self, result: CheckResult, diagnostics: list[diag.Diagnostic] | None = None):
+        """`diagnostics`: findings of building or verifying a spec that checks (an extern that
+        does not import, or breaks its contract), instead of the check's errors."""
         # Suppressed errors count here: a comment hides a report, the model is still incomplete.
         errors = [d for d in result.diagnostics if d.severity is diag.Severity.ERROR]
         errors += result.hidden_errors
+        if diagnostics is not None:
+            errors = list(diagnostics)
         text = "\n\n".join(render_text(d) for d in errors)
         super().__init__(f"{result.path} has {len(errors)} error(s):\n\n{text}")
         self.result = result
@@ -72,18 +77,55 @@ def compile_source(spec: str | os.PathLike, model: str | None = None, **model_ar
     return generate_module(result).source
 
 
-def build(spec: str | os.PathLike, model: str | None = None, **model_args: Any):
+def build(
+    spec: str | os.PathLike, model: str | None = None, *, verify: bool = False, **model_args: Any
+):
     """Compile a spec and instantiate one of its models as a torch.nn.Module.
 
     `model` picks a model when the file defines several; keyword arguments override the model's
-    parameters (`build("resnet.arch", num_classes=10)`)."""
+    parameters (`build("resnet.arch", num_classes=10)`). The spec's externs are imported (a
+    SpecError at the extern if one does not import or is no nn.Module); `verify=True` also runs
+    each once and raises a SpecError where one breaks its contract (see `verify`)."""
     result = _check(spec, model, model_args)
     if not result.complete:
         raise SpecError(result)
     chosen = result.model(model)
+    built = _build(result, chosen)
+    if verify:
+        found = verify_model(built, chosen)
+        if found:
+            raise SpecError(result, found)
+    return built
+
+
+def verify(
+    spec: str | os.PathLike, model: str | None = None, **model_args: Any
+) -> list[diag.Diagnostic]:
+    """Build a spec's models (or `model`) and run each extern once on example inputs at the
+    spec's sizes (on the meta device where possible): the findings, one per output whose shape
+    or dtype breaks its contract, at the extern's declaration. Raises SpecError if the spec has
+    errors, or an extern does not import."""
+    result = _check(spec, model, model_args)
+    if not result.complete:
+        raise SpecError(result)
+    chosen = [result.model(model)] if model is not None else result.models
+    found: list[diag.Diagnostic] = []
+    for checked in chosen:
+        found.extend(verify_model(_build(result, checked), checked))
+    return found
+
+
+def _build(result: CheckResult, chosen):
+    problems = import_externs(result)
+    if problems:
+        raise SpecError(result, problems)
     generated = generate_module(result)
     module = _import_source(generated.source, result.path)
-    return getattr(module, generated.classes[chosen.name])()
+    built = getattr(module, generated.classes[chosen.name])()
+    problems = built_problems(built, chosen)
+    if problems:
+        raise SpecError(result, problems)
+    return built
 
 
 def _import_source(source: str, spec_path: str) -> types.ModuleType:

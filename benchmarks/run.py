@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 ARCHSPEC = [PY, "-m", "archspec"]
 RESNET50 = "specs/torchvision/resnet50.arch"
+# The transformers, whose check must stay within resnet50's budget (1.5× the floor).
+TRANSFORMERS = ("vit_b_16", "swin_t")
 DENSENET121 = "specs/torchvision/densenet121.arch"
 
 
@@ -99,6 +101,9 @@ def whole_process(repeat: int) -> dict:
         [PY, "-c", "import lark, networkx"], repeat
     )[0]
     results["archspec check resnet50"] = run_process([*ARCHSPEC, "check", RESNET50], repeat)[0]
+    for name in TRANSFORMERS:
+        spec = f"specs/torchvision/{name}.arch"
+        results[f"archspec check {name}"] = run_process([*ARCHSPEC, "check", spec], repeat)[0]
     results["archspec check specs/"] = run_process([*ARCHSPEC, "check", "specs/"], repeat)[0]
     few = max(3, repeat // 3)
     route = TORCH_ROUTE.format(name="resnet50", extra="")
@@ -586,9 +591,12 @@ def main(argv: list[str] | None = None) -> int:
         ratios["torchinfo route / archspec check (resnet50)"] = (
             whole["torchinfo route resnet50"]["median"] / check
         )
-        ratios["archspec check / floor (resnet50)"] = (
-            check / whole["floor: import lark, networkx"]["median"]
-        )
+        floor = whole["floor: import lark, networkx"]["median"]
+        ratios["archspec check / floor (resnet50)"] = check / floor
+        for name in TRANSFORMERS:
+            ratios[f"archspec check / floor ({name})"] = (
+                whole[f"archspec check {name}"]["median"] / floor
+            )
         ratios["torch route all / archspec check specs/"] = (
             whole["torch route, all torchvision specs"]["median"]
             / whole["archspec check specs/"]["median"]

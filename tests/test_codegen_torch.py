@@ -15,6 +15,7 @@ from torch_harness import (  # noqa: E402
     build_checked,
     concrete,
     observed_shapes,
+    random_input,
     shape_disagreements,
     smallest_sizes,
 )
@@ -40,7 +41,8 @@ def _eval_model_and_inputs(path: str):
     graph = checked.graph
     sizes = smallest_sizes(checked)
     inputs = tuple(
-        torch.randn(*concrete(graph.node(i).declared_shape, 2, sizes)) for i in graph.inputs
+        random_input(concrete(graph.node(i).declared_shape, 2, sizes), graph.node(i).declared_dtype)
+        for i in graph.inputs
     )
     return model, checked, inputs
 
@@ -113,7 +115,8 @@ COMPILE_CASES = [
 def test_torch_compile(path):
     model, checked, inputs = _eval_model_and_inputs(path)
     compiled = torch.compile(model, fullgraph=True)  # inductor, the default backend
-    with torch.no_grad():
+    # Dynamo traces RNN/LSTM/GRU only when asked (experimental in torch 2.14).
+    with torch.no_grad(), torch._dynamo.config.patch(allow_rnn=True):
         torch.testing.assert_close(compiled(*inputs), model(*inputs), rtol=1e-4, atol=1e-4)
 
 

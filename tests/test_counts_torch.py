@@ -20,8 +20,17 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from conftest import model_specs  # noqa: E402
-from test_ops_torch import BATCH, EXAMPLES, GENERATORS, run_archspec, torch_layer  # noqa: E402
+from test_ops_torch import (  # noqa: E402
+    BATCH,
+    EXAMPLES,
+    GENERATORS,
+    make_inputs,
+    run_archspec,
+    torch_layer,
+    torch_output,
+)
 from torch import nn  # noqa: E402
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archspec  # noqa: E402
@@ -30,6 +39,11 @@ from archspec.ops.apply import BindError  # noqa: E402
 from archspec.ops.base import OpFailure  # noqa: E402
 
 pytestmark = pytest.mark.torch
+
+# Shipped specs whose inputs are [L, N, E]: their MACs count per sample of N (docs/language.md,
+# "What summary counts"), where the whole-model test takes dim 0 as the batch.
+# tests/test_transformer_layers.py compares specs/sequence/transformer.arch with torch itself.
+SEQUENCE_FIRST = {"specs/sequence/transformer.arch"}
 
 NORMS = (
     nn.modules.batchnorm._BatchNorm,
@@ -48,8 +62,9 @@ def _is_norm(module: nn.Module) -> bool:
 
 
 def _hook_macs(module: nn.Module, inputs, output) -> int:
-    """What FlopCounterMode leaves out, for the whole batch: biases, Bilinear's weights (its
-    aten::_trilinear has no FLOP formula in torch), normalisations and PReLU."""
+    """What FlopCounterMode leaves out, for the whole batch: biases (a recurrent layer's too),
+    Bilinear's weights (its aten::_trilinear has no FLOP formula in torch), normalisations and
+    PReLU."""
     if _is_norm(module):
         return output.numel()
     macs = 0
@@ -57,6 +72,9 @@ def _hook_macs(module: nn.Module, inputs, output) -> int:
         macs += output.numel() // module.out_features * module.weight.numel()
     if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear, nn.Bilinear)):
         macs += output.numel() if module.bias is not None else 0
+    if isinstance(module, nn.RNNBase):  # each gate bias once per time step and sample
+        steps = output[0].shape[:-1].numel()
+        macs += steps * sum(p.numel() for n, p in module.named_parameters() if "bias" in n)
     return macs
 
 
@@ -70,9 +88,14 @@ def torch_macs(model: nn.Module, run) -> int:
         if not list(module.children())
     ]
     try:
-        with warnings.catch_warnings(), FlopCounterMode(display=False) as counter:
+        # oneDNN's LSTM kernel is invisible to the counter: torch's own implementation is not.
+        # So is the CPU's fused scaled_dot_product_attention (MultiheadAttention with
+        # need_weights=False, inside the Transformer layers); its math backend's bmm are not.
+        with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False), \
+                FlopCounterMode(display=False) as counter:  # fmt: skip
             warnings.simplefilter("ignore")
-            run()
+            with sdpa_kernel(SDPBackend.MATH):
+                run()
     finally:
         for handle in handles:
             handle.remove()
@@ -85,7 +108,14 @@ def torch_macs(model: nn.Module, run) -> int:
 
 
 def _batched(op, case) -> bool:
-    """Dim 0 of every input is the batch: per-sample counts times BATCH are the total."""
+    """Dim 0 of every input is the batch: per-sample counts times BATCH are the total. (Not so
+    for a Transformer whose custom decoder's layers have the other batch_first: they read the
+    batch as time, and no per-sample count describes that; its shapes are still compared.)"""
+    decoder = case.args.get("custom_decoder") if op.name == "Transformer" else None
+    if decoder is not None:
+        inner = dict(dict(decoder.items)["decoder_layer"].items)
+        if inner["batch_first"] != case.args.get("batch_first", False):
+            return False
     top = max(op.ranks) if op.ranks else 2
     return all(len(shape) >= top and shape[0] == BATCH for shape in case.inputs)
 
@@ -94,21 +124,27 @@ def _batched(op, case) -> bool:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_op_macs_match_torch(name, data):
+    """Inputs in the case's dtypes (int64 ids, bool masks); a function (creation, comparisons,
+    conversions: no weights) is run under the FLOP counter too, and must count what torch does:
+    0, bar the matrix products. An op with no tensor input (arange, zeros) counts as batched."""
     op = REGISTRY[name]
     case = GENERATORS[name](data.draw)
-    if not _batched(op, case) or op.kind != "layer":
-        # Functions have no weights: their count is 0 by the convention, checked below.
-        return
+    if not _batched(op, case) and (op.kind == "layer" or op.count_macs):
+        return  # per-sample counts times BATCH are the total only of batched inputs
     try:
         result = run_archspec(op, case)
     except (OpFailure, BindError):
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        module = torch_layer(op, case.args)
-    tensors = [torch.randn(shape) for shape in case.inputs]
+    if op.kind == "layer":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = torch_layer(op, case.args)
+        tensors = make_inputs(case, fill=torch.randn)
+        run, model = (lambda: module(*tensors)), module
+    else:
+        run, model = (lambda: torch_output(op, case)), nn.Module()
     try:
-        total = torch_macs(module, lambda: module(*tensors))
+        total = torch_macs(model, run)
     except Exception:  # noqa: BLE001 - where torch refuses, test_ops_torch judges the refusal
         return
     assert result.macs * BATCH == total, (
@@ -159,17 +195,26 @@ def test_dcgan_generator_macs():
 
 @pytest.mark.parametrize("path", model_specs())
 def test_model_macs_and_activations_match_torch(path):
-    from torch_harness import build_checked, concrete, observed_shapes, smallest_sizes
+    from torch_harness import (
+        build_checked,
+        concrete,
+        observed_shapes,
+        random_input,
+        smallest_sizes,
+    )
 
+    if path in SEQUENCE_FIRST:
+        pytest.skip("sequence first: MACs count per sample of N, dim 1 (tests of its own)")
     model, checked, filename = build_checked(path)
     sizes = smallest_sizes(checked)
     summary = checked.summary(batch=BATCH, sizes=sizes or None)
     real, _ = observed_shapes(model, checked, filename, batch=BATCH, sizes=sizes)
-    values = sum(torch.Size(shape).numel() for shape in real.values())
+    # (an output torch gives as None, MultiheadAttention's weights with need_weights=False: none)
+    values = sum(torch.Size(shape).numel() for shape in real.values() if shape is not None)
     assert summary.activation_bytes == 4 * values
     inputs = [
-        torch.randn(*concrete(checked.graph.node(i).declared_shape, BATCH, sizes))
-        for i in checked.graph.inputs
+        random_input(concrete(node.declared_shape, BATCH, sizes), node.declared_dtype)
+        for node in map(checked.graph.node, checked.graph.inputs)
     ]
     model.eval()
     # MultiheadAttention's eval fast path is one fused kernel that the FLOP counter does not see.

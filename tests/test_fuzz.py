@@ -215,6 +215,7 @@ def grammar_strategy() -> st.SearchStrategy[str]:
         "FLOAT": padded(floating),
         "STRING": padded(string),
         "COMMENT": st.sampled_from(["# c\n", "#\n", "# archspec: noqa\n", "# noqa: E202\n"]),
+        "DTYPE": padded(st.sampled_from(["float32", "int64", "bool", "bfloat16"])),
     }
     for terminal in _PARSER.terminals:
         if terminal.name in explicit:

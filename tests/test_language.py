@@ -138,7 +138,7 @@ def test_definitions_in_any_order():
     assert outputs(result) == ["[N, 5, 8, 8]"]
 
 
-RESERVED = "model block input return if else for in from import and or not".split()
+RESERVED = "model block def input return if else for in from import and or not".split()
 
 
 @pytest.mark.parametrize("word", RESERVED)

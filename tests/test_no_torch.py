@@ -77,3 +77,32 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+def test_check_trusts_externs_without_importing_them():
+    """An extern names a module that does not exist: check, summary and compile still work (they
+    never import it), with torch blocked too."""
+    completed = run_python(
+        BLOCK_TORCH
+        + """
+import archspec
+
+text = '''
+extern Gate(c) = "no_such_package.layers:Gate" (x: [N, c, H, W]) -> [N, c, H, W]
+
+model M {
+    input x: [N, 4, 8, 8]
+    buffer mask: [8, 8] = extern "no_such_package.init:mask"(8)
+    return (x -> gate: Gate(4) -> relu()) + mask
+}
+'''
+result = archspec.check_text(text)
+assert result.ok, result.diagnostics
+assert "unknown (extern)" in str(result.summary())
+assert "from no_such_package.layers import Gate" in archspec.compile_source(text)
+assert not any(m.split(".")[0] in ("torch", "torchvision", "no_such_package") for m in sys.modules)
+print("OK")
+"""
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().splitlines()[-1] == "OK"

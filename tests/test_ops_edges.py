@@ -22,22 +22,27 @@ from unittest import mock
 import pytest
 from conftest import GOLDEN
 
-from archspec.core import records
+from archspec.core import dtypes, records
 from archspec.core.dims import Sizing, Sym
 from archspec.ops import (
     activation,
     base,
+    compare,
     conv,
+    creation,
+    embedding,
     indexing,
     linear,
     merge,
     multi,
     norm,
     pool,
+    recurrent,
     registry,
     regularization,
     reshape,
     tensor,
+    transformer,
 )
 from archspec.ops.apply import BindError, bind, check_arguments, evaluate
 from archspec.ops.base import INFER, REQUIRED, Emission, OpFailure, OpSpec, Param, show_value
@@ -54,13 +59,48 @@ FAMILIES = (
     reshape,
     tensor,
     indexing,
+    creation,
+    compare,
+    embedding,
+    recurrent,
+    transformer,
 )
 GOLDEN_FILE = GOLDEN / "ops" / "edges.txt"
 TABLE_FILE = GOLDEN / "ops" / "registry.txt"
 N = Sym.named("N")
+# Layers given as layer arguments (ops/base.py LayerArg), as the elaborator makes them.
+TRANSFORMER_LAYER = base.LayerArg(
+    registry.REGISTRY["TransformerEncoderLayer"],
+    tuple(
+        {
+            "d_model": 8,
+            "nhead": 2,
+            "dim_feedforward": 16,
+            "dropout": 0.1,
+            "activation": "relu",
+            "layer_norm_eps": 1e-5,
+            "batch_first": True,
+            "norm_first": False,
+            "bias": True,
+        }.items()
+    ),  # fmt: skip
+    frozenset({"batch_first"}),
+)
+TRANSFORMER_DECODER_LAYER = base.LayerArg(
+    registry.REGISTRY["TransformerDecoderLayer"], TRANSFORMER_LAYER.items, frozenset()
+)
+LAYER_NORM_8, LAYER_NORM_4 = (
+    base.LayerArg(
+        registry.REGISTRY["LayerNorm"],
+        (("normalized_shape", n), ("eps", 1e-5), ("elementwise_affine", True), ("bias", True)),
+    )
+    for n in (8, 4)
+)
 H, W = Sym.named("H"), Sym.named("W")
 C = Sym.named("C")
 T = "<tensor>"  # a tensor operand of a function, as the graph passes it to `bind`
+DTYPED = "dtypes, or no tensor input: tests/test_dtypes.py runs it"
+IDS = "dtypes: tests/test_sequence_layers.py runs it"
 
 
 def reregister(*families) -> dict[str, OpSpec]:
@@ -91,13 +131,15 @@ class Case:
     # Why archspec refuses what torch runs (beyond test_ops_torch.STRICTER); None: it does not.
     stricter: str | None = None
     hints: dict[str, int] | None = None  # symbol values that decide comparisons (dims.Sizing)
+    dtypes: list[str] | None = None  # the inputs' dtypes (None: float32)
 
     @property
     def call(self) -> str:
         parts = [_shown(v) for v in self.positional if v != T]
         parts += [f"{k}={_shown(v)}" for k, v in self.keywords.items()]
         shapes = ", ".join("[" + ", ".join(str(d) for d in s) + "]" for s in self.inputs)
-        return f"{self.op}({', '.join(parts)}) on {shapes or 'nothing'}"
+        typed = f" ({', '.join(self.dtypes)})" if self.dtypes else ""
+        return f"{self.op}({', '.join(parts)}) on {shapes or 'nothing'}{typed}"
 
 
 def _shown(value) -> str:
@@ -105,7 +147,7 @@ def _shown(value) -> str:
 
 
 def case(id, op, inputs, *positional, explain=None, no_torch=None, stricter=None, hints=None,
-         **kw) -> Case:  # fmt: skip
+         dtypes=None, **kw) -> Case:  # fmt: skip
     symbolic = any(isinstance(d, Sym) for shape in inputs for d in shape)
     infers = INFER in positional or INFER in kw.values()
     if no_torch is None and (symbolic or infers):
@@ -113,7 +155,7 @@ def case(id, op, inputs, *positional, explain=None, no_torch=None, stricter=None
     if no_torch is None and explain is not None:
         no_torch = "explanations"
     shapes = [tuple(s) for s in inputs]
-    return Case(id, op, shapes, positional, kw, explain, no_torch, stricter, hints)
+    return Case(id, op, shapes, positional, kw, explain, no_torch, stricter, hints, dtypes)
 
 
 # fmt: off
@@ -206,6 +248,10 @@ CASES = [
     case("avgpool3d", "AvgPool3d", [(2, 1, 4, 5, 6)], 2),
     case("avgpool3d_kernel_equals_input", "AvgPool3d", [(1, 1, 2, 2, 2)], 2),
     case("avg_pool2d_function", "avg_pool2d", [(2, 1, 6, 6)], T, 2, 1),
+    case("max_pool1d_function", "max_pool1d", [(2, 1, 9)], T, 3, 2, 1),
+    case("avg_pool1d_function", "avg_pool1d", [(2, 4, 7)], T, 7),
+    case("adaptive_avg_pool1d_function", "adaptive_avg_pool1d", [(2, 3, 9)], T, 1),
+    case("adaptive_max_pool1d_function", "adaptive_max_pool1d", [(2, 3, 9)], T, 4),
     case("adaptiveavgpool2d_none", "AdaptiveAvgPool2d", [(2, 3, 10, 7)], (4, None)),
     case("adaptiveavgpool2d_int", "AdaptiveAvgPool2d", [(3, 10, 7)], 3),
     case("adaptiveavgpool2d_none_size", "AdaptiveAvgPool2d", [(2, 3, 10, 7)], None),
@@ -492,6 +538,98 @@ CASES = [
     case("pixelunshuffle_batched", "PixelUnshuffle", [(2, 1, 4, 6)], 2),
     case("pixelunshuffle_height", "PixelUnshuffle", [(2, 1, 5, 6)], 2),
     case("pixelunshuffle_width", "PixelUnshuffle", [(2, 1, 6, 5)], 2),
+    # ------------------------------------------------------------ creation.py
+    case("arange_end", "arange", [], 5, no_torch=DTYPED),
+    case("arange_start_end_step", "arange", [], 1, 7, 2, no_torch=DTYPED),
+    case("arange_float", "arange", [], 0.5, 3, no_torch=DTYPED),
+    case("arange_negative_step", "arange", [], 5, 0, -2, no_torch=DTYPED),
+    case("arange_symbolic", "arange", [], W, hints={"W": 5}),
+    case("arange_symbolic_down", "arange", [], W, 0, -2, hints={"W": 5}),
+    case("arange_symbolic_empty", "arange", [], 3, W, hints={"W": 2}),
+    case("arange_symbolic_float", "arange", [], 0.5, W),
+    case("arange_symbolic_step", "arange", [], 0, 8, W),
+    case("arange_empty", "arange", [], 3, 3, no_torch=DTYPED),
+    case("arange_zero_step", "arange", [], 0, 5, 0, no_torch=DTYPED),
+    case("arange_dtype", "arange", [], 4, dtype=dtypes.DType("float64"), no_torch=DTYPED),
+    case("arange_dtype_string", "arange", [], 4, dtype="int64", no_torch=DTYPED),
+    case("zeros", "zeros", [], 2, 3),
+    case("zeros_tuple", "zeros", [], (2, 3)),
+    case("zeros_symbolic", "zeros", [], W, 3, no_torch="a symbolic size"),
+    case("zeros_empty", "zeros", [], 2, 0, stricter="archspec builds no empty tensors"),
+    case("zeros_none", "zeros", [], no_torch=DTYPED),
+    case("ones_dtype", "ones", [], 2, dtype=dtypes.DType("int32"), no_torch=DTYPED),
+    case("full", "full", [], (2, 3), 7),
+    case("full_int_size", "full", [], 4, 0.5),
+    case("full_word", "full", [], 4, "x"),
+    case("meshgrid", "meshgrid", [(3,), (4,)], T, T, no_torch=DTYPED),
+    case("meshgrid_xy", "meshgrid", [(3,), (4,), ()], T, T, T, indexing="xy", no_torch=DTYPED),
+    case("meshgrid_2d", "meshgrid", [(3,), (2, 2)], T, T),
+    case("meshgrid_bad_indexing", "meshgrid", [(3,)], T, indexing="xz"),
+    case("float", "float", [(2, 3)], T, no_torch=DTYPED),
+    case("to", "to", [(2, 3)], T, dtypes.DType("int64"), no_torch=DTYPED),
+    # ------------------------------------------------------------ compare.py
+    case("eq", "eq", [(2, 3), (3,)], T, T),
+    case("lt_broadcast_fails", "lt", [(2, 3), (2, 4)], T, T),
+    case("where", "where", [(2, 1), (2, 3), (3,)], T, T, T, no_torch=DTYPED),
+    case("where_float_condition", "where", [(2, 3), (2, 3), (2, 3)], T, T, T),
+    case("where_broadcast_fails", "where", [(2, 3), (2, 4), (3,)], T, T, T),
+    case("masked_fill", "masked_fill", [(2, 3), (2, 1)], T, T, -1.0, no_torch=DTYPED),
+    case("masked_fill_word", "masked_fill", [(2, 3), (2, 1)], T, T, "x"),
+    case("masked_fill_float_mask", "masked_fill", [(2, 3), (2, 3)], T, T, 0.0,
+         no_torch=DTYPED),
+    # ------------------------------------------------------------ indexing.py: a tensor index
+    case("advanced_index_float_index", "advanced_index", [(5, 3), (2, 4)], T, T, no_torch=DTYPED),
+    case("advanced_index_0d", "advanced_index", [(), (2, 4)], T, T, no_torch=DTYPED),
+    # ------------------------------------------------------------ embedding.py
+    case("embedding", "Embedding", [(2, 5)], 10, 4, dtypes=["int64"], no_torch=IDS),
+    case("embedding_0d_int32", "Embedding", [()], 10, 4, dtypes=["int32"], no_torch=IDS),
+    case("embedding_padding_from_end", "Embedding", [(2, 5)], 10, 4, padding_idx=-10,
+         dtypes=["int64"], no_torch=IDS),
+    case("embedding_padding_past_end", "Embedding", [(2, 5)], 10, 4, padding_idx=10),
+    case("embedding_padding_before_start", "Embedding", [(2, 5)], 10, 4, padding_idx=-11),
+    case("embedding_float_ids", "Embedding", [(2, 5)], 10, 4),
+    case("embedding_bool_ids", "Embedding", [(2, 5)], 10, 4, dtypes=["bool"], no_torch=IDS),
+    # ------------------------------------------------------------ recurrent.py
+    case("rnn_relu_positional", "RNN", [(5, 2, 3)], 3, 4, 2, "relu"),
+    case("rnn_unbatched", "RNN", [(5, 3)], 3, 4, bidirectional=True),
+    case("rnn_bad_nonlinearity", "RNN", [(5, 2, 3)], 3, 4, nonlinearity="gelu"),
+    case("rnn_dropout_one_layer", "RNN", [(5, 2, 3)], 3, 4, dropout=0.5),
+    case("gru_batch_first", "GRU", [(2, 5, 3)], 3, 4, 3, False, True, 0.5, True),
+    case("gru_infer_input_size", "GRU", [(N, 5, 7)], INFER, 4, batch_first=True),
+    case("gru_input_size_mismatch", "GRU", [(5, 2, 7)], 3, 4),
+    case("gru_channels_first", "GRU", [(2, 3, 7)], 3, 4, batch_first=True),
+    case("gru_features_first", "GRU", [(3, 2, 7)], 3, 4),
+    case("gru_unbatched_features_first", "GRU", [(3, 7)], 3, 4),
+    case("gru_symbolic_elsewhere", "GRU", [(N, 2, 7)], 3, 4),
+    case("gru_rank_4", "GRU", [(2, 5, 3, 1)], 3, 4),
+    case("lstm_projected", "LSTM", [(2, 5, 3)], 3, 6, 2, batch_first=True, bidirectional=True,
+         proj_size=2),
+    case("lstm_projection_too_wide", "LSTM", [(5, 2, 3)], 3, 4, proj_size=4),
+    case("lstm_symbolic_length", "LSTM", [(N, 2, 3)], 3, 4),
+    case("lstm_float64", "LSTM", [(5, 2, 3)], 3, 4, dtypes=["float64"], no_torch=IDS),
+    # ------------------------------------------------------------ transformer.py
+    case("encoder_layer_batch_first", "TransformerEncoderLayer", [(2, 5, 8)], 8, 2, 16,
+         batch_first=True),
+    case("encoder_layer_unbatched_gelu", "TransformerEncoderLayer", [(5, 8)], 8, 4, 16,
+         activation="gelu", bias=False),
+    case("encoder_layer_heads_not_dividing", "TransformerEncoderLayer", [(5, 2, 10)], 10, 3),
+    case("encoder_layer_bad_activation", "TransformerEncoderLayer", [(5, 2, 8)], 8, 2,
+         activation="tanh"),
+    case("encoder_layer_features", "TransformerEncoderLayer", [(5, 2, 6)], 8, 2),
+    case("decoder_layer_memory_batch", "TransformerDecoderLayer", [(5, 2, 8), (6, 3, 8)], 8, 2),
+    case("decoder_layer_memory_rank", "TransformerDecoderLayer", [(5, 2, 8), (6, 8)], 8, 2),
+    case("decoder_layer_memory_features", "TransformerDecoderLayer", [(5, 2, 8), (6, 2, 4)], 8,
+         2),
+    case("encoder_stack_norm", "TransformerEncoder", [(2, 5, 8)],
+         TRANSFORMER_LAYER, 2, norm=LAYER_NORM_8),
+    case("encoder_stack_norm_mismatch", "TransformerEncoder", [(2, 5, 8)], TRANSFORMER_LAYER, 2,
+         norm=LAYER_NORM_4),
+    case("encoder_stack_not_a_layer", "TransformerEncoder", [(2, 5, 8)], 3, 2),
+    case("decoder_stack_features", "TransformerDecoder", [(2, 5, 8), (2, 6, 4)],
+         TRANSFORMER_DECODER_LAYER, 1),
+    case("transformer_small", "Transformer", [(4, 2, 8), (5, 2, 8)], 8, 2, 1, 1, 16),
+    case("transformer_batches", "Transformer", [(4, 2, 8), (5, 3, 8)], 8, 2, 1, 1, 16),
+    case("transformer_tgt_features", "Transformer", [(4, 2, 8), (5, 2, 6)], 8, 2, 1, 1, 16),
     # ------------------------------------------------------------ apply.py: binding
     # (torch binds Python calls itself; these are archspec's own messages for them)
     case("bind_too_many_positionals", "ReLU", [(2, 3)], True, False, no_torch="binding"),
@@ -511,9 +649,9 @@ def run(op: OpSpec, c: Case):
     """(bound arguments, Evaluation); raises BindError or OpFailure."""
     values = bind(op, list(c.positional), dict(c.keywords))
     if c.hints is None:
-        return values, evaluate(op, values, list(c.inputs), c.explanations)
+        return values, evaluate(op, values, list(c.inputs), c.explanations, dtypes=c.dtypes)
     with Sizing(c.hints):
-        return values, evaluate(op, values, list(c.inputs), c.explanations)
+        return values, evaluate(op, values, list(c.inputs), c.explanations, dtypes=c.dtypes)
 
 
 def _dims(values) -> str:
@@ -577,8 +715,12 @@ def entry(name: str) -> str:
             "keyword-only" if param.keyword_only else "",
             "infers" if param.infer else "",
             f"mismatch {param.mismatch}" if param.mismatch else "",
+            f"layer {' or '.join(param.layer)}" if param.layer else "",
         ]
         lines.append(f"   {param.name}: {' '.join(f for f in facts if f) or '-'}")
+    if op.forward:  # a layer's forward arguments (MultiheadAttention's masks, need_weights)
+        lines.append(f"   forward: {op.forward_signature}")
+        lines.append(f"   none outputs: {op.none_outputs is not None}")
     return "\n".join(lines)
 
 

@@ -235,6 +235,8 @@ TENSOR_GENERATORS = {
     "pad": pad,
     "interpolate": interpolate,
     **dict.fromkeys(ELEMENTWISE_MATH, elementwise),
+    "contiguous": elementwise,
+    "clone": elementwise,
 }
 
 # The torch calls of the ops written as methods (x.permute(...)): operands, then the variadic
@@ -245,14 +247,17 @@ TENSOR_FUNCTIONS = {
     "squeeze": lambda x, dim=None: x.squeeze() if dim is None else x.squeeze(dim),
     "unsqueeze": lambda x, dim: x.unsqueeze(dim),
     "expand": lambda x, *size: x.expand(*size),
+    "contiguous": lambda x: x.contiguous(),
+    "clone": lambda x: x.clone(),
 }
 
 
 def _empty_pad(case: Case) -> bool:
     """A pad that crops a dim to exactly 0 gives torch an empty tensor (E203 here): constant
-    mode, and circular mode, which crops too."""
+    mode, and circular and reflect modes, which crop too (replicate refuses)."""
     shape, amounts = case.inputs[0], case.args["pad"]
-    if case.args.get("mode", "constant") not in ("constant", "circular") or len(amounts) % 2:
+    modes = ("constant", "circular", "reflect")
+    if case.args.get("mode", "constant") not in modes or len(amounts) % 2:
         return False
     pairs = zip(amounts[::2], amounts[1::2])
     return any(shape[-1 - i] + before + after == 0 for i, (before, after) in enumerate(pairs))

@@ -50,6 +50,7 @@ class _Recorder(TorchFunctionMode):
         super().__init__()
         self.filename = filename
         self.records: list[tuple[str, tuple[int, ...]]] = []
+        self.dtypes: list[str] = []  # each record's dtype, as archspec names it ("int64")
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
@@ -58,6 +59,7 @@ class _Recorder(TorchFunctionMode):
         if tensors and self._called_from_generated():
             name = getattr(func, "__name__", str(func))
             self.records.extend((name, tuple(tensor.shape)) for tensor in tensors)
+            self.dtypes.extend(_dtype_name(tensor) for tensor in tensors)
         return result
 
     def _called_from_generated(self) -> bool:
@@ -70,16 +72,27 @@ class _Recorder(TorchFunctionMode):
 
 
 def _tensors(result) -> list:
-    """The tensors a call returned: one, several (chunk, MultiheadAttention), or none."""
+    """The tensors a call returned: one, several (chunk, MultiheadAttention; LSTM's nested
+    (out, (h_n, c_n)) in order), or none."""
     if isinstance(result, torch.Tensor):
         return [result]
+    if not isinstance(result, (tuple, list)) or not result:
+        return []
+    flat = [t for item in result for t in (item if isinstance(item, (tuple, list)) else (item,))]
+    return flat if all(isinstance(item, torch.Tensor) for item in flat) else []
+
+
+def _module_outputs(result) -> list:
+    """A module's outputs, as its graph nodes pair with them: `_tensors`, but a tuple of tensors
+    and None (MultiheadAttention's `(attn_output, None)` with need_weights=False) keeps the None
+    in its place."""
     if (
-        isinstance(result, (tuple, list))
-        and result
-        and all(isinstance(item, torch.Tensor) for item in result)
+        isinstance(result, tuple)
+        and any(isinstance(item, torch.Tensor) for item in result)
+        and all(item is None or isinstance(item, torch.Tensor) for item in result)
     ):
         return list(result)
-    return []
+    return _tensors(result)
 
 
 _WRAPPERS = (
@@ -101,18 +114,44 @@ def build_checked(path: str, **model_args):
     return instance, checked, module.__file__
 
 
+def _dtype_name(tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def random_input(shape, dtype: str = "float32"):
+    """A random input of a declared dtype: normal floats, integers 0..2 (valid row indices of
+    any table of 3 rows or more), or random bools."""
+    if dtype == "bool":
+        return torch.rand(*shape) < 0.5
+    if dtype.startswith("int"):
+        return torch.randint(0, 3, shape, dtype=getattr(torch, dtype))
+    return torch.randn(*shape).to(getattr(torch, dtype))
+
+
 def observed_shapes(
     model, checked, filename, batch: int = 2, seed: int = 0, sizes=None, training: bool = False
 ):
     """Run one random input (a symbolic one at `sizes`, default the smallest accepted), in eval
     mode or `training`; return ({node id: real shape}, output). Nodes of the other mode only
     (`if training { ... }`) do not run, and get no shape."""
+    real, _, output = observed(model, checked, filename, batch, seed, sizes, training)
+    return real, output
+
+
+def observed(
+    model, checked, filename, batch: int = 2, seed: int = 0, sizes=None, training: bool = False
+):
+    """observed_shapes, with each node's real dtype too: (shapes, dtypes, output)."""
     graph = checked.graph
     torch.manual_seed(seed)
     sizes = smallest_sizes(checked) if sizes is None else sizes
     inputs = [
-        torch.randn(*concrete(graph.node(i).declared_shape, batch, sizes)) for i in graph.inputs
+        random_input(
+            concrete(graph.node(i).declared_shape, batch, sizes), graph.node(i).declared_dtype
+        )
+        for i in graph.inputs
     ]
+    dtypes: dict[str, str] = {}
     per_module: dict[str, list[tuple[int, ...]]] = defaultdict(list)
     handles = []
     for path, submodule in model.named_modules():
@@ -120,7 +159,10 @@ def observed_shapes(
             handles.append(
                 submodule.register_forward_hook(
                     lambda m, a, out, path=path: per_module[path].extend(
-                        tuple(tensor.shape) for tensor in _tensors(out)
+                        (tuple(tensor.shape), _dtype_name(tensor))
+                        if tensor is not None
+                        else (None, None)  # an output torch returns as None
+                        for tensor in _module_outputs(out)
                     )
                 )
             )
@@ -135,20 +177,20 @@ def observed_shapes(
             handle.remove()
     real: dict[str, tuple[int, ...]] = {}
     seen: dict[str, int] = defaultdict(int)
-    functions = iter(recorder.records)
+    functions = iter(zip(recorder.records, recorder.dtypes))
     for node in graph.nodes():
-        if node.kind != "op" or node.mode == skipped:
-            continue
+        if node.kind != "op" or node.mode == skipped or node.built_for is not None:
+            continue  # built_for: computed in __init__, before forward
         if node.module is not None:
             index = seen[node.module]
             seen[node.module] += 1
-            real[node.id] = per_module[node.module][index]
+            real[node.id], dtypes[node.id] = per_module[node.module][index]
         else:
-            name, shape = next(functions)
+            (name, shape), dtypes[node.id] = next(functions)
             real[node.id] = shape
     leftover = list(functions)
     assert not leftover, f"torch ran function calls the graph does not have: {leftover}"
-    return real, output
+    return real, dtypes, output
 
 
 def shape_disagreements(checked, real, batch: int = 2, sizes=None) -> list[str]:
@@ -157,7 +199,8 @@ def shape_disagreements(checked, real, batch: int = 2, sizes=None) -> list[str]:
     for node in checked.graph.nodes():
         if node.kind != "op" or node.id not in real:
             continue
-        static = expected(checked.inference.shapes[node.id], batch, sizes)
+        shape = checked.inference.shapes.get(node.id)  # None: archspec says torch returns None
+        static = None if shape is None else expected(shape, batch, sizes)
         if real[node.id] != static:
             problems.append(f"{node.id}: archspec {static}, torch {real[node.id]}")
     return problems

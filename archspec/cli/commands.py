@@ -113,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     sizes.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sizes.set_defaults(handler=_sizes)
 
+    verify = commands.add_parser(
+        "verify", help="build a spec and run each extern once against its contract"
+    )
+    verify.add_argument("spec", metavar="SPEC", help="an .arch file")
+    verify.add_argument("--model", help="only this model, when the file has several")
+    verify.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    verify.set_defaults(handler=_verify)
+
     fmt = commands.add_parser("fmt", help="rewrite specs in the canonical layout")
     fmt.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
     fmt.add_argument("--check", action="store_true", help="list files that would change; exit 1")
@@ -563,6 +571,34 @@ def _compile(args) -> int:
         print(f"archspec: {error.message}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_CLEAN if _write_output(args.output, source) else EXIT_ERROR
+
+
+def _verify(args) -> int:
+    """`archspec verify SPEC`: the check's findings, then the externs' (imports, contracts)."""
+    from archspec.api import SpecError, verify
+    from archspec.diagnostics import formats
+
+    result, code = _checked_spec(args.spec)
+    if result is None:
+        return code
+    for diagnostic in result.diagnostics:
+        print(formats.render_text(diagnostic) + "\n")
+    if not result.ok or _refused_for_hidden_errors(result, "nothing verified"):
+        print(formats.render_summary(result.diagnostics, 1) + "; nothing verified")
+        return EXIT_FINDINGS
+    if not _pick_models(result, args.model):
+        return EXIT_ERROR
+    try:
+        found = verify(args.spec, args.model)
+    except SpecError as error:  # an extern that does not import, or is no nn.Module
+        found = error.diagnostics
+    for diagnostic in found:
+        print(formats.render_text(diagnostic) + "\n")
+    if found:
+        print(f"verified {args.spec}: {len(found)} extern problem(s)")
+        return EXIT_FINDINGS
+    print(f"verified {args.spec}: every extern keeps its contract")
+    return EXIT_CLEAN
 
 
 def _write_output(path: str | None, content: str | bytes) -> bool:

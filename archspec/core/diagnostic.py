@@ -91,6 +91,7 @@ CODES: dict[str, Rule] = {
         Rule("W009", "fixed-input-size", "a flatten -> Linear makes a symbolic input one size"),
         Rule("W010", "bidi-control", "an invisible bidirectional control reorders displayed text"),
         Rule("W011", "batch-changed", "an op folds the batch N into another size, mixing samples"),
+        Rule("W012", "dropout-unused", "a recurrent layer's dropout has no layer to act between"),
     ]
 }
 OPT_IN_CODES = frozenset(code for code, rule in CODES.items() if not rule.default)

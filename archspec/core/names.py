@@ -52,11 +52,22 @@ def layer_name_problem(name: str) -> str | None:
     return None
 
 
-def child_name_problem(name: str) -> str | None:
-    """Why `name` cannot name a child of a Sequential, or None: torch's add_module takes any
-    name without a '.' (torchvision's RegNet has `block1-0`); codegen writes it as a string."""
+# The methods nn.Sequential and nn.ModuleDict add to nn.Module's (torch 2.14): add_module refuses
+# a child of the same name ("attribute 'items' already exists").
+CONTAINER_METHODS = {
+    "Sequential": frozenset({"append", "extend", "insert", "pop"}),
+    "ModuleDict": frozenset({"clear", "items", "keys", "pop", "update", "values"}),
+}
+
+
+def child_name_problem(name: str, container: str = "Sequential") -> str | None:
+    """Why `name` cannot name a child of a Sequential (or a ModuleDict's key), or None: torch's
+    add_module takes any name without a '.' (torchvision's RegNet has `block1-0`); codegen
+    writes it as a string."""
     if not name or "." in name:
-        return f"'{name}' is not a valid name for a Sequential's child: torch refuses '' and '.'"
+        return f"'{name}' is not a valid name for a {container}'s child: torch refuses '' and '.'"
+    if name in CONTAINER_METHODS.get(container, ()):
+        return f"'{name}' is a method of every {container}; a child of that name would clash"
     if name.isidentifier():
         return layer_name_problem(name)
     return python_reading_problem(name)

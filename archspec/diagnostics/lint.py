@@ -195,8 +195,8 @@ def _unused_values(model: ModelGraph, inference: Inference, reporter: diag.Repor
     for output in model.outputs:
         live |= nx.ancestors(graph, output)
     for node in model.nodes():
-        if node.id in live or node.id in model.failed_reads:
-            continue
+        if node.id in live or node.id in model.failed_reads or node.built_for is not None:
+            continue  # built_for: the initial value of a parameter or buffer
         if node.group is not None and _group_used(graph, node, live):
             continue  # `out, _ = attn(q, k, v)`: the op runs for its other output anyway
         if node.kind == "input":

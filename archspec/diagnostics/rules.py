@@ -257,10 +257,13 @@ _DOCS = [
     RuleDoc(
         "E108",
         "A value of the wrong kind is used: a tensor where a number belongs, a layer where a "
-        "tensor belongs, arithmetic on tensors other than `+ - * /` and unary `-`. Tensors "
+        "tensor belongs, arithmetic on tensors other than `+ - * /`, comparisons and "
+        "unary `-`. Tensors "
         "flow through `->`; numbers configure layers. Also: a layer declared "
         "(`name: Layer(...)`) that nothing flows into, when it needs its input to become code: "
-        "a block, or a layer with a `?` argument.",
+        "a block, or a layer with a `?` argument. A tensor of a dtype the op refuses is one "
+        "too: `Linear` on int64 token ids, a `where` condition that is not bool, an integer "
+        "parameter (its help names the conversion, `x -> float()`).",
         _spec("""
             model Net {
                 input x: [N, 4]
@@ -761,6 +764,27 @@ _DOCS = [
             model Net {
                 input x: [N, 3, 32, 32]
                 return x -> Conv2d(3, 8, 3) -> flatten(1)
+            }
+        """),
+    ),
+    RuleDoc(
+        "W012",
+        "`RNN`, `LSTM` and `GRU` apply their `dropout` to the outputs of each stacked layer but "
+        "the last, so with `num_layers=1` it drops nothing; torch warns when the layer is built. "
+        "Stack layers (`num_layers=2` or more) for dropout between them, or apply a `Dropout` "
+        "to the output.",
+        _spec("""
+            model Net {
+                input x: [N, 20, 32]
+                out, h = x -> GRU(32, 64, dropout=0.2, batch_first=True)
+                return out
+            }
+        """),
+        _spec("""
+            model Net {
+                input x: [N, 20, 32]
+                out, h = x -> GRU(32, 64, num_layers=2, dropout=0.2, batch_first=True)
+                return out
             }
         """),
     ),

@@ -19,6 +19,7 @@ import networkx as nx
 
 from archspec.core import diagnostic as diag
 from archspec.core.dims import Sym
+from archspec.core.dtypes import FLOAT32, is_floating
 from archspec.core.memory import gc_paused
 from archspec.core.names import (
     chain_text,
@@ -27,7 +28,7 @@ from archspec.core.names import (
     layer_name_problem,
     python_reading_problem,
 )
-from archspec.core.records import replace
+from archspec.core.records import field, record, replace
 from archspec.core.source import Span
 from archspec.elaborate.evaluate import (
     BUILTINS,
@@ -43,6 +44,7 @@ from archspec.elaborate.evaluate import (
 from archspec.elaborate.evaluate import (
     error as _error,
 )
+from archspec.elaborate.externs import check_declaration, make_op, split_target
 from archspec.elaborate.graph import (
     DEFAULT_SIZE_BOUNDS,
     EVAL,
@@ -59,12 +61,16 @@ from archspec.elaborate.graph import (
     mode_words,
     other_mode,
 )
-from archspec.elaborate.scopes import Frame
-from archspec.elaborate.state import INITIALIZERS, OPTIONS, StateInfo
+from archspec.elaborate.run_sizes import RunSize, SizeOf, first_run_size, is_run_size
+from archspec.elaborate.run_sizes import sources as size_sources
+from archspec.elaborate.scopes import CONSTANTS, Frame
+from archspec.elaborate.state import EXTERN, INITIALIZERS, OPTIONS, PARAM, TENSOR, StateInfo
 from archspec.elaborate.values import (
     POISON,
     SCALARS,
     Definition,
+    ModuleRef,
+    NoneOutput,
     Outputs,
     Recipe,
     Tensor,
@@ -76,6 +82,8 @@ from archspec.elaborate.values import (
 )
 from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
 from archspec.ops.apply import BindError, bind, check_arguments
+from archspec.ops.base import ONE_PER_INPUT, LayerArg
+from archspec.ops.compare import SYMBOLS as COMPARISON_OPS
 from archspec.ops.subscripts import Indices
 from archspec.syntax import ast
 
@@ -83,6 +91,7 @@ MAX_SIZE_RANGE = (
     10_000_000  # values of one symbolic input size that archspec.shapes.sizes enumerates
 )
 MAX_BLOCK_DEPTH = 2_000  # blocks and Sequentials nested in each other (the module tree's depth)
+MAX_FUNCTION_DEPTH = 200  # `def` calls nested in each other (recursion)
 MAX_VALUE_DEPTH = 100  # lists and tuples nested in each other, in a layer's or block's argument
 # Graph nodes per model: each costs about 7 KiB through inference, so a runaway loop that makes
 # layers must stop long before MAX_STEPS (2M layers would need some 15 GiB).
@@ -188,9 +197,12 @@ class Elaborator:
         self.applications = 0
         self.block_stack: list[tuple[str, ast.Definition]] = []  # the block bodies now running
         self.running: dict[int, int] = {}  # id of a running block's definition -> its stack index
+        self.function_depth = 0  # `def` calls running inside each other
         self.replay_roots: list[str] = []
         self.deepest = 0  # the most block instances running at once
         self.mode: str | None = None  # TRAIN/EVAL inside `if training` / its else; None: both
+        # id of an extern declaration -> (the declaration, its op; None: broken)
+        self.extern_ops: dict[int, tuple[ast.Extern, OpSpec | None]] = {}
 
     # ================================================================ entry point
     @gc_paused
@@ -320,6 +332,8 @@ class Elaborator:
     # ================================================================ statements
     def _run_body(self, frame: Frame, body) -> None:
         for stmt in body:
+            if frame.returned is not None and frame.function:
+                return  # a function's `return` inside an `if` ends it, as in Python
             if frame.returned is not None:
                 self.report(
                     _error(
@@ -364,7 +378,7 @@ class Elaborator:
             target = stmt.target if isinstance(stmt, ast.Assign) else stmt.name
             frame.values[target.id] = POISON
         elif isinstance(stmt, ast.Unpack):
-            for target in stmt.targets:
+            for target in ast.target_names(stmt.targets):
                 frame.values[target.id] = POISON
         elif isinstance(stmt, ast.State):
             frame.values[stmt.name.id] = POISON
@@ -375,7 +389,53 @@ class Elaborator:
         elif isinstance(stmt, ast.Declare):
             frame.layers.setdefault(stmt.name.id, POISON)  # later `-> name` stays silent
 
+    def _call_function(self, frame: Frame, function, call: ast.Call, arguments: Arguments) -> Any:
+        """`make_divisible(v, 8)`: a `def` runs on plain values when the spec is elaborated and
+        returns a value (several: a tuple). It builds no layer and reads no tensor."""
+        node: ast.Definition = function.node
+        recipe = Recipe(node.name.id, "function", arguments.positional, arguments.keywords,
+                        arguments.spans, call.span)  # fmt: skip
+        values = self._bind_block(node, recipe)
+        self.budget.step(call.span)  # `fib(n - 1) + fib(n - 2)`: each call counts
+        if self.function_depth >= MAX_FUNCTION_DEPTH:
+            raise _error(
+                "E107",
+                f"function {node.name.id} calls nest more than {MAX_FUNCTION_DEPTH} deep",
+                call.span,
+                "too deep",
+                help="a function that calls itself needs a condition that ends the calls",
+            )
+        body = Frame(node, frame.module, values, {}, node.labels, function=True)
+        body.namespace = function.namespace
+        self.function_depth += 1
+        try:
+            self._run_body(body, node.body)
+        finally:
+            self.function_depth -= 1
+        if body.returned is None:
+            raise _error(
+                "E109",
+                f"function {node.name.id} returns nothing",
+                node.name.span,
+                "no `return` statement",
+                help="end it with `return <value>`",
+            )
+        return body.returned[0] if len(body.returned) == 1 else tuple(body.returned)
+
+    def _require_outside_function(self, frame: Frame, stmt) -> None:
+        what = {ast.Input: "an input", ast.State: "a parameter or buffer",
+                ast.Declare: "a layer"}.get(type(stmt))  # fmt: skip
+        if frame.function and what is not None:
+            raise _error(
+                "E108",
+                f"a function computes plain values; it cannot declare {what}",
+                stmt.span,
+                "inside a def",
+                help="use a block for layers, inputs and parameters",
+            )
+
     def _run(self, frame: Frame, stmt) -> None:
+        self._require_outside_function(frame, stmt)
         if isinstance(stmt, ast.Input):
             self._run_input(frame, stmt)
         elif isinstance(stmt, ast.Assign):
@@ -401,6 +461,7 @@ class Elaborator:
                 )
             if stmt.shape is not None:
                 self._assert_shape(frame, value, stmt.shape)
+                self._bind_input_sizes(frame, value, stmt.shape)
             if isinstance(value, Tensor):
                 node = self.model.node(value.node)
                 # Name only what this statement computed: `identity = x` is an alias, not a name.
@@ -437,6 +498,17 @@ class Elaborator:
             or any(type(v) is ast.DictExpr for v in stmt.values)
         ):
             self._run_mode_return(frame, stmt)
+        elif isinstance(stmt, ast.Return) and frame.function:
+            frame.returned = [self.evaluator.eval(frame, value) for value in stmt.values]
+            for value, expr in zip(frame.returned, stmt.values):
+                if isinstance(value, (Tensor, Recipe)):
+                    raise _error(
+                        "E108",
+                        f"a function returns plain values, got {kind_of(value)}",
+                        expr.span,
+                        "not a plain value",
+                        help="compute tensors in a block",
+                    )
         elif isinstance(stmt, ast.Return):
             frame.returned = [self.evaluator.eval(frame, value) for value in stmt.values]
             for value, expr in zip(frame.returned, stmt.values):
@@ -451,7 +523,7 @@ class Elaborator:
             require_plain(test, stmt.test.span, "an `if` condition")
             self._run_body(frame, stmt.body if test else stmt.orelse)
         elif isinstance(stmt, ast.For):
-            iterable = self.evaluator.eval(frame, stmt.iterable)
+            iterable = self.evaluator.iterable(frame, stmt.iterable)
             if iterable is POISON:
                 return
             require_iterable(iterable, stmt.iterable.span, help="loop over `range(n)` or a list")
@@ -507,6 +579,7 @@ class Elaborator:
             value = frame.values.get(name, POISON)
             if stmt.shape is not None:
                 self._assert_shape(frame, value, stmt.shape)
+                self._bind_input_sizes(frame, value, stmt.shape)
             return
         self.saw_input = True
         _require_python_name(stmt.name, "an input name")
@@ -539,10 +612,25 @@ class Elaborator:
                 "bad size",
             )
         node_id = self._new_node_id(name)
-        node = Node(node_id, "input", stmt.span, name, declared_shape=tuple(dims))
+        node = Node(node_id, "input", stmt.span, name, declared_shape=tuple(dims),
+                    declared_dtype=_declared_dtype(stmt.shape))  # fmt: skip
         self._add_node(node)
         self.model.inputs.append(node_id)
         frame.values[name] = Tensor(node_id)
+
+    def _bind_input_sizes(self, frame: Frame, value: Any, shape: ast.Shape) -> None:
+        """`input x: [N, H, W, C]` in a block, or a stated shape `h: [N, C, L] = ...`: each name
+        not yet defined is that size of the tensor, read when the module runs
+        (archspec.elaborate.run_sizes)."""
+        for position, dim in enumerate(shape.dims):
+            if not isinstance(dim, ast.Name) or dim.id in frame.values:
+                continue
+            if dim.id in CONSTANTS or dim.id == TRAINING:
+                continue
+            if isinstance(value, Tensor):
+                frame.values[dim.id] = SizeOf(value.node, position, dim.id)
+            else:
+                frame.values[dim.id] = POISON
 
     def _size_symbol(
         self, frame: Frame, name: ast.Name, bounded: ast.BoundedDim | None, position: int
@@ -640,7 +728,7 @@ class Elaborator:
                 size = self.evaluator.eval(frame, dim)
                 if size is POISON:
                     return
-                if not (is_int(size) or isinstance(size, Sym)):
+                if not (is_int(size) or isinstance(size, Sym) or is_run_size(size)):
                     raise _error(
                         "E108",
                         f"a stated size must be an integer, a name or ?, got {kind_of(size)}",
@@ -650,7 +738,12 @@ class Elaborator:
                 dims.append(size)
         self.model.assertions.append(
             ShapeAssertion(
-                value.node, tuple(dims), shape.span, frame.module.path, frame.application
+                value.node,
+                tuple(dims),
+                shape.span,
+                frame.module.path,
+                frame.application,
+                dtype=shape.dtype.id if shape.dtype is not None else None,
             )
         )
 
@@ -659,6 +752,9 @@ class Elaborator:
         """A call of an op function (a graph node), or of a layer, Sequential or block (a Recipe,
         built when it is applied or declared)."""
         name = call.func.id
+        bound = frame.values.get(name)
+        if isinstance(bound, ModuleRef):  # `conv(x)`, in a loop over a ModuleList
+            return self._call_layer(frame, bound.module, call, arguments)
         positional, keywords = arguments.positional, arguments.keywords
         spans, children = arguments.spans, arguments.children
         op = REGISTRY.get(name)
@@ -668,11 +764,19 @@ class Elaborator:
         block = names.get(name) if op is None and name not in CONTAINERS else None
         if block is not None and block.node is None:
             return POISON  # a block whose import failed: reported at the import
+        if block is not None and getattr(block.node, "kind", None) == "def":
+            return self._call_function(frame, block, call, arguments)
+        if block is not None and isinstance(block.node, ast.Extern):
+            if self.extern_op(block) is None:
+                return POISON  # a broken declaration: reported once, at the declaration
         if op is not None or name in CONTAINERS or block is not None:
-            kind = "layer" if op is not None else CONTAINERS.get(name, "block")
+            extern = block is not None and isinstance(block.node, ast.Extern)
+            kind = "layer" if op is not None or extern else CONTAINERS.get(name, "block")
             if kind == "list":
                 children = _module_list_children(name, positional, spans, children, keywords)
-            if children and kind not in ("sequential", "list"):
+            if kind == "dict":
+                children = _module_dict_children(call, children, keywords, spans)
+            if children and kind not in ("sequential", "list", "dict"):
                 span = children[0][2]
                 raise _error(
                     "E104",
@@ -737,18 +841,18 @@ class Elaborator:
     def tensor_binop(self, frame: Frame, expr: ast.BinOp, left: Any, right: Any) -> Any:
         """`left + right`, `-`, `*` or `/` where one side is a tensor and the other a tensor or a
         number: an add, sub, mul or div node, broadcasting as torch does."""
-        names = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+        names = {"+": "add", "-": "sub", "*": "mul", "/": "div", **COMPARISON_OPS}
         if expr.op not in names:
             raise _error(
                 "E108",
                 f"tensors do not support `{expr.op}` in specs",
                 expr.span,
                 "unsupported",
-                help="tensors can be added, subtracted, multiplied and divided (`+ - * /`), by "
-                "tensors or numbers",
+                help="tensors can be added, subtracted, multiplied and divided (`+ - * /`) and "
+                "compared (`== != < <= > >=`), with tensors or numbers",
             )
         for value, side in ((left, expr.left), (right, expr.right)):
-            if not isinstance(value, Tensor) and not is_number(value):
+            if not isinstance(value, (Tensor, Sym, *RunSize)) and not is_number(value):
                 raise _error(
                     "E108",
                     f"`{expr.op}` joins a tensor with a tensor or a number, this is "
@@ -776,7 +880,7 @@ class Elaborator:
         args: dict[str, Any] = {}
         for param in op.params:
             value = values.get(param.name)
-            if param.scalar and is_number(value):
+            if param.scalar and (is_number(value) or is_run_size(value) or isinstance(value, Sym)):
                 args[param.name] = value  # `x * 0.5`: an argument, written as a literal
                 continue
             if param.is_tensor:
@@ -819,7 +923,7 @@ class Elaborator:
             parts = _plain_parts(value, arg_spans.get(param.name, span), self.budget)
             if any(part is POISON for part in parts):
                 return POISON
-            if any(isinstance(part, (Tensor, Recipe)) for part in parts):
+            if any(isinstance(part, (Tensor, Recipe, ModuleRef)) for part in parts):
                 raise _error(
                     "E108",
                     f"{op.name}'s '{param.name}' must be a plain value, not a tensor or layer",
@@ -846,9 +950,12 @@ class Elaborator:
             arg_spans=arg_spans,
             inputs=tuple(inputs),
             scope=frame.module.path,
+            size_sources=tuple(size_sources(args)),
+            lazy_args=first_run_size(args) is not None,
         )
-        if op.outputs is not None:  # chunk, split, unbind: a node per output
-            return self._several_outputs(node, op.outputs(args), span)
+        if op.outputs is not None:  # chunk, split, unbind, meshgrid: a node per output
+            count = len(inputs) if op.outputs is ONE_PER_INPUT else op.outputs(args)
+            return self._several_outputs(node, count, span)
         self._add_node(node)
         return Tensor(node_id)
 
@@ -866,6 +973,9 @@ class Elaborator:
 
     def _apply_stage_unguarded(self, frame: Frame, value: Any, stage) -> Any:
         if isinstance(stage, ast.LayerRef):
+            bound = frame.values.get(stage.name.id)
+            if isinstance(bound, ModuleRef):  # `x -> conv`, in a loop over a ModuleList
+                return self.apply_module(frame, bound.module, value, stage.span, by_reference=True)
             module = frame.layers.get(stage.name.id)
             if module is POISON:
                 return POISON
@@ -912,7 +1022,8 @@ class Elaborator:
     def build(self, frame: Frame, recipe: Any, parent: ModuleInfo, label, index=None) -> ModuleInfo:
         """Create a submodule of `parent` from a recipe (auto-named when unlabelled)."""
         if not isinstance(recipe, Recipe):
-            raise _error("E108", f"Sequential holds layers, got {kind_of(recipe)}", parent.span, "")
+            holder = parent.call.func if parent.call is not None else "Sequential"
+            raise _error("E108", f"{holder} holds layers, got {kind_of(recipe)}", parent.span, "")
         name = self._module_name(frame, recipe, parent, label, index)
         path = f"{parent.path}.{name}" if parent.path else name
         if name in parent.children and self._replaying(parent):
@@ -947,25 +1058,47 @@ class Elaborator:
             depth=parent.depth + 1,
         )
         if recipe.kind == "layer":
-            op = REGISTRY[recipe.func]
+            op = (
+                REGISTRY[recipe.func]
+                if recipe.definition is None
+                else self.extern_op(recipe.definition)
+            )
             module.op = op
             values, module.arg_spans = self._bind(
                 op, recipe.span, recipe.positional, recipe.keywords, recipe.arg_spans
             )
             for key, value in values.items():
+                if op.param(key).layer:  # TransformerEncoder's encoder_layer: a layer call
+                    value = self._layer_argument(op, key, value, module.arg_spans, recipe.span)
+                    values[key] = value
+                    if value is POISON:
+                        module.args = None
+                        break
+                    continue
                 if type(value) in SCALARS:
                     continue
                 parts = _plain_parts(value, module.arg_spans.get(key, recipe.span), self.budget)
                 if any(part is POISON for part in parts):
                     module.args = None
                     break
-                if any(isinstance(part, (Tensor, Recipe)) for part in parts):
+                if any(isinstance(part, (Tensor, Recipe, ModuleRef)) for part in parts):
                     raise _error(
                         "E108",
                         f"{op.name} takes its input through `->`, not as an argument",
                         recipe.span,
                         "tensor or layer as an argument",
                         help=f"write `x -> {op.name}(...)`",
+                    )
+                read_at_run_time = first_run_size(parts)
+                if read_at_run_time is not None:
+                    raise _error(
+                        "E108",
+                        f"{op.name}'s '{key}' is fixed when the layer is built, but "
+                        f"`{read_at_run_time}` is read off the block's input when it runs",
+                        module.arg_spans.get(key, recipe.span),
+                        "known only at run time",
+                        help="pass the size to the block as an argument (torch builds the "
+                        "layer before it sees an input)",
                     )
             else:
                 module.args = values
@@ -976,7 +1109,7 @@ class Elaborator:
                     raise _error(
                         failure.code, failure.message, span, "", help=failure.help
                     ) from None
-        elif recipe.kind in ("sequential", "list"):
+        elif recipe.kind in ("sequential", "list", "dict"):
             parent.children[name] = module  # children below need the path registered first
             for index, (child_label, child, _span) in enumerate(recipe.children):
                 if child is POISON:
@@ -990,6 +1123,74 @@ class Elaborator:
             module.params = self._bind_block(definition, recipe)
         parent.children[name] = module
         return module
+
+    def _layer_argument(self, op: OpSpec, key: str, value: Any, spans: dict, call: Span) -> Any:
+        """A layer-valued argument (Param.layer: TransformerEncoder's encoder_layer, its norm): the
+        layer call written there, bound to its op and checked, as a LayerArg (None where torch's
+        default None is kept; POISON after an error reported before). Its own arguments' spans
+        join `spans` as `key.name` (`encoder_layer.nhead`), where the outer op's rule points."""
+        param = op.param(key)
+        span = spans.get(key, call)
+        if value is POISON or (value is None and param.default is None):
+            return value
+        names = " or ".join(f"{name}(...)" for name in param.layer)
+        if not (isinstance(value, Recipe) and value.kind == "layer" and value.func in param.layer
+                and value.definition is None):  # fmt: skip
+            raise _error(
+                "E108",
+                f"{op.name}'s '{key}' takes a layer, {names}, got {kind_of(value)}",
+                span,
+                f"not a {' or '.join(param.layer)}",
+                notes=[f"signature: {REGISTRY[name].signature}" for name in param.layer],
+                help=f"write the layer there, as torch takes it: `{key}={param.layer[0]}(...)`",
+            )
+        inner = REGISTRY[value.func]
+        bound, inner_spans = self._bind(
+            inner, value.span, value.positional, value.keywords, value.arg_spans
+        )
+        for name, item in bound.items():
+            item_span = inner_spans.get(name, value.span)
+            if inner.param(name).layer:
+                bound[name] = self._layer_argument(inner, name, item, inner_spans, value.span)
+                if bound[name] is POISON:
+                    return POISON
+                continue
+            if item is INFER:
+                raise _error(
+                    "E105",
+                    f"{inner.name}'s '{name}' cannot be inferred here: {op.name} builds its "
+                    f"'{key}' before it sees an input",
+                    item_span,
+                    "`?` in a layer argument",
+                    help="write the number (`?` infers a layer applied to a tensor)",
+                )
+            if type(item) in SCALARS:
+                continue
+            parts = _plain_parts(item, item_span, self.budget)
+            if any(part is POISON for part in parts):
+                return POISON
+            if any(isinstance(part, (Tensor, Recipe, ModuleRef)) for part in parts) or (
+                first_run_size(parts) is not None
+            ):
+                raise _error(
+                    "E108",
+                    f"{inner.name}'s '{name}' must be a plain value, got {kind_of(item)}",
+                    item_span,
+                    "not a plain value",
+                    help="a layer argument's own arguments are numbers, strings and flags, "
+                    "fixed when the layer is built",
+                )
+        try:
+            checked = check_arguments(inner, bound)
+        except OpFailure as failure:
+            where = inner_spans.get(failure.arg, value.span)
+            raise _error(failure.code, failure.message, where, "", help=failure.help) from None
+        for name, inner_span in inner_spans.items():
+            spans[f"{key}.{name}"] = inner_span
+        for inner_param in inner.params:  # an argument left at its default: the whole call
+            spans.setdefault(f"{key}.{inner_param.name}", value.span)
+        items = tuple((p.name, checked[p.name]) for p in inner.params)
+        return LayerArg(inner, items, frozenset(value.keywords))
 
     def _module_name(self, frame: Frame, recipe: Recipe, parent, label, index) -> str:
         if label is not None:
@@ -1008,15 +1209,19 @@ class Elaborator:
                     )
                 parts.append(str(value))
             name = "".join(parts)
-            check = child_name_problem if parent.kind == "sequential" else layer_name_problem
-            problem = check(name)
+            if parent.kind in ("sequential", "dict"):
+                container = "Sequential" if parent.kind == "sequential" else "ModuleDict"
+                problem = child_name_problem(name, container)
+            else:
+                problem = layer_name_problem(name)
             if problem is not None:
                 raise _error("E105", problem, label.span, "not usable as a layer name")
             return name
         if parent.kind in ("sequential", "list"):
             return str(index)
         # conv2d, conv2d_1, ...: counted per body, so a replayed block names its layers alike.
-        base = snake_case(recipe.func) if recipe.kind == "block" else recipe.func.lower()
+        block_like = recipe.kind == "block" or recipe.definition is not None  # an extern too
+        base = snake_case(recipe.func) if block_like else recipe.func.lower()
         counter = frame.auto_counts.get(base, 0)
         while True:
             name = base if counter == 0 else f"{base}_{counter}"
@@ -1026,6 +1231,26 @@ class Elaborator:
                 break
         frame.auto_counts[base] = counter
         return name
+
+    def extern_op(self, definition: Definition) -> OpSpec | None:
+        """The op of an extern declaration (archspec.elaborate.externs), made at its first use;
+        None if the declaration is broken (reported once, there)."""
+        node: ast.Extern = definition.node
+        made = self.extern_ops.get(id(node))
+        if made is not None:
+            return made[1]
+        op = None
+        try:
+            check_declaration(node)
+            defaults = {}
+            for param in node.params:
+                if param.default is not None:
+                    defaults[param.name.id] = self._eval_const(defaults, param.default)
+            op = make_op(node, defaults, definition.source_path)
+        except diag.ArchError as error:
+            self.report(error.diagnostic)
+        self.extern_ops[id(node)] = (node, op)
+        return op
 
     def _bind_block(self, definition: ast.Definition, recipe: Recipe) -> dict[str, Any]:
         params = definition.params
@@ -1075,7 +1300,7 @@ class Elaborator:
             values[param.name.id] = self._eval_const(values, param.default)
         for key, value in values.items():
             span = recipe.arg_spans.get(key, recipe.span)
-            if isinstance(value, (Tensor, Recipe)) or value is INFER:
+            if isinstance(value, (Tensor, Recipe, ModuleRef)) or value is INFER:
                 raise _error(
                     "E108",
                     f"block parameter '{key}' must be a plain value, got {kind_of(value)}",
@@ -1087,12 +1312,19 @@ class Elaborator:
         return values
 
     def apply_module(
-        self, frame: Frame, module: ModuleInfo, value: Any, span: Span, by_reference: bool = False
+        self,
+        frame: Frame,
+        module: ModuleInfo,
+        value: Any,
+        span: Span,
+        by_reference: bool = False,
+        forward: LayerForward | None = None,
     ) -> Any:
-        """Apply a built module; `by_reference` (`-> name`) places its node at the reference."""
+        """Apply a built module; `by_reference` (`-> name`) places its node at the reference;
+        `forward`: a layer's forward arguments (`attn(q, k, v, need_weights=False)`)."""
         if value is POISON:
             return POISON
-        if module.kind == "list":
+        if module.kind in ("list", "dict"):
             raise _module_list_applied(module, span)
         self.budget.step(span, 1 if module.kind == "layer" else APPLICATION_STEPS)  # empty too
         if module.kind == "layer":
@@ -1112,6 +1344,7 @@ class Elaborator:
                     help=unpack_help(value),
                 )
             node_id = self._new_node_id(module.path)
+            forward = forward or LayerForward()
             node = Node(
                 node_id,
                 "op",
@@ -1120,14 +1353,20 @@ class Elaborator:
                 op=module.op,
                 args=_without(module.args, module.op.tensor_params),
                 checked_args=module.checked_args,
-                arg_spans=module.arg_spans,
-                inputs=tuple(operand.node for operand in operands),
+                arg_spans={**module.arg_spans, **forward.spans}
+                if forward.spans
+                else module.arg_spans,
+                inputs=tuple(operand.node for operand in operands)
+                + tuple(tensor.node for tensor in forward.tensors.values()),
                 module=module.path,
                 scope=frame.module.path,
+                forward_inputs=tuple(forward.tensors),
+                forward_args=dict(forward.values),
             )
             module.applications.append(node_id)
             if module.op.outputs is not None:  # MultiheadAttention: (output, weights)
-                return self._several_outputs(node, module.op.outputs(module.args), span)
+                outputs = self._several_outputs(node, module.op.outputs(module.args), span)
+                return _none_outputs(self.model, module.op, outputs, forward, span)
             self._add_node(node)
             return Tensor(node_id)
         call = ContainerCall(
@@ -1399,20 +1638,54 @@ class Elaborator:
             self.budget.stop(node.span, too_many)  # like MAX_STEPS: one error, every later step
         if node.kind == "op":
             self._mode_of_new_node(node)
+            self._require_not_built(node)
         node.index = self.graph.number_of_nodes()
         self.graph.add_node(node.id, node=node)
         for position, source in enumerate(node.inputs):
             if position == 0 or not self.graph.has_edge(source, node.id):  # `x + x`: one edge
                 self.graph.add_edge(source, node.id, index=position)
 
+    def _require_not_built(self, node: Node) -> None:
+        for source in node.inputs:
+            built_for = self.model.node(source).built_for
+            if built_for is not None:
+                raise _error(
+                    "E108",
+                    f"this value is computed when the module is built, as the initial value of "
+                    f"'{built_for}'; forward cannot read it",
+                    node.span,
+                    "computed in __init__",
+                    help=f"read `{built_for}` instead",
+                )
+
     # ================================================================ indexing, parameters, buffers
     def tensor_index(self, frame: Frame, expr, value: Tensor, items: list) -> Any:
-        """`x[:, 0]`: a getitem node; its shape rule (ops/indexing.py) follows torch."""
+        """`x[:, 0]`: a getitem node; its shape rule (ops/indexing.py) follows torch.
+        `table[index]` with a tensor index: an advanced_index node."""
+        if any(isinstance(item, Tensor) for item in items):
+            return self._tensor_indexed(frame, expr, value, items)
         op = REGISTRY["getitem"]
         items_ast = expr.items if isinstance(expr, ast.Subscript) else (expr.index,)
         spans = {"index": items_ast[0].span.to(items_ast[-1].span)}
         index = Indices(tuple(items))
         return self._op_node(frame, op, {"input": value, "index": index}, spans, expr.span, op.name)
+
+    def _tensor_indexed(self, frame: Frame, expr, value: Tensor, items: list) -> Any:
+        """`table[index]`, index an integer tensor: torch's advanced indexing of dim 0, the one
+        form archspec knows (an advanced_index node, ops/indexing.py)."""
+        if len(items) != 1:
+            raise _error(
+                "E108",
+                "a tensor index must be the only index: `table[index]` picks rows of dim 0",
+                expr.span,
+                "tensor among other indices",
+                help="move the indexed dim first (`x -> transpose(0, d)`), index it alone, and "
+                "move it back",
+            )
+        op = REGISTRY["advanced_index"]
+        spans = {"index": expr.index.span}
+        values = {"input": value, "index": items[0]}
+        return self._op_node(frame, op, values, spans, expr.span, op.name)
 
     def _run_state(self, frame: Frame, stmt: ast.State) -> None:
         """`param name: [shape] = init`: the module's own tensor, and a node that reads it (a new
@@ -1435,12 +1708,79 @@ class Elaborator:
             init, init_args = self._state_init(frame, stmt)
             options = self._state_options(frame, stmt)
             module.state[name] = StateInfo(name, stmt.kind, shape, init, init_args, stmt.span,
-                                           options)  # fmt: skip
+                                           options, dtype=_state_dtype(stmt))  # fmt: skip
+            built = module.state[name].init_node = init_args.pop("node", None)
+        elif module.state[name].init == TENSOR:  # a block applied again: its own build nodes
+            built = self._state_init(frame, stmt)[1]["node"]
         info = module.state[name]
         node_id = self._new_node_id(f"{module.path}.{name}" if module.path else name)
-        node = Node(node_id, "state", stmt.span, name, declared_shape=info.shape, scope=module.path)
+        node = Node(node_id, "state", stmt.span, name, declared_shape=info.shape, scope=module.path,
+                    declared_dtype=info.dtype)  # fmt: skip
+        if info.init == TENSOR:  # register_buffer(name, value): the value's dtype, unless stated
+            node.args = {"init": built, "dtype_of_init": stmt.shape.dtype is None}
         self._add_node(node)
         frame.values[name] = Tensor(node_id)
+
+    def _built_value(self, frame: Frame, stmt: ast.State, value: Tensor) -> str:
+        """A tensor initial value: every node it comes from must be computable when the module
+        is built (creation ops and tensor ops, no input, no parameter, no size read off an
+        input). They are marked `built_for` the state: generated code computes them in __init__.
+        Its shape is checked against the declared one, as `h: [shape] = ...` is."""
+        node = self.model.node(value.node)
+        if node.built_for is not None:
+            raise _error(
+                "E108",
+                f"this value already initialises '{node.built_for}'",
+                stmt.init.span,
+                "used twice",
+                help=f"read `{node.built_for}` in forward, or compute the value again",
+            )
+        pending, found = [node], {}
+        while pending:
+            current = pending.pop()
+            if current.id in found:
+                continue
+            if current.kind != "op" or current.reads_sizes or current.mode is not None:
+                what = {"input": "the input", "state": f"the {current.name} tensor"}.get(
+                    current.kind, "a size read off the input"
+                )
+                raise _error(
+                    "E108",
+                    f"the initial value of '{stmt.name.id}' is computed when the module is "
+                    f"built, but it reads {what} ({current.name}, line {current.span.line})",
+                    stmt.init.span,
+                    "not known when the module is built",
+                    help="build initial values from numbers, block arguments and creation ops "
+                    "(arange, zeros, meshgrid, ...) only",
+                )
+            found[current.id] = current
+            pending.extend(self.model.node(source) for source in current.inputs)
+        for current in found.values():
+            current.built_for = stmt.name.id
+        readers = {r for n in found for r in self.graph.successors(n)} - found.keys()
+        if readers:
+            reader = self.model.node(min(readers, key=lambda r: self.model.node(r).index))
+            raise _error(
+                "E108",
+                f"the initial value of '{stmt.name.id}' is computed when the module is built, "
+                f"but forward also reads a part of it ({reader.name}, line {reader.span.line})",
+                stmt.init.span,
+                "shared with forward",
+                help=f"read `{stmt.name.id}` in forward instead, or compute that part again",
+            )
+        dims = tuple(self._state_size(frame, dim) for dim in stmt.shape.dims)
+        stated = stmt.shape.dtype.id if stmt.shape.dtype is not None else None
+        self.model.assertions.append(
+            ShapeAssertion(
+                value.node,
+                dims,
+                stmt.shape.span,
+                frame.module.path,
+                frame.application,
+                dtype=stated,
+            )  # fmt: skip
+        )
+        return value.node
 
     def _state_size(self, frame: Frame, dim) -> int:
         if isinstance(dim, ast.BoundedDim):
@@ -1474,18 +1814,23 @@ class Elaborator:
     def _state_init(self, frame: Frame, stmt: ast.State) -> tuple[str, dict[str, Any]]:
         """The initial value: a number (every element) or an initializer, `normal(std=0.02)`."""
         init = stmt.init
+        if isinstance(init, ast.ExternCall):
+            return EXTERN, self._extern_init(frame, init)
         if not (isinstance(init, ast.Call) and init.func.id in INITIALIZERS):
             value = self.evaluator.eval(frame, init)
             if is_number(value):
                 return "full", {"fill_value": value}
+            if isinstance(value, Tensor):
+                return TENSOR, {"node": self._built_value(frame, stmt, value)}
             known = ", ".join(f"{name}()" for name in INITIALIZERS)
             raise _error(
                 "E108",
-                f"the initial value of '{stmt.name.id}' must be a number or an initializer, "
-                f"got {kind_of(value)}",
+                f"the initial value of '{stmt.name.id}' must be a number, an initializer or a "
+                f"tensor, got {kind_of(value)}",
                 init.span,
                 "not an initial value",
-                help=f"write a number (every element), or one of {known}",
+                help=f"write a number (every element), one of {known}, or a tensor built from "
+                "creation ops (`arange(7)`)",
             )
         name = init.func.id
         params = INITIALIZERS[name]
@@ -1522,6 +1867,35 @@ class Elaborator:
                     notes=signature,
                 )
         return name, {key: values[key] for key, _ in params}
+
+    def _extern_init(self, frame: Frame, init: ast.ExternCall) -> dict[str, Any]:
+        """`extern "mypkg.init:causal_mask"(L)`: the function and its plain arguments (the
+        checker trusts the declared shape; `archspec verify` calls it)."""
+        module, attribute = split_target(init.target)
+        call = ast.Call(ast.Name("extern", init.target.span), init.args, init.span)
+        arguments = self.evaluator.arguments(frame, call)
+        values = [*arguments.positional, *arguments.keywords.values()]
+        spans = [arguments.spans.get(f"#{i}", init.span) for i in range(len(values))]
+        spans += [arguments.spans[key] for key in arguments.keywords]
+        for value, span in zip(values, spans):
+            parts = _plain_parts(value, span, self.budget)
+            if any(isinstance(part, (Tensor, Recipe, ModuleRef)) or is_run_size(part)
+                   for part in parts) or value is INFER:  # fmt: skip
+                raise _error(
+                    "E108",
+                    f"an extern initial value takes plain values, got {kind_of(value)}",
+                    span,
+                    "not a plain value",
+                    help="pass numbers, strings and tuples: the function runs when the module "
+                    "is built, before any input is seen",
+                )
+        return {
+            "target": init.target.value,
+            "module": module,
+            "attribute": attribute,
+            "args": tuple(arguments.positional),
+            "kwargs": dict(arguments.keywords),
+        }
 
     def _state_options(self, frame: Frame, stmt: ast.State) -> dict[str, bool]:
         options = dict(OPTIONS[stmt.kind])
@@ -1560,38 +1934,32 @@ class Elaborator:
     # ================================================================ several outputs
     def _run_unpack(self, frame: Frame, stmt: ast.Unpack) -> None:
         """`a, b = value`: the tensors of a chunk, a MultiheadAttention or a block's `return a, b`,
-        one name each, as Python unpacks them."""
-        for target in stmt.targets:
+        one name each, as Python unpacks them; a nested target unpacks its item in turn
+        (`out, (h, c) = x -> lstm`), and a name may hold a tuple (`out, hc = x -> lstm`)."""
+        for target in ast.target_names(stmt.targets):
             _require_python_name(target, "a value name")
         first_new = self.graph.number_of_nodes()
         value = self.evaluator.eval(frame, stmt.value)
-        count = len(stmt.targets)
         if isinstance(value, Unsized):
-            value = value.make(count)
+            value = value.make(len(stmt.targets))
         if value is POISON:
             self._poison_targets(frame, stmt)
             return
-        if not isinstance(value, (tuple, list)):
-            raise _error(
-                "E108",
-                f"cannot unpack {kind_of(value)} into {count} names",
-                stmt.value.span,
-                "one value",
-                help="only several tensors unpack (chunk, split, unbind, MultiheadAttention, a "
-                "block that returns several); bind one value with one name",
-            )
-        if len(value) != count:
-            names = ", ".join(f"t{i}" for i in range(len(value))) if len(value) <= 4 else "..."
-            raise _error(
-                "E108",
-                f"{count} names cannot unpack {kind_of(value)}: {len(value)} ≠ {count}",
-                stmt.value.span,
-                f"{len(value)} values",
-                help=f"write {len(value)} names: `{names} = ...`",
-            )
-        for target, item in zip(stmt.targets, value):
-            if isinstance(item, Tensor) and target.id != "_":
-                self._name_output(frame, item, target, first_new)
+        _check_unpacking(value, stmt.targets, stmt.value.span)
+        pending = [iter(zip(stmt.targets, value))]  # left to right, nested targets in turn
+        while pending:
+            pair = next(pending[-1], None)
+            if pair is None:
+                pending.pop()
+                continue
+            target, item = pair
+            if isinstance(target, ast.Targets):
+                _check_unpacking(item, target.items, target.span)
+                pending.append(iter(zip(target.items, item)))
+                continue
+            if target.id != "_":
+                for tensor in [item] if isinstance(item, Tensor) else _tensors_in(item):
+                    self._name_output(frame, tensor, target, first_new)
             frame.values[target.id] = item
 
     def _name_output(self, frame: Frame, tensor: Tensor, target: ast.Name, first_new: int) -> None:
@@ -1623,25 +1991,28 @@ class Elaborator:
             self._add_node(node)
             tensors.append(Tensor(node.id))
         source = f"{first.module}({first.op.name})" if first.module else f"{first.op.name}()"
-        return Outputs(tensors, source)
+        groups = first.op.output_groups
+        if groups is None or sum(groups) != count:
+            return Outputs(tensors, source)
+        items, start = [], 0  # as torch nests them: LSTM's (out, (h_n, c_n))
+        for position, size in enumerate(groups):
+            part = tensors[start : start + size]
+            items.append(part[0] if size == 1 else Outputs(part, f"{source}[{position}]"))
+            start += size
+        return Outputs(items, source)
 
     def _declared_layer(self, frame: Frame, name: str) -> bool:
         """`name` is a layer of this body (`attn: MultiheadAttention(...)`), and no block."""
         return name in frame.layers and name not in self._namespace(frame)
 
     def _call_layer(self, frame: Frame, module: Any, call: ast.Call, arguments: Arguments) -> Any:
-        """`attn(q, k, v)`: a declared layer called on tensors, as torch code calls a module."""
+        """`attn(q, k, v)`: a declared layer called on tensors, as torch code calls a module; its
+        forward arguments by keyword (`attn(q, k, v, need_weights=False)`, OpSpec.forward)."""
         if module is POISON:
             return POISON
-        if arguments.keywords:
-            key = next(iter(arguments.keywords))
-            raise _error(
-                "E104",
-                f"'{call.func.id}' is applied to tensors only; '{key}' is not one",
-                arguments.spans["=" + key],
-                "keyword",
-                help="give the layer's own arguments where it is declared",
-            )
+        forward = self._forward_arguments(module, call, arguments)
+        if forward is POISON:
+            return POISON
         operands = arguments.positional
         if not operands:
             raise _error(
@@ -1652,12 +2023,78 @@ class Elaborator:
                 help=f"apply it to a tensor: `{call.func.id}(x)` or `x -> {call.func.id}`",
             )
         value = operands[0] if len(operands) == 1 else tuple(operands)
-        return self.apply_module(frame, module, value, call.span, by_reference=True)
+        return self.apply_module(
+            frame, module, value, call.span, by_reference=True, forward=forward
+        )
 
-    # ================================================================ ModuleList
+    def _forward_arguments(self, module: Any, call: ast.Call, arguments: Arguments) -> Any:
+        """The keywords of `attn(q, k, v, attn_mask=m, need_weights=False)`, bound to the layer's
+        forward parameters (OpSpec.forward): a LayerForward, None without keywords, or POISON."""
+        if not arguments.keywords:
+            return None
+        op = module.op if module.kind == "layer" else None
+        name = call.func.id
+        forward = LayerForward()
+        for key, value in arguments.keywords.items():
+            param = op.forward_param(key) if op is not None else None
+            if param is None:
+                raise _not_forward_argument(name, op, key, arguments.spans["=" + key])
+            span = arguments.spans[key]
+            if value is POISON:
+                return POISON
+            forward.spans[key] = span
+            if param.is_tensor:
+                if value is None:  # torch's default, written out: nothing to pass
+                    continue
+                if not isinstance(value, Tensor):
+                    raise _error(
+                        "E108",
+                        f"{op.name}'s '{key}' must be a tensor or None, got {kind_of(value)}",
+                        span,
+                        "not a tensor",
+                        help=unpack_help(value),
+                    )
+                forward.tensors[key] = value
+                continue
+            parts = _plain_parts(value, span, self.budget)
+            if any(part is POISON for part in parts):
+                return POISON
+            if any(isinstance(part, (Tensor, Recipe, ModuleRef, NoneOutput)) for part in parts):
+                raise _error(
+                    "E108",
+                    f"{op.name}'s '{key}' must be a plain value, not {kind_of(value)}",
+                    span,
+                    "not a plain value",
+                )
+            forward.values[key] = value
+        return forward
+
+    # ================================================================ ModuleList, ModuleDict
+    def module_items(self, frame: Frame, name: ast.Name) -> list:
+        """`for conv in convs`: a ModuleList's layers, bound one by one to the variable (applied
+        as `x -> conv`); `for key in heads`: a ModuleDict's keys, as Python iterates a dict."""
+        module = frame.layers[name.id]
+        if module is POISON:
+            return POISON
+        if module.kind == "dict":
+            return list(module.children)
+        if module.kind != "list":
+            what = module.call.func if module.call is not None else module.kind
+            raise _error(
+                "E108",
+                f"cannot loop over '{name.id}', a {what}: only the layers of a ModuleList or the "
+                "keys of a ModuleDict are looped over",
+                name.span,
+                "not a ModuleList or ModuleDict",
+                help=f"apply it: `x -> {name.id}`",
+            )
+        children = module.children.values()
+        return [ModuleRef(child, f"{name.id}[{i}]") for i, child in enumerate(children)]
+
     def _apply_list_child(self, frame: Frame, value: Any, stage: ast.LayerIndex) -> Any:
         """`x -> convs[i]`: one child of a ModuleList, picked by a number known when the spec is
-        elaborated (a loop's or comprehension's variable too), applied as `self.convs[i](x)`."""
+        elaborated (a loop's or comprehension's variable too), applied as `self.convs[i](x)`;
+        `x -> heads["out"]`: one child of a ModuleDict, by its key (`self.heads["out"](x)`)."""
         name = stage.name.id
         module = frame.layers.get(name)
         if module is POISON:
@@ -1671,12 +2108,12 @@ class Elaborator:
                 "not a layer",
                 help=f"did you mean '{suggestion}'?" if suggestion else None,
             )
-        if module.kind != "list":
+        if module.kind not in ("list", "dict"):
             what = module.call.func if module.call is not None else module.kind
             raise _error(
                 "E108",
-                f"'{name}' is a {what}, not a ModuleList: only a ModuleList's layers are taken "
-                "by index",
+                f"'{name}' is a {what}, not a ModuleList or ModuleDict: only their layers are "
+                "taken by index or key",
                 stage.span,
                 "indexed",
                 help=f"apply it whole: `-> {name}`",
@@ -1684,6 +2121,8 @@ class Elaborator:
         index = self.evaluator.eval(frame, stage.index)
         if index is POISON:
             return POISON
+        if module.kind == "dict":
+            return self._apply_dict_child(frame, module, value, stage, index)
         if not is_int(index):
             raise _error(
                 "E108",
@@ -1704,6 +2143,58 @@ class Elaborator:
                 help=f"use an index below {count}" if count else "add layers to the ModuleList",
             )
         return self.apply_module(frame, children[index], value, stage.span, by_reference=True)
+
+    def _apply_dict_child(self, frame: Frame, module: ModuleInfo, value: Any, stage, key) -> Any:
+        name = stage.name.id
+        keys = list(module.children)
+        shown = ", ".join(f"'{k}'" for k in keys) if keys else "none"
+        if not isinstance(key, str):
+            raise _error(
+                "E108",
+                f"a ModuleDict is indexed by a key, a string, got {kind_of(key)}",
+                stage.index.span,
+                "not a string",
+                help=f"its keys are {shown}"
+                + (f': `{name}["{keys[0]}"]`, or loop: `for key in {name}`' if keys else ""),
+            )
+        if key not in module.children:
+            suggestion = closest(key, keys)
+            hint = f"did you mean '{suggestion}'? " if suggestion else ""
+            raise _error(
+                "E102",
+                f"'{name}' has no layer '{key}' (its keys: {shown})",
+                stage.index.span,
+                "no such key",
+                help=f"{hint}use one of the ModuleDict's keys, or add the layer to it",
+            )
+        child = module.children[key]
+        return self.apply_module(frame, child, value, stage.span, by_reference=True)
+
+
+def _module_dict_children(call: ast.Call, children: list, keywords: dict, spans: dict) -> list:
+    """The layers of `ModuleDict({"stem": a, "head": b})` (torch's form: one dict) or
+    `ModuleDict(stem: a, head: b)`, each under its key."""
+    if keywords:
+        key = next(iter(keywords))
+        raise _error(
+            "E104",
+            f"ModuleDict takes no keyword arguments ('{key}')",
+            spans["=" + key],
+            "keyword",
+            help=f'give its layers in a dict, `ModuleDict({{"{key}": ...}})`, or name them: '
+            f"`ModuleDict({key}: ...)`",
+        )
+    unnamed = [span for label, value, span in children if label is None and value is not POISON]
+    if unnamed:
+        raise _error(
+            "E104",
+            "the layers of a ModuleDict are named by their keys",
+            unnamed[0],
+            "no key",
+            help='give each layer a key: `ModuleDict({"stem": Conv2d(...)})`, or use '
+            "ModuleList(...) for numbered layers",
+        )
+    return children
 
 
 def _module_list_children(name: str, positional: list, spans: dict, children: list, keywords):
@@ -1729,6 +2220,19 @@ def _module_list_children(name: str, positional: list, spans: dict, children: li
 def _module_list_applied(module: ModuleInfo, span: Span) -> diag.ArchError:
     count = len(module.children)
     last = max(count - 1, 0)
+    if module.kind == "dict":
+        keys = list(module.children)
+        first = f'"{keys[0]}"' if keys else '"key"'
+        return _error(
+            "E108",
+            f"the ModuleDict '{module.name}' is applied as a whole, but it holds {count} separate "
+            "layers",
+            span,
+            "a ModuleDict",
+            help=f"apply its layers one by one: `x -> {module.name}[{first}]`, or each in turn: "
+            f"`[x -> {module.name}[key] for key in {module.name}]`; for layers applied in order "
+            "use Sequential(...)",
+        )
     return _error(
         "E108",
         f"the ModuleList '{module.name}' is applied as a whole, but it holds {count} separate "
@@ -1739,6 +2243,37 @@ def _module_list_applied(module: ModuleInfo, span: Span) -> diag.ArchError:
         f"`[x -> {module.name}[i] for i in range({count})]` (indexes 0 to {last}); "
         "for layers applied in order use Sequential(...)",
     )
+
+
+def _declared_dtype(shape: ast.Shape | None) -> str:
+    """The dtype a shape states (`[N, L] int64`), float32 where it states none."""
+    return shape.dtype.id if shape is not None and shape.dtype is not None else FLOAT32
+
+
+def _state_dtype(stmt: ast.State) -> str:
+    """A buffer takes any dtype; a parameter a floating one (torch computes no gradient of an
+    integer tensor, and nn.Parameter refuses it)."""
+    dtype = _declared_dtype(stmt.shape)
+    if stmt.kind == PARAM and not is_floating(dtype):
+        raise _error(
+            "E108",
+            f"a parameter must be floating, got {dtype}",
+            stmt.shape.dtype.span,
+            "not floating",
+            help=f"make it a buffer (`buffer {stmt.name.id}: ...`), which holds {dtype} "
+            "values, or declare it float32",
+        )
+    init = stmt.init
+    drawn = isinstance(init, ast.Call) and init.func.id in ("normal", "uniform", "trunc_normal")
+    if drawn and not is_floating(dtype):
+        raise _error(
+            "E108",
+            f"{init.func.id}() draws floating values, but '{stmt.name.id}' is {dtype}",
+            init.span,
+            f"not {dtype}",
+            help="start it as zeros(), ones(), full(value) or a number",
+        )
+    return dtype
 
 
 def _state_name_taken(first: StateInfo, span: Span) -> None:
@@ -1758,8 +2293,108 @@ def _initializer_signature(name: str) -> str:
     return f"{name}({', '.join(parts)})"
 
 
+@record
+class LayerForward:
+    """A layer's forward arguments at one call (`attn(q, k, v, attn_mask=m, need_weights=False)`):
+    the tensor ones, the plain ones, and where each is written."""
+
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, Span] = field(default_factory=dict)
+
+
+def _not_forward_argument(name: str, op: OpSpec | None, key: str, span: Span) -> diag.ArchError:
+    """E104 for `attn(q, k, v, key=...)` where `key` is no forward parameter of the layer: a
+    constructor argument (given where the layer is declared), or an unknown name."""
+    if op is not None and op.has_param(key):
+        return _error(
+            "E104",
+            f"'{key}' is an argument of {op.name} itself, not of its forward",
+            span,
+            "constructor argument",
+            help=f"give it where the layer is declared: `{name}: {op.name}(..., {key}=...)`",
+        )
+    if op is None or not op.forward:
+        return _error(
+            "E104",
+            f"'{name}' is applied to tensors only; '{key}' is not one",
+            span,
+            "keyword",
+            help="give the layer's own arguments where it is declared",
+        )
+    suggestion = closest(key, [param.name for param in op.forward])
+    return _error(
+        "E104",
+        f"{op.name}'s forward has no argument '{key}'",
+        span,
+        "unknown",
+        notes=[f"forward: {op.forward_signature}"],
+        help=f"did you mean '{suggestion}'?" if suggestion else None,
+    )
+
+
+def _none_outputs(model, op: OpSpec, value: Any, forward: LayerForward, span: Span) -> Any:
+    """The outputs of a layer of several, those torch returns as None for these forward values
+    (need_weights=False: MultiheadAttention's weights) made NoneOutputs, an error where read.
+    Their graph nodes stay, so generated code unpacks as many values (`y, _ = ...`)."""
+    if op.none_outputs is None or not isinstance(value, Outputs):
+        return value
+    given = {**forward.values, **forward.tensors}
+    absent = op.none_outputs({p.name: given.get(p.name, p.default) for p in op.forward})
+    if not absent:
+        return value
+    for index in absent:
+        model.node(value[index].node).returns_none = True
+    items = [
+        NoneOutput(*absent[index], span) if index in absent else item
+        for index, item in enumerate(value)
+    ]
+    return Outputs(items, value.source)
+
+
 def _without(args: dict[str, Any], names) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k not in names} if names else dict(args)
+
+
+def _check_unpacking(value: Any, targets: tuple, span: Span) -> None:
+    """E108 unless `value` is a tuple of exactly as many items as `targets` (`span`: the value
+    unpacked, or the nested target that unpacks an item)."""
+    count = len(targets)
+    if not isinstance(value, (tuple, list)):
+        raise _error(
+            "E108",
+            f"cannot unpack {kind_of(value)} into {count} names",
+            span,
+            "one value",
+            help="only several tensors unpack (chunk, split, unbind, MultiheadAttention, LSTM, "
+            "a block that returns several); bind one value with one name",
+        )
+    if len(value) != count:
+        raise _error(
+            "E108",
+            f"{count} names cannot unpack {kind_of(value)}: {len(value)} ≠ {count}",
+            span,
+            f"{len(value)} values",
+            help=f"write {len(value)} names: `{_unpack_pattern(value)} = ...`",
+        )
+
+
+def _unpack_pattern(value: tuple) -> str:
+    """The targets that unpack `value`: `t0, t1`, or as it nests, `t0, (t1, t2)`."""
+    if len(value) > 4:
+        return "..."
+    names = iter(f"t{i}" for i in range(12))
+    return ", ".join(
+        f"({', '.join(next(names) for _ in item)})" if isinstance(item, tuple) else next(names)
+        for item in value
+    )
+
+
+def _tensors_in(value: Any) -> list[Tensor]:
+    """The tensors directly in a tuple (`hc` of `out, hc = x -> lstm`: h and c bear its name)."""
+    if not isinstance(value, tuple):
+        return []
+    return [item for item in value if isinstance(item, Tensor)]
 
 
 def _node_ids(value: Any) -> tuple[str, ...] | None:

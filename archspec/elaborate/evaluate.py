@@ -18,10 +18,17 @@ from archspec.core.dims import Floor, Sym
 from archspec.core.names import closest
 from archspec.core.records import record
 from archspec.core.source import Span
+from archspec.elaborate.run_sizes import (
+    combine,
+    contains_run_size,
+    first_run_size,
+    is_run_size,
+)
 from archspec.elaborate.scopes import CONSTANTS, Frame
 from archspec.elaborate.values import (
     MISSING,
     POISON,
+    NoneOutput,
     Recipe,
     Tensor,
     is_int,
@@ -41,8 +48,8 @@ MAX_INT_BITS = 256  # larger numbers are refused (a 10**10**10 must not hang the
 # of a symbolic size computed in a spec: `s = s * s + s` in a loop doubles it each time.
 MAX_SYMBOLIC_SIZE = 200
 # The containers of layers, and the kind of module each builds: a Sequential is applied as a
-# whole, a ModuleList only child by child (`x -> convs[0]`).
-CONTAINERS = {"Sequential": "sequential", "ModuleList": "list"}
+# whole, a ModuleList and a ModuleDict only child by child (`x -> convs[0]`, `x -> heads["a"]`).
+CONTAINERS = {"Sequential": "sequential", "ModuleList": "list", "ModuleDict": "dict"}
 
 
 def error(code: str, message: str, span: Span, label: str = "", **kw) -> diag.ArchError:
@@ -116,6 +123,10 @@ class Host(Protocol):
     def tensor_index(self, frame: Frame, expr: ast.Expr, value: Tensor, items: list) -> Any:
         """`x[...]` of a tensor; `items` are ints, None, SliceItems and ELLIPSIS."""
 
+    def module_items(self, frame: Frame, name: ast.Name) -> list:
+        """What a loop over the layer `name` runs over: a ModuleList's layers, a ModuleDict's
+        keys."""
+
 
 class Evaluator:
     def __init__(self, host: Host, budget: StepBudget):
@@ -176,6 +187,11 @@ class Evaluator:
                 children.append((argument.label, value, argument.span))
                 positional.append(value)
                 position_spans.append(argument.span)
+            elif type(argument.value) is ast.DictExpr and call.func.id == "ModuleDict":
+                for label, value, span in self._module_dict_items(frame, argument.value):
+                    children.append((label, value, span))
+                    positional.append(value)
+                    position_spans.append(span)
             elif argument.splat:
                 value = self.eval(frame, argument.value)
                 if value is POISON:
@@ -204,6 +220,33 @@ class Evaluator:
             children = [] if call.func.id not in CONTAINERS else children
         return Arguments(positional, keywords, spans, children)
 
+    def _module_dict_items(self, frame: Frame, expr: ast.DictExpr) -> list:
+        """`ModuleDict({"stem": Conv2d(...), ...})`, torch's form: each key names its layer, as
+        the label of `ModuleDict(stem: Conv2d(...))` does."""
+        items = []
+        for key_expr, value_expr in zip(expr.keys, expr.values):
+            key = self.eval(frame, key_expr)
+            if key is not POISON and not isinstance(key, str):
+                raise error(
+                    "E108",
+                    f"a ModuleDict's keys are strings, got {kind_of(key)}",
+                    key_expr.span,
+                    "not a string",
+                    help='torch names each layer by its key: `ModuleDict({"stem": ...})`',
+                )
+            value = self.eval(frame, value_expr) if key is not POISON else POISON
+            label = ast.Label(key, (key,), key_expr.span) if key is not POISON else None
+            items.append((label, value, key_expr.span.to(value_expr.span)))
+        return items
+
+    def iterable(self, frame: Frame, expr) -> Any:
+        """What a `for` loop or a comprehension runs over: a value, or the layers of a ModuleList
+        (`for conv in convs`) or keys of a ModuleDict (`for name in heads`), as Python iterates
+        `self.convs` and `self.heads`."""
+        if type(expr) is ast.Name and expr.id not in frame.values and expr.id in frame.layers:
+            return self.host.module_items(frame, expr)
+        return self.eval(frame, expr)
+
     # ---------------------------------------------------------------- one method per node type
     def _eval_Constant(self, frame: Frame, expr: ast.Constant) -> Any:
         return expr.value
@@ -226,6 +269,15 @@ class Evaluator:
             value = frame.values[expr.id]
             if isinstance(value, Tensor):
                 self.host.read(value)
+            elif isinstance(value, NoneOutput):  # `w` of `y, w = attn(..., need_weights=False)`
+                raise error(
+                    "E108",
+                    value.why,
+                    expr.span,
+                    "None here",
+                    secondary=[(value.span, "returns None as this output")],
+                    help=value.help,
+                )
             return value
         if expr.id in CONSTANTS:
             return CONSTANTS[expr.id]
@@ -255,7 +307,7 @@ class Evaluator:
         return [self.eval(frame, item) for item in expr.items]
 
     def _eval_ListComp(self, frame: Frame, expr: ast.ListComp) -> Any:
-        iterable = self.eval(frame, expr.iterable)
+        iterable = self.iterable(frame, expr.iterable)
         if iterable is POISON:
             return POISON
         require_iterable(iterable, expr.iterable.span)
@@ -318,7 +370,10 @@ class Evaluator:
             return POISON
         if isinstance(value, Tensor):
             return self.host.tensor_index(frame, expr, value, items)
-        if isinstance(value, (list, tuple)) and len(items) == 1 and type(items[0]) is SliceItem:
+        plain_slice = len(items) == 1 and type(items[0]) is SliceItem
+        if plain_slice and not all(b is None or is_int(b) for b in (items[0].start, items[0].stop)):
+            plain_slice = False  # a list's slice takes numbers
+        if isinstance(value, (list, tuple)) and plain_slice:
             item = items[0]
             if item.step is not None and item.step <= 0:
                 raise error(
@@ -345,18 +400,22 @@ class Evaluator:
             value = self.eval(frame, item)
             return value if value is POISON else _tensor_index_item(value, item.span)
         bounds = []
-        for bound in (item.lower, item.upper, item.step):
+        for position, bound in enumerate((item.lower, item.upper, item.step)):
             value = None if bound is None else self.eval(frame, bound)
             if value is POISON:
                 return POISON
-            if value is not None and not is_int(value):
+            # start and stop may be sizes (`x[:, :H]`: H of the input, or read off it when the
+            # module runs); the step is a number.
+            size = position < 2 and (isinstance(value, Sym) or is_run_size(value))
+            if value is not None and not is_int(value) and not size:
                 raise error(
                     "E108",
-                    f"a slice bound must be an integer, got {kind_of(value)}",
+                    f"a slice {'step' if position == 2 else 'bound'} must be an integer, got "
+                    f"{kind_of(value)}",
                     bound.span,
                     "not an integer",
-                    help="slices take numbers known when the spec is checked, e.g. `x[:, :C]` "
-                    "with C a block argument",
+                    help="slices take numbers or sizes, e.g. `x[:, :C]` with C a block argument "
+                    "or `y[:, :H]` with H a size of the block's input",
                 )
             bounds.append(value)
         return SliceItem(*bounds)
@@ -370,6 +429,8 @@ class Evaluator:
             return not value
         if isinstance(value, Tensor):  # `-x` is torch.neg; `+x` is x itself
             return self.host.tensor_negation(frame, expr, value) if expr.op == "-" else value
+        if is_run_size(value):
+            return combine("neg", value) if expr.op == "-" else value
         if not is_number(value) and not isinstance(value, Sym):
             raise error(
                 "E108",
@@ -383,8 +444,27 @@ class Evaluator:
         test = self.eval(frame, expr.test)
         if test is POISON:
             return POISON
+        if is_run_size(test):  # `3 if 7 < H else 0`: decided when the module runs
+            return self._run_size_choice(frame, expr, test)
         require_plain(test, expr.test.span, "a condition")
         return self.eval(frame, expr.body if test else expr.orelse)
+
+    def _run_size_choice(self, frame: Frame, expr: ast.IfExp, test: Any) -> Any:
+        branches = [self.eval(frame, expr.body), self.eval(frame, expr.orelse)]
+        if POISON in branches:
+            return POISON
+        for value, branch in zip(branches, (expr.body, expr.orelse)):
+            if not (is_number(value) or isinstance(value, Sym) or is_run_size(value)):
+                raise error(
+                    "E108",
+                    f"a choice made when the module runs (its condition reads an input's "
+                    f"size) can only pick a number, got {kind_of(value)}",
+                    branch.span,
+                    "not a number",
+                    help="the graph is fixed when the spec is compiled: compute both tensors "
+                    "and choose numbers (a pad, a shift) by the condition instead",
+                )
+        return combine("if", test, *branches)
 
     def _eval_BinOp(self, frame: Frame, expr: ast.BinOp) -> Any:
         if expr.op in ("and", "or"):
@@ -404,6 +484,8 @@ class Evaluator:
             return POISON
         if isinstance(left, Tensor) or isinstance(right, Tensor):
             return self.host.tensor_binop(frame, expr, left, right)
+        if is_run_size(left) or is_run_size(right):
+            return run_size_arithmetic(expr, left, right)
         return arithmetic(expr, left, right, self.budget)
 
     def _eval_Call(self, frame: Frame, expr: ast.Call) -> Any:
@@ -441,9 +523,9 @@ def _training_is_not_a_value(span: Span) -> diag.ArchError:
 
 
 def _tensor_index_item(value: Any, span: Span) -> Any:
-    """One index of a tensor: an integer, or None (a new dim of 1); indexing with a tensor
-    (advanced indexing) is not part of the language."""
-    if value is None or is_int(value):
+    """One index of a tensor: an integer, None (a new dim of 1), or an integer tensor
+    (`table[index]`, torch's advanced indexing; the Host decides where it may stand)."""
+    if value is None or is_int(value) or isinstance(value, Tensor):
         return value
     raise error(
         "E108",
@@ -463,6 +545,40 @@ def require_plain(value: Any, span: Span, where: str) -> None:
             span,
             "decided when the spec is compiled, not at run time",
         )
+    if is_run_size(value):
+        raise run_size_misuse(value, span, where)
+
+
+def run_size_misuse(value: Any, span: Span, where: str) -> diag.ArchError:
+    """A size read off a block's input, or a condition on the input's sizes, used where the spec
+    must know it when it is compiled."""
+    return error(
+        "E108",
+        f"{where} needs a value known when the spec is compiled, but `{value}` depends on the "
+        f"input's sizes, known when the module runs",
+        span,
+        "known only at run time",
+        help="pass the size to the block as an argument, or choose a number by it with a "
+        "conditional expression (`3 if 7 < H else 0`) where a function takes it",
+    )
+
+
+def run_size_arithmetic(expr: ast.BinOp, left: Any, right: Any) -> Any:
+    """Arithmetic and comparisons on a size read off a block's input, kept as an expression
+    that shape inference resolves (archspec.elaborate.run_sizes)."""
+    for value, side in ((left, expr.left), (right, expr.right)):
+        if not (is_number(value) or isinstance(value, Sym) or is_run_size(value)):
+            raise error(
+                "E108",
+                f"cannot compute {kind_of(left)} {expr.op} {kind_of(right)}",
+                side.span,
+                "not a number",
+            )
+    if expr.op not in RUN_SIZE_OPERATORS:
+        raise error("E108", f"`{expr.op}` does not apply to sizes", expr.span, "unsupported")
+    if expr.op in ("//", "%") and is_number(right) and right == 0:
+        raise error("E105", "division by zero", expr.right.span, "is zero")
+    return combine(expr.op, left, right)
 
 
 def values_equal(left: Any, right: Any, budget: StepBudget, span: Span) -> bool:
@@ -587,6 +703,8 @@ def _symbolic(expr: ast.BinOp, left: Any, right: Any, budget: StepBudget) -> Any
         budget.step(expr.span, 2 * (sizes[0] + sizes[1]))
         result = left // right if op == "//" else left % right  # H // 16: exact floors
         return _bounded_symbolic(expr, result)
+    if op in ("<", "<=", ">", ">="):  # `3 < H`: decided per input size, by shape inference
+        return combine(op, left, right)
     raise error(
         "E108",
         f"`{op}` on a symbolic size is not supported (only + − × and // or % by a positive number)",
@@ -632,6 +750,10 @@ def _words(number: Any) -> int:
     return (abs(number.numerator).bit_length() + number.denominator.bit_length()) // 64
 
 
+RUN_SIZE_OPERATORS = frozenset(
+    {"+", "-", "*", "/", "//", "%", "**", "<", "<=", ">", ">=", "==", "!="}
+)
+
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
@@ -652,9 +774,13 @@ def call_builtin(name: str, call: ast.Call, arguments: Arguments, budget: StepBu
         return POISON
     if keywords:
         raise error("E104", f"{name}() takes no keyword arguments", call.span, "")
+    if name in ("min", "max") and any(is_run_size(v) for v in positional) and len(positional) > 1:
+        return combine(name, *positional)  # min(H, 7): resolved when shapes are known
     for value in positional:
         if isinstance(value, (Tensor, Recipe)):
             raise error("E108", f"{name}() takes plain values, got {kind_of(value)}", call.span, "")
+        if contains_run_size(value):
+            raise run_size_misuse(first_run_size(value), call.span, f"{name}()")
         if name in _READS_ITEMS and isinstance(value, (list, tuple, range)):
             budget.step(call.span, len(value))  # max() of a long list reads every item
     try:

@@ -26,7 +26,7 @@ class ModuleInfo:
 
     name: str  # attribute name in its parent ("conv1", or "0" inside a Sequential)
     path: str  # dotted path from the model ("layer1.0.conv1"); "" for the model itself
-    kind: str  # "layer", "sequential", "block", "model"
+    kind: str  # "layer", "sequential", "list" (ModuleList), "dict" (ModuleDict), "block", "model"
     span: Span
     op: OpSpec | None = None  # layers
     args: dict[str, Any] = field(default_factory=dict)  # layers: bound arguments
@@ -70,6 +70,7 @@ class Node:
     module: str | None = None  # path of the layer applied (None for functions)
     scope: str = ""  # path of the enclosing block instance ("" for the model body)
     declared_shape: tuple | None = None  # inputs: their stated shape
+    declared_dtype: str = "float32"  # inputs, parameters and buffers: their stated dtype
     bound: bool = False  # `name` comes from an assignment (`h = ...`), not from the layer or op
     binding_span: Span | None = None  # where that assignment names it
     bindings: dict[str, str] = field(default_factory=dict)  # scope -> the name it has there
@@ -80,7 +81,35 @@ class Node:
     output: int = 0
     outputs: int = 1
     group: str | None = None
+    # A layer called with forward arguments (`attn(q, k, v, attn_mask=m, need_weights=False)`,
+    # OpSpec.forward): the tensor ones are inputs after the operands, `forward_inputs` naming
+    # them in order; the plain ones are `forward_args`. Neither is a constructor argument.
+    forward_inputs: tuple[str, ...] = ()
+    forward_args: dict[str, Any] = field(default_factory=dict)
+    # An output torch returns as None (MultiheadAttention's weights with need_weights=False,
+    # OpSpec.none_outputs): it has no shape, and reading it is an error.
+    returns_none: bool = False
     mode: str | None = None  # TRAIN or EVAL: computed only in that mode (`if training`); None: both
+    # Nodes whose sizes its arguments read when the module runs (`pad(x, (0, (7 - W % 7) % 7))`
+    # with W a size of a block's input): see archspec.elaborate.run_sizes.
+    size_sources: tuple[str, ...] = ()
+    # Its arguments hold sizes decided only when shapes are known (run_sizes.SizeExpr), read
+    # off a tensor or comparing the model's symbolic sizes (`2 if 3 < H else 0`).
+    lazy_args: bool = False
+    # The parameter or buffer whose initial value it computes: it runs when the module is built
+    # (in __init__), not in forward (`buffer index: [2401] int64 = ...` of a tensor expression).
+    built_for: str | None = None
+
+    @property
+    def reads_sizes(self) -> bool:
+        return self.lazy_args
+
+    @property
+    def operands(self) -> tuple[str, ...]:
+        """The inputs an op is applied to: `inputs` without the tensor forward arguments."""
+        if not self.forward_inputs:
+            return self.inputs
+        return self.inputs[: len(self.inputs) - len(self.forward_inputs)]
 
 
 @record
@@ -129,6 +158,7 @@ class ShapeAssertion:
     span: Span
     scope: str
     application: int = 0  # the block application it belongs to: PatternVars bind per application
+    dtype: str | None = None  # `h: [N, L] int64 = ...`: the stated dtype, if any
 
 
 class PatternVar(str):

@@ -23,6 +23,7 @@ from archspec.core import diagnostic as diag
 from archspec.core.names import chain_text, closest
 from archspec.core.records import field, record
 from archspec.core.source import SourceFile
+from archspec.elaborate.externs import check_declaration
 from archspec.elaborate.values import Definition
 from archspec.ops import REGISTRY
 from archspec.syntax import ast
@@ -222,16 +223,20 @@ class Loader:
         module = loaded.module
         for imported in module.imports:
             yield from self._import(loaded, imported)
-        for definition in module.definitions:
+        declared = [*module.definitions, *module.externs]  # in file order
+        declared.sort(key=lambda node: node.span.start)
+        for definition in declared:
             name = definition.name.id
             if name in REGISTRY or name == "Sequential":
+                kind = "extern" if isinstance(definition, ast.Extern) else definition.kind
+                what = {"extern": "an extern", "def": "a function"}.get(kind, f"a {kind}")
                 self.reporter.add(
                     diag.make(
                         "E103",
-                        f"'{name}' is already a layer or function; a block cannot take its name",
+                        f"'{name}' is already a layer or function; {what} cannot take its name",
                         definition.name.span,
                         "taken",
-                        help="rename the block",
+                        help=f"rename the {'function' if kind == 'def' else kind}",
                     )
                 )
                 continue
@@ -248,10 +253,18 @@ class Loader:
                 )
                 continue
             self._check_params(definition)
+            if isinstance(definition, ast.Extern):
+                try:
+                    check_declaration(definition)
+                except diag.ArchError as error:  # its uses stay silent
+                    self.reporter.add(error.diagnostic)
+                    loaded.definitions[name] = Definition(None, loaded.source.path)
+                    continue
             loaded.definitions[name] = Definition(
                 definition, loaded.source.path, loaded.definitions
             )
-            loaded.local.append(definition)
+            if isinstance(definition, ast.Definition):
+                loaded.local.append(definition)
 
     def _check_params(self, definition: ast.Definition) -> None:
         seen: dict[str, ast.Param] = {}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from archspec.core.dtypes import CONSTANTS as DTYPE_CONSTANTS
 from archspec.core.records import field, record
 from archspec.elaborate.graph import ModuleInfo
 from archspec.elaborate.values import Definition
 from archspec.syntax import ast
 
-# Names every scope reads and none can bind (the builder refuses them as targets).
-CONSTANTS = {"True": True, "False": False, "None": None}
+# Names every scope reads and none can bind (the builder refuses them as targets); and the dtype
+# names (`to(int64)`), which a scope's own value of that name shadows.
+CONSTANTS = {"True": True, "False": False, "None": None, **DTYPE_CONSTANTS}
 
 
 @record
@@ -29,3 +31,4 @@ class Frame:
     auto_counts: dict[str, int] = field(default_factory=dict)
     application: int = 0  # which application of a block this run is (names in shapes bind per run)
     namespace: dict[str, Definition] | None = None  # blocks visible here (None: the model's file)
+    function: bool = False  # the body of a `def`: plain values only, it returns values

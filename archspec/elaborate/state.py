@@ -7,8 +7,10 @@ persistent=False)`. The name is the attribute's, so the state_dict key is the mo
 the name (`features.1.0.layer_scale`). A parameter counts in the parameter totals; a buffer does
 not (as BatchNorm's running statistics do not).
 
-The initial value is a number (every element that number) or one of INITIALIZERS, each written in
-generated code as torch writes it.
+The initial value is a number (every element that number), one of INITIALIZERS, each written in
+generated code as torch writes it, or a tensor computed when the module is built (TENSOR): an
+expression of creation ops (`arange`, `meshgrid`, ...) and tensor ops that reads no input, as
+torchvision's Swin builds its `relative_position_index` buffer in `__init__`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ INITIALIZERS: dict[str, tuple[tuple[str, Any], ...]] = {
     "trunc_normal": (("mean", 0.0), ("std", 1.0), ("a", -2.0), ("b", 2.0)),
 }
 
+EXTERN = "extern"  # an initial value made by a Python function (`extern "pkg.mod:fn"(...)`)
+TENSOR = "tensor"  # an initial value computed by a tensor expression (StateInfo.init_node)
+
 # Options after the initial value, per kind, with their defaults (torch's).
 OPTIONS: dict[str, dict[str, bool]] = {
     PARAM: {"requires_grad": True},  # nn.Parameter(data, requires_grad=True)
@@ -49,6 +54,10 @@ class StateInfo:
     init_args: dict[str, Any]  # the initializer's arguments, defaults filled in
     span: Span
     options: dict[str, bool]  # OPTIONS of its kind, defaults filled in
+    # init == TENSOR: the graph node (of the first application) whose value it starts as,
+    # computed when the module is built from sizes and creation ops (arange, meshgrid, ...).
+    init_node: str | None = None
+    dtype: str = "float32"  # `buffer index: [49] int64 = zeros()`
 
     @property
     def numel(self) -> int:

@@ -5,6 +5,8 @@ Plain values are Python's own: int, float, bool, str, None, tuple, list, range, 
 
 - `Tensor`: the output of a graph node (an input, or an op application);
 - `Recipe`: a layer, Sequential or block call, evaluated but not built yet (`Conv2d(1, 32, 3)`);
+- `ModuleRef`: a built layer of a ModuleList, as a loop binds it (`for conv in convs`);
+- `NoneOutput`: an output torch returns as None (`attn(q, k, v, need_weights=False)`'s weights);
 - `POISON`: what a failed statement would have bound. Anything computed from POISON is POISON,
   silently, so one mistake is reported once.
 """
@@ -16,6 +18,7 @@ from typing import Any
 from archspec.core.dims import Sym
 from archspec.core.records import field, record
 from archspec.core.source import Span
+from archspec.elaborate.run_sizes import RunSize
 from archspec.syntax import ast
 
 
@@ -48,13 +51,34 @@ class Recipe:
     """A layer, Sequential or block call, evaluated but not built yet (`Conv2d(1, 32, 3)`)."""
 
     func: str
-    kind: str  # "layer", "sequential", "block"
+    kind: str  # "layer", "sequential", "list", "dict", "block"
     positional: list[Any]
     keywords: dict[str, Any]
     arg_spans: dict[str, Span]  # parameter name (or "#i" for a Sequential child) -> span
     span: Span
     children: list[tuple[ast.Label | None, Any, Span]] = field(default_factory=list)
     definition: Definition | None = None  # blocks: the definition the name resolved to
+
+
+@record
+class ModuleRef:
+    """A layer of a ModuleList, bound to a loop's or comprehension's variable (`[x -> conv for conv
+    in convs]`), as torch code iterates `for conv in self.convs`: applied by `x -> conv` or
+    `conv(x)`. Built already, so it is no argument of a layer or block."""
+
+    module: Any  # the child's graph.ModuleInfo (equal only to itself)
+    source: str  # how the spec would index it, for messages: "convs[0]"
+
+
+@record(frozen=True)
+class NoneOutput:
+    """An output torch returns as None, as MultiheadAttention's weights with need_weights=False
+    (OpSpec.none_outputs): unpacking binds it (`y, _ = attn(q, k, v, need_weights=False)`),
+    reading it is an E108 at the read."""
+
+    why: str  # "MultiheadAttention returns no weights with need_weights=False"
+    help: str
+    span: Span  # the call that returned it
 
 
 class Outputs(tuple):
@@ -101,10 +125,15 @@ def kind_of(value: Any) -> str:
         return "a tensor"
     if isinstance(value, Recipe):
         return f"a layer ({value.func})"
+    if isinstance(value, ModuleRef):
+        return f"the layer {value.source}"
     if isinstance(value, Outputs):
-        return f"the {len(value)} tensors {value.source} returns"
+        nested = any(isinstance(item, tuple) for item in value)  # LSTM's (out, (h_n, c_n))
+        return f"the {len(value)} {'values' if nested else 'tensors'} {value.source} returns"
     if isinstance(value, Unsized):
         return f"the tensors {value.op}() returns (how many, only the input's shape tells)"
+    if isinstance(value, NoneOutput):
+        return f"None ({value.why})"
     if value is None:
         return "None"
     if isinstance(value, bool):
@@ -115,6 +144,8 @@ def kind_of(value: Any) -> str:
         return f"the string {value!r}"
     if isinstance(value, Sym):
         return f"the symbolic size {value}"
+    if isinstance(value, RunSize):
+        return f"the size {value} (read off an input when the module runs)"
     if isinstance(value, (list, tuple, range)):
         return f"a {type(value).__name__} of {len(value)} items"
     return type(value).__name__

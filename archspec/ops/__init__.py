@@ -2,16 +2,21 @@
 
 from archspec.ops import (  # noqa: F401  (imported for their registrations)
     activation,
+    compare,
     conv,
+    creation,
+    embedding,
     indexing,
     linear,
     merge,
     multi,
     norm,
     pool,
+    recurrent,
     regularization,
     reshape,
     tensor,
+    transformer,
 )
 from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, Param, RuleContext
 from archspec.ops.registry import REGISTRY, register

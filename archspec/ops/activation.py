@@ -16,6 +16,7 @@ from archspec.ops.base import (
     positive_int,
 )
 from archspec.ops.common import values_per_sample
+from archspec.ops.dtype_rules import float_math
 from archspec.ops.registry import register
 
 INPLACE = Param("inplace", False, check=boolean)
@@ -130,6 +131,8 @@ def _activation_function(name: str, torch: str, params, summary: str) -> OpSpec:
         rule=_same_shape,
         kind="function",
         summary=summary,
+        # torch.sigmoid and torch.tanh of integers are float32, as torch.exp's
+        dtype=float_math if name in ("sigmoid", "tanh") else None,
     )
 
 

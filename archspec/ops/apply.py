@@ -10,9 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.core.dims import Dim, Shape, Sym, SymbolicError, format_shape
+from archspec.core.dims import (
+    Dim,
+    Shape,
+    Sym,
+    SymbolicError,
+    active_sizing,
+    exact_quotient,
+    format_shape,
+)
 from archspec.core.records import field, record
-from archspec.ops.base import INFER, REQUIRED, ArgError, OpFailure, OpSpec, RuleContext
+from archspec.ops.base import (
+    INFER,
+    REQUIRED,
+    ArgError,
+    ForwardTensor,
+    OpFailure,
+    OpSpec,
+    RuleContext,
+)
+from archspec.ops.dtype_rules import floating
 
 
 class BindError(Exception):
@@ -89,6 +106,36 @@ def check_arguments(op: OpSpec, values: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+def check_forward(op: OpSpec, given: dict[str, Any]) -> dict[str, Any]:
+    """The forward values a rule reads (`ctx.forward`): each of `op.forward` as given or torch's
+    default; a plain value through its check (a tensor one is a ForwardTensor or None)."""
+    values: dict[str, Any] = {}
+    for param in op.forward:
+        value = given.get(param.name, param.default)
+        if param.check is not None and not param.is_tensor:
+            try:
+                value = param.check(param.name, value)
+            except ArgError as error:
+                raise OpFailure("E105", error.message, arg=param.name, help=error.help) from None
+        values[param.name] = value
+    return values
+
+
+def split_forward(
+    inputs: list[Shape], dtypes: list[str], names: tuple[str, ...], plain: dict[str, Any]
+) -> tuple[list[Shape], list[str], dict[str, Any]]:
+    """A layer node's inputs are its operands, then its tensor forward arguments (`names`, in
+    order; graph.Node.forward_inputs): (the operands' shapes, their dtypes, the forward values
+    `evaluate` takes, the plain ones and a ForwardTensor for each tensor)."""
+    count = len(inputs) - len(names)
+    forward = dict(plain)
+    for offset, name in enumerate(names):
+        forward[name] = ForwardTensor(
+            inputs[count + offset], dtypes[count + offset], count + offset
+        )
+    return inputs[:count], dtypes[:count], forward
+
+
 @record
 class Evaluation:
     shape: Shape
@@ -97,6 +144,7 @@ class Evaluation:
     warnings: list[OpFailure] = field(default_factory=list)
     params: int = 0
     macs: Dim = 0
+    dtype: str = "float32"  # the output's (every output's, for an op of several)
 
 
 def evaluate(
@@ -105,11 +153,15 @@ def evaluate(
     inputs: list[Shape],
     input_explanations: list[dict[int, str]] | None = None,
     checked: dict[str, Any] | None = None,
+    dtypes: list[str] | None = None,
+    forward: dict[str, Any] | None = None,
 ) -> Evaluation:
     """`checked`: check_arguments(op, values) when the caller has it already (a layer's arguments
-    are checked once, when elaboration builds it, however often it is applied)."""
+    are checked once, when elaboration builds it, however often it is applied). `dtypes`: the
+    inputs' dtypes (None: all float32). `forward`: a layer's forward arguments as given at this
+    application (see split_forward); `inputs` and `dtypes` are then its operands only."""
     try:
-        return _evaluate(op, values, inputs, input_explanations, checked)
+        return _evaluate(op, values, inputs, input_explanations, checked, dtypes, forward)
     except SymbolicError as error:
         # A rule needed a number where the input has a symbolic size (a float scale factor,
         # a count read off a spatial dim): say so at the call rather than guess.
@@ -128,10 +180,16 @@ def _evaluate(
     inputs: list[Shape],
     input_explanations: list[dict[int, str]] | None = None,
     checked: dict[str, Any] | None = None,
+    dtypes: list[str] | None = None,
+    forward: dict[str, Any] | None = None,
 ) -> Evaluation:
     args = check_arguments(op, values) if checked is None else checked
     tensors = op.tensor_params  # a fresh dict either way: `?` is resolved in it below
+    scalars = {}
     if tensors:
+        scalars = {  # number operands, `x * 0.5`, `x - min(H, W)` (a size, maybe symbolic)
+            name: args[name] for name in tensors if isinstance(args.get(name), (int, float, Sym))
+        }
         args = {name: value for name, value in args.items() if name not in tensors}
     else:
         args = dict(args)
@@ -166,7 +224,9 @@ def _evaluate(
             continue  # a multi-dim value (LayerNorm's normalized_shape): the rule compares it
         elif args[param.name] != actual:
             raise _mismatch(op, param.name, args[param.name], actual, inputs, input_explanations)
-    ctx = RuleContext(op, args, inputs)
+    given = check_forward(op, forward or {}) if op.forward else None
+    ctx = RuleContext(op, args, inputs, dtypes, scalars, given)
+    dtype = (op.dtype or floating)(ctx)
     if op.validate is not None:
         op.validate(ctx)
     shape = tuple(op.rule(ctx))
@@ -176,8 +236,24 @@ def _evaluate(
         explanations=ctx.explanations,
         warnings=ctx.warnings,
         params=op.count_params(args),
-        macs=op.count_macs(args, inputs, shape) if op.count_macs else 0,
+        macs=_whole_samples(op.count_macs(args, inputs, shape), shape) if op.count_macs else 0,
+        dtype=dtype,
     )
+
+
+def _whole_samples(macs: Dim, shape: Shape) -> Dim:
+    """MACs are counted per row of dim 0, the batch; where a reshape folded pieces of each sample
+    into it (Swin's windows: [N·64, 49, 96]) a sample is several rows, and counts them all."""
+    # (`macs == 0` of a symbolic count would be decided, and guarded, by the sizes search)
+    if not shape or not isinstance(shape[0], Sym) or (isinstance(macs, int) and macs == 0):
+        return macs  # several outputs (a tuple of shapes) or a number: dim 0 is the batch
+    sizing = active_sizing()
+    hinted = sizing.hints if sizing is not None else {}
+    batch = {atom for atom in shape[0].atoms() if isinstance(atom, str) and atom not in hinted}
+    if len(batch) != 1:
+        return macs
+    rows = exact_quotient(shape[0], Sym.named(batch.pop()))
+    return macs if rows is None or (isinstance(rows, int) and rows == 1) else macs * rows
 
 
 def _rank_help(op: OpSpec, rank: int) -> str | None:
@@ -194,6 +270,8 @@ def _other_reading(op, name: str, declared, actual, shape: Shape) -> str | None:
     the alternatives. (A channel count read from dim 1 that equals a spatial size is a
     coincidence too often to mean anything.)"""
     last = len(shape) - 1
+    if name == "input_size":  # RNN, LSTM, GRU: features last, in any layout
+        return _sequence_reading(op, declared, actual, shape)
     if name not in _LAST_DIM_COUNTS or type(declared) is not int or len(shape) < 3:
         return None
     if not all(type(d) is int for d in shape[1:]):
@@ -227,6 +305,28 @@ def _other_reading(op, name: str, declared, actual, shape: Shape) -> str | None:
 
 
 _LAST_DIM_COUNTS = ("in_features", "normalized_shape")
+
+# A recurrent layer's input with its features in another dim: rank, dim -> how to move them last.
+_SEQUENCE_MOVES = {
+    (2, 0): "`-> transpose(0, 1)` makes the unbatched [L, H_in]",
+    (3, 0): "`-> permute(2, 1, 0)` makes [L, N, H_in] of [H_in, N, L] (batch_first=False)",
+    (3, 1): "a channels-first [N, H_in, L] (a Conv1d's output) becomes [N, L, H_in] with "
+    "`-> transpose(1, 2)` and batch_first=True, or [L, N, H_in] with `-> permute(2, 0, 1)`",
+}
+
+
+def _sequence_reading(op, declared, actual, shape: Shape) -> str | None:
+    """Help when an RNN's, LSTM's or GRU's input_size is another dim of its input than the last:
+    the sequence is laid out another way than torch reads it ([L, N, H_in], [N, L, H_in] with
+    batch_first=True, [L, H_in] unbatched)."""
+    index = next((i for i, d in enumerate(shape[:-1]) if type(d) is int and d == declared), None)
+    if index is None:
+        return None
+    return (
+        f"{declared} is dim {index} of {format_shape(shape)}, but {op.name} reads input_size "
+        f"from the last dim ({actual}): {_SEQUENCE_MOVES[len(shape), index]}; set "
+        f"input_size={actual} only if the last dim holds the features"
+    )
 
 
 def _product(dims) -> int:

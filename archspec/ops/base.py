@@ -61,6 +61,57 @@ class Param:
     keyword_only: bool = False
     is_tensor: bool = False  # a tensor operand of a function (input, tensors, other)
     scalar: bool = False  # a tensor operand that may be a plain number (torch.add's other)
+    # A layer-valued argument (TransformerEncoder's encoder_layer, its norm): the ops whose layer
+    # it takes. The spec writes a layer call there; the elaborator binds and checks that call's
+    # own arguments and passes a LayerArg, which the rule, the counts and codegen read.
+    layer: tuple[str, ...] = ()
+
+
+@record(frozen=True)
+class LayerArg:
+    """A layer given as another layer's argument (`TransformerEncoder(TransformerEncoderLayer(512,
+    8), 6, norm=LayerNorm(512))`): its op, its arguments checked with torch's defaults filled in,
+    and those the spec gave by keyword (generated code writes it as the spec did)."""
+
+    op: OpSpec
+    items: tuple[tuple[str, Any], ...]  # (parameter, checked value), in the op's order
+    keywords: frozenset[str] = frozenset()
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.items)
+
+    def __str__(self) -> str:
+        """The call in the spec's words, only what differs from torch's defaults:
+        `TransformerEncoderLayer(512, 8, batch_first=True)`."""
+        parts, positional = [], True
+        for param in self.op.params:
+            value = dict(self.items)[param.name]
+            if param.default is not REQUIRED and value == param.default:
+                positional = False
+                continue
+            positional = positional and param.name not in self.keywords
+            text = _show(value)
+            parts.append(text if positional else f"{param.name}={text}")
+        return f"{self.op.name}({', '.join(parts)})"
+
+
+def layer_of(*names: str) -> Callable[[str, Any], Any]:
+    """The check of a layer-valued argument (Param.layer): a LayerArg of one of these ops."""
+
+    def checker(name: str, value: Any) -> Any:
+        if not isinstance(value, LayerArg) or value.op.name not in names:
+            wanted = " or ".join(f"{n}(...)" for n in names)
+            raise ArgError(f"{name} must be a layer, {wanted}, got {_show(value)}")
+        return value
+
+    return checker
+
+
+def ONE_PER_INPUT(args: dict[str, Any]) -> None:  # noqa: N802 - a marker, as REQUIRED is
+    """OpSpec.outputs of an op with one output per tensor input (meshgrid): the elaborator
+    counts the inputs (the arguments cannot tell)."""
+    return None
 
 
 @record(frozen=True)
@@ -92,6 +143,25 @@ class OpSpec:
     # bound arguments where they tell (chunk(3): 3), else None (unbind: the input's size says).
     # Its rule returns one shape per output. None here: an op of one output.
     outputs: Callable[[dict[str, Any]], int | None] | None = None
+    # How torch nests those outputs, as the sizes of the top-level items: LSTM's
+    # (output, (h_n, c_n)) is (1, 2), output 0 alone and outputs 1 and 2 a pair. None: flat.
+    output_groups: tuple[int, ...] | None = None
+    # The output's dtype from the operands' (ops/dtype_rules.py), refusing the dtypes torch
+    # refuses; None: dtype_rules.floating (floating operands of one dtype, kept).
+    dtype: Callable[[RuleContext], str] | None = None
+    # A layer's forward parameters after its input tensors, torch's names and defaults
+    # (nn.MultiheadAttention.forward's key_padding_mask, need_weights, ...), given by keyword
+    # where the layer is called: `attn(q, k, v, need_weights=False)`. `is_tensor` ones are
+    # optional extra tensor inputs (masks, hx), the others plain values (their `check` runs);
+    # the rule reads them all as `ctx.forward`. They are no constructor arguments: each
+    # application of one layer has its own.
+    forward: tuple[Param, ...] = ()
+    # The outputs torch returns as None for these forward values (need_weights=False): output
+    # index -> (why, help), the error at a read of one. Gets every forward value, defaults too.
+    none_outputs: Callable[[dict[str, Any]], dict[int, tuple[str, str]]] | None = None
+    # A module archspec does not know (`extern` in a spec): what the elaborator knows of its
+    # declaration (archspec.elaborate.externs.ExternInfo); None for every registered op.
+    extern: Any = None
 
     def __post_init__(self) -> None:
         # Looked up for every argument of every call: a dict, not a scan of `params`.
@@ -102,6 +172,7 @@ class OpSpec:
         object.__setattr__(self, "positional", tuple(p for p in self.params if not p.keyword_only))
         variadic = next((p for p in self.params if p.variadic), None)
         object.__setattr__(self, "variadic_param", variadic)
+        object.__setattr__(self, "_forward_by_name", {p.name: p for p in self.forward})
 
     def param(self, name: str) -> Param:
         return self._by_name[name]
@@ -109,15 +180,37 @@ class OpSpec:
     def has_param(self, name: str) -> bool:
         return name in self._by_name
 
+    def forward_param(self, name: str) -> Param | None:
+        """The forward parameter `name` (`need_weights`), or None."""
+        return self._forward_by_name.get(name)
+
     @property
     def signature(self) -> str:
-        parts = []
-        for p in self.params:
-            text = f"*{p.name}" if p.variadic else p.name
-            if p.default is not REQUIRED and not p.variadic:
-                text += f"={p.default!r}"
-            parts.append(text)
-        return f"{self.name}({', '.join(parts)})"
+        return f"{self.name}({', '.join(map(_param_text, self.params))})"
+
+    @property
+    def forward_signature(self) -> str:
+        """How a layer is called: `MultiheadAttention(...)(3 tensors, key_padding_mask=None,
+        ...)`."""
+        tensors = "tensor" if self.inputs == 1 else f"{self.inputs} tensors"
+        return f"{self.name}(...)({', '.join([tensors, *map(_param_text, self.forward)])})"
+
+
+def _param_text(param: Param) -> str:
+    text = f"*{param.name}" if param.variadic else param.name
+    if param.default is not REQUIRED and not param.variadic:
+        text += f"={param.default!r}"
+    return text
+
+
+@record(frozen=True)
+class ForwardTensor:
+    """A tensor forward argument as a rule sees it in `ctx.forward` (`attn_mask=mask`): its shape
+    and dtype, and its position among the node's inputs (`OpFailure.input` points at it)."""
+
+    shape: Shape
+    dtype: str
+    input: int
 
 
 @record(frozen=True)
@@ -126,15 +219,33 @@ class Emission:
 
     tensors: dict[str, str]  # tensor parameter -> expression ("x", "[a, b]")
     args: dict[str, str]  # non-tensor parameter -> literal, only those that differ from defaults
+    # An op with no tensor input (arange): `x.device` of a tensor the forward holds, to create
+    # on; None where there is none.
+    device: str | None = None
 
 
 class RuleContext:
     """What a shape rule sees: resolved arguments and input shapes; and how it reports."""
 
-    def __init__(self, op: OpSpec, args: dict[str, Any], inputs: list[Shape]):
+    def __init__(
+        self,
+        op: OpSpec,
+        args: dict[str, Any],
+        inputs: list[Shape],
+        dtypes: list[str] | None = None,
+        scalars: dict[str, Any] | None = None,
+        forward: dict[str, Any] | None = None,
+    ):
         self.op = op
         self.args = args
         self.inputs = inputs
+        # A layer's forward values (OpSpec.forward), defaults filled in: plain values checked, a
+        # tensor one a ForwardTensor or None. The operands (`inputs`, `dtypes`) leave them out.
+        self.forward = forward or {}
+        # The tensor inputs' dtypes (float32 where the caller tracks none), and the number
+        # operands of tensor parameters (`x * 0.5`: other=0.5), which args leave out.
+        self.dtypes = dtypes if dtypes is not None else ["float32"] * len(inputs)
+        self.scalars = scalars or {}
         self.explanations: dict[int, str] = {}
         self.warnings: list[OpFailure] = []
 
@@ -253,6 +364,8 @@ def int_tuple(n: int, element: Callable[[str, Any], int]) -> Callable[[str, Any]
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, LayerArg):
+        return str(value)
     if isinstance(value, str):
         return repr(value)
     if isinstance(value, tuple):

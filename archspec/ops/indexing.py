@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from archspec.core.dims import Dim, Sym, format_dim, format_shape
 from archspec.ops.base import ArgError, OpSpec, Param, RuleContext, show_value
+from archspec.ops.dtype_rules import keep, refuse
 from archspec.ops.registry import register
 from archspec.ops.subscripts import ELLIPSIS, Indices, SliceItem
 from archspec.ops.tensor import _dim_order, _permute_rule
@@ -80,7 +81,8 @@ def _slice_length(ctx: RuleContext, item: SliceItem, dim: int, size: Dim) -> Dim
             input=0,
             help="use a positive step, e.g. `::2` for every other position",
         )
-    if not isinstance(size, Sym):  # Python's own arithmetic, which torch follows
+    symbolic_bound = isinstance(item.start, Sym) or isinstance(item.stop, Sym)
+    if not isinstance(size, Sym) and not symbolic_bound:  # Python's arithmetic, as torch's
         return len(range(*slice(item.start, item.stop, step).indices(size)))
     if item.start in (None, 0) and item.stop is None:  # the whole dim: no size need be compared
         return size if step == 1 else (size + step - 1) // step
@@ -152,7 +154,53 @@ register(
         rule=_getitem_rule,
         kind="function",
         summary="indexes and slices with torch's rules (`x[:, 0]`, `x[..., :C]`, `x[None]`)",
+        dtype=keep,
         emit=lambda e: f"{e.tensors['input']}[{e.args['index']}]",
+    )
+)
+
+
+# ---------------------------------------------------------------- indexing with a tensor
+
+
+def _advanced_index_rule(ctx: RuleContext):
+    """`table[index]` with an integer tensor (torch's advanced indexing of dim 0): the rows of
+    the table the index names, in the index's shape: index.shape + table.shape[1:]. Whether
+    each index lies in range is known only when the model runs."""
+    table, index = ctx.inputs
+    if not table:
+        ctx.fail(
+            "E206",
+            f"a 0-d tensor cannot be indexed with the tensor {format_shape(index)}",
+            input=0,
+            help="index a tensor of at least 1 dim",
+        )
+    return (*index, *table[1:])
+
+
+def _advanced_index_dtype(ctx: RuleContext) -> str:
+    table, index = ctx.dtypes
+    if index not in ("int64", "int32"):
+        help = "convert the index with `-> long()`"
+        if index == "bool":
+            help = (
+                "a bool mask selects a number of elements known only at run time; keep the "
+                "shape with `where(mask, x, 0.0)` or `x -> masked_fill(mask, 0.0)`"
+            )
+        refuse(ctx, "index", index, "an int64 (or int32) index", help=help)
+    return table
+
+
+register(
+    OpSpec(
+        name="advanced_index",
+        torch="Tensor.__getitem__",
+        params=(Param("input", is_tensor=True), Param("index", is_tensor=True)),
+        rule=_advanced_index_rule,
+        kind="function",
+        summary="rows of a tensor picked by an integer tensor (`table[index]`)",
+        dtype=_advanced_index_dtype,
+        emit=lambda e: f"{e.tensors['input']}[{e.tensors['index']}]",
     )
 )
 
@@ -180,5 +228,6 @@ register(
         params=(Param("dims", check=_dims_list),),
         rule=_permute_layer_rule,
         summary="reorders the dims (torchvision's module form of permute)",
+        dtype=keep,
     )
 )

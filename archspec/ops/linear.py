@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archspec.core.dims import format_shape, product
 from archspec.ops.base import OpFailure, OpSpec, Param, RuleContext, boolean, positive_int
+from archspec.ops.dtype_rules import keep
 from archspec.ops.registry import register
 
 
@@ -124,5 +125,6 @@ register(
         params=(),
         rule=lambda ctx: ctx.input,
         summary="passes its input through unchanged",
+        dtype=keep,
     )
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from archspec.core.dims import format_dim, format_shape
 from archspec.ops.base import OpSpec, Param, RuleContext, integer
 from archspec.ops.common import layout_of
+from archspec.ops.dtype_rules import arithmetic, keep, true_division
 from archspec.ops.registry import register
 
 
@@ -168,6 +169,7 @@ def _binary(name: str, symbol: str, verb: str, help_text, summary: str) -> OpSpe
         kind="function",
         summary=summary,
         emit=lambda e: f"{e.tensors['input']} {symbol} {e.tensors['other']}",
+        dtype=true_division if name == "div" else arithmetic,
     )
 
 
@@ -179,6 +181,7 @@ register(
         rule=_cat_rule,
         kind="function",
         summary="joins tensors along an existing dim",
+        dtype=keep,
     )
 )
 # name, operator, verb of the message, help for a mismatch, summary

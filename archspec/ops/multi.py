@@ -1,6 +1,6 @@
 """Ops that return several tensors: `chunk`, `split` and `unbind` (torch.chunk, torch.split,
 torch.unbind) and the layer `MultiheadAttention` (nn.MultiheadAttention), whose application gives
-(attn_output, attn_weights).
+(attn_output, attn_weights), or (attn_output, None) with need_weights=False.
 
 Each rule returns one shape per output, in torch's order; elaboration makes one graph node per
 output (graph.Node.output) and inference keeps each node's own. `OpSpec.outputs` says how many
@@ -11,9 +11,11 @@ knows). When the input gives another count, the rule's explanation of the count 
 
 from __future__ import annotations
 
+from archspec.core import dtypes as dt
 from archspec.core.dims import Dim, Sym, format_shape
 from archspec.ops.base import (
     ArgError,
+    ForwardTensor,
     OpSpec,
     Param,
     RuleContext,
@@ -24,6 +26,7 @@ from archspec.ops.base import (
     probability,
     show_value,
 )
+from archspec.ops.dtype_rules import keep
 from archspec.ops.linear import last_dim
 from archspec.ops.registry import register
 from archspec.ops.reshape import wrap_dim
@@ -171,6 +174,7 @@ register(
         kind="function",
         outputs=lambda args: args["chunks"] if type(args["chunks"]) is int else None,
         summary="cuts a dim into pieces of ⌈size/chunks⌉ (fewer pieces when they cover it)",
+        dtype=keep,
         emit=lambda e: f"{e.tensors['input']}.chunk({_args(e, 'chunks', 'dim')})",
     )
 )
@@ -187,6 +191,7 @@ register(
         kind="function",
         outputs=_split_count,
         summary="cuts a dim into pieces of one size, or of the listed sizes",
+        dtype=keep,
         emit=lambda e: f"{e.tensors['input']}.split({_args(e, 'split_size_or_sections', 'dim')})",
     )
 )
@@ -199,6 +204,7 @@ register(
         kind="function",
         outputs=lambda args: None,
         summary="one tensor per index of a dim, that dim removed",
+        dtype=keep,
         emit=lambda e: f"{e.tensors['input']}.unbind({_args(e, 'dim')})",
     )
 )
@@ -286,13 +292,111 @@ def _attention_layout(ctx: RuleContext):
 
 def _attention_rule(ctx: RuleContext):
     query, key, _value, batched = _attention_layout(ctx)
-    extra = int(ctx["add_bias_kv"]) + int(ctx["add_zero_attn"])
+    _attention_masks(ctx, query, key, batched)
     output = (*query[:-1], ctx["embed_dim"])
-    if not batched:
-        return output, (query[0], key[0] + extra)
-    if ctx["batch_first"]:
-        return output, (query[0], query[1], key[1] + extra)
-    return output, (query[1], query[0], key[0] + extra)
+    if not ctx.forward["need_weights"]:
+        return output, None  # torch returns (attn_output, None)
+    extra = int(ctx["add_bias_kv"]) + int(ctx["add_zero_attn"])
+    sequence = 1 if batched and ctx["batch_first"] else 0
+    length, source = query[sequence], key[sequence] + extra
+    heads = () if ctx.forward["average_attn_weights"] else (ctx["num_heads"],)
+    batch = (query[1 - sequence],) if batched else ()
+    return output, (*batch, *heads, length, source)
+
+
+def _attention_masks(ctx: RuleContext, query, key, batched: bool) -> None:
+    """The masks as F.multi_head_attention_forward checks them (torch 2.14): key_padding_mask
+    (N, S), (S) for an unbatched query; attn_mask (L, S) or (N·num_heads, L, S); each bool or of
+    the query's floating dtype (`_canonical_mask` refuses other dtypes, and a float mask of
+    another dtype fails in baddbmm); is_causal only with an attn_mask (torch: "Need attn_mask if
+    specifying the is_causal hint"). With is_causal, no key_padding_mask and need_weights=False
+    torch drops attn_mask unread; archspec checks it all the same, as the mask is_causal promises
+    is the causal one. S is the key's length before add_bias_kv and add_zero_attn pad the masks."""
+    sequence = 1 if batched and ctx["batch_first"] else 0
+    length, source = query[sequence], key[sequence]
+    batch = query[1 - sequence] if batched else None
+    where = (
+        f"L = {length} from the query {format_shape(query)}, S = {source} from the key "
+        f"{format_shape(key)}"
+    )
+    padding = ctx.forward["key_padding_mask"]
+    if padding is not None:
+        _mask_dtype(ctx, "key_padding_mask", padding)
+        expected, text = ((batch, source), "(N, S)") if batched else ((source,), "(S)")
+        _mask_shape(ctx, "key_padding_mask", padding, [(expected, text)], batched, where)
+    attention = ctx.forward["attn_mask"]
+    if attention is not None:
+        _mask_dtype(ctx, "attn_mask", attention)
+        heads = ctx["num_heads"]
+        stacked = (batch * heads if batched else heads, length, source)
+        forms = [((length, source), "(L, S)"), (stacked, "(N·num_heads, L, S)")]
+        if not batched:
+            forms[1] = (stacked, "(num_heads, L, S)")
+        _mask_shape(ctx, "attn_mask", attention, forms, batched, where)
+    elif ctx.forward["is_causal"]:
+        ctx.fail(
+            "E105",
+            "MultiheadAttention's is_causal=True needs an attn_mask: torch takes is_causal as a "
+            "hint that attn_mask is the causal mask, and refuses it alone",
+            arg="is_causal",
+            help=f"pass the causal mask too: attn_mask=mask with mask an (L, S) = "
+            f"{format_shape((length, source))} bool tensor, True above the diagonal",
+        )
+
+
+def _mask_dtype(ctx: RuleContext, name: str, mask: ForwardTensor) -> None:
+    query = ctx.dtypes[0]
+    if mask.dtype != "bool" and mask.dtype != query:
+        kind = "a float mask of another dtype" if dt.is_floating(mask.dtype) else "the dtype"
+        ctx.fail(
+            "E108",
+            f"MultiheadAttention's {name} must be bool or {query} (the query's dtype), got "
+            f"{mask.dtype}",
+            arg=name,
+            input=mask.input,
+            help=f"torch refuses {kind}: convert it, `-> bool()` for a mask of True where "
+            f"attention is blocked, or `-> {_CONVERSIONS.get(query, 'float')}()` for one added to "
+            "the scores",
+        )
+
+
+# The conversion function of each floating dtype (docs/language.md, "Dtypes").
+_CONVERSIONS = {"float32": "float", "float64": "double", "float16": "half", "bfloat16": "bfloat16"}
+
+
+def _mask_shape(ctx: RuleContext, name: str, mask: ForwardTensor, forms, batched, where) -> None:
+    """Refuse a mask of none of the `forms` ((shape, the shape in letters)), as torch does."""
+    ranks = [len(shape) for shape, _ in forms]
+    named = " or ".join(f"{text} = {format_shape(shape)}" for shape, text in forms)
+    if len(mask.shape) not in ranks:
+        query = "batched (3-d)" if batched else "unbatched (2-d)"
+        ctx.fail(
+            "E206",
+            f"MultiheadAttention's {name} is {len(mask.shape)}-d {format_shape(mask.shape)}, but "
+            f"a {query} query takes it as {named}",
+            arg=name,
+            input=mask.input,
+            help=f"give {name} the shape {named} ({where})",
+        )
+    shape, text = forms[ranks.index(len(mask.shape))]
+    if tuple(mask.shape) != shape:
+        ctx.fail(
+            "E205",
+            f"MultiheadAttention's {name} is {format_shape(mask.shape)}, but must be {text} = "
+            f"{format_shape(shape)}",
+            arg=name,
+            input=mask.input,
+            notes=(where,),
+            help=f"give {name} the shape {named}",
+        )
+
+
+def _no_weights(forward) -> dict[int, tuple[str, str]]:
+    """OpSpec.none_outputs: torch returns (attn_output, None) with need_weights=False."""
+    if forward["need_weights"] is not False:
+        return {}
+    why = "MultiheadAttention returns no weights with need_weights=False"
+    return {1: (why, "drop need_weights=False to get them, or unpack them into `_`")}
 
 
 def _attention_params(args) -> int:
@@ -346,5 +450,13 @@ register(
         inputs=3,
         outputs=lambda args: 2,
         summary="multi-head attention of a query over key and value: (output, averaged weights)",
+        forward=(
+            Param("key_padding_mask", None, is_tensor=True),
+            Param("need_weights", True, check=boolean),
+            Param("attn_mask", None, is_tensor=True),
+            Param("average_attn_weights", True, check=boolean),
+            Param("is_causal", False, check=boolean),
+        ),
+        none_outputs=_no_weights,
     )
 )

@@ -257,7 +257,9 @@ for _spatial in (1, 2, 3):
 for _spatial in (1, 2):
     register(_adaptive_pool("max", _spatial))
 
-register(_window_pool("max", 2, functional=True))
-register(_window_pool("avg", 2, functional=True))
-register(_adaptive_pool("avg", 2, functional=True))
-register(_adaptive_pool("max", 2, functional=True))
+# F.max_pool1d, F.avg_pool1d (M5's global average over time), ... and their 2-d forms.
+for _spatial in (1, 2):
+    register(_window_pool("max", _spatial, functional=True))
+    register(_window_pool("avg", _spatial, functional=True))
+    register(_adaptive_pool("avg", _spatial, functional=True))
+    register(_adaptive_pool("max", _spatial, functional=True))

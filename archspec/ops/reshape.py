@@ -21,6 +21,7 @@ from archspec.ops.base import (
     show_value,
 )
 from archspec.ops.common import SPATIAL_NAMES, spatial_dims
+from archspec.ops.dtype_rules import keep
 from archspec.ops.registry import register
 
 INPUT = Param("input", is_tensor=True)
@@ -103,8 +104,11 @@ def _target_shape(name: str, value):
     return tuple(value)
 
 
-def _resolve(ctx: RuleContext, arg: str, total: Dim, target: tuple, what: str) -> tuple:
-    """`target` with its -1 replaced so that it holds `total` elements (E208 when impossible)."""
+def _resolve(ctx: RuleContext, arg: str, total: Dim, target: tuple, what: str | tuple) -> tuple:
+    """`target` with its -1 replaced so that it holds `total` elements (E208 when impossible).
+    `what` names the source: a text, or the input's shape (formatted only for a message: a
+    symbolic shape's text is long, and the sizes search runs this rule thousands of times)."""
+    what = _What(what)
     known = product(size for size in target if size != -1)
     if -1 not in target:
         if known != total:
@@ -131,9 +135,17 @@ def _resolve(ctx: RuleContext, arg: str, total: Dim, target: tuple, what: str) -
     return tuple(inferred if size == -1 else size for size in target)
 
 
+class _What:
+    def __init__(self, what: str | tuple):
+        self.what = what
+
+    def __str__(self) -> str:
+        return self.what if isinstance(self.what, str) else format_shape(self.what)
+
+
 def _reshape_rule(ctx: RuleContext):
     shape = ctx.input
-    target = _resolve(ctx, "shape", product(shape), ctx["shape"], format_shape(shape))
+    target = _resolve(ctx, "shape", product(shape), ctx["shape"], tuple(shape))
     # A -1 that merges a run of input dims (reshape(N, -1)) is explained like flatten.
     if -1 in ctx["shape"]:
         at = ctx["shape"].index(-1)
@@ -275,6 +287,7 @@ def _pad(name: str, spatial: int, mode: str, ranks, summary: str, value: bool = 
         rule=_pad_rule(spatial, mode),
         ranks=ranks,
         summary=summary,
+        dtype=keep if mode == "constant" else None,
     )
 
 
@@ -470,6 +483,7 @@ register(
         params=(Param("start_dim", 1, check=integer), Param("end_dim", -1, check=integer)),
         rule=_flatten_rule,
         summary="merges dims start_dim..end_dim (from dim 1: keeps the batch)",
+        dtype=keep,
     )
 )
 register(
@@ -481,6 +495,7 @@ register(
         rule=_flatten_rule,
         kind="function",
         summary="merges dims start_dim..end_dim (from dim 0 by default)",
+        dtype=keep,
     )
 )
 register(
@@ -493,6 +508,7 @@ register(
         ),
         rule=_unflatten_rule,
         summary="splits one dim into several",
+        dtype=keep,
     )
 )
 register(
@@ -503,6 +519,7 @@ register(
         rule=_unflatten_function_rule,
         kind="function",
         summary="splits one dim into several (one size may be -1)",
+        dtype=keep,
         # Written as a method, x.unflatten(1, (2, -1)), as people write it.
         emit=lambda e: f"{e.tensors['input']}.unflatten({e.args['dim']}, {e.args['sizes']})",
     )
@@ -516,6 +533,7 @@ for _name in ("reshape", "view"):
             rule=_reshape_rule,
             kind="function",
             summary="the same elements in a new shape (one size may be -1)",
+            dtype=keep,
             # Written as a method, x.view(x.size(0), -1), as people write it.
             emit=lambda e, name=_name: f"{e.tensors['input']}.{name}({e.args['shape']})",
         )

@@ -6,6 +6,9 @@ modules) leaves these types, and the values made of them, as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from archspec.core.records import record
 
 
@@ -19,20 +22,21 @@ ELLIPSIS = _Ellipsis()
 
 @record(frozen=True)
 class SliceItem:
-    """`start:stop:step` with plain integers; None where the spec left a bound out."""
+    """`start:stop:step`; None where the spec left a bound out. start and stop are integers or
+    sizes (symbolic, or read off a block's input when the module runs); the step an integer."""
 
-    start: int | None = None
-    stop: int | None = None
+    start: Any = None
+    stop: Any = None
     step: int | None = None
 
-    def source(self) -> str:
+    def source(self, bound: Callable[[Any], str] = str) -> str:
         """As written in Python (and in a spec): `1:`, `:C`, `::2`, `:`."""
-        text = _bound(self.start) + ":" + _bound(self.stop)
+        text = _bound(self.start, bound) + ":" + _bound(self.stop, bound)
         return text + (f":{self.step}" if self.step is not None else "")
 
 
-def _bound(value: int | None) -> str:
-    return "" if value is None else str(value)
+def _bound(value: Any, bound: Callable[[Any], str]) -> str:
+    return "" if value is None else bound(value)
 
 
 @record(frozen=True)
@@ -41,14 +45,15 @@ class Indices:
 
     items: tuple
 
-    def source(self) -> str:
-        """The text between the brackets, as torch code writes it: `:, 0`, `..., :64`."""
-        return ", ".join(_item_source(item) for item in self.items)
+    def source(self, bound: Callable[[Any], str] = str) -> str:
+        """The text between the brackets, as torch code writes it: `:, 0`, `..., :64`; `bound`
+        writes a slice's start or stop."""
+        return ", ".join(_item_source(item, bound) for item in self.items)
 
 
-def _item_source(item) -> str:
+def _item_source(item, bound: Callable[[Any], str]) -> str:
     if isinstance(item, SliceItem):
-        return item.source()
+        return item.source(bound)
     if item is ELLIPSIS:
         return "..."
     return repr(item)  # an int or None

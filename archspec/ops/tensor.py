@@ -24,6 +24,7 @@ from archspec.ops.base import (
     positive_number,
     show_value,
 )
+from archspec.ops.dtype_rules import float_math, keep, signed, summed
 from archspec.ops.merge import broadcast
 from archspec.ops.registry import register
 from archspec.ops.reshape import (
@@ -73,7 +74,10 @@ def _dim_or_dims(name: str, value) -> tuple:
 
 
 def _shifts(name: str, value) -> tuple:
-    shifts = _dim_or_dims(name, value)
+    """roll's shifts: integers or symbolic sizes (Swin's shift is 0 where its window covers the
+    map), one or a tuple."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    shifts = tuple(s if isinstance(s, Sym) else integer(name, s) for s in items)
     if not shifts:
         raise ArgError(f"{name} must hold at least one shift, got ()")
     return shifts
@@ -89,7 +93,8 @@ def _pad_amounts(name: str, value) -> tuple:
             f"{name} must be a tuple of (before, after) pairs, got {show_value(value)}",
             help="F.pad takes pairs from the last dim backwards: (left, right, top, bottom)",
         )
-    amounts = tuple(integer(name, amount) for amount in value)
+    # An amount may be a symbolic size: Swin pads to a multiple of its window, (7 - W % 7) % 7.
+    amounts = tuple(a if isinstance(a, Sym) else integer(name, a) for a in value)
     if len(amounts) % 2:
         raise ArgError(
             f"{name} must hold (before, after) pairs, got {len(amounts)} values",
@@ -504,6 +509,7 @@ register(
         rule=_permute_rule,
         kind="function",
         summary="reorders the dims (each named once)",
+        dtype=keep,
         emit=_method("permute", "dims"),
     )
 )
@@ -515,6 +521,7 @@ register(
         rule=_transpose_rule,
         kind="function",
         summary="swaps two dims",
+        dtype=keep,
         emit=lambda e: f"{e.tensors['input']}.transpose({e.args['dim0']}, {e.args['dim1']})",
     )
 )
@@ -526,6 +533,7 @@ register(
         rule=_squeeze_rule,
         kind="function",
         summary="drops dims of size 1 (the named ones, or all)",
+        dtype=keep,
         emit=_method("squeeze", "dim"),
     )
 )
@@ -537,6 +545,7 @@ register(
         rule=_unsqueeze_rule,
         kind="function",
         summary="inserts a dim of size 1",
+        dtype=keep,
         emit=_method("unsqueeze", "dim"),
     )
 )
@@ -548,9 +557,28 @@ register(
         rule=_expand_rule,
         kind="function",
         summary="repeats size-1 dims without copying (-1 keeps a dim)",
+        dtype=keep,
         emit=_method("expand", "size"),
     )
 )
+# x.contiguous() (Swin: `x[:, :H, :W, :].contiguous()`) and x.clone(): a copy of the same
+# values, shape and dtype; no MACs. (archspec does not model memory layout: a `view` of a
+# non-contiguous tensor, which torch refuses, is accepted; contiguous() is how to fix it.)
+for _copy in ("contiguous", "clone"):
+    register(
+        OpSpec(
+            name=_copy,
+            torch=f"Tensor.{_copy}",
+            params=(INPUT,),
+            rule=_same_shape,
+            kind="function",
+            summary="a copy of the same values"
+            if _copy == "clone"
+            else "the values, laid out contiguously in memory",
+            emit=_method(_copy, ""),
+            dtype=keep,
+        )
+    )
 register(
     OpSpec(
         name="roll",
@@ -563,6 +591,7 @@ register(
         rule=_roll_rule,
         kind="function",
         summary="shifts values cyclically along dims (shape unchanged)",
+        dtype=keep,
     )
 )
 register(
@@ -573,6 +602,7 @@ register(
         rule=_sum_rule,
         kind="function",
         summary="sum over the given dims (all by default)",
+        dtype=summed,
         window="global",  # for receptive fields: a reduction sees all it reduces
         emit=_reduction_emit("sum"),
     )
@@ -601,6 +631,7 @@ register(
         rule=_stack_rule,
         kind="function",
         summary="joins tensors of one shape along a new dim",
+        dtype=keep,
     )
 )
 register(
@@ -617,6 +648,7 @@ register(
         kind="function",
         validate=_pad_validate,
         summary="pads (or crops) the last dims, pairs from the last dim backwards",
+        dtype=keep,
     )
 )
 register(
@@ -663,5 +695,6 @@ for _name, _summary in ELEMENTWISE_MATH.items():
             summary=_summary,
             # `-x` in a spec is neg, and reads as `-x` in generated code too.
             emit=(lambda e: f"-{e.tensors['input']}") if _name == "neg" else None,
+            dtype=signed if _name in ("abs", "neg") else float_math,
         )
     )

@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archspec.core.dims import Dim, Sym, format_shape
+from archspec.core.dtypes import FLOAT32, DType, is_floating, torch_name
 from archspec.core.version import __version__
 from archspec.elaborate.graph import EVAL, TRAIN, ContainerCall, ModelGraph, ModuleInfo, Node
 from archspec.elaborate.loader import shown_path
-from archspec.elaborate.state import INITIALIZERS, PARAM, StateInfo
+from archspec.elaborate.run_sizes import contains_run_size, is_atomic, is_run_size
+from archspec.elaborate.run_sizes import source as run_size_source
+from archspec.elaborate.state import EXTERN, INITIALIZERS, PARAM, TENSOR, StateInfo
 from archspec.ops import INFER, REQUIRED, OpSpec
-from archspec.ops.base import Emission
+from archspec.ops.base import Emission, LayerArg
 from archspec.ops.subscripts import Indices
 
 if TYPE_CHECKING:
@@ -66,6 +69,11 @@ def literal(value: Any) -> str:
         return f'"{text[1:-1]}"' if text[0] == "'" and '"' not in value else text
     if value is None or isinstance(value, (bool, int)):
         return repr(value)
+    if isinstance(value, DType):  # `to(int64)`: torch.int64
+        return torch_name(value.name)
+    if isinstance(value, LayerArg):  # a layer as an argument: TransformerEncoder's encoder_layer
+        written = constructor_args(value.op, value.args, value.args, value.keywords)
+        return f"{value.op.torch}({', '.join(written)})"
     if isinstance(value, float):
         text = repr(value)
         return text if text not in ("inf", "-inf", "nan") else f'float("{text}")'
@@ -294,12 +302,47 @@ class ModelWriter:
             for text in self._hoisted_first(hoisted, lines):
                 writer.line(text)
         for state in plan.module.state.values():
-            writer.line(_state_line(state))
+            value = None
+            if state.init == TENSOR:
+                lines, value = self._built_value(plan, state)
+                for text in lines:
+                    writer.line(text)
+            writer.line(_state_line(state, value))
         writer.dedent()
         writer.line()
         for text in self._forward(plan):
             writer.line(text)
         return writer.lines
+
+    def _built_value(self, plan: ClassPlan, state: StateInfo) -> tuple[list[str], str]:
+        """The statements of __init__ that compute a state's tensor initial value (nodes
+        `built_for` it, in this class's first application), and the name of the result."""
+        scope = plan.module.path
+        start, end = (0, len(self.nodes)) if plan.call is None else (plan.call.start, plan.call.end)
+        statements = []
+        for node in self.nodes[start:end]:
+            if node.built_for != state.name or node.scope != scope:
+                continue
+            if node.group is not None:
+                if node.group == node.id:
+                    statements.append(_several_outputs_statement(self.nodes, node, scope))
+                continue
+            statements.append(_Statement([node.id], node=node, bound_name=node.bindings.get(scope)))
+        result = statements[-1].outputs[-1]
+        for statement in statements:  # the application's own result (the first application)
+            if state.init_node in statement.outputs:
+                result = state.init_node
+        namer = _Namer(statements, [], [result])
+        namer.desired[result] = state.name
+        lines: list[str] = []
+        for statement in statements:
+            targets = [_target(namer, statement, node) for node in statement.outputs]
+            expression = self._expression(statement, namer)
+            comment = ", ".join(format_shape(self.inference.shapes[n]) for n in statement.outputs
+                                if n in self.inference.shapes)  # fmt: skip
+            lines.extend(_with_head(f"{_joined(statement, targets)} = ", expression, comment, 2))
+            namer.advance()
+        return lines, namer.name_of(result)
 
     def _hoisted_first(self, hoisted: list[tuple[str, ModuleInfo]], lines: list[str]) -> list[str]:
         """`lines`, preceded by the locals they use (`nested_1 = nn.Sequential(...)`), which may use
@@ -344,6 +387,14 @@ class ModelWriter:
                 lines.extend(INDENT * 2 + text for text in item)
             lines.extend([f"{INDENT}]", f"){tail}"])
             return lines
+        if module.kind == "dict":  # nn.ModuleDict({...}), keys in the spec's order
+            lines = [f"{head}nn.ModuleDict(", f"{INDENT}{{"]
+            for child in children:
+                head = f"{literal(child.name)}: "
+                item = self._constructor(child, head, depth + 2, ",", hoisted, nesting + 1)
+                lines.extend(INDENT * 2 + text for text in item)
+            lines.extend([f"{INDENT}}}", f"){tail}"])
+            return lines
         if all(child.name == str(i) for i, child in enumerate(children)):
             lines = [f"{head}nn.Sequential("]
             for child in children:
@@ -366,7 +417,6 @@ class ModelWriter:
         input_names = [stmt.name.id for stmt in definition.body if type(stmt).__name__ == "Input"]
         namer = _Namer(statements, list(zip(inputs, input_names)), outputs)
         self._name_state_reads(plan, namer)
-        shapes = self.inference.shapes
         params = ", ".join(f"{namer.name_of(node)}: torch.Tensor" for node in inputs)
         returns = "torch.Tensor" if len(outputs) == 1 else _tuple_type(len(outputs))
         shaped = plan.call is None and _shaped_returns(self.model)
@@ -377,9 +427,9 @@ class ModelWriter:
         for statement in statements:
             targets = [_target(namer, statement, node) for node in statement.outputs]
             expression = self._expression(statement, namer)
-            shape_texts = [format_shape(shapes[node]) for node in statement.outputs]
+            shape_texts = [self._typed(node) for node in statement.outputs]
             comment = ", ".join(shape_texts)
-            head = f"{', '.join(targets)} = "
+            head = f"{_joined(statement, targets)} = "
             mode = _statement_mode(statement, plan)
             if mode is not None and mode != open_mode:
                 lines.append(INDENT + _MODE_TESTS[mode])
@@ -444,13 +494,17 @@ class ModelWriter:
                 if next_call.end > next_call.start:
                     outputs_ = list(next_call.outputs)
                     name = model.node(outputs_[-1]).bindings.get(scope)
-                    statements.append(_Statement(outputs_, call=next_call, bound_name=name))
+                    # `y, w = x -> blk`: each output under its own name
+                    names = [model.node(o).bindings.get(scope) for o in outputs_]
+                    several = names if len(names) > 1 else None
+                    statements.append(_Statement(outputs_, call=next_call, bound_name=name,
+                                                 output_names=several))  # fmt: skip
                 index = next_call.end
                 next_call = next(pending, None)
                 continue
             node = nodes[index]
             index += 1
-            if node.kind != "op":
+            if node.kind != "op" or node.built_for is not None:  # built_for: in __init__
                 continue
             if node.group is not None:
                 if node.group == node.id:  # its other outputs are written with the first
@@ -463,14 +517,30 @@ class ModelWriter:
 
     def _expression(self, statement: _Statement, namer: _Namer) -> tuple[str, list[str]]:
         if statement.call is not None:
-            attribute = _module_reference(statement.call.module, statement.call.scope)
+            attribute = _module_reference(self.model, statement.call.module, statement.call.scope)
             operands = [namer.name_of(node) for node in statement.call.inputs or ()]
             return attribute, operands
         node = statement.node
         operands = [namer.name_of(source) for source in node.inputs]
         if node.module is not None:
-            return _module_reference(node.module, node.scope), operands
+            if node.forward_inputs or node.forward_args:
+                operands = self._forward_arguments(node, operands, namer)
+            return _module_reference(self.model, node.module, node.scope), operands
         return self._function(node, operands, namer)
+
+    def _forward_arguments(self, node: Node, operands: list[str], namer: _Namer) -> list[str]:
+        """`q, k, v, need_weights=False, attn_mask=mask`: a layer's operands, then the forward
+        arguments the spec gave, by keyword in torch's order (OpSpec.forward)."""
+        count = len(operands) - len(node.forward_inputs)
+        tensors = dict(zip(node.forward_inputs, operands[count:]))
+        written = operands[:count]
+        for param in node.op.forward:
+            if param.name in tensors:
+                written.append(f"{param.name}={tensors[param.name]}")
+            elif param.name in node.forward_args:
+                value = self._value(node.forward_args[param.name], node, namer)
+                written.append(f"{param.name}={value}")
+        return written
 
     def _function(self, node: Node, operands: list[str], namer: _Namer) -> tuple[str, list[str]]:
         op = node.op
@@ -480,7 +550,11 @@ class ModelWriter:
             if not param.is_tensor:
                 continue
             if param.scalar and param.name in node.args:  # a number operand: `x * 0.5`
-                tensors[param.name] = literal(node.args[param.name])
+                value = node.args[param.name]
+                text = self._value(value, node, namer)
+                # `x * (C // 2)`: an operator's operand keeps its own parentheses
+                negative = text.startswith("-") and is_atomic(text[1:])
+                tensors[param.name] = text if is_atomic(text) or negative else f"({text})"
                 continue
             if param.name == "tensors":
                 rest = operands[position:]
@@ -501,8 +575,30 @@ class ModelWriter:
             elif param.default is REQUIRED or not _same(value, param.default):
                 args[param.name] = self._value(value, node, namer)
         if op.emit is not None:
-            return op.emit(Emission(tensors, args)), []
+            return op.emit(Emission(tensors, args, self._device(node, namer))), []
         return op.torch, [*tensors.values(), *render_args(op, args, node.keywords)]
+
+    def _device(self, node: Node, namer: _Namer) -> str | None:
+        """An op with no tensor input (arange) creates on the device of a tensor the forward
+        already holds: `device=x.device`; None where it holds none (a buffer's initial value,
+        built in __init__ on the CPU and moved with the module)."""
+        if node.inputs or node.built_for is not None:
+            return None
+        for candidate in namer.available():
+            if candidate == node.id:  # its own name, bound before the call is written
+                continue
+            if self.model.node(candidate).mode in (None, node.mode):
+                return f"{namer.name_of(candidate)}.device"
+        return None
+
+    def _typed(self, node_id: str) -> str:
+        """A shape comment, with the dtype where it is not float32: `[N, 49] int64`; None for an
+        output torch returns as None (need_weights=False)."""
+        if node_id not in self.inference.shapes:
+            return "None"
+        text = format_shape(self.inference.shapes[node_id])
+        dtype = self.inference.dtype(node_id)
+        return text if dtype == FLOAT32 else f"{text} {dtype}"
 
     def _name_state_reads(self, plan: ClassPlan, namer: _Namer) -> None:
         """A read of this class's parameter or buffer is the attribute, `self.layer_scale`."""
@@ -514,7 +610,17 @@ class ModelWriter:
 
     def _value(self, value: Any, node: Node, namer: _Namer) -> str:
         if isinstance(value, Indices):  # x[:, 0]: the text between the brackets
-            return value.source()
+            return value.source(lambda bound: self._value(bound, node, namer))
+        if is_run_size(value):  # (7 - x.size(2) % 7) % 7
+            return run_size_source(
+                value,
+                lambda size: f"{namer.name_of(size.node)}.size({size.dim})",
+                lambda plain: self._value(plain, node, namer),
+            )
+        if isinstance(value, (tuple, list)) and contains_run_size(value):
+            items = [self._value(v, node, namer) for v in value]
+            text = ", ".join(items) + ("," if len(items) == 1 else "")
+            return f"({text})" if isinstance(value, tuple) else f"[{text}]"
         if isinstance(value, tuple):
             items = [self._dim(v, node, namer) for v in value]
             return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
@@ -525,6 +631,8 @@ class ModelWriter:
     def _dim(self, value: Dim, node: Node, namer: _Namer) -> str:
         """A size for generated code: numbers as they are, symbols read off a live tensor
         (`x.size(0)`), and expressions of them in exact integer arithmetic."""
+        if is_run_size(value):
+            return self._value(value, node, namer)
         if not isinstance(value, Sym):
             return literal(value)
         found = self._live_size(value, node, namer)
@@ -538,6 +646,8 @@ class ModelWriter:
             factors = [self._atom(atom, node, namer) for atom in atoms]
             if coeff != 1 or not factors:
                 factors.insert(0, str(coeff))
+            if len(factors) > 1:  # `-2 * (W) // 2` would read as (-2 * W) // 2
+                factors = [f"({f})" if "//" in f else f for f in factors]
             parts.append(" * ".join(factors))
         return " + ".join(parts)
 
@@ -580,7 +690,7 @@ class _Statement:
     def reads(self) -> list[str]:
         if self.call is not None:
             return list(self.call.inputs or ())
-        return list(self.node.inputs)
+        return [*self.node.inputs, *self.node.size_sources]
 
     @property
     def preferred_name(self) -> str:
@@ -684,6 +794,24 @@ def _several_outputs_statement(nodes: list[Node], first: Node, scope: str) -> _S
                       output_names=names)  # fmt: skip
 
 
+def _joined(statement: _Statement, targets: list[str]) -> str:
+    """The targets of a statement as torch nests its outputs: `out, (h, c)` for an LSTM
+    (OpSpec.output_groups); a group of which nothing is read is one `_` (`out, _`)."""
+    several = statement.node is not None and statement.output_names is not None
+    groups = statement.node.op.output_groups if several else None
+    if groups is None or sum(groups) != len(targets):
+        return ", ".join(targets)
+    parts, start = [], 0
+    for size in groups:
+        group = targets[start : start + size]
+        start += size
+        if size == 1 or all(name == "_" for name in group):
+            parts.append(group[0])
+        else:
+            parts.append(f"({', '.join(group)})")
+    return ", ".join(parts)
+
+
 def _target(namer: _Namer, statement: _Statement, node: str) -> str:
     """The name an output is assigned to; `_` for an output of an op of several that nothing
     reads, as torch code writes it."""
@@ -725,21 +853,27 @@ def _attribute(module: ModuleInfo) -> str:
     return module.name
 
 
-def _module_reference(path: str, scope: str) -> str:
+def _module_reference(graph: ModelGraph, path: str, scope: str) -> str:
     """How forward names the module at `path` from the class of `scope`: `self.conv1`, or for a
-    child of a ModuleList, as torchvision writes it, `self.convs[0]`."""
+    child of a ModuleList, as torchvision writes it, `self.convs[0]`, of a ModuleDict
+    `self.heads["out"]`."""
     relative = path[len(scope) + 1 :] if scope and path.startswith(scope + ".") else path
     parts = relative.split(".")
-    if len(parts) == 2 and parts[1].isdigit():  # a ModuleList's child, applied on its own
-        return f"self.{parts[0]}[{parts[1]}]"
+    if len(parts) == 2:  # a ModuleList's or ModuleDict's child, applied on its own
+        container = graph.module(path.rsplit(".", 1)[0])
+        if container.kind == "dict":
+            return f"self.{parts[0]}[{literal(parts[1])}]"
+        if container.kind == "list":
+            return f"self.{parts[0]}[{parts[1]}]"
     return f"self.{parts[-1]}"
 
 
-def _state_line(state: StateInfo) -> str:
+def _state_line(state: StateInfo, value: str | None = None) -> str:
     """`self.layer_scale = nn.Parameter(torch.full((96, 1, 1), 1e-06))`, or
     `self.register_buffer("mask", torch.zeros(4, 4), persistent=False)`, as torchvision writes
-    them. Values are written as floats: an int fill would make an integer tensor."""
-    value = _initial_value(state)
+    them. Values are written as floats: an int fill would make an integer tensor. `value`: the
+    variable holding a tensor initial value computed just before."""
+    value = _initial_value(state) if value is None else value
     if state.kind == PARAM:
         frozen = "" if state.options["requires_grad"] else ", requires_grad=False"
         return f"self.{state.name} = nn.Parameter({value}{frozen})"
@@ -748,8 +882,18 @@ def _state_line(state: StateInfo) -> str:
 
 
 def _initial_value(state: StateInfo) -> str:
+    if state.init == EXTERN:  # `causal_mask(8, diagonal=1)`, imported at the top
+        args = state.init_args
+        written = [literal(v) for v in args["args"]]
+        written += [f"{key}={literal(v)}" for key, v in args["kwargs"].items()]
+        return f"{args['attribute']}({', '.join(written)})"
     sizes = ", ".join(str(size) for size in state.shape) or "()"
     args = {key: literal(float(value)) for key, value in state.init_args.items()}
+    if state.dtype != FLOAT32:  # `torch.zeros(49, dtype=torch.int64)`
+        sizes += f", dtype={torch_name(state.dtype)}"
+        if not is_floating(state.dtype):  # an integer or bool fill, written as one
+            cast = bool if state.dtype == "bool" else int
+            args = {key: literal(cast(value)) for key, value in state.init_args.items()}
     changed = [
         f"{key}={args[key]}"
         for key, default in INITIALIZERS[state.init]
@@ -758,7 +902,8 @@ def _initial_value(state: StateInfo) -> str:
     if state.init in ("zeros", "ones"):
         return f"torch.{state.init}({sizes})"
     if state.init == "full":
-        return f"torch.full({literal(tuple(state.shape))}, {args['fill_value']})"
+        dtype = sizes[sizes.index(", dtype=") :] if ", dtype=" in sizes else ""
+        return f"torch.full({literal(tuple(state.shape))}, {args['fill_value']}{dtype})"
     if state.init == "normal":
         return f"torch.empty({sizes}).normal_({', '.join(changed)})"
     if state.init == "uniform":  # Tensor.uniform_(from, to): `from` is a Python keyword
@@ -833,6 +978,35 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------- module
 
 
+def extern_imports(result: CheckResult) -> dict[str, set[str]]:
+    """Python module -> the names generated code imports from it: every extern layer's class or
+    factory and every extern initial value's function (`from mypkg.layers import SqueezeExcite`).
+    Two externs that would import one name from two modules cannot share a file."""
+    imports: dict[str, set[str]] = {}
+    origins: dict[str, tuple[str, Any]] = {}
+    for checked in result.models:
+        for module in checked.graph.root.walk():
+            found = []
+            if module.kind == "layer" and module.op is not None and module.op.extern is not None:
+                info = module.op.extern
+                found.append((info.module, info.attribute, info.span))
+            for state in module.state.values():
+                if state.init == EXTERN:
+                    args = state.init_args
+                    found.append((args["module"], args["attribute"], state.span))
+            for python_module, attribute, span in found:
+                name = attribute.split(".")[0]
+                first = origins.setdefault(name, (python_module, span))
+                if first[0] != python_module:
+                    raise CodegenError(
+                        f"'{name}' is imported from both {first[0]} and {python_module}: "
+                        "generated code cannot name both",
+                        span,
+                    )
+                imports.setdefault(python_module, set()).add(name)
+    return imports
+
+
 def _uses_torchvision(result: CheckResult) -> bool:
     """Whether a layer is written as torchvision's (`torchvision.ops.StochasticDepth`): read off
     the module trees, not the text, where a docstring may name a torchvision path."""
@@ -862,6 +1036,8 @@ def generate_module(result: CheckResult) -> GeneratedModule:
             f"{result.path} defines no model; blocks are compiled with the models that use them"
         )
     table = ClassTable()
+    imports = extern_imports(result)
+    table.taken.update(name for names in imports.values() for name in names)
     plans: list[ClassPlan] = []
     classes: dict[str, str] = {}
     for checked in result.models:
@@ -888,7 +1064,9 @@ def generate_module(result: CheckResult) -> GeneratedModule:
         out.line("import torch.nn.functional as F")
     if uses_torchvision:
         out.line("import torchvision")  # plain imports before from-imports, as isort sorts them
-    out.line("from torch import nn")
+    imports.setdefault("torch", set()).add("nn")
+    for module in sorted(imports):  # the externs' modules among torch's, sorted as isort does
+        out.line(f"from {module} import {', '.join(sorted(imports[module]))}")
     for plan in plans:
         out.line()
         out.line()

@@ -15,6 +15,12 @@ each later one only between the matches already made (`difflib.SequenceMatcher` 
    kind: `flatten(1)` that became `flatten(2)` is one changed function. Layers with new names
    and new arguments are reported as removed and added rather than guessed at.
 
+A model's own tensors (`param`, `buffer`) are matched by their state_dict path like named layers
+(op `Parameter` or `Buffer`, their shape as the output shape), at the place the body first reads
+them. A layer that runs in one mode only (`if training`) says so beside its row; outputs returned
+by key or in one mode are named by it (`output 'aux' (in training)`), so a changed key is one
+output removed and one added.
+
 Output shapes, parameters and MACs come from shape inference (the numbers `archspec summary`
 shows); shapes are compared with `==` and shown with `format_shape`, so symbolic dims work too.
 The result is plain data (`ArchDiff`); `render_text`, `render_markdown` and `render_json` turn it
@@ -32,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from archspec.core.diagnostic import Severity
 from archspec.core.dims import Dim, format_dim, format_shape
-from archspec.elaborate.graph import Node
+from archspec.elaborate.graph import TRAIN, Node
 from archspec.ops.base import INFER, REQUIRED, OpSpec, show_value
 
 if TYPE_CHECKING:
@@ -68,6 +74,7 @@ class LayerDiff:
     new_params: int | None = None
     old_macs: Dim | None = None  # per sample
     new_macs: Dim | None = None
+    mode: str | None = None  # TRAIN or EVAL: runs in that mode only (in the new spec, if there)
 
 
 @dataclass
@@ -164,6 +171,8 @@ class _Op:
     shape: tuple | None
     params: int | None
     macs: Dim
+    mode: str | None = None  # TRAIN or EVAL: runs in that mode only
+    declaration: str = ""  # a `param` or `buffer`: as the spec declares it
 
     @property
     def content(self) -> tuple:
@@ -177,6 +186,12 @@ def _ops(model: CheckedModel) -> list[_Op]:
     ops: list[_Op] = []
     counted: set[str] = set()
     for node in model.graph.nodes():
+        if node.kind == "state":
+            path = f"{node.scope}.{node.name}" if node.scope else node.name
+            if path not in counted:
+                counted.add(path)
+                ops.append(_state_op(model, node, path))
+            continue
         if node.kind != "op":
             continue
         evaluation = model.inference.evaluations.get(node.id)
@@ -203,9 +218,34 @@ def _ops(model: CheckedModel) -> list[_Op]:
                 shape=model.inference.shapes.get(node.id),
                 params=params,
                 macs=evaluation.macs if evaluation is not None else 0,
+                mode=node.mode,
             )
         )
     return ops
+
+
+def _state_op(model: CheckedModel, node: Node, path: str) -> _Op:
+    """A `param` or `buffer`, matched by its state_dict path as a named layer is."""
+    info = model.graph.module(node.scope).state[node.name]
+    kind = "Parameter" if info.kind == "param" else "Buffer"
+    init = ", ".join(f"{k}={v!r}" for k, v in info.init_args.items())
+    args = {"init": f"{info.init}({init})", **{k: v for k, v in info.options.items()}}
+    return _Op(
+        key=f"{path} ({info.kind})",  # not a node id: no layer can take it
+        name=path,
+        op=kind,
+        owner=True,
+        named=True,
+        shared_with=None,
+        args=args,
+        written=args,
+        spec=node.op,
+        keywords=frozenset(),
+        shape=info.shape,
+        params=info.parameters,
+        macs=0,
+        declaration=f"{info.kind} {node.name}: {format_shape(info.shape)} = {args['init']}",
+    )
 
 
 def _is_index(path: str) -> bool:
@@ -243,6 +283,8 @@ def _call(op: _Op) -> str:
 
     if op.shared_with is not None:
         return ""
+    if op.declaration:
+        return op.declaration
     values: dict[str, str] = {}
     for param in op.spec.params:
         if param.is_tensor or param.name not in op.written:
@@ -399,10 +441,12 @@ def _layer_diff(old: _Op | None, new: _Op | None) -> LayerDiff | None:
     if new is None:
         removed = LayerDiff(REMOVED, old.name, old.op, call=_call(old), shared_with=old.shared_with)
         removed.old_shape, removed.old_params, removed.old_macs = _counts(old)
+        removed.mode = old.mode
         return removed
     if old is None:
         added = LayerDiff(ADDED, new.name, new.op, call=_call(new), shared_with=new.shared_with)
         added.new_shape, added.new_params, added.new_macs = _counts(new)
+        added.mode = new.mode
         return added
     args = [
         ArgChange(name, _shown(old, name), _shown(new, name))
@@ -416,6 +460,7 @@ def _layer_diff(old: _Op | None, new: _Op | None) -> LayerDiff | None:
         or not _same(old.shape, new.shape)
         or old.params != new.params
         or not _same(old.macs, new.macs)
+        or old.mode != new.mode
     ):
         return None
     return LayerDiff(
@@ -430,6 +475,7 @@ def _layer_diff(old: _Op | None, new: _Op | None) -> LayerDiff | None:
         new_params=new.params,
         old_macs=old.macs,
         new_macs=new.macs,
+        mode=new.mode,
     )
 
 
@@ -456,6 +502,12 @@ def _output_shapes(model: CheckedModel | None) -> dict[str, tuple]:
     if model is None:
         return {}
     shapes = model.output_shapes
+    labels = [model.graph.output_label(node_id) for node_id in model.graph.outputs]
+    if any(labels):  # by key (`output 'out'`) and mode (`output 2 (in training)`)
+        return {
+            f"output {label}" if label.startswith("'") else f"output {index} {label}".strip(): shape
+            for index, (label, shape) in enumerate(zip(labels, shapes), 1)
+        }
     if len(shapes) == 1:
         return {"output": shapes[0]}
     return {f"output {index}": shape for index, shape in enumerate(shapes, 1)}
@@ -597,6 +649,8 @@ def _details(layer: LayerDiff, code=lambda text: text) -> list[str]:
     if layer.old_name is not None:
         parts.append(f"renamed {code(layer.old_name)} → {code(layer.name)}")
     parts.extend(f"{code(arg.name)}: {arg.before} → {arg.after}" for arg in layer.args)
+    if layer.mode is not None:
+        parts.append("runs in training only" if layer.mode == TRAIN else "runs in eval only")
     return parts
 
 

@@ -4,6 +4,9 @@ One node per layer or function with its type and key arguments, the tensor shape
 inputs and outputs drawn as rounded double boxes, blocks and Sequentials as labelled clusters,
 top to bottom, black on white. `depth` collapses everything below that many module levels into one
 node per module. A spec with errors is still drawn: faulty nodes in red with their error codes.
+Nodes that run in one mode only (`if training`) are dashed and say so ("train only"), a caption
+line explaining it; a `param` or `buffer` is a cylinder; a dict return's output is labelled by its
+key; an edge from an op with several outputs names the output it carries (`[1] N×4×4`).
 Clusters nest at most MAX_CLUSTER_DEPTH deep (Graphviz cannot lay out a thousand nested clusters,
 and DOT text would grow with the square of the depth): what lies deeper is drawn in the deepest.
 """
@@ -17,7 +20,7 @@ import graphviz
 
 from archspec.core import diagnostic as diag
 from archspec.core.dims import Sym
-from archspec.elaborate.graph import ModelGraph, Node
+from archspec.elaborate.graph import EVAL, TRAIN, ModelGraph, Node
 from archspec.ops import INFER, REQUIRED, OpSpec
 from archspec.shapes.costs import count_at, report_sizes, sizes_text
 
@@ -91,6 +94,7 @@ class _Box:
     kind: str  # "op", "input", "output", "module"
     clusters: tuple[str, ...]  # module paths, outermost first
     codes: tuple[str, ...] = ()
+    mode: str | None = None  # TRAIN or EVAL: runs in that mode only
 
 
 def _clusters_of(node: Node) -> tuple[str, ...]:
@@ -143,7 +147,8 @@ def to_dot(checked: CheckedModel, diagnostics=None, depth: int | None = None) ->
             continue
         box_of[node.id] = node.id
         boxes[node.id] = _Box(node.id, _label(checked, node), node.kind, clusters,
-                              tuple(errors.get(node.id, [])))  # fmt: skip
+                              tuple(errors.get(node.id, [])),
+                              node.mode if node.kind != "output" else None)  # fmt: skip
     dot = graphviz.Digraph(name=_quote_free(model.name))
     dot.attr(rankdir="TB", fontname=FONT, fontsize="11", nodesep="0.25", ranksep="0.35")
     dot.attr("node", fontname=FONT, fontsize="10", shape="box", style="solid", margin="0.08,0.04")
@@ -158,11 +163,13 @@ def to_dot(checked: CheckedModel, diagnostics=None, depth: int | None = None) ->
                 continue
             drawn.add((origin, target))
             shape = shapes.get(source)
-            attributes = {"label": " " + shape_text(shape)}
+            made = model.node(source)
+            which = f"[{made.output}] " if made.outputs > 1 else ""  # which output it carries
+            attributes = {"label": f" {which}{shape_text(shape)}"}
             if shape is None or target in errors or boxes[target].codes:
                 attributes.update(color=ERROR_COLOR, fontcolor=ERROR_COLOR)
             dot.edge(_node_id(origin), _node_id(target), **attributes)
-    caption = _size_caption(checked)
+    caption = "\n".join(text for text in (_size_caption(checked), _mode_legend(boxes)) if text)
     if caption:  # last, so that no cluster inherits it (a root graph's label sits at the bottom)
         dot.attr(label=caption)
     return dot.source
@@ -179,6 +186,16 @@ def _size_caption(checked: CheckedModel) -> str:
         f"{checked.parameter_count:,} parameters, {macs:,} MACs per sample "
         f"at {sizes_text(sizes)} ({chosen_by})"
     )
+
+
+def _mode_legend(boxes: dict[str, _Box]) -> str:
+    modes = {box.mode for box in boxes.values()} - {None}
+    words = [f"dashed: {MODE_NOTES[mode]}" for mode in (TRAIN, EVAL) if mode in modes]
+    return "; ".join(words)
+
+
+MODE_NOTES = {TRAIN: "runs in training only", EVAL: "runs in eval only"}
+MODE_MARKS = {TRAIN: "(train only)", EVAL: "(eval only)"}
 
 
 def _emit_clusters(dot: graphviz.Digraph, model: ModelGraph, boxes: list[_Box]) -> None:
@@ -210,6 +227,11 @@ def _box_attributes(box: _Box) -> dict[str, str]:
         attributes.update(style="rounded", peripheries="2")
     elif box.kind == "module":
         attributes.update(style="bold")
+    elif box.kind == "state":  # a `param` or `buffer`: stored, not computed
+        attributes.update(shape="cylinder")
+    if box.mode is not None:
+        label += "\n" + MODE_MARKS[box.mode]
+        attributes.update(style="dashed")
     if box.codes:
         label += "\n" + " ".join(box.codes)
         attributes.update(color=ERROR_COLOR, fontcolor=ERROR_COLOR, penwidth="2")
@@ -224,8 +246,10 @@ def _label(checked: CheckedModel, node: Node) -> str:
     if node.kind == "state":  # a `param` or `buffer` of its module
         info = checked.graph.module(node.scope).state[node.name]
         return f"{info.kind} {node.name}\n{shape_text(node.declared_shape)}"
-    if node.kind == "output":
-        return f"{node.name}\n{shape_text(shapes.get(node.id))}"
+    if node.kind == "output":  # a dict return's key, and the mode it is returned in
+        label = checked.graph.output_label(node.id)
+        name = f"output {label}" if label.startswith("'") else f"{node.name} {label}".strip()
+        return f"{name}\n{shape_text(shapes.get(node.id))}"
     evaluation = checked.inference.evaluations.get(node.id)
     args = evaluation.args if evaluation is not None else node.args
     details = describe(node.op, args)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archspec.core.dims import Sizing
-from archspec.elaborate.graph import TRAIN, ContainerCall, Node
+from archspec.elaborate.graph import EVAL, TRAIN, ContainerCall, Node
 from archspec.shapes.costs import BYTES_PER_VALUE, count_at, report_sizes, sizes_text
 
 if TYPE_CHECKING:
@@ -31,6 +31,15 @@ class Row:
     macs: int
     kernel: str
     receptive_field: str
+    # TRAIN or EVAL: runs in that mode only (`if training`); a training-only row's MACs are not in
+    # the totals (its parameters are: the weights exist in both modes)
+    mode: str | None = None
+    output: int | None = None  # an op with several outputs (chunk, MultiheadAttention): which
+    output_label: str = ""  # an output row: how the model returns it (`'out' (in training)`)
+    # An extern that declares no `params =` / `macs =`: the count is unknown (params/macs None;
+    # a container holding one: the known part, and unknown too)
+    params_unknown: bool = False
+    macs_unknown: bool = False
 
 
 @dataclass
@@ -49,9 +58,30 @@ class Summary:
     # torchinfo's definitions (torchinfo/model_statistics.py), so the totals compare with its:
     input_bytes: int = 0  # the model inputs, at `batch`
     forward_backward_bytes: int = 0  # 2 × the outputs of the layers that have parameters
+    # Layers that run only in training (`if training`): their parameters (in total_params) and
+    # MACs (not in total_macs), per sample
+    training_only_params: int = 0
+    training_only_macs: int = 0
+    # Externs (their paths) whose parameters or MACs are unknown: the totals are the known part
+    unknown_params: list[str] = field(default_factory=list)
+    unknown_macs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON: an unknown count is null (a row's, and a total holding one; the total's
+        known part is `known_params` / `known_macs`)."""
+        data = asdict(self)
+        for row in data["rows"]:
+            if row["params_unknown"]:
+                row["params"] = None
+            if row["macs_unknown"]:
+                row["macs"] = None
+        if self.unknown_params:
+            data["known_params"] = self.total_params
+            data["total_params"] = data["trainable_params"] = None
+        if self.unknown_macs:
+            data["known_macs"] = self.total_macs
+            data["total_macs"] = None
+        return data
 
     def __str__(self) -> str:
         return render_text(self)
@@ -85,7 +115,7 @@ class _Fields:
             spatial = max(0, len(node.declared_shape) - 2)
             self.state[node.id] = ((1,) * spatial, (1,) * spatial)
             return self.state[node.id]
-        inputs = [self.state.get(source) for source in node.inputs]
+        inputs = [self.state.get(source) for source in node.operands]  # not the masks
         if any(state is None for state in inputs) or not inputs:
             self.state[node.id] = None
             return None
@@ -100,7 +130,7 @@ class _Fields:
         size = _spatial(output, len(rf))
         spaced = [
             state
-            for state, source in zip(inputs, node.inputs)
+            for state, source in zip(inputs, node.operands)
             if size is not None and _spatial(shapes.get(source), len(rf)) == size
         ]
         jump = tuple(max(values) for values in zip(*(s[1] for s in spaced or inputs)))
@@ -169,6 +199,9 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
     activation_values = 0
     weighted_values = 0  # outputs of layers with parameters (torchinfo's forward/backward size)
     training_only_params = 0  # torchinfo's "Params size" counts the layers an eval pass runs
+    training_only_macs = 0
+    unknown_params: list[str] = []  # externs without declared counts
+    unknown_macs: list[str] = []
     for node in model.nodes():
         rows_before.append(len(rows))
         for call in starts.get(node.index, []):
@@ -177,12 +210,17 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
         state = fields.compute(node)
         if node.kind == "state":  # a `param` or `buffer` read: its row counts the parameter
             rows.append(_state_row(checked, node, counted))
-        if node.kind != "op":
+        if node.kind == "output" and model.output_label(node.id):
+            # a dict return's key, or an output returned in one mode: the table shows it
+            rows.append(_output_row(checked, node))
+        if node.kind != "op" or node.built_for is not None:  # built_for: computed in __init__
             continue
         evaluation = inference.evaluations.get(node.id)
         shape = inference.shapes.get(node.id)
         if node.mode == TRAIN and evaluation and node.module not in counted:
             training_only_params += evaluation.params
+        if node.mode == TRAIN and evaluation:
+            training_only_macs += count_at(evaluation.macs, 1, sizes)
         if shape is not None and node.mode != TRAIN:  # memory of an eval forward, as torchinfo
             values = _values(shape, batch, sizes)
             activation_values += values
@@ -190,20 +228,31 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
         name = node.module or (f"{node.scope}.{node.name}" if node.scope else node.name)
         depth = name.count(".") if node.module else (node.scope.count(".") + 1 if node.scope else 0)
         params: int | None = evaluation.params if evaluation else 0
+        extern = node.op.extern
+        params_unknown = extern is not None and not extern.declared_params and node.output == 0
+        macs_unknown = extern is not None and not extern.declared_macs and node.output == 0
         if node.module is not None and node.output == 0:  # a second output is no new use
             if node.module in counted:
-                params = None
+                params, params_unknown = None, False
+            elif params_unknown:
+                unknown_params.append(node.module)
             counted.add(node.module)
+        if macs_unknown and node.mode != TRAIN:
+            unknown_macs.append(node.module)
         rows.append(
             Row(
                 name=name,
                 depth=depth,
                 type=node.op.name,
-                output_shape=_shape(shape),
+                output_shape="None" if node.returns_none else _shape(shape),
                 params=params,
                 macs=count_at(evaluation.macs, 1, sizes) if evaluation else 0,
                 kernel=_kernel(evaluation.args if evaluation else node.args),
                 receptive_field=_Fields.text(state),
+                mode=node.mode,
+                output=node.output if node.outputs > 1 else None,
+                params_unknown=params_unknown,
+                macs_unknown=macs_unknown,
             )
         )
     _sum_containers(rows, containers, rows_before)
@@ -222,7 +271,18 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
         input_bytes=sum(_values(model.node(i).declared_shape, batch, sizes) for i in model.inputs)
         * BYTES_PER_VALUE,
         forward_backward_bytes=2 * weighted_values * BYTES_PER_VALUE,
+        training_only_params=training_only_params,
+        training_only_macs=training_only_macs,
+        unknown_params=unknown_params,
+        unknown_macs=list(dict.fromkeys(unknown_macs)),
     )
+
+
+def _output_row(checked: CheckedModel, node: Node) -> Row:
+    """A model output the table names: by its dict key and the mode it is returned in."""
+    label = checked.graph.output_label(node.id)
+    shape = _shape(checked.inference.shapes.get(node.id))
+    return Row(f"output {label}", 0, "output", shape, 0, 0, "", "", output_label=label)
 
 
 def _state_row(checked: CheckedModel, node: Node, counted: set[str]) -> Row:
@@ -297,7 +357,8 @@ def _container_row(checked: CheckedModel, call: ContainerCall, counted: set[str]
     kind = module.definition.name.id if module.definition is not None else "Sequential"
     shapes = [checked.inference.shapes.get(o) for o in call.outputs or ()]
     shown = ", ".join(_shape(s) for s in shapes) if shapes else "?"
-    return Row(call.module, call.module.count("."), kind, shown, 0, 0, "", "")
+    depth = call.module.count(".")
+    return Row(call.module, depth, kind, shown, 0, 0, "", "", mode=call.mode)
 
 
 def _sum_containers(
@@ -308,14 +369,19 @@ def _sum_containers(
     however deeply containers nest."""
     container_rows = {index for _, index in containers}
     params, macs = [0], [0]  # totals of the layer and function rows before each row
+    unknown_params, unknown_macs = [0], [0]  # and how many of them are unknown (externs)
     for index, row in enumerate(rows):
         inner = index not in container_rows
         params.append(params[-1] + (row.params or 0 if inner else 0))
         macs.append(macs[-1] + (row.macs if inner else 0))
+        unknown_params.append(unknown_params[-1] + (inner and row.params_unknown))
+        unknown_macs.append(unknown_macs[-1] + (inner and row.macs_unknown))
     for call, index in containers:
         end = rows_before[call.end] if call.end < len(rows_before) else len(rows)
         rows[index].params = params[end] - params[index + 1]
         rows[index].macs = macs[end] - macs[index + 1]
+        rows[index].params_unknown = unknown_params[end] > unknown_params[index + 1]
+        rows[index].macs_unknown = unknown_macs[end] > unknown_macs[index + 1]
 
 
 # ---------------------------------------------------------------- rendering
@@ -323,14 +389,26 @@ def _sum_containers(
 _COLUMNS = ("Layer", "Type", "Output shape", "Params", "MACs", "Kernel", "RF")
 
 
+MODE_MARKS = {TRAIN: " (train only)", EVAL: " (eval only)"}
+
+
 def _cells(row: Row) -> list[str]:
     params = "(shared)" if row.params is None else f"{row.params:,}"
+    macs = f"{row.macs:,}" if row.macs else ""
+    if row.params_unknown:  # an extern without `params =`; a container: the known part too
+        params = f"{row.params:,} + unknown" if row.params else "unknown (extern)"
+    if row.macs_unknown:
+        macs = f"{row.macs:,} + unknown" if row.macs else "unknown (extern)"
+    if row.output_label:  # an output row counts nothing
+        params = ""
+    name = row.name if row.output_label else row.name.rsplit(".", 1)[-1]
+    kind = row.type if row.output is None else f"{row.type}[{row.output}]"  # as torch indexes it
     return [
-        "  " * row.depth + row.name.rsplit(".", 1)[-1] if row.depth else row.name,
-        row.type,
+        ("  " * row.depth + name if row.depth else row.name) + MODE_MARKS.get(row.mode, ""),
+        kind,
         row.output_shape,
         params,
-        f"{row.macs:,}" if row.macs else "",
+        macs,
         row.kernel,
         row.receptive_field,
     ]
@@ -349,12 +427,13 @@ def _totals(summary: Summary) -> list[str]:
     memory of every op's output and the sizes a symbolic model was counted at."""
     batch = summary.batch
     total_bytes = summary.input_bytes + summary.forward_backward_bytes + summary.param_bytes
+    unknown = _unknown_text(summary.unknown_params)
     lines = [
-        f"Total params: {summary.total_params:,}",
-        f"Trainable params: {summary.trainable_params:,}",
+        f"Total params: {summary.total_params:,}{unknown}",
+        f"Trainable params: {summary.trainable_params:,}{unknown}",
         f"Non-trainable params: {summary.total_params - summary.trainable_params:,}",
         f"Total mult-adds (per sample): {summary.total_macs:,} "
-        f"({summary.total_macs / GIGA:,.2f} G)",
+        f"({summary.total_macs / GIGA:,.2f} G){_unknown_text(summary.unknown_macs)}",
         f"Input size (MB, batch {batch}): {_megabytes(summary.input_bytes)}",
         f"Forward/backward pass size (MB, batch {batch}): "
         f"{_megabytes(summary.forward_backward_bytes)}",
@@ -362,9 +441,22 @@ def _totals(summary: Summary) -> list[str]:
         f"Estimated Total Size (MB, batch {batch}): {_megabytes(total_bytes)}",
         f"Every op's output (MB, batch {batch}): {_megabytes(summary.activation_bytes)}",
     ]
+    if any(row.mode == TRAIN for row in summary.rows):
+        lines.append(
+            f"Training-only layers (train only): {summary.training_only_params:,} params "
+            f"(in the totals), {summary.training_only_macs:,} mult-adds (not in the totals)"
+        )
     if summary.sizes:
         lines.append(f"Counts at {sizes_text(summary.sizes)} ({summary.sizes_chosen_by})")
     return lines
+
+
+def _unknown_text(paths: list[str]) -> str:
+    """` + unknown (externs: se, head)`: a total that leaves out counts nobody declared."""
+    if not paths:
+        return ""
+    shown = ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
+    return f" + unknown ({'extern' if len(paths) == 1 else 'externs'}: {shown})"
 
 
 def render_text(summary: Summary) -> str:

@@ -13,6 +13,7 @@ from archspec.core.dims import (
     Guard,
     Shape,
     Sizing,
+    SymbolicError,
     active_sizing,
     format_shape,
     substitute,
@@ -21,8 +22,9 @@ from archspec.core.memory import gc_paused
 from archspec.core.records import field, record, replace
 from archspec.core.source import Span
 from archspec.elaborate.graph import WILDCARD, ModelGraph, Node, PatternVar
+from archspec.elaborate.run_sizes import Unresolved, is_run_size, resolve
 from archspec.ops import OpFailure
-from archspec.ops.apply import Evaluation, evaluate
+from archspec.ops.apply import Evaluation, evaluate, split_forward
 from archspec.ops.base import show_value
 from archspec.ops.common import layout_of
 from archspec.ops.multi import COUNT_NOTE
@@ -37,9 +39,13 @@ class Inference:
     evaluations: dict[str, Evaluation] = field(default_factory=dict)  # op nodes
     explanations: dict[str, dict[int, str]] = field(default_factory=dict)
     module_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved, per layer path
+    dtypes: dict[str, str] = field(default_factory=dict)  # every node with a shape: its dtype
 
     def shape(self, node_id: str) -> Shape | None:
         return self.shapes.get(node_id)
+
+    def dtype(self, node_id: str) -> str:
+        return self.dtypes.get(node_id, "float32")
 
 
 @gc_paused
@@ -64,6 +70,7 @@ def infer(
 
 def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
     result = Inference()
+    size_memo: dict = {}  # run_sizes.resolve's, for this run
     for node in model.nodes():
         if sizing is not None:
             sizing.node = node.id
@@ -72,24 +79,47 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             if values:
                 shape = tuple(substitute(dim, values) for dim in shape)
             result.shapes[node.id] = shape
+            result.dtypes[node.id] = node.declared_dtype
+            if node.args.get("dtype_of_init"):  # `buffer index: [49] = arange(49)`: int64
+                result.dtypes[node.id] = result.dtypes.get(node.args["init"], node.declared_dtype)
             continue
         inputs = [result.shapes.get(source) for source in node.inputs]
         if any(shape is None for shape in inputs):
             continue
         if node.kind == "output":
             result.shapes[node.id] = inputs[0]
+            result.dtypes[node.id] = result.dtypes[node.inputs[0]]
             continue
         explanations = [result.explanations.get(source, {}) for source in node.inputs]
         args, checked_args = node.args, node.checked_args
+        if node.reads_sizes:  # `pad(x, (0, 0, 0, (7 - W % 7) % 7))`: W of this run's shapes
+            try:
+                args = resolve(args, result.shapes.get, size_memo, values)
+            except Unresolved:
+                continue  # read off a tensor that failed upstream: reported there
+            except SymbolicError as error:
+                reporter.add(_run_size_diagnostic(node, error))
+                continue
         if values:  # `view(-1, H // 2)` at H = 5 divides by 2, as the concrete input does
             args, checked_args = _at_values(args, values), _at_values(checked_args, values)
         try:
-            evaluation = evaluate(node.op, args, inputs, explanations, checked_args)
+            dtypes = [result.dtypes[source] for source in node.inputs]
+            forward = None
+            if node.forward_inputs or node.forward_args:  # `attn(q, k, v, attn_mask=m)`
+                inputs, dtypes, forward = split_forward(
+                    inputs, dtypes, node.forward_inputs, node.forward_args
+                )
+                explanations = explanations[: len(inputs)]
+            evaluation = evaluate(
+                node.op, args, inputs, explanations, checked_args, dtypes, forward=forward
+            )
             if node.group is not None:
                 evaluation = one_output(node, evaluation)
         except OpFailure as failure:
             if node.output == 0:  # the other outputs of one op would say the same again
                 reporter.add(_failure_diagnostic(model, result, node, failure))
+            continue
+        if evaluation.shape is None:  # torch returns None here (need_weights=False): no shape
             continue
         if node.module is not None:
             first = result.module_args.setdefault(node.module, evaluation.args)
@@ -97,6 +127,7 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
                 reporter.add(_reuse_diagnostic(model, node, first, evaluation.args))
                 continue
         result.shapes[node.id] = evaluation.shape
+        result.dtypes[node.id] = evaluation.dtype
         result.evaluations[node.id] = evaluation
         explained = _carry_explanations(evaluation, inputs[0] if inputs else None, explanations)
         if explained:
@@ -105,6 +136,17 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             reporter.add(_failure_diagnostic(model, result, node, warning))
     _check_assertions(model, result, reporter)
     return result
+
+
+def _run_size_diagnostic(node: Node, error: SymbolicError) -> diag.Diagnostic:
+    return diag.make(
+        "E210",
+        f"{node.name} reads a size off its block's input that must be a number here: {error}",
+        node.span,
+        label="needs numeric sizes",
+        help="give the model's input sizes as numbers or ranges (`H in 32..512`), so that "
+        "each condition on them is decided",
+    )
 
 
 def one_output(node: Node, evaluation: Evaluation) -> Evaluation:
@@ -134,6 +176,11 @@ def one_output(node: Node, evaluation: Evaluation) -> Evaluation:
         explanations={},
         params=evaluation.params if first else 0,
         macs=evaluation.macs if first else 0,
+        warnings=evaluation.warnings if first else [],  # said once, at the first output
+        # an extern of several outputs states a dtype for each
+        dtype=evaluation.dtype[node.output]
+        if type(evaluation.dtype) is tuple
+        else evaluation.dtype,
     )
 
 
@@ -165,7 +212,8 @@ def _failure_diagnostic(model, result: Inference, node: Node, failure: OpFailure
         producer = model.node(node.inputs[failure.input])
         shape = result.shapes[producer.id]
         verb = "declared as" if producer.kind == "input" else "produces"
-        secondary.append((producer.span, f"{verb} {format_shape(shape)}"))
+        dtype = f" {result.dtype(producer.id)}" if failure.code == "E108" else ""
+        secondary.append((producer.span, f"{verb} {format_shape(shape)}{dtype}"))
         trace = size_trace(model, result, producer.id)
         if trace and failure.code in ("E201", "E202", "E203", "E206"):
             notes.append(trace)
@@ -368,8 +416,16 @@ def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Repor
                 if bindings.setdefault(key, dim) != dim:
                     mismatch = True
                 continue
+            if is_run_size(stated):  # `y: [N, C, L // 2]`, L read off an earlier tensor
+                try:
+                    stated = resolve(stated, result.shapes.get)
+                except (Unresolved, SymbolicError):
+                    break  # an error upstream, or a size no number decides: nothing to check
             if not _dims_equal(stated, dim):
                 mismatch = True
+        actual_dtype = result.dtype(assertion.node)
+        if not mismatch and assertion.dtype not in (None, actual_dtype):
+            reporter.add(_dtype_assertion(model, assertion, actual_dtype))
         if mismatch:
             name = model.node(assertion.node).name
             notes = []
@@ -389,6 +445,21 @@ def _check_assertions(model: ModelGraph, result: Inference, reporter: diag.Repor
                     help=f"if the layers are right, state {format_shape(actual)}",
                 )
             )
+
+
+def _dtype_assertion(model: ModelGraph, assertion, actual: str) -> diag.Diagnostic:
+    name = model.node(assertion.node).name
+    notes = []
+    if assertion.scope:
+        notes.append(f"in {assertion.scope} ({_instance_text(model.module(assertion.scope))})")
+    return diag.make(
+        "E207",
+        f"'{name}' is {actual}, but the spec states {assertion.dtype}",
+        assertion.span,
+        f"actual {actual}",
+        notes=notes,
+        help=f"if the ops are right, state {actual}; else convert it (`-> to({assertion.dtype})`)",
+    )
 
 
 def _dims_equal(stated: Any, actual: Dim) -> bool:

@@ -363,10 +363,13 @@ class BoundedDim:
 
 @node
 class Shape:
-    """`[N, 3, 224, 224]`: a stated shape (an input's, or an assertion on an assignment)."""
+    """`[N, 3, 224, 224]`: a stated shape (an input's, or an assertion on an assignment), with
+    the dtype written after it, if any (`[N, L] int64`; None: float32, or any in an
+    assertion)."""
 
     dims: tuple[Expr | BoundedDim, ...]
     span: Span = _span()
+    dtype: Name | None = None
 
 
 @node
@@ -390,11 +393,33 @@ class Assign:
 
 @node
 class Unpack:
-    """`x1, x2 = x -> chunk(2, dim=1)`: a value of several tensors, one name for each."""
+    """`x1, x2 = x -> chunk(2, dim=1)`: a value of several tensors, one name for each; a nested
+    target unpacks one item in turn, as in Python: `out, (h, c) = x -> lstm`."""
 
-    targets: tuple[Name, ...]
+    targets: tuple[Name | Targets, ...]
     value: Expr
     span: Span = _span()
+
+
+@node
+class Targets:
+    """`(h, c)` in `out, (h, c) = x -> lstm`: the names that unpack one item of the value."""
+
+    items: tuple[Name | Targets, ...]
+    span: Span = _span()
+
+
+def target_names(targets) -> list[Name]:
+    """The names of an unpacking's targets, nested ones included, left to right."""
+    names: list[Name] = []
+    stack = list(reversed(targets))
+    while stack:
+        target = stack.pop()
+        if isinstance(target, Targets):
+            stack.extend(reversed(target.items))
+        else:
+            names.append(target)
+    return names
 
 
 @node
@@ -448,6 +473,17 @@ class State:
     span: Span = _span()
 
 
+@node
+class ExternCall:
+    """`extern "mypkg.init:causal_mask"(L)`: a `param` or `buffer` initial value made by a Python
+    function archspec does not know (called when the module is built; the declared shape is its
+    contract)."""
+
+    target: Constant  # "module.path:attribute"
+    args: tuple[Argument, ...]
+    span: Span = _span()
+
+
 Stmt = Input | Assign | Unpack | Declare | Return | If | For | State
 
 # ---------------------------------------------------------------- top level
@@ -464,9 +500,9 @@ class Param:
 
 @node
 class Definition:
-    """`model Name(params) { ... }` or `block Name(params) { ... }`."""
+    """`model Name(params) { ... }`, `block Name(params) { ... }` or `def name(params) { ... }`."""
 
-    kind: str  # "model" or "block"
+    kind: str  # "model", "block" or "def"
     name: Name
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
@@ -474,6 +510,24 @@ class Definition:
     # Every plain layer name written in the body (automatic names avoid them), collected by the
     # builder while parsing.
     labels: frozenset[str] = _Field(frozenset(), compare=False, shown=False)
+
+
+@node
+class Extern:
+    """`extern SqueezeExcite(channels, reduction=4) = "mypkg.layers:SqueezeExcite" (x: [N,
+    channels, H, W]) -> [N, channels, H, W], params = ...`: a module archspec does not know, by
+    its Python path (`module:attribute`, a class or a factory), its constructor arguments and
+    its shape contract (inputs as `input` statements, outputs as shapes; several outputs when
+    written as a tuple), with optional declared counts (`params = ...`, `macs = ...`)."""
+
+    name: Name
+    params: tuple[Param, ...]
+    target: Constant
+    inputs: tuple[Input, ...]
+    outputs: tuple[Shape, ...]
+    several: bool  # the outputs were written as a tuple `-> ([...], [...])`
+    counts: tuple[Argument, ...]  # keyword arguments: params=..., macs=...
+    span: Span = _span()
 
 
 @node
@@ -492,6 +546,7 @@ class Module:
     imports: tuple[Import, ...]
     definitions: tuple[Definition, ...]
     span: Span = _span()
+    externs: tuple[Extern, ...] = ()
 
 
 _define_initializers()

@@ -95,6 +95,10 @@ def _last_pos(children) -> int | None:
     return None
 
 
+def _is_token(child, text: str) -> bool:
+    return child is not None and type(child) is not tuple and str(child) == text
+
+
 def _height(children, step: int = 1) -> int:
     h = -1
     for c in children:
@@ -237,9 +241,11 @@ class AstBuilder:
         nodes = [c[0] for c in children if type(c) is tuple]
         imports = tuple(c for c in nodes if isinstance(c, ast.Import))
         definitions = tuple(c for c in nodes if isinstance(c, ast.Definition))
+        externs = tuple(c for c in nodes if isinstance(c, ast.Extern))
         if not nodes:
             return (ast.Module(imports, definitions, self.source.span(0, 0)), 0, 0, 0)
-        return self._make(ast.Module, children, imports, definitions)
+        module = functools.partial(ast.Module, externs=externs)
+        return self._make(module, children, imports, definitions)
 
     def import_stmt(self, children):
         tokens = [c for c in children if c is not None and c.type in ("STRING", "NAME")]
@@ -277,18 +283,81 @@ class AstBuilder:
         items = tuple(c[0] for c in children if type(c) is tuple)
         return (items, _height(children), _first_pos(children), _last_pos(children))
 
+    # ------------------------------------------------------------ externs
+    def extern_def(self, children):
+        _extern, name, params, _equals, target, inputs, _arrow, outputs, *rest = children
+        path = ast.Constant(self._string(target), self._token_span(target))
+        counts = []
+        for index in range(0, len(rest), 4):
+            _comma, keyword, _equal, value = rest[index : index + 4]
+            span = self.source.span(keyword.start_pos, value[3])
+            counts.append(ast.Argument(value[0], span, keyword=str(keyword)))
+        fields = (
+            self._name(name),
+            params[0] if params is not None else (),
+            path,
+            inputs[0],
+            outputs[0][0],
+            outputs[0][1],
+            tuple(counts),
+        )
+        return self._make(ast.Extern, children, *fields)
+
+    def extern_inputs(self, children):
+        items = tuple(c[0] for c in children if type(c) is tuple)
+        return (items, _height(children), _first_pos(children), _last_pos(children))
+
+    def extern_input(self, children):
+        shape = self._typed_shape(children[2:])
+        return self._make(ast.Input, children, self._target(children[0]), shape)
+
+    def extern_outputs(self, children):
+        """The output shapes, each with the dtype after it, and whether they were a tuple."""
+        shapes = []
+        for index, child in enumerate(children):
+            if type(child) is tuple:
+                shapes.append(self._typed_shape(children[index : index + 2]))
+        several = _is_token(children[0], "(")
+        value = (tuple(shapes), several)
+        return (value, _height(children), _first_pos(children), _last_pos(children))
+
+    def extern_call(self, children):
+        _extern, target, *rest = children
+        path = ast.Constant(self._string(target), self._token_span(target))
+        args = tuple(c[0] for c in rest if type(c) is tuple)
+        return self._make(ast.ExternCall, children, path, args)
+
     # ------------------------------------------------------------ statements
     def input_stmt(self, children):
-        shape = children[-1][0] if type(children[-1]) is tuple else None
+        shape = self._typed_shape(children[2:])
         return self._make(ast.Input, children, self._target(children[1]), shape)
 
     def assign_stmt(self, children):
-        shape = children[2][0] if type(children[2]) is tuple else None
+        shape = self._typed_shape(children[1:-2])
         return self._make(ast.Assign, children, self._target(children[0]), shape, children[-1][0])
 
+    def _typed_shape(self, children) -> ast.Shape | None:
+        """The stated shape among a statement's children, with the DTYPE token after it."""
+        shape = next((c[0] for c in children if type(c) is tuple), None)
+        dtype = next((c for c in children if getattr(c, "type", "") == "DTYPE"), None)
+        if shape is None or dtype is None:
+            return shape
+        name = ast.Name(str(dtype), self._token_span(dtype))
+        return ast.Shape(shape.dims, shape.span.to(name.span), name)
+
     def unpack_stmt(self, children):
-        targets = tuple(self._target(c) for c in children[:-1] if getattr(c, "type", "") == "NAME")
-        return self._make(ast.Unpack, children, targets, children[-1][0])
+        return self._make(ast.Unpack, children, self._targets(children[:-1]), children[-1][0])
+
+    def nested_target(self, children):
+        return self._make(ast.Targets, children, self._targets(children))
+
+    def _targets(self, children) -> tuple:
+        """The names and nested targets among an unpacking's tokens (`(h, c)` is built already)."""
+        return tuple(
+            c[0] if type(c) is tuple else self._target(c)
+            for c in children
+            if type(c) is tuple or getattr(c, "type", "") == "NAME"
+        )
 
     def declare_stmt(self, children):
         name, _colon, call = children
@@ -493,7 +562,8 @@ class AstBuilder:
     # ------------------------------------------------------------ parameters, buffers, slicing
     def state_stmt(self, children):
         """`param name: [shape] = init, option=value, ...`"""
-        kind, name, _colon, shape, _equals, init, *rest = children
+        kind, name, _colon, shape, dtype, _equals, init, *rest = children
+        shape = (self._typed_shape([shape, dtype]),)
         target = self._target(name)
         self.labels.append((name.start_pos, target.id))  # an attribute: automatic names avoid it
         options = []

@@ -28,7 +28,9 @@ _TERMINAL_WORDS = {
     "STRING": "a string",
     "MODEL": "'model'",
     "BLOCK": "'block'",
+    "DEF": "'def'",
     "ELSE": "'else'",
+    "DTYPE": "a dtype",
     "$END": "the end of the file",
 }
 

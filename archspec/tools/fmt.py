@@ -44,7 +44,7 @@ from archspec.syntax.parser import build_lark, parse_module
 WIDTH = 100
 INDENT = 4
 
-_BRACKETS = {"call", "list", "tuple", "shape", "params", "dict"}
+_BRACKETS = {"call", "list", "tuple", "shape", "params", "dict", "extern_inputs"}
 _FILLABLE = {"call", "params"}
 _COMMENT = re.compile(r"#[^\n]*")
 
@@ -100,6 +100,11 @@ def comment_texts(text: str) -> list[str]:
 
 def _children(node: Tree) -> list:
     return [c for c in node.children if c is not None]
+
+
+def _is_dtype(children: list) -> bool:
+    """Whether the first of `children` is the dtype after a stated shape (`[N, L] int64`)."""
+    return bool(children) and _is_tok(children[0]) and children[0].type == "DTYPE"
 
 
 def _is_tok(node, value: str | None = None) -> bool:
@@ -270,7 +275,30 @@ class _Formatter:
             return [(i not in (0, 1, len(children) - 1), c) for i, c in enumerate(children)]
         if kind == "bounded_dim":  # H in 32..1024 step 16 = 224: a space before all but `..`
             return [(i not in (0, 3, 4), c) for i, c in enumerate(children)]
+        if kind in ("extern_def", "extern_input", "extern_outputs", "extern_call"):
+            return self._extern_parts(kind, children)
         return [(i > 0, c) for i, c in enumerate(children)]
+
+    def _extern_parts(self, kind: str, children: list) -> list[tuple[bool, object]]:
+        """`extern SE(c) = "pkg.mod:SE" (x: [N, c]) -> [N, c], params = c`; `x: [N, L] int64`;
+        `([N, C], [N, L] int64)`; `extern "pkg.mod:fn"(8, diagonal=1)`: a space after `,` and
+        `:`, before a dtype and around `=` and `->`, none inside brackets."""
+        parts: list[tuple[bool, object]] = []
+        previous = None
+        for index, child in enumerate(children):
+            text = str(child) if isinstance(child, Token) else ""
+            if index == 0 or text in (",", ")", ":") or previous in ("(",):
+                space = False
+            elif kind == "extern_def":
+                space = not (isinstance(child, Tree) and child.data == "params")
+            elif kind == "extern_call":
+                space = previous in (",", "extern")
+            else:  # an input or the outputs: a space after `:` and `,`, and before a dtype
+                dtype = isinstance(child, Token) and child.type == "DTYPE"
+                space = previous in (":", ",") or dtype
+            parts.append((space, child))
+            previous = text or None
+        return parts
 
     def _items(self, node: Tree) -> tuple[list, list, Token]:
         """A bracketed list's items, the comma after each (or None), and the closing bracket."""
@@ -609,6 +637,8 @@ class _Formatter:
             out.continuation = INDENT  # a top-level item's own continuation, whatever came before
             if item.data == "import_stmt":
                 self._write_import(item)
+            elif item.data == "extern_def":
+                self._write_extern(item)
             else:
                 self._write_definition(item)
             previous = item
@@ -668,6 +698,28 @@ class _Formatter:
                 out.space()
                 out.token(child)
 
+    def _write_extern(self, node: Tree) -> None:
+        """One line if it fits; else the contract goes on the next line, indented, and its
+        inputs split one per line if they must."""
+        if self._can_flat(node) and len(self._flat(node)) <= WIDTH:
+            self._write_flat(node)
+            return
+        parts = self._parts(node)
+        target = next(i for i, (_, c) in enumerate(parts) if _is_tok(c) and c.type == "STRING")
+        self._write_parts(parts[: target + 1], 0)
+        self.out.newline(INDENT)
+        contract = [(False, parts[target + 1][1]), *parts[target + 2 : target + 4]]
+        self._write_parts(contract, 0)
+        counts = parts[target + 4 :]  # `, params = ...`: each on the line if it fits
+        for index in range(0, len(counts), 4):
+            comma, *count = counts[index : index + 4]
+            self.out.token(comma[1])
+            width = sum(len(self._flat(c)) + space for space, c in count)
+            if self.out.column + width > WIDTH:
+                self.out.newline(INDENT)
+                count[0] = (False, count[0][1])
+            self._write_parts(count, 0)
+
     def _write_definition(self, node: Tree) -> None:
         out = self.out
         children = _children(node)
@@ -721,6 +773,9 @@ class _Formatter:
                 out.token(children[2])
                 out.space()
                 self._write(children[3], 0)
+                if _is_dtype(children[4:]):
+                    out.space()
+                    out.token(children[4])
         elif kind == "assign_stmt":
             out.token(children[0])
             position = 1
@@ -729,15 +784,26 @@ class _Formatter:
                 out.space()
                 self._write(children[2], 2)  # the shape breaks only if `x: [...] =` does not fit
                 position = 3
+                if _is_dtype(children[3:4]):
+                    out.space()
+                    out.token(children[3])
+                    position = 4
             out.space()
             out.token(children[position])
             out.space()
             self._write_value(children[-1])
-        elif kind == "unpack_stmt":  # `x1, x2 = x -> chunk(2, dim=1)`
+        elif kind == "unpack_stmt":  # `x1, x2 = x -> chunk(2, dim=1)`, `out, (h, c) = ...`
             *names, equals, value = children
-            for name in names:
-                out.token(name)
-                if _is_tok(name, ","):
+            tokens, pending = [], list(reversed(names))  # nested_target trees: their tokens
+            while pending:
+                name = pending.pop()
+                if isinstance(name, Tree):
+                    pending.extend(reversed(_children(name)))
+                else:
+                    tokens.append(name)
+            for token, following in zip(tokens, [*tokens[1:], None]):
+                out.token(token)
+                if _is_tok(token, ",") and not _is_tok(following, ")"):
                     out.space()
             out.space()
             out.token(equals)
@@ -779,13 +845,18 @@ class _Formatter:
     def _write_state(self, children: list) -> None:
         """`param name: [shape] = init, option=value`: laid out as an assignment with a shape."""
         out = self.out
-        keyword, name, colon, shape, equals, init, *options = children
+        keyword, name, colon, shape, *rest = children
+        dtype = _is_dtype(rest[:1])
+        equals, init, *options = rest[1:] if dtype else rest
         out.token(keyword)
         out.space()
         out.token(name)
         out.token(colon)
         out.space()
         self._write(shape, 2)
+        if dtype:
+            out.space()
+            out.token(rest[0])
         out.space()
         out.token(equals)
         out.space()

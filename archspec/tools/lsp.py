@@ -7,8 +7,12 @@ Diagnostics are published when a document is opened, changed or saved: archspec'
 and column spans become LSP's 0-based positions (in the negotiated position encoding, UTF-16 by
 default), the message carries the notes and the help, and secondary labels ("produces [N, 576]")
 become related information. Hovering a layer, function or block call shows the input and output
-shapes, the parameters and the MACs of each application (a block body's layer in every instance
-that runs it; a shared layer at each place it is applied). Nothing else answers a hover.
+shapes (every output of an op with several), the parameters and the MACs of each application (a
+block body's layer in every instance that runs it, instances alike shown once; a shared layer at
+each place it is applied), and says when it runs in training only. Hovering a name shows what it
+names (archspec.tools.lsp_symbols): a value's shape and what made it (an unpacked name: its own
+output), a `param` or `buffer`'s shape, initializer and parameter count, a dict return's key its
+output. Go to definition leads from a name to where it is bound or declared.
 
 The analysis (`diagnostics_for`, `hover_text`) is plain functions over archspec's CheckResult;
 pygls only carries them. Needs the `lsp` extra (pygls >= 2).
@@ -33,8 +37,9 @@ from archspec.driver import CheckedModel, CheckResult, check_text
 from archspec.elaborate.graph import Node
 from archspec.elaborate.loader import import_target, read_spec_file
 from archspec.shapes.costs import count_at, report_sizes, sizes_text
+from archspec.tools.lsp_symbols import describe_mode, symbol_at, symbol_hover
 
-__all__ = ["build_server", "diagnostics_for", "hover_text", "main", "offset_at"]
+__all__ = ["build_server", "definition_at", "diagnostics_for", "hover_text", "main", "offset_at"]
 
 SOURCE = "archspec"
 UNNECESSARY = {"W003", "W005"}  # unused value, unused input: editors fade them
@@ -203,6 +208,7 @@ class _Application:
     outputs: list[str]
     params: int | None
     macs: object
+    mode: str | None = None  # TRAIN or EVAL: runs in that mode only
 
 
 def _shape_text(model: CheckedModel, node_id: str) -> str:
@@ -229,8 +235,9 @@ def _candidates(result: CheckResult, path: str, offset: int):
         graph = model.graph
         for node in graph.nodes():
             span = node.span
-            if node.kind == "op" and _same_file(span, path) and span.start <= offset < span.end:
-                yield span.end - span.start, span.start, model, node
+            if node.kind == "op" and node.output == 0 and _same_file(span, path):
+                if span.start <= offset < span.end:  # an op's later outputs join its first's
+                    yield span.end - span.start, span.start, model, node
         for call in graph.calls:
             span = graph.module(call.module).span
             if _same_file(span, path) and span.start <= offset < span.end:
@@ -240,16 +247,24 @@ def _candidates(result: CheckResult, path: str, offset: int):
 def _node_application(model: CheckedModel, node) -> _Application:
     evaluation = model.inference.evaluations.get(node.id)
     label = node.module or node.id
-    inputs = [_shape_text(model, source) for source in node.inputs]
+    inputs = [_shape_text(model, source) for source in node.operands]
+    sources = node.inputs[len(inputs) :]  # forward arguments: `attn_mask: [L, S]`, `need_weights`
+    inputs += [f"{name}: {_shape_text(model, s)}" for name, s in zip(node.forward_inputs, sources)]
+    inputs += [f"{name}={value!r}" for name, value in node.forward_args.items()]
     outputs = [_shape_text(model, node.id)] if evaluation is not None else []
+    if node.outputs > 1 and evaluation is not None:  # chunk, MultiheadAttention: all of them
+        group = [n for n in model.graph.nodes() if n.group == node.group]
+        outputs = [
+            "None" if n.returns_none else _shape_text(model, n.id)
+            for n in sorted(group, key=lambda n: n.output)
+        ]
     if evaluation is None:
-        return _Application(label, node.op.name, inputs, outputs, None, None)
+        return _Application(label, node.op.name, inputs, outputs, None, None, node.mode)
     first = True
     if node.module is not None:  # a shared layer's weights count at its first application
         first = model.graph.module(node.module).applications[:1] == [node.id]
-    return _Application(
-        label, node.op.name, inputs, outputs, evaluation.params if first else None, evaluation.macs
-    )
+    params = evaluation.params if first else None
+    return _Application(label, node.op.name, inputs, outputs, params, evaluation.macs, node.mode)
 
 
 def _call_application(model: CheckedModel, call) -> _Application:
@@ -272,11 +287,17 @@ def _call_application(model: CheckedModel, call) -> _Application:
                 counted.add(node.module)
     inputs = [_shape_text(model, source) for source in call.inputs or ()]
     outputs = [_shape_text(model, out) for out in call.outputs or ()]
-    return _Application(call.module, kind, inputs, outputs, params, macs)
+    return _Application(call.module, kind, inputs, outputs, params, macs, call.mode)
 
 
 def hover_text(result: CheckResult, path: str, offset: int) -> str | None:
-    """Markdown for the innermost layer/function/block call at `offset`, or None."""
+    """Markdown for the name at `offset` (a value, a `param`, a dict return's key), else for the
+    innermost layer/function/block call there; None when nothing is there."""
+    symbol = symbol_at(result, path, offset)
+    if symbol is not None:
+        text = symbol_hover(symbol)
+        if text is not None:
+            return text
     found = list(_candidates(result, path, offset))
     if not found:
         return None
@@ -294,19 +315,34 @@ def hover_text(result: CheckResult, path: str, offset: int) -> str | None:
     if len(applications) > 1:
         lines[0] += f" — {len(applications)} applications"
     several_models = len({id(model) for model, _ in applications}) > 1
+    shown: dict[tuple[str, ...], list[str]] = {}  # instances alike: one entry, with a count
     for model, app in applications:
         where = f"{model.name}.{app.label}" if several_models else app.label
-        lines.append("")
-        lines.append(f"`{where}`")
-        lines.append(f"- input: {', '.join(app.inputs) or '—'}")
-        lines.append(f"- output: {', '.join(app.outputs) or 'not inferred (see the diagnostics)'}")
+        entry = [
+            f"- input: {', '.join(app.inputs) or '—'}",
+            f"- output: {', '.join(app.outputs) or 'not inferred (see the diagnostics)'}",
+        ]
         if app.params is not None:
-            lines.append(f"- parameters: {_count(app.params)}")
+            entry.append(f"- parameters: {_count(app.params)}")
         elif app.outputs:
-            lines.append("- parameters: shared with its first application")
+            entry.append("- parameters: shared with its first application")
         if app.macs is not None:
-            lines.append(f"- MACs: {_macs(model, app.macs)}")
+            entry.append(f"- MACs: {_macs(model, app.macs)}")
+        mode = describe_mode(app.mode)
+        if mode:
+            entry.append(f"- {mode}")
+        shown.setdefault(tuple(entry), []).append(where)
+    for entry, places in shown.items():
+        more = f" and {len(places) - 1} more alike" if len(places) > 1 else ""
+        lines += ["", f"`{places[0]}`{more}", *entry]
     return "\n".join(lines)
+
+
+def definition_at(result: CheckResult, path: str, offset: int) -> Span | None:
+    """Where the name at `offset` is bound or declared: a value's assignment (or input), a
+    `param` or `buffer`'s declaration, a layer's declaration, a block's definition."""
+    symbol = symbol_at(result, path, offset)
+    return symbol.definition if symbol is not None else None
 
 
 # --- the server -----------------------------------------------------------------------------------
@@ -395,6 +431,19 @@ def build_server() -> ArchLanguageServer:
         if text is None:
             return None
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
+
+    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: ArchLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
+        uri = params.text_document.uri
+        checked = ls.check(uri)
+        if checked is None:
+            return None
+        source, result = checked
+        codec = ls.workspace.get_text_document(uri).position_codec
+        span = definition_at(result, _document_path(uri), offset_at(source, params.position, codec))
+        if span is None:
+            return None
+        return lsp.Location(uri=_uri(span.source.path), range=_range(span, codec))
 
     return server
 

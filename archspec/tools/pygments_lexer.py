@@ -90,6 +90,7 @@ class ArchLexer(RegexLexer):
             ),
             (r"0|[1-9][0-9_]*", Number.Integer),
             (r"->", Operator),
+            (r"\.\.\.", Punctuation),  # x[..., :C]
             (r"\.\.", Operator),  # H in 32..1024
             (r"\?", Keyword.Pseudo),
             (r"\*\*|//|==|!=|<=|>=|[-+*/%<>=]", Operator),
