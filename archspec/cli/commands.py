@@ -13,10 +13,17 @@ from archspec.tools.files import collect_files, write_file
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
+# Set by run(): this process exits when the command is done (not so when tests or the language
+# server call main()), so what the imports made can be frozen out of garbage collection.
+_EXITS_AFTER = False
+
+
 def run() -> NoReturn:
     """The `archspec` command: main(), then an immediate exit with its code, once the output is
     flushed. The process is finished; Python's own shutdown would free a checked model object by
     object and run a last garbage collection over them: a second after a 100k-layer check."""
+    global _EXITS_AFTER
+    _EXITS_AFTER = True
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -339,6 +346,7 @@ def _add_check_options(check: argparse.ArgumentParser) -> None:
 
 def _check(args) -> int:
     from archspec.core import diagnostic as diag
+    from archspec.core.memory import freeze_startup
     from archspec.diagnostics import formats
     from archspec.diagnostics.config import (
         ConfigError,
@@ -349,6 +357,8 @@ def _check(args) -> int:
     )
     from archspec.driver import check_file
 
+    if _EXITS_AFTER:  # its imports' objects live until the exit: no collection need walk them
+        freeze_startup()
     if args.diff and not args.fix:
         print(
             "archspec: --diff goes with --fix (archspec check --fix --diff PATH)", file=sys.stderr

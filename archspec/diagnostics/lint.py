@@ -284,7 +284,9 @@ def _batch_symbol(model: ModelGraph, input_id: str) -> str | None:
 
 
 def _has_dim(shape, symbol: str) -> bool:
-    return any(isinstance(d, Sym) and d == Sym.named(symbol) for d in shape)
+    """A dim that is exactly the symbol (compared by its terms: a model's every node asks)."""
+    terms = Sym.named(symbol).terms
+    return any(isinstance(d, Sym) and d.terms == terms for d in shape)
 
 
 def _mentions(dim, symbol: str) -> bool:

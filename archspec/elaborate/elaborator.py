@@ -62,7 +62,7 @@ from archspec.elaborate.graph import (
     other_mode,
 )
 from archspec.elaborate.run_sizes import RunSize, SizeOf, first_run_size, is_run_size
-from archspec.elaborate.run_sizes import sources as size_sources
+from archspec.elaborate.run_sizes import scan as scan_run_sizes
 from archspec.elaborate.scopes import CONSTANTS, Frame
 from archspec.elaborate.state import EXTERN, INITIALIZERS, OPTIONS, PARAM, TENSOR, StateInfo
 from archspec.elaborate.values import (
@@ -940,6 +940,7 @@ class Elaborator:
                 help="compute numbers with ordinary arithmetic (`1 + 2`)",
             )
         node_id = self._new_node_id(f"{frame.module.path}/{name}" if frame.module.path else name)
+        reads, lazy = scan_run_sizes(args)
         node = Node(
             node_id,
             "op",
@@ -950,8 +951,8 @@ class Elaborator:
             arg_spans=arg_spans,
             inputs=tuple(inputs),
             scope=frame.module.path,
-            size_sources=tuple(size_sources(args)),
-            lazy_args=first_run_size(args) is not None,
+            size_sources=reads,
+            lazy_args=lazy,
         )
         if op.outputs is not None:  # chunk, split, unbind, meshgrid: a node per output
             count = len(inputs) if op.outputs is ONE_PER_INPUT else op.outputs(args)

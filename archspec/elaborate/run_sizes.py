@@ -157,6 +157,42 @@ def sources(value: Any) -> list[str]:
     return found
 
 
+_PLAIN_TYPES = frozenset({int, float, str, bool, type(None)})
+
+
+def scan(value: Any) -> tuple[tuple[str, ...], bool]:
+    """(the nodes whose sizes `value` reads, whether it holds any run-time size) in one walk: an
+    op's arguments are scanned for every node of the graph, so plain values are skipped fast."""
+    found: list[str] = []
+    lazy = False
+    pending, seen = [value], set()
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind in _PLAIN_TYPES:
+            continue
+        if kind is SizeOf:
+            lazy = True
+            if item.node not in found:
+                found.append(item.node)
+            continue
+        if id(item) in seen:  # shared parts (`pad_H` in many sizes, `l = [l, l]`): once
+            continue
+        seen.add(id(item))
+        if kind is SizeExpr:
+            lazy = True
+            pending.extend(reversed(item.operands))
+        elif kind is list or kind is tuple:
+            pending.extend(reversed(item))
+        elif kind is dict:
+            pending.extend(reversed(item.values()))
+        elif kind is Indices:
+            pending.extend(reversed(item.items))
+        elif kind is SliceItem:
+            pending.extend((item.stop, item.start))
+    return tuple(found), lazy
+
+
 def combine(op: str, *operands: Any) -> SizeExpr:
     return SizeExpr(op, tuple(operands))
 

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 
 
 def collect_files(paths: list[str], exclude=None) -> tuple[list[str], list[str]]:
@@ -88,6 +87,8 @@ def _writable(path: str, status: os.stat_result) -> bool:
 def _replace(target: str, data: bytes, status: os.stat_result | None) -> None:
     """Atomically replace (or create) the regular file `target`, keeping the mode and owner of
     `status` (the file replaced), if any."""
+    import tempfile  # only when writing: `check` never does, and it costs 4 ms to import
+
     handle, temporary = tempfile.mkstemp(
         prefix=".archspec-", suffix=".tmp", dir=os.path.dirname(target)
     )
