@@ -151,3 +151,13 @@ def test_a_stated_dtype_is_checked(tmp_path):
     )
     finding, at = _first(text, tmp_path)
     assert at[0] == 3 and "int64" in finding.message
+
+
+def test_hover_says_how_the_buffer_starts_and_its_dtype(tmp_path):
+    from archspec.tools.lsp import hover_text
+
+    path = _write(tmp_path, RELATIVE_INDEX)
+    result = archspec.check(path)
+    text = hover_text(result, path, RELATIVE_INDEX.index("index: [window"))
+    assert "buffer, shape [81] int64" in text
+    assert "computed when the module is built" in text

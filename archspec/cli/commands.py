@@ -13,18 +13,11 @@ from archspec.tools.files import collect_files, write_file
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
-# Set by run(): this process exits when the command is done (not so when tests or the language
-# server call main()), so what the imports made can be frozen out of garbage collection.
-_EXITS_AFTER = False
-
-
 def run() -> NoReturn:
     """The `archspec` command: main(), then an immediate exit with its code, once the output is
     flushed. The process is finished; Python's own shutdown would free a checked model object by
     object and run a last garbage collection over them: a second after a 100k-layer check."""
-    global _EXITS_AFTER
-    _EXITS_AFTER = True
-    code = main()
+    code = main(exits_after=True)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -33,9 +26,13 @@ def run() -> NoReturn:
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exits_after: bool = False) -> int:
+    """`exits_after`: the process ends when the command does (run(); not so for tests or the
+    language server calling main()), so what its imports made can be frozen out of garbage
+    collection (core/memory.freeze_startup)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.exits_after = exits_after
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_ERROR
@@ -357,7 +354,7 @@ def _check(args) -> int:
     )
     from archspec.driver import check_file
 
-    if _EXITS_AFTER:  # its imports' objects live until the exit: no collection need walk them
+    if args.exits_after:  # its imports' objects live until the exit: no collection walks them
         freeze_startup()
     if args.diff and not args.fix:
         print(

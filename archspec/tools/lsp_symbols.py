@@ -24,7 +24,7 @@ from archspec.core.dims import format_shape
 from archspec.core.source import Span
 from archspec.driver import CheckedModel, CheckResult
 from archspec.elaborate.graph import EVAL, TRAIN, Node, other_mode
-from archspec.elaborate.state import INITIALIZERS, StateInfo
+from archspec.elaborate.state import INITIALIZERS, TENSOR, StateInfo
 from archspec.syntax import ast
 
 __all__ = ["Symbol", "definition_span", "describe_mode", "symbol_at", "symbol_hover"]
@@ -441,6 +441,8 @@ def _value_entry(model: CheckedModel, node: Node, where: str, block_input: bool)
 
 
 def _init_text(info: StateInfo) -> str:
+    if info.init == TENSOR:
+        return "a tensor computed when the module is built (in `__init__`)"
     names = [name for name, _ in INITIALIZERS.get(info.init, ())]
     args = ", ".join(f"{name}={info.init_args[name]!r}" for name in names if name in info.init_args)
     return f"{info.init}({args})"
@@ -448,8 +450,12 @@ def _init_text(info: StateInfo) -> str:
 
 def _state_entry(model: CheckedModel, info: StateInfo) -> list[str]:
     kind = "parameter" if info.kind == "param" else "buffer"
+    dtype = info.dtype
+    if info.init == TENSOR and info.init_node is not None:  # the value's own, unless stated
+        dtype = model.inference.dtypes.get(info.init_node, dtype)
+    shown = "" if dtype == "float32" else f" {dtype}"
     lines = [
-        f"- {kind}, shape {format_shape(info.shape)}",
+        f"- {kind}, shape {format_shape(info.shape)}{shown}",
         f"- initial value: {_init_text(info)}",
     ]
     if info.kind == "param":
