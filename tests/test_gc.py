@@ -16,6 +16,7 @@ SPEC = "model M {\n    input x: [N, 3, 8, 8]\n    return x -> ReLU()\n}\n"
 
 @pytest.fixture(autouse=True)
 def _collector_restored():
+    gc.unfreeze()  # each test starts as a fresh process: nothing frozen
     yield
     gc.enable()
     gc.unfreeze()
