@@ -1053,7 +1053,7 @@ def test_archspec_accepts_exactly_what_torch_runs(net):
 #   table's range is not a static property.
 # - sized: `input x: [N, C, H, W]` (numbers, or `H in a..b, W in c..d`), a few layers, and a block
 #   whose `input x: [N, C, H, W]` binds its input's sizes, used in pad amounts
-#   (`(k - W % k) % k`), slice bounds (`y[:, :, :H // 2]`), view / reshape sizes, roll shifts
+#   (`(k - W % k) % k`), slice bounds (`y[:, :, :(H + 1) // 2]`), view / reshape sizes, roll shifts
 #   with a conditional, `arange(W)`, masks and scalar operands (`y * (C // 2)`). With a symbolic
 #   input, every size of the range runs in torch and must be accepted by archspec exactly where
 #   torch runs, with the static output shape evaluated there; 2-3 accepted sizes are compiled.
@@ -1367,9 +1367,10 @@ def _sized_step(draw, names: dict, fresh):
             (lambda t, z: F.pad(t, (0, (z["k"] - z["W"] % z["k"]) % z["k"]))),
         )
     if choice == 2:
-        return [f"{y} = {{y}}[:, :, :{H} // 2]"], y, lambda t, z: t[:, :, : z["H"] // 2]
+        # never empty: archspec builds no empty tensors (E203) where torch would go on with one
+        return [f"{y} = {{y}}[:, :, :({H} + 1) // 2]"], y, lambda t, z: t[:, :, : (z["H"] + 1) // 2]
     if choice == 3:
-        return [f"{y} = {{y}}[..., :{W} - 1]"], y, lambda t, z: t[..., : z["W"] - 1]
+        return [f"{y} = {{y}}[..., :{W} + 1]"], y, lambda t, z: t[..., : z["W"] + 1]
     if choice == 4:
         return (
             [f"{y} = {{y}} -> view({N}, {C}, -1) -> view({N}, {C}, {H}, {W})"],
