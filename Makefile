@@ -6,7 +6,7 @@ ARCHSPEC := $(VENV)/bin/archspec
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test test-fast test-heavy check bench bench-compare clean graphviz fuzz fuzz-atheris mutate
+.PHONY: demo test test-full test-fast test-heavy import-report check bench bench-compare clean graphviz neovim vsix fuzz fuzz-atheris mutate dist
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml
 graphviz:
 	@command -v dot >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
 	  || echo "note: could not install graphviz; SVG drawing will be skipped"
+
+# Neovim's built-in LSP client drives the language server in tests/test_lsp_neovim.py (skipped
+# without it); installed from Debian when missing.
+neovim:
+	@command -v nvim >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq neovim >/dev/null) \
+	  || echo "note: could not install neovim; the Neovim client test will be skipped"
 
 demo: $(STAMP) graphviz
 	@mkdir -p $(DEMO)
@@ -55,19 +61,34 @@ demo: $(STAMP) graphviz
 	@echo
 	@echo "== examples/train_mnist.py --epochs 2   (a short run; the full run is 15 epochs)"
 	$(PY) examples/train_mnist.py --epochs 2 --no-progress --plot $(DEMO)/mnist_loss.png
+	@echo
+	@echo "== examples/train_gpt.py --steps 150   (specs/sequence/gpt.arch on the repo's docs; the full run is 1,500 steps)"
+	$(PY) examples/train_gpt.py --steps 150 --eval-every 50 --sample 200 --plot $(DEMO)/gpt_loss.png
 
 # Branch coverage of archspec/, measured and enforced: >= 95 % in all (pytest-cov), and 100 % for
 # the modules listed in tools/coverage_gate.py (shape inference, the op registry, diagnostics).
 COVERAGE := --cov --cov-report=term-missing:skip-covered --cov-fail-under=95 -p tools.coverage_gate
 
-test: $(STAMP) graphviz
+test: $(STAMP) graphviz neovim
 	$(PY) -m pytest -q -n 2 -m "not heavy" $(COVERAGE)
+
+# Everything: the heavy sweeps too (every torchvision builder imported, ...) and the long random
+# graph profile (20,000 networks, 5,000 programs, 20,000 sequence models).
+test-full: $(STAMP) graphviz neovim
+	ARCHSPEC_RANDOM_GRAPHS=long $(PY) -m pytest -q -n 2
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow and not heavy"
 
 test-heavy: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m heavy
+
+# Issue 18: round-trip the fixed timm sample (tests/data/timm_models.txt) through `archspec import`
+# and write the table docs/import-report.md; the imported specs land in build/imported/timm
+# (make bench checks them all in one call).
+import-report: $(STAMP)
+	$(PY) -m archspec.tools.importer.report tests/data/timm_models.txt docs/import-report.md \
+	  --specs build/imported/timm --jobs 2
 
 # Mutation testing of the op registry (mutmut; what it mutates and which tests judge it: pyproject's
 # [tool.mutmut]), then the score and every survivor. Results stay in mutants/, so a second run only
@@ -80,8 +101,20 @@ mutate: $(STAMP)
 check: $(STAMP)
 	$(ARCHSPEC) check specs/
 
+# The VS Code extension (editors/vscode: TypeScript, vscode-languageclient) compiled and packaged
+# as build/archspec-arch.vsix; install it with `code --install-extension build/archspec-arch.vsix`.
+vsix:
+	cd editors/vscode && npm install --no-audit --no-fund && npm run package
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis mutants
+
+# A wheel and an sdist in build/dist/, checked as PyPI would check them (--no-isolation: the
+# build uses .venv's setuptools, so it needs no network).
+dist: $(STAMP)
+	rm -rf build/dist
+	$(PY) -m build --no-isolation --outdir build/dist .
+	$(PY) -m twine check --strict build/dist/*
 
 # The fuzzers of tests/test_fuzz.py, long profile: FUZZ_EXAMPLES cases in all (in parallel).
 FUZZ_EXAMPLES ?= 100000

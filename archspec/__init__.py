@@ -4,6 +4,7 @@ archspec.check("net.arch")      # diagnostics and shapes, never imports torch
 archspec.load("net.arch")       # the checked spec (raises SpecError on errors)
 archspec.compile_source(...)    # the generated nn.Module source
 archspec.build("net.arch")      # an instance of the generated module (imports torch)
+archspec.from_module(m, inputs) # the spec text of an existing nn.Module (imports torch)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "check",
     "check_text",
     "compile_source",
+    "from_module",
     "load",
     "verify",
 ]
@@ -34,6 +36,21 @@ def check_text(text: str, path: str = "<string>"):
     from archspec.driver import check_text as run
 
     return run(text, path)
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext archspec` in IPython or Jupyter: adds the `%%arch` cell magic."""
+    from archspec.tools.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def from_module(module, example_inputs, *, extern_unsupported: bool = False) -> str:
+    """The .arch text of an existing nn.Module, traced by torch.fx on example_inputs (dim 0 is
+    the batch); see archspec.tools.importer."""
+    from archspec.tools.importer import from_module as run
+
+    return run(module, example_inputs, extern_unsupported=extern_unsupported)
 
 
 def __getattr__(name: str):

@@ -19,6 +19,26 @@ from archspec.driver import CheckResult, check_file, check_text
 from archspec.outputs.codegen import generate_module
 from archspec.tools.verify import built_problems, import_externs, verify_model
 
+TORCH_EXTRA = "pip install 'archspec-nn[torch]'"
+
+
+class TorchMissingError(ModuleNotFoundError):
+    """build()/verify() need PyTorch, and it cannot be imported: says which extra installs it."""
+
+
+def _require_torch(action: str) -> None:
+    """Import torch now, so that its absence reads as an instruction rather than as a
+    ModuleNotFoundError from inside the generated module."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as error:
+        raise TorchMissingError(
+            f"archspec.{action} needs PyTorch, which cannot be imported here ({error}); "
+            f"install archspec with its torch extra: {TORCH_EXTRA} "
+            "(checking, compiling and drawing specs need no torch)",
+            name="torch",
+        ) from error
+
 
 class SpecError(Exception):
     """A spec with errors: the message is the rendered diagnostics."""
@@ -89,6 +109,7 @@ def build(
     result = _check(spec, model, model_args)
     if not result.complete:
         raise SpecError(result)
+    _require_torch("build")
     chosen = result.model(model)
     built = _build(result, chosen)
     if verify:
@@ -108,6 +129,7 @@ def verify(
     result = _check(spec, model, model_args)
     if not result.complete:
         raise SpecError(result)
+    _require_torch("verify")
     chosen = [result.model(model)] if model is not None else result.models
     found: list[diag.Diagnostic] = []
     for checked in chosen:

@@ -19,6 +19,7 @@ from archspec.elaborate.elaborator import Elaborator
 from archspec.elaborate.graph import ModelGraph
 from archspec.elaborate.loader import LoadedFile, Loader
 from archspec.shapes.infer import Inference, infer, propagated_values
+from archspec.shapes.ties import tie_findings, tied_parameters
 
 if TYPE_CHECKING:
     from archspec.shapes.sizes import SizeReport
@@ -29,6 +30,9 @@ class CheckedModel:
     graph: ModelGraph
     inference: Inference
     sizes: SizeReport | None = None  # when the input has symbolic sizes (archspec.shapes.sizes)
+    # The spec's errors that leave this model incomplete (set by the check): while there are
+    # any, its shapes and counts are partial, and a notebook shows these instead.
+    errors: list[diag.Diagnostic] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -49,7 +53,7 @@ class CheckedModel:
             evaluation = self.inference.evaluations.get(module.applications[0])
             if evaluation is not None:
                 total += evaluation.params
-        return total
+        return total - tied_parameters(self.graph, self.inference.module_args)
 
     @property
     def mac_count(self) -> Dim:
@@ -76,7 +80,10 @@ class CheckedModel:
         return to_dot(self, diagnostics, depth)
 
     def _repr_svg_(self) -> str | None:
-        """Jupyter shows the diagram (needs Graphviz's `dot`; else the text summary shows)."""
+        """Jupyter shows the diagram (needs Graphviz's `dot`; else the text summary shows); not
+        for an incomplete model, whose findings show instead."""
+        if self.errors:
+            return None
         from archspec.outputs.render import RenderError, render
 
         try:
@@ -85,6 +92,10 @@ class CheckedModel:
             return None
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        if self.errors:
+            from archspec.diagnostics.formats import notebook_bundle
+
+            return notebook_bundle(self.name, self.errors)
         bundle = {"text/plain": str(self.summary())}
         svg = self._repr_svg_()
         if svg is not None:
@@ -130,6 +141,16 @@ class CheckResult:
             if d.severity is diag.Severity.ERROR and not d.code.startswith(_COMPLETE_GRAPH_ERRORS)
         ]
 
+    @property
+    def graph_errors(self) -> list[diag.Diagnostic]:
+        """The errors, reported or suppressed, that leave some shape and count unknown."""
+        reported = [
+            d
+            for d in self.diagnostics
+            if d.severity is diag.Severity.ERROR and not d.code.startswith(_COMPLETE_GRAPH_ERRORS)
+        ]
+        return [*reported, *self.hidden_errors]
+
     def summary(self, batch: int = 1, sizes: dict[str, int] | None = None):
         return self.model().summary(batch, sizes)
 
@@ -137,6 +158,10 @@ class CheckResult:
         return self.model()._repr_svg_() if len(self.models) == 1 else None
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        if self.graph_errors:  # the findings, never partial numbers that would read as whole
+            from archspec.diagnostics.formats import notebook_bundle
+
+            return notebook_bundle(self.path, [*self.diagnostics, *self.hidden_errors])
         if len(self.models) == 1:
             return self.model()._repr_mimebundle_(include, exclude)
         return {"text/plain": repr(self)}
@@ -221,6 +246,7 @@ def _finish(
                 inference = infer(graph, reporter)
                 lint(graph, inference, reporter, opted_in)
                 checked_model = CheckedModel(graph, inference)
+            reporter.extend(tie_findings(graph, checked_model.inference.module_args))
             result.models.append(checked_model)
             defined.append((definition, result.models[-1]))
         reporter.extend(check_budgets(defined, loaded.source, budgets))
@@ -232,6 +258,8 @@ def _finish(
     collapsed = collapse_repeats(diag.sorted_diagnostics(kept), instance_paths)
     result.diagnostics = [_agreed_fix(d, result.models) for d in collapsed]
     result.suppressed = collapse_repeats(diag.sorted_diagnostics(suppressed), instance_paths)
+    for model in result.models:
+        model.errors = result.graph_errors
     return result
 
 

@@ -11,11 +11,13 @@ comparisons are ratios on the same machine:
    limits: blocks nested 100 to 2,000 deep, import chains of 10 and 100 files, a block applied
    1k and 10k times, a 10 MB file (time and memory per unit);
 4. `compile` time, and the compiled resnet50's forward against torchvision's (batch 8, CPU, eval,
-   the same weights);
+   the same weights, 2 threads; `--forward-only` runs just this);
 5. start-up: `archspec --version` against `python -c pass`;
 6. worst cases (issue 15): specs written to exhaust time or memory, each one `archspec` process
    under a timeout and a 4 GiB address-space limit (time, peak memory, how it ended);
-   `--worst-cases-only` runs just these.
+   `--worst-cases-only` runs just these;
+7. the language server (issue 20): re-check after one keystroke in resnet50, and a hover sent
+   right after 50 quick edits of unet.arch; `--lsp-only` runs just these.
 
 Writes results.md, results.json and scaling.png under --out (default build/bench).
 """
@@ -448,9 +450,6 @@ def _bounded_run(command: list[str], timeout: float) -> dict:
 
 
 def compile_and_forward(repeat: int) -> dict:
-    import torch
-    import torchvision
-
     import archspec
 
     results = {}
@@ -463,6 +462,25 @@ def compile_and_forward(repeat: int) -> dict:
     results["archspec compile resnet50 (whole process)"] = run_process(
         [*ARCHSPEC, "compile", RESNET50], max(3, repeat // 2)
     )[0]
+    results.update(forward_against_torchvision(repeat))
+    return results
+
+
+FORWARD_THREADS = 2  # fixed, so a run on a busier or bigger machine compares like with like
+
+
+def forward_against_torchvision(repeat: int) -> dict:
+    """The generated resnet50 (its parametrized Bottleneck class) against torchvision's, same
+    weights, batch 8, CPU, eval, FORWARD_THREADS threads: each the median of `repeat` runs,
+    interleaved so that drift hits both alike."""
+    import torch
+    import torchvision
+
+    import archspec
+
+    results = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(FORWARD_THREADS)
     torch.manual_seed(0)
     reference = torchvision.models.resnet50(weights=None).eval()
     ours = archspec.build(str(ROOT / RESNET50)).eval()
@@ -479,8 +497,122 @@ def compile_and_forward(repeat: int) -> dict:
             start = time.perf_counter()
             reference(x)
             theirs_times.append(time.perf_counter() - start)
+    torch.set_num_threads(threads)
     results["forward compiled resnet50, batch 8"] = stats(ours_times)
     results["forward torchvision resnet50, batch 8"] = stats(theirs_times)
+    return results
+
+
+class LspClient:
+    """A minimal LSP client over a server process's stdin and stdout (Content-Length framing),
+    for the language server's latencies (section 7)."""
+
+    def __init__(self, command: list[str]) -> None:
+        pipe = subprocess.PIPE
+        self.process = subprocess.Popen(command, cwd=ROOT, env=BENCH_ENV, stdin=pipe, stdout=pipe,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        self.next_id = 0
+
+    def send(self, method: str, params, request: bool = False) -> int | None:
+        message = {"jsonrpc": "2.0", "method": method, "params": params}
+        if request:
+            self.next_id += 1
+            message["id"] = self.next_id
+        body = json.dumps(message).encode()
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+        return message.get("id")
+
+    def receive(self) -> dict:
+        length = 0
+        while line := self.process.stdout.readline().strip():
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        if not length:
+            raise RuntimeError("the language server closed its output")
+        return json.loads(self.process.stdout.read(length))
+
+    def wait(self, matches) -> dict:
+        while not matches(message := self.receive()):
+            pass
+        return message
+
+    def request(self, method: str, params) -> dict:
+        request_id = self.send(method, params, request=True)
+        return self.wait(lambda m: m.get("id") == request_id and "method" not in m)
+
+    def published(self, uri: str, version: int) -> dict:
+        def matches(message: dict) -> bool:
+            params = message.get("params") or {}
+            return (message.get("method") == "textDocument/publishDiagnostics"
+                    and params["uri"] == uri and params.get("version") == version)  # fmt: skip
+
+        return self.wait(matches)
+
+    def close(self) -> None:
+        self.request("shutdown", None)
+        self.send("exit", None)
+        self.process.wait(timeout=30)
+
+
+LSP_SERVER = [PY, "-m", "archspec.tools.lsp"]
+UNET = "specs/segmentation/unet.arch"
+
+
+def _lsp_open(client: LspClient, path: str) -> tuple[str, str]:
+    uri = (ROOT / path).as_uri()
+    text = (ROOT / path).read_text()
+    client.request("initialize", {"processId": None, "rootUri": ROOT.as_uri(), "capabilities": {}})
+    client.send("initialized", {})
+    client.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "arch",
+                                                          "version": 1, "text": text}})  # fmt: skip
+    client.published(uri, 1)
+    return uri, text
+
+
+def _keystrokes(client: LspClient, uri: str, text: str, count: int, first_version: int):
+    """Send `count` edits (a blank typed at the end, then taken away, in turn), each the full
+    text; yield each one's version as soon as it is sent."""
+    for version in range(first_version, first_version + count):
+        edited = text + " " * (1 + version % 2)  # always a text other than the last one
+        client.send("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
+                                               "contentChanges": [{"text": edited}]})  # fmt: skip
+        yield version
+
+
+def lsp_latency(repeat: int, server: list[str] | None = None) -> dict:
+    """The language server (issue 20): (a) re-check after one keystroke in resnet50 — the time
+    from the edit to its diagnostics, with no debounce, so the figure is the server's work; (b)
+    the answer to a hover sent right after 50 quick edits of unet.arch (a slow spec: about 0.3
+    s a check), with the server's default debounce."""
+    server = server or LSP_SERVER
+    results: dict[str, dict] = {}
+    client = LspClient([*server, "--debounce-ms", "0"] if server is LSP_SERVER else server)
+    uri, text = _lsp_open(client, RESNET50)
+    samples = []
+    for version in _keystrokes(client, uri, text, 1 + repeat * 5, 2):
+        started = time.perf_counter()
+        client.published(uri, version)
+        samples.append(time.perf_counter() - started)
+    client.close()
+    results["re-check after a keystroke, resnet50 (edit -> diagnostics)"] = stats(samples[1:])
+    hovers = []
+    for _ in range(max(1, repeat // 3)):
+        client = LspClient(server)
+        uri, text = _lsp_open(client, UNET)
+        for _version in _keystrokes(client, uri, text, 50, 2):
+            pass
+        line = text.splitlines().index(next(s for s in text.splitlines() if "Down(" in s))
+        position = {"line": line, "character": text.splitlines()[line].index("Down(")}
+        started = time.perf_counter()
+        reply = client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                      "position": position})  # fmt: skip
+        hovers.append(time.perf_counter() - started)
+        if not reply.get("result"):
+            raise RuntimeError(f"no hover after the edits: {reply}")
+        client.close()
+    results["hover right after 50 quick edits, unet (request -> answer)"] = stats(hovers)
     return results
 
 
@@ -511,6 +643,26 @@ def plot(scaling_results: dict, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+IMPORTED_TIMM = ROOT / "build/imported/timm"  # written by `make import-report`
+
+
+def importer(repeat: int) -> dict:
+    """Issue 18's budgets: `archspec import` of resnet50, whole process (<= 10 s), and one
+    `archspec check` of every imported timm spec (<= 10 s; skipped until make import-report
+    has written them)."""
+    results = {}
+    out = ROOT / "build/bench/imported_resnet50.arch"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [*ARCHSPEC, "import", "torchvision.models:resnet50", "-o", str(out)]
+    results["archspec import resnet50"] = run_process(command, max(3, repeat // 3))[0]
+    specs = sorted(IMPORTED_TIMM.glob("*.arch")) if IMPORTED_TIMM.is_dir() else []
+    if specs:
+        # The files by name: a folder search skips build/, which .gitignore lists.
+        row = run_process([*ARCHSPEC, "check", *map(str, specs)], max(3, repeat // 3))[0]
+        results[f"archspec check imported timm specs ({len(specs)} files)"] = row
+    return results
 
 
 def markdown(results: dict) -> str:
@@ -550,15 +702,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-torch", action="store_true", help="skip sections needing torch")
     parser.add_argument("--worst-case-timeout", type=float, default=60,
                         help="seconds each worst case may run")  # fmt: skip
+    parser.add_argument("--lsp-only", action="store_true",
+                        help="run only the language server's latencies, print them")  # fmt: skip
     parser.add_argument(
         "--worst-cases-only",
         action="store_true",
         help="run only the worst cases (issue 15), print them, write nothing",
     )
+    parser.add_argument(
+        "--forward-only",
+        action="store_true",
+        help="run only the generated resnet50's forward against torchvision's, print it",
+    )
     args = parser.parse_args(argv)
+    if args.forward_only:
+        forward = forward_against_torchvision(args.repeat)
+        ratio = (forward["forward compiled resnet50, batch 8"]["median"]
+                 / forward["forward torchvision resnet50, batch 8"]["median"])  # fmt: skip
+        ratios = {"forward compiled / torchvision (resnet50, batch 8)": ratio}
+        only = {"machine": _machine(), "sections": {"Forward": forward}, "ratios": ratios}
+        print(markdown(only))
+        return 0
     if args.worst_cases_only:
         only = {"machine": _machine(), "sections": {"Worst cases": worst_cases(
             args.worst_case_timeout)}, "ratios": {}}  # fmt: skip
+        print(markdown(only))
+        return 0
+    if args.lsp_only:
+        only = {"machine": _machine(), "sections": {"Language server": lsp_latency(
+            args.repeat)}, "ratios": {}}  # fmt: skip
         print(markdown(only))
         return 0
     out = Path(args.out)
@@ -578,7 +750,11 @@ def main(argv: list[str] | None = None) -> int:
     sections["Sizes, long 1-D input"] = long_input_sizes(args.repeat)
     print("worst cases ...", flush=True)
     sections["Worst cases"] = worst_cases(args.worst_case_timeout)
+    print("language server ...", flush=True)
+    sections["Language server"] = lsp_latency(args.repeat)
     if not args.skip_torch:
+        print("importer ...", flush=True)
+        sections["Importer"] = importer(args.repeat)
         print("compile and forward ...", flush=True)
         sections["Compile and forward"] = compile_and_forward(args.repeat)
     ratios = {}

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import torch
+from plotting import save_curves
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -117,22 +118,14 @@ def evaluate(model: nn.Module, test_set) -> float:
 
 
 def save_curve(losses: list[float], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(5, 3.2), dpi=120)
-    axes.plot(range(1, len(losses) + 1), losses, marker="o", color="black")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("training loss")
-    axes.set_title("mnist_cnn.arch: training loss")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    print(f"loss curve: {path}")
+    epochs = list(range(1, len(losses) + 1))
+    save_curves(
+        {"training": (epochs, losses)},
+        path,
+        xlabel="epoch",
+        ylabel="training loss",
+        title="mnist_cnn.arch: training loss",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

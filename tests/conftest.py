@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
+# examples/se_net.arch builds layers of examples/mylayers.py (extern ops): importable, as they are
+# where the example runs
+sys.path.append(str(ROOT / "examples"))
 
 
 def pytest_addoption(parser):

@@ -66,7 +66,9 @@ def test_checks_clean_and_the_buffer_is_int64(tmp_path):
 def test_generated_code_builds_the_value_in_init(tmp_path):
     source = generate(archspec.load(_write(tmp_path, RELATIVE_INDEX)))
     init, forward = source.split("def forward", 1)[0], source.split("def forward", 1)[1]
-    assert "torch.arange(3)" in init
+    assert "torch.arange(window)" in init  # the block's class: over its argument
+    unrolled = generate(archspec.load(_write(tmp_path, RELATIVE_INDEX)), specialize=True)
+    assert "torch.arange(3)" in unrolled.split("def forward", 1)[0]
     assert 'self.register_buffer("index", index)' in init
     assert "arange" not in forward.split("class M")[0]
     assert "self.table[self.index]" in source

@@ -88,10 +88,17 @@ def test_no_arguments_exit_2(capsys):
     code, out, _ = run(capsys)
     assert code == 2
     assert "usage: archspec" in out
-    with pytest.raises(SystemExit) as exit_info:
-        main(["check"])  # argparse: PATH is required
-    assert exit_info.value.code == 2
-    assert "PATH" in capsys.readouterr().err
+
+
+def test_check_without_a_path_checks_the_current_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.arch").write_text(
+        "model M {\n    input x: [N, 4]\n    return x -> Linear(3, 2)\n}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "check", "--output-format", "concise")
+    assert code == 1
+    assert out.startswith("sub/bad.arch:3:")  # as ruff shows it: no ./ in front
 
 
 # ---------------------------------------------------------------- file discovery

@@ -143,8 +143,14 @@ def _respace(text: str) -> str:
         if "#" in stripped or not stripped:
             lines.append(stripped)
             continue
-        lines.append(re.sub(r"\s*(->|,|\(|\)|(?<![=!<>])=(?!=)|:)\s*", r"\n\1\n", stripped))
+        parts = re.split(r"(\"[^\"]*\")", stripped)  # strings stay whole ("mypkg:Layer")
+        pieces = (part if part.startswith('"') else _split_tokens(part) for part in parts)
+        lines.append("".join(pieces))
     return "\n".join(lines) + "\n"
+
+
+def _split_tokens(code: str) -> str:
+    return re.sub(r"\s*(->|,|\(|\)|(?<![=!<>])=(?!=)|:)\s*", r"\n\1\n", code)
 
 
 def test_lines_fit_where_the_code_allows():
@@ -423,3 +429,18 @@ def test_shipped_specs_pass_fmt_check(capsys):
 )
 def test_comments_in_odd_places_are_kept_stably(source):
     assert_preserved(source, "<string>")
+
+
+def test_a_long_state_declaration_puts_its_options_on_the_next_line():
+    long_init = "arange(block_size) > arange(block_size)[:, None]"
+    text = (
+        "block B(block_size) {\n    input x\n"
+        f"    buffer causal: [block_size, block_size] bool = {long_init}, persistent=False\n"
+        "    return x\n}\n"
+    )
+    formatted = format_text(text)
+    assert (
+        f"    buffer causal: [block_size, block_size] bool = {long_init},\n"
+        "        persistent=False\n"
+    ) in formatted
+    assert format_text(formatted) == formatted

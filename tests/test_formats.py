@@ -33,6 +33,7 @@ SUFFIXES = {
     "sarif": ".sarif",
     "gitlab": ".gitlab.json",
 }
+REPOSITORY_URI = "file:///path/to/repository/"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 BAD = "model M {\n    input x: [N, 4]\n    return x -> Linear(3, 2)\n}\n"
 
@@ -54,6 +55,8 @@ def test_format_golden(output_format, capsys, golden):
     code, out, err = run(capsys, "check", "--output-format", output_format, SPEC_ARG)
     assert code == 1
     assert err == ""
+    # SARIF names the repository's folder (originalUriBaseIds): the golden holds a stand-in.
+    out = out.replace(json.dumps(ROOT.as_uri() + "/"), json.dumps(REPOSITORY_URI))
     golden(SPEC.with_suffix(SUFFIXES[output_format]), out)
 
 
@@ -141,15 +144,33 @@ def test_sarif_fingerprints_survive_lines_moving(tmp_path, monkeypatch, capsys):
     assert other["partialFingerprints"] != first["partialFingerprints"]
 
 
-def test_sarif_paths_are_relative_to_the_current_folder_with_forward_slashes(
+def test_sarif_paths_outside_a_repository_are_relative_to_the_current_folder(
     tmp_path, monkeypatch, capsys
 ):
+    # No .git, pyproject.toml or archspec.toml above: the current folder is the root.
     (tmp_path / "nested" / "deeper").mkdir(parents=True)
     (tmp_path / "nested" / "deeper" / "spec.arch").write_text(BAD)
     monkeypatch.chdir(tmp_path)
     results = sarif_of(capsys, str(tmp_path / "nested"))["runs"][0]["results"]
     artifact = results[0]["locations"][0]["physicalLocation"]["artifactLocation"]
     assert artifact == {"uri": "nested/deeper/spec.arch", "uriBaseId": "%SRCROOT%"}
+
+
+def test_sarif_uris_are_relative_to_the_repository_root_not_the_current_folder(
+    tmp_path, monkeypatch, capsys
+):
+    # Code scanning resolves a result's URI against the repository: run from a subfolder, the
+    # URI still starts at the repository's top, and %SRCROOT% says where that is.
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "models" / "vision").mkdir(parents=True)
+    (tmp_path / "models" / "vision" / "spec.arch").write_text(BAD)
+    monkeypatch.chdir(tmp_path / "models")
+    log = sarif_of(capsys, "vision/spec.arch")
+    run_ = log["runs"][0]
+    location = run_["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": "models/vision/spec.arch", "uriBaseId": "%SRCROOT%"}
+    assert run_["originalUriBaseIds"] == {"%SRCROOT%": {"uri": tmp_path.as_uri() + "/"}}
+    assert jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).is_valid(log)
 
 
 def test_sarif_path_outside_the_current_folder_is_an_absolute_file_uri(tmp_path, capsys):

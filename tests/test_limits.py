@@ -560,7 +560,7 @@ def test_a_block_applied_10000_times(tmp_path):
     source = generate(result)
     compile(source, "many.py", "exec")
     assert source.count("(nn.Module):") == 2  # one class for the 10,000 equal instances
-    assert source.count("= Cell()") == count
+    assert source.count("= Cell(8)") == count  # the class takes its argument
     summary = checked.summary()
     assert len(summary.rows) == 3 * count
     first = summary.rows[:3]

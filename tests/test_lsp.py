@@ -40,6 +40,7 @@ class Client:
         self.messages: queue.Queue = queue.Queue()
         self.next_id = 0
         self.stderr: list[bytes] = []  # drained, so a chatty server cannot block on a full pipe
+        self.log: list[dict] = []  # every message waited through, matched or not
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(
             target=lambda: self.stderr.extend(self.process.stderr), daemon=True
@@ -88,6 +89,7 @@ class Client:
                 message = self.messages.get(timeout=left)
             except queue.Empty:
                 continue
+            self.log.append(message)
             if matches(message):
                 return message
 
@@ -206,6 +208,167 @@ def test_hover_shows_shapes_parameters_and_macs(server):
     assert nothing is None
 
 
+def open_document(server, path: Path, text: str | None = None) -> tuple[str, str]:
+    uri = from_fs_path(str(path))
+    text = path.read_text(encoding="utf-8") if text is None else text
+    server.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "arch", "version": 1, "text": text}},
+    )
+    return uri, text
+
+
+def change(server, uri: str, version: int, text: str) -> None:
+    server.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]},
+    )
+
+
+def test_initialize_announces_the_editing_features(server):
+    capabilities = server.capabilities
+    for feature in ("definitionProvider", "referencesProvider", "documentSymbolProvider",
+                    "documentFormattingProvider", "inlayHintProvider"):  # fmt: skip
+        assert capabilities[feature], feature
+    assert "(" in capabilities["completionProvider"]["triggerCharacters"]
+    kinds = capabilities["codeActionProvider"]["codeActionKinds"]
+    assert kinds == ["quickfix", "source.fixAll.archspec"]
+
+
+def test_quick_edits_of_a_slow_spec_are_debounced_and_never_block_a_hover(server):
+    """unet.arch takes about 0.3 s a check: 30 edits checked one by one held a hover up for
+    that many checks (about 12 s for 50). Now the edits inside the debounce are never checked,
+    only the last one's diagnostics are published, and the hover waits for one check."""
+    path = ROOT / "specs" / "segmentation" / "unet.arch"
+    opened = time.monotonic()
+    uri, text = open_document(server, path)
+    assert server.diagnostics(uri, 1) == []
+    one_check = time.monotonic() - opened  # on this machine, now (coverage slows it down)
+    for version in range(2, 32):
+        change(server, uri, version, text + " " * (version % 2))
+    line = next(i for i, s in enumerate(text.splitlines()) if "Down(" in s)
+    position = {"line": line, "character": text.splitlines()[line].index("Down(")}
+    started = time.monotonic()
+    hover = server.request(
+        "textDocument/hover", {"textDocument": {"uri": uri}, "position": position}
+    )
+    waited = time.monotonic() - started
+    assert hover["contents"]["value"].startswith("**Down**")
+    # At most the check of the current text, and one stale check still running; the old server
+    # checked all 30 versions first.
+    assert waited < 3 * one_check + 1, f"the hover waited {waited:.1f} s, a check {one_check:.1f}"
+
+    def published() -> list[int]:
+        return [
+            m["params"]["version"]
+            for m in server.log
+            if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri
+        ]
+
+    if 31 not in published():
+        assert server.diagnostics(uri, 31) == []
+    # The old server published all 31 versions; the edits now arrive inside one debounce (a
+    # loaded machine may let one pause through).
+    assert published()[0] == 1 and published()[-1] == 31 and len(published()) <= 3
+
+
+def test_saving_an_imported_file_rechecks_the_files_importing_it(server, tmp_path: Path):
+    blocks = tmp_path / "blocks.arch"
+    blocks.write_text("block B(c) {\n    input x\n    return x -> Conv2d(c, 8, 1)\n}\n")
+    (tmp_path / "archspec.toml").write_text("")
+    main = tmp_path / "main.arch"
+    main.write_text(
+        'from "blocks.arch" import B\n\nmodel M {\n    input x: [N, 3, 4, 4]\n'
+        "    return x -> B(3)\n}\n"
+    )
+    main_uri, _ = open_document(server, main)
+    assert server.diagnostics(main_uri, 1) == []
+    blocks_uri, blocks_text = open_document(server, blocks)
+    assert server.diagnostics(blocks_uri, 1) == []
+    broken = blocks_text.replace("Conv2d(c, 8, 1)", "Conv2d(c + 1, 8, 1)")
+    change(server, blocks_uri, 2, broken)
+    assert server.diagnostics(blocks_uri, 2) == []  # fine on its own: c is not known
+    blocks.write_text(broken)
+    server.notify("textDocument/didSave", {"textDocument": {"uri": blocks_uri}})
+    (error,) = server.diagnostics(main_uri, 1)
+    assert error["code"] == "E201" and "blocks.arch:3:24" in error["message"]
+
+
+def test_references_watched_files_and_close_across_files(server, tmp_path: Path):
+    blocks = tmp_path / "widen_blocks.arch"
+    blocks.write_text("block Widen(c) {\n    input x\n    return x -> Conv2d(c, 2 * c, 1)\n}\n")
+    (tmp_path / "archspec.toml").write_text("")
+    main = tmp_path / "net.arch"
+    main.write_text(
+        'from "widen_blocks.arch" import Widen\n\nmodel M {\n    input x: [N, 3, 4, 4]\n'
+        "    return x -> Widen(3) -> Widen(6)\n}\n"
+    )
+    uri, text = open_document(server, main)
+    assert server.diagnostics(uri, 1) == []
+    references = server.request(
+        "textDocument/references",
+        {"textDocument": {"uri": uri}, "position": {"line": 4, "character": 16},
+         "context": {"includeDeclaration": True}},
+    )  # fmt: skip
+    found = sorted((Path(r["uri"]).name, r["range"]["start"]["line"]) for r in references)
+    assert found == [("net.arch", 0), ("net.arch", 4), ("net.arch", 4), ("widen_blocks.arch", 0)]
+    # The imported file changes on disk, not in the editor: the client's file watcher says so.
+    blocks.write_text(blocks.read_text().replace("Conv2d(c,", "Conv2d(c + 1,"))
+    server.notify(
+        "workspace/didChangeWatchedFiles",
+        {"changes": [{"uri": from_fs_path(str(blocks)), "type": 2}]},
+    )
+    assert {d["code"] for d in server.diagnostics(uri, 1)} == {"E201"}
+    server.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    cleared = server.wait(
+        lambda m: m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri
+    )
+    assert cleared["params"]["diagnostics"] == []
+    missing = from_fs_path(str(tmp_path / "missing.arch"))
+    position = {"line": 0, "character": 0}
+    assert server.request("textDocument/hover", {"textDocument": {"uri": missing},
+                                                 "position": position}) is None  # fmt: skip
+
+
+def test_editing_requests_over_the_wire(server):
+    path = ROOT / "examples" / "seed000_convnet.arch"
+    uri, text = open_document(server, path)
+    findings = server.diagnostics(uri, 1)
+    document = {"textDocument": {"uri": uri}}
+    error = next(d for d in findings if d["code"] == "E202")
+    actions = server.request(
+        "textDocument/codeAction",
+        {**document, "range": error["range"], "context": {"diagnostics": [error]}},
+    )
+    assert [a["title"] for a in actions] == [
+        "set in_features=576 (unsafe: may change what the spec means)"
+    ]
+    symbols = server.request("textDocument/documentSymbol", document)
+    assert [s["name"] for s in symbols] == ["ConvNet"]
+    whole = {"start": {"line": 0, "character": 0}, "end": {"line": 40, "character": 0}}
+    hints = server.request("textDocument/inlayHint", {**document, "range": whole})
+    assert hints and all(h["label"].startswith("→ [") for h in hints)
+    lines = text.splitlines()
+    line = next(i for i, s in enumerate(lines) if "Linear(" in s)
+    at = {"line": line, "character": lines[line].index("Linear(") + 3}
+    items = server.request("textDocument/completion", {**document, "position": at})["items"]
+    assert "Linear" in [item["label"] for item in items]
+    edits = server.request("textDocument/formatting", {**document, "options": {
+        "tabSize": 4, "insertSpaces": True}})  # fmt: skip
+    assert edits is not None and all(e["newText"].endswith("}\n") for e in edits)
+    returned = lines.index("    return out")
+    references = server.request(
+        "textDocument/references",
+        {**document, "position": {"line": returned, "character": 12},
+         "context": {"includeDeclaration": True}},
+    )  # fmt: skip
+    # The `out` returned: bound by the fc line, read by the return.
+    assert [(r["uri"], r["range"]["start"]) for r in references] == [
+        (uri, {"line": returned - 1, "character": 4}),
+        (uri, {"line": returned, "character": 11}),
+    ]
+
+
 # --- the same logic in-process: positions, imported blocks, block instances ---
 
 
@@ -272,3 +435,16 @@ def test_hover_on_a_shared_layer_counts_its_weights_once():
     assert "input: [N, 8, 16, 16]" in second and "output: [N, 8, 16, 16]" in second
     assert hover_text(result, "shared.arch", text.index("model")) is None
     assert hover_text(result, "shared.arch", text.index("input")) is None
+
+
+def test_the_debounce_comes_from_the_client_or_the_command_line():
+    from archspec.tools.lsp import DEBOUNCE_SECONDS, _debounce_option, build_server
+
+    def option(value):
+        capabilities = lsp.ClientCapabilities()
+        return _debounce_option(lsp.InitializeParams(capabilities, initialization_options=value))
+
+    assert option({"debounceMs": 250}) == 0.25
+    assert option({"debounceMs": -5}) == 0.0
+    assert option({"debounceMs": "fast"}) is None and option(None) is None
+    assert build_server().debounce == DEBOUNCE_SECONDS and build_server(0.5).debounce == 0.5

@@ -8,10 +8,8 @@ exactly what torch refuses.
 
 from __future__ import annotations
 
-import os
 import textwrap
 import warnings
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +17,17 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
-from torch_harness import build_checked, observed_shapes, shape_disagreements  # noqa: E402
+from torch_harness import (  # noqa: E402
+    BATCH,
+    EXAMPLES,
+    Case,
+    build_checked,
+    docs_example,
+    observed_shapes,
+    shape_disagreements,
+    torch_disagreements,
+    write_spec,
+)
 
 import archspec  # noqa: E402
 from archspec.ops import REGISTRY  # noqa: E402
@@ -28,19 +36,6 @@ from archspec.outputs.codegen import generate  # noqa: E402
 from archspec.tools.fmt import format_text  # noqa: E402
 
 pytestmark = pytest.mark.torch
-
-BATCH = 2
-EXAMPLES = int(os.environ.get("ARCHSPEC_TORCH_EXAMPLES", "50"))
-
-
-@dataclass
-class Case:
-    """As tests/test_ops_torch.py's Case: arguments by name, exactly as torch receives them."""
-
-    args: dict
-    inputs: list
-    infer: tuple = ()
-
 
 # ---------------------------------------------------------------- generators
 
@@ -184,14 +179,8 @@ model Parts {
 """
 
 
-def _write(tmp_path, text: str):
-    path = tmp_path / "spec.arch"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
 def test_every_node_shape_is_torchs(tmp_path):
-    path = _write(tmp_path, SPEC)
+    path = write_spec(tmp_path, SPEC)
     model, checked, filename = build_checked(str(path))
     real, _ = observed_shapes(model, checked, filename)
     assert shape_disagreements(checked, real) == []
@@ -200,7 +189,7 @@ def test_every_node_shape_is_torchs(tmp_path):
 
 
 def test_generated_code_unpacks_like_torch_code(tmp_path):
-    source = generate(archspec.check(str(_write(tmp_path, SPEC))))
+    source = generate(archspec.check(str(write_spec(tmp_path, SPEC))))
     assert "a, b, c = x.chunk(3, dim=1)" in source
     assert "_, halves = x.split([4, 6], dim=1)" in source  # halves[0] is never read
     assert "mixed, weights = self.attn(tokens, tokens, tokens)" in source
@@ -216,7 +205,7 @@ def test_unused_output_is_an_underscore_and_no_warning(tmp_path):
         return out
     }
     """
-    result = archspec.check(str(_write(tmp_path, spec)))
+    result = archspec.check(str(write_spec(tmp_path, spec)))
     assert result.diagnostics == []
     assert "out, _ = self.attn(x, x, x)" in generate(result)
 
@@ -243,7 +232,7 @@ def test_multihead_attention_equals_torch(tmp_path, arguments, shapes):
         return out, weights
     }}
     """
-    model, checked, filename = build_checked(str(_write(tmp_path, textwrap.dedent(spec))))
+    model, checked, filename = build_checked(str(write_spec(tmp_path, textwrap.dedent(spec))))
     reference = nn.Module()
     reference.attn = eval(f"nn.MultiheadAttention({arguments})")  # noqa: S307 - test literals
     model.load_state_dict(reference.state_dict(), strict=True)
@@ -426,13 +415,8 @@ def test_fmt_prints_unpacking_and_round_trips():
 def test_docs_example_checks_clean_and_runs(tmp_path):
     """docs/language.md's "Several outputs" example: no findings, and torch agrees on every
     node's shape."""
-    from conftest import ROOT
-
-    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
-    section = text.split("\n## Several outputs: chunk, split, unbind, MultiheadAttention\n", 1)[1]
-    example = section.split("```arch\n", 1)[1].split("```", 1)[0]
-    path = _write(tmp_path, example)
+    path = write_spec(
+        tmp_path, docs_example("Several outputs: chunk, split, unbind, MultiheadAttention")
+    )
     assert archspec.check(str(path)).diagnostics == []
-    model, checked, filename = build_checked(str(path))
-    real, _ = observed_shapes(model, checked, filename)
-    assert shape_disagreements(checked, real) == []
+    assert torch_disagreements(path) == []

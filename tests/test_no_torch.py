@@ -106,3 +106,29 @@ print("OK")
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().splitlines()[-1] == "OK"
+
+
+def test_build_without_torch_names_the_extra_to_install():
+    completed = run_python(
+        BLOCK_TORCH
+        + """
+import archspec
+
+try:
+    archspec.build("specs/seeds/mnist_cnn.arch")
+except ModuleNotFoundError as error:  # still what a caller catching ImportError expects
+    assert error.name == "torch", error.name
+    print(error)
+else:
+    raise SystemExit("build worked without torch")
+try:
+    archspec.verify("specs/seeds/mnist_cnn.arch")
+except ImportError as error:
+    print(error)
+"""
+    )
+    assert completed.returncode == 0, completed.stderr
+    first, second = completed.stdout.strip().splitlines()
+    assert first.startswith("archspec.build needs PyTorch")
+    assert "pip install 'archspec-nn[torch]'" in first
+    assert second.startswith("archspec.verify needs PyTorch")

@@ -1059,6 +1059,16 @@ def test_op_matches_torch(name, data):
     assert result.params == count, (
         f"{name}{case}: archspec counts {result.params} params, torch {count}"
     )
+    if op.weights is not None:  # the parameters a `tie` names: torch's names, shapes and order
+        assert op.weights(result.args) == _torch_weights(op, case), f"{name}{case}"
+
+
+def _torch_weights(op: OpSpec, case: Case) -> dict[str, tuple[int, ...]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch_layer(op, case.args)
+        module(*make_inputs(case))  # a lazy layer (`?`) makes its weights here
+    return {name: tuple(p.shape) for name, p in module.named_parameters()}
 
 
 # ---------------------------------------------------------------- symbolic dims

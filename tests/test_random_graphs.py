@@ -52,14 +52,33 @@ Named differences there: such programs run at a batch of 11 (PROGRAM_BATCH), a s
 takes; torch refuses to `view` a tensor a slice left non-contiguous, which archspec (no strides)
 accepts; and a model's own symbolic H, W in a condition or as a tensor operand is E108 where a
 block's input sizes are values, so only a block draws those.
-Profiles: the default runs in `make test` (1,000 networks and 250 programs);
-`ARCHSPEC_RANDOM_GRAPHS=long` runs 20,000 networks and 5,000 programs.
+
+A third test draws sequence models (issue 17's vocabulary; see "sequence models" below): int64
+token ids and float `[N, L, D]` / `[L, N, D]` inputs through Embedding, RNN / LSTM / GRU with all
+their outputs, TransformerEncoderLayer / TransformerDecoderLayer / TransformerEncoder with masks as
+forward arguments, Linear, and sizes computed by `def` functions; torch runs the same program on
+its own nn modules, whose state_dict the compiled spec must load strictly. Named differences
+there: torch's eval fast path (eval, no gradients, batch_first; TransformerEncoderLayer alone or
+in a TransformerEncoder) runs `is_causal=True` without its attn mask, which torch refuses in
+training ("Need attn_mask if specifying the is_causal hint") and archspec refuses always, so the
+torch side's verdict is that of both modes. With a key padding mask the same fast path runs a
+TransformerEncoder on a nested tensor and pads its output back to the input's shape with 0 at
+the padded positions: the shapes are torch's either way, and the values are compared with a run
+outside torch_harness's recording (a TorchFunctionMode turns the fast paths off). Embedding ids
+are only ever the token input (values 0..2) moved around: a float turned `long()` may hold any
+row, which is not a static property. Under `is_causal=True` with no key padding mask torch drops
+the attn mask unread (F.multi_head_attention_forward, need_weights=False inside the layers), so it
+runs a mask of any shape there; archspec checks it all the same, as for MultiheadAttention
+(docs/language.md, "Forward arguments"), and no draw gives a mask of the wrong shape with is_causal.
+Profiles: the default runs in `make test` (1,000 networks, 250 programs and 250 sequence models);
+`ARCHSPEC_RANDOM_GRAPHS=long` runs 20,000 networks, 5,000 programs and 20,000 sequence models.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,6 +99,8 @@ from archspec.shapes.infer import infer  # noqa: E402
 pytestmark = pytest.mark.torch
 
 EXAMPLES = 20_000 if os.environ.get("ARCHSPEC_RANDOM_GRAPHS") == "long" else 1_000
+# The sequence programs (issue 17's vocabulary): 20,000 in the long profile.
+SEQUENCE_EXAMPLES = 20_000 if os.environ.get("ARCHSPEC_RANDOM_GRAPHS") == "long" else 250
 BATCH = 2
 
 
@@ -932,11 +953,32 @@ def instrument(source: str) -> tuple[str, int]:
     return "\n".join(lines), count
 
 
+def _agrees_with_the_default_form(result, unrolled, x, expected, spec: str) -> None:
+    """The default generated form (a class per block definition, parametrized) is the network
+    whose unrolled statements were checked: the same state_dict keys, and with its values the
+    same output."""
+    generated = generate_module(result)
+    namespace = {"__name__": "archspec_random_default"}
+    exec(compile(generated.source, "<random graph, default form>", "exec"), namespace)
+    module = namespace[generated.classes[result.model().name]]()
+    module.load_state_dict(unrolled.state_dict(), strict=True)
+    with torch.no_grad():
+        for name, buffer in unrolled.named_buffers():  # persistent=False ones too
+            module.get_buffer(name).copy_(buffer)
+        module.eval()
+        out = module(x)
+    torch.testing.assert_close(
+        out, expected, equal_nan=True, msg=lambda m: f"{m}\n{spec}\n{generated.source}"
+    )
+
+
 def check_compiled(result, net: Net, x, expected_out, declared: list[Declared], spec: str, oracle):
     """Compile the spec, run the module: every statement's tensors have its static shapes; the
     output is torch's; state_dict, buffers and parameter counts are what the spec declares."""
     checked = result.model()
-    generated = generate_module(result)
+    # Unrolled: a statement per graph node, each with its concrete shape comment to check. The
+    # default form (a class per block definition) is compared with it below.
+    generated = generate_module(result, specialize=True)
     source, _ = instrument(generated.source)
     seen: list = []
 
@@ -963,6 +1005,7 @@ def check_compiled(result, net: Net, x, expected_out, declared: list[Declared], 
             key = f"{node.scope}.{node.name}" if node.scope else node.name
             assert checked.inference.shapes[node.id] == shapes[key], f"{key}:\n{spec}"
     assert tuple(out.shape) == expected_out, f"compiled {tuple(out.shape)}, torch {expected_out}"
+    _agrees_with_the_default_form(result, module, x, out, spec)
 
     state = module.state_dict()
     buffers = dict(module.named_buffers())
@@ -1549,7 +1592,7 @@ def _strides(error) -> bool:
 def _compiled(result):
     """The compiled module, its checked model and the file name its code runs under."""
     checked = result.model()
-    generated = generate_module(result)
+    generated = generate_module(result, specialize=True)  # a statement per node, as observed pairs
     filename = f"<random program {id(generated)}>"
     namespace = {"__name__": "archspec_random_program"}
     exec(compile(generated.source, filename, "exec"), namespace)
@@ -1692,3 +1735,642 @@ def _guard_holds(guard, sizes: dict) -> bool:
 
 def expected_shape(static) -> tuple:
     return tuple(PROGRAM_BATCH if isinstance(d, Sym) else d for d in static)
+
+
+# ================================================================ sequence models (issue 17)
+#
+# A third family, written as a program as the two above: inputs `tokens: [N, L] int64` (values
+# 0..2) and now and then `feats: [N, L, D]` or sequence-first `[L, N, D]` float32, then a few
+# steps drawn from the sequence vocabulary, each one spec statement (and its layer's declaration)
+# and the same computation in torch on real nn modules:
+#
+# - Embedding (padding_idx counted from either end or out of range, max_norm), on tokens or, as
+#   an invalid draw, on a float value;
+# - RNN / LSTM / GRU (num_layers, bidirectional, batch_first matching the value's layout or not,
+#   LSTM's proj_size (now and then >= hidden_size), bias, dropout with num_layers > 1), with
+#   every output used: `out, (h, c) = x -> lstm`, `out, h = x -> gru`, h_n and c_n read on as
+#   sequences (`[D·num_layers, N, H_out]` is sequence-first), an input_size of `?` or off by one;
+# - TransformerEncoderLayer, TransformerDecoderLayer (memory of another length, as an input) and
+#   TransformerEncoder(layer, num_layers, norm=LayerNorm(...)), with norm_first, batch_first,
+#   "relu" / "gelu", dim_feedforward, bias, nhead dividing d_model or not, and their masks as
+#   forward arguments: attn masks `[L, S]` bool (causal) or float, key padding masks `[N, S]`
+#   bool (left-aligned), a comparison of the tokens (`tokens == 0`: bool) or the tokens
+#   themselves (int64: refused), masks of the wrong shape, and is_causal with or without its mask;
+# - Linear (on a float value, or on int64 tokens: refused), transpose(0, 1), a sample `x[0]` (an
+#   unbatched `[L, D]` sequence), conversions (`-> double()`, which the float32 layers refuse);
+# - sizes computed by `def` functions of the spec (`widen(4, 2)`, `halve(7)`).
+#
+# Where torch runs the program in eval mode (and train mode: the same refusals), archspec must
+# accept it, and the reverse; where both run, the spec is compiled and torch's own modules'
+# state_dict is loaded into it strictly (so the state_dict keys and shapes are torch's), the
+# parameter count is theirs, every node's shape and dtype is what torch_harness.observed records,
+# and the outputs equal the torch program's (eval; dropout off, so no seeds need to match).
+
+
+@dataclass
+class Expr:
+    """An argument written as spec text (`widen(4, 2)`) whose value torch gets as `value`."""
+
+    text: str
+    value: int
+
+
+@dataclass
+class SeqValue:
+    name: str
+    shape: tuple  # ints and "N"
+    dtype: str
+    ids: bool = False  # int64 values 0..2, rows of every drawn Embedding (tokens, moved)
+
+
+@dataclass
+class SeqProgram:
+    spec: str
+    inputs: list  # (name, dims: ints and "N", dtype, how it is filled)
+    steps: list  # step(env, modules, training): computes its targets into env
+    outputs: list
+    layers: list  # the kinds of layer drawn, for the statistics
+    text: list
+
+
+FUNCTIONS = {
+    "widen": "def widen(d, k) {\n    return d * k\n}\n",
+    "halve": "def halve(d) {\n    if d > 1 {\n        return d // 2\n    }\n    return 1\n}\n",
+}
+
+
+def _value(arg):
+    return arg.value if isinstance(arg, Expr) else arg
+
+
+def _arg_text(arg) -> str:
+    if isinstance(arg, Expr):
+        return arg.text
+    if isinstance(arg, str):
+        return "?" if arg == "?" else f'"{arg}"'
+    return repr(arg)
+
+
+def _call(kind: str, args: dict) -> str:
+    return f"{kind}({', '.join(f'{k}={_arg_text(v)}' for k, v in args.items())})"
+
+
+def _dims(shape: tuple) -> str:
+    return f"[{', '.join(map(str, shape))}]"
+
+
+def _built(modules, name: str, make, x):
+    """The module `name`, built at its first use (its `?` read off x), as torch code would."""
+    if name not in modules:
+        modules[name] = make(x)
+    return modules[name]
+
+
+def _torch_args(args: dict, x) -> dict:
+    """A layer's arguments for torch: `?` (the first argument) is x's features."""
+    return {k: (x.shape[-1] if v == "?" else _value(v)) for k, v in args.items()}
+
+
+def _sequence_view(shape: tuple, batch_first) -> tuple:
+    """(length, batch or None) of a sequence as a layer with this batch_first reads it."""
+    if len(shape) != 3:
+        return shape[0], None
+    return (shape[1], shape[0]) if batch_first else (shape[0], shape[1])
+
+
+# The steps a program draws from, weighted by repetition.
+SEQUENCE_STEPS = [
+    "embedding", "embedding", "recurrent", "recurrent", "recurrent", "encoder_layer",
+    "encoder_layer", "decoder_layer", "decoder_layer", "encoder", "encoder", "linear",
+    "transpose", "sample", "compare", "convert",
+]  # fmt: skip
+
+
+@dataclass
+class _Applied:
+    """A drawn layer step: the layer's name, how torch builds it from the value it first meets
+    (`?` read off it) and calls it, the spec's targets (nested as torch's tuples: `[out, (h, c)]`),
+    the name of its first operand, and its kind for the statistics."""
+
+    layer: str
+    make: object
+    call: object
+    targets: list
+    first: str
+    kind: str
+
+
+class _SequenceDraw:
+    """One sequence program while it is drawn: its inputs, the values so far (`pool`), the spec
+    lines and the `def` functions they use. A method per kind of step writes its lines and says
+    what torch does."""
+
+    def __init__(self, draw, length: int):
+        self.draw = draw
+        self.length = length
+        self.inputs = [("tokens", ("N", length), "int64", "ids")]
+        self.pool = [SeqValue("tokens", ("N", length), "int64", ids=True)]
+        self.text: list[str] = []
+        self.functions: set[str] = set()
+        self.counter = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def mask_input(self, dims: tuple, dtype: str, fill: str, prefix: str = "mask") -> str:
+        """A model input holding a mask or a memory (one per shape, dtype and fill)."""
+        for name, shape, kind, how in self.inputs:
+            if (shape, kind, how) == (dims, dtype, fill):
+                return name
+        name = self.fresh(prefix)
+        self.inputs.append((name, dims, dtype, fill))
+        return name
+
+    def size(self, value: int):
+        """`value`, now and then computed by one of the spec's `def` functions."""
+        draw = self.draw
+        pick = draw(st.integers(0, 5))
+        if pick == 0 and value % 2 == 0:
+            self.functions.add("widen")
+            return Expr(f"widen({value // 2}, 2)", value)
+        if pick == 1:
+            self.functions.add("halve")
+            return Expr(f"halve({2 * value + draw(st.integers(0, 1))})", value)
+        return value
+
+    def off(self, value):
+        """Mostly `value`; now and then another size (an invalid draw)."""
+        return value if self.draw(st.integers(0, 9)) else _other(value)
+
+    def floats(self, rank=(2, 3)) -> SeqValue:
+        choices = [v for v in self.pool if v.dtype != "int64" and v.dtype != "bool"]
+        choices = [v for v in choices if len(v.shape) in rank] or choices
+        if not choices or self.draw(st.integers(0, 14)) == 0:
+            choices = self.pool  # any value: an int or bool one is refused by both
+        return self.draw(st.sampled_from(choices))
+
+    def keep(self, target: str, shape: tuple, dtype: str = "float32", ids: bool = False):
+        self.pool.append(SeqValue(target, shape, dtype, ids))
+
+    def attn_mask(self, rows, columns) -> str | None:
+        """A forward argument's attn mask `[rows, columns]`, as spec text: None for none."""
+        pick = self.draw(st.integers(0, 19))
+        if pick <= 11:
+            return None
+        if pick <= 15:
+            return self.mask_input((rows, columns), "bool", "causal")
+        if pick <= 18:
+            return self.mask_input((rows, columns), "float32", "normal")
+        wrong = [(rows, self.off(columns)), (columns,), (rows, _other(columns))]
+        return self.mask_input(self.draw(st.sampled_from(wrong)), "bool", "causal")
+
+    def padding_mask(self, batch, columns) -> str | None:
+        """A key padding mask `[batch, columns]` as spec text, or None."""
+        pick = self.draw(st.integers(0, 19))
+        if pick <= 11 or batch is None:
+            return None
+        if pick <= 16:
+            return self.mask_input((batch, columns), "bool", "padding")
+        tokens = [v for v in self.pool if v.name == "tokens" or v.dtype == "bool"]
+        if pick <= 18:  # tokens (int64: refused) or a comparison
+            return self.draw(st.sampled_from(tokens)).name
+        transposed = (columns, batch) if batch != columns else (batch, 1)
+        return self.mask_input(transposed, "bool", "padding")
+
+    def embedding(self, target: str) -> _Applied:
+        draw = self.draw
+        # ids known to be rows (a float turned long() may not be: not a static property)
+        ids = draw(st.sampled_from([v for v in self.pool if v.ids]))
+        if draw(st.integers(0, 9)) == 0:  # a float or bool value: refused
+            ids = draw(st.sampled_from([v for v in self.pool if v.ids or v.dtype != "int64"]))
+        rows = draw(st.integers(3, 8))
+        args = {"num_embeddings": rows, "embedding_dim": self.size(draw(st.integers(1, 8)))}
+        if draw(st.booleans()):
+            args["padding_idx"] = draw(st.integers(-rows - 1, rows))  # now and then outside
+        if draw(st.integers(0, 3)) == 0:
+            args["max_norm"] = draw(st.sampled_from([1.0, 2.5]))
+        layer = self.fresh("embed")
+        self.text += [f"{layer}: {_call('Embedding', args)}", f"{target} = {ids.name} -> {layer}"]
+        self.keep(target, (*ids.shape, _value(args["embedding_dim"])))
+        return _Applied(
+            layer,
+            lambda x: nn.Embedding(**_torch_args(args, x)),
+            lambda m, env: m(env[ids.name]),
+            [target],
+            ids.name,
+            "Embedding",
+        )
+
+    def recurrent(self, target: str) -> _Applied:
+        draw = self.draw
+        kind = draw(st.sampled_from(["RNN", "LSTM", "GRU"]))
+        source = self.floats()
+        shape = source.shape
+        batch_first = len(shape) == 3 and shape[0] == "N"
+        if draw(st.integers(0, 7)) == 0:
+            batch_first = not batch_first  # batch and length swap places, as torch reads it
+        hidden = draw(st.integers(1, 5))
+        layers = draw(st.sampled_from([1, 1, 2]))
+        features = shape[-1] if isinstance(shape[-1], int) else 1
+        inferred = ["?"] if isinstance(shape[-1], int) else []  # not the batch N: see above
+        args = {
+            "input_size": draw(st.sampled_from([features] * 6 + inferred + [self.off(features)])),
+            "hidden_size": self.size(hidden),
+            "num_layers": layers,
+            "bidirectional": draw(st.booleans()),
+            "batch_first": batch_first,
+        }
+        if draw(st.integers(0, 3)) == 0:
+            args["bias"] = False
+        if layers > 1 and draw(st.booleans()):
+            args["dropout"] = 0.25
+        projection = 0
+        if kind == "LSTM" and draw(st.integers(0, 2)) == 0:
+            projection = draw(st.integers(1, hidden))  # hidden itself: refused
+            args["proj_size"] = projection
+        if kind == "RNN" and draw(st.integers(0, 3)) == 0:
+            args["nonlinearity"] = "relu"
+        directions = 2 if args["bidirectional"] else 1
+        layer = self.fresh(kind.lower())
+        self.text.append(f"{layer}: {_call(kind, args)}")
+        batch = _sequence_view(shape, batch_first)[1]
+        state = (directions * layers, *(() if batch is None else (batch,)))
+        out, h = target, self.fresh("h")
+        if kind == "LSTM":
+            c = self.fresh("c")
+            self.text.append(f"{out}, ({h}, {c}) = {source.name} -> {layer}")
+            targets = [out, (h, c)]
+            self.keep(c, (*state, hidden))
+        else:
+            self.text.append(f"{out}, {h} = {source.name} -> {layer}")
+            targets = [out, h]
+        self.keep(out, (*shape[:-1], directions * (projection or hidden)))
+        self.keep(h, (*state, projection or hidden))
+        return _Applied(
+            layer,
+            lambda x: getattr(nn, kind)(**_torch_args(args, x)),
+            lambda m, env: m(env[source.name]),
+            targets,
+            source.name,
+            kind,
+        )
+
+    def transformer(self, choice: str, target: str) -> _Applied:
+        """A TransformerEncoderLayer ("encoder_layer"), TransformerDecoderLayer ("decoder_layer",
+        over a memory input) or TransformerEncoder ("encoder"), called with its masks."""
+        draw = self.draw
+        source = self.floats()
+        shape = source.shape
+        model = shape[-1] if isinstance(shape[-1], int) else 4
+        batch_first = len(shape) == 3 and shape[0] == "N"
+        if draw(st.integers(0, 9)) == 0:
+            batch_first = not batch_first
+        divisors = [h for h in range(1, model + 1) if model % h == 0]
+        heads = draw(st.sampled_from(divisors * 4 + [model + 1, 3]))
+        args = {
+            "d_model": draw(st.sampled_from([model] * 8 + [self.off(model)])),
+            "nhead": heads,
+            "dim_feedforward": self.size(draw(st.integers(1, 8))),
+            "dropout": draw(st.sampled_from([0.0, 0.1])),
+            "batch_first": batch_first,
+        }
+        if draw(st.booleans()):
+            args["activation"] = draw(st.sampled_from(["relu", "gelu"]))
+        if draw(st.booleans()):
+            args["norm_first"] = True
+        if draw(st.integers(0, 3)) == 0:
+            args["bias"] = False
+        if choice != "encoder" and isinstance(shape[-1], int) and draw(st.integers(0, 4)) == 0:
+            args["d_model"] = "?"  # a layer's own d_model reads the features
+        rows, batch = _sequence_view(shape, batch_first)
+        layer = self.fresh("enc" if choice != "decoder_layer" else "dec")
+        operands = [source.name]
+        if choice == "decoder_layer":
+            memory, memory_length = self.memory(model, batch, batch_first)
+            operands.append(memory)
+            names = ("tgt_mask", "memory_mask", "tgt_key_padding_mask",
+                     "memory_key_padding_mask")  # fmt: skip
+            masks = (
+                self.attn_mask(rows, rows),
+                self.attn_mask(rows, memory_length),
+                self.padding_mask(batch, rows),
+                self.padding_mask(batch, memory_length),
+            )
+            causal, kind = "tgt_is_causal", "TransformerDecoderLayer"
+        else:
+            names = (("src_mask", "src_key_padding_mask") if choice == "encoder_layer"
+                     else ("mask", "src_key_padding_mask"))  # fmt: skip
+            masks = (self.attn_mask(rows, rows), self.padding_mask(batch, rows))
+            causal, kind = "is_causal", "TransformerEncoderLayer"
+        forward = {n: m for n, m in zip(names, masks, strict=True) if m}
+        shapes = {name: dims for name, dims, *_ in self.inputs}
+        # torch drops an attn mask unread under is_causal=True without a key padding mask
+        # (see the docstring): a mask of the wrong shape comes without is_causal
+        wrong = shapes.get(forward.get(names[0]), (rows, rows)) != (rows, rows)
+        if not wrong and draw(st.integers(0, 4)) == 0:
+            if names[0] in forward or draw(st.booleans()):
+                forward[causal] = "True"  # without its attn mask: refused
+        declared = _call(kind, args)
+        built = getattr(nn, kind)
+        make = lambda x: built(**_torch_args(args, x))  # noqa: E731
+        if choice == "encoder":
+            count, norm = draw(st.integers(1, 2)), None
+            declared = f"TransformerEncoder({declared}, {count}"
+            if draw(st.booleans()):
+                norm = self.off(model)
+                declared += f", norm=LayerNorm({norm})"
+            declared += ")"
+            kind = "TransformerEncoder"
+            make = lambda x: nn.TransformerEncoder(  # noqa: E731
+                built(**_torch_args(args, x)),
+                count,
+                norm=nn.LayerNorm(norm) if norm is not None else None,
+            )
+        self.text.append(f"{layer}: {declared}")
+        arguments = [*operands, *(f"{k}={v}" for k, v in forward.items())]
+        self.text.append(f"{target} = {layer}({', '.join(arguments)})")
+        self.keep(target, shape)
+
+        def call(m, env):
+            keywords = {k: (True if v == "True" else env[v]) for k, v in forward.items()}
+            return m(*(env[o] for o in operands), **keywords)
+
+        return _Applied(layer, make, call, [target], source.name, kind)
+
+    def memory(self, model: int, batch, batch_first: bool) -> tuple[str, int]:
+        """A decoder's memory: an input of another length, its features now and then not
+        d_model, its rank now and then not the target's."""
+        draw = self.draw
+        length = draw(st.integers(1, 5))
+        features = self.off(model)
+        if batch is None:
+            dims = (length, features)
+        elif batch_first:
+            dims = (batch, length, features)
+        else:
+            dims = (length, batch, features)
+        if draw(st.integers(0, 14)) == 0:
+            dims = dims[1:] if len(dims) == 3 else ("N", *dims)  # another rank
+        return self.mask_input(dims, "float32", "normal", "memory"), length
+
+    def linear(self, target: str) -> _Applied:
+        draw = self.draw
+        source = self.floats()
+        if draw(st.integers(0, 7)) == 0:
+            source = self.pool[0]  # int64 tokens: refused
+        inferred = ["?"] if isinstance(source.shape[-1], int) else []
+        features = source.shape[-1] if inferred else 1
+        written = [*inferred, features, features, self.off(features)]
+        args = {"in_features": draw(st.sampled_from(written))}
+        args["out_features"] = self.size(draw(st.integers(1, 8)))
+        layer = self.fresh("linear")
+        self.text += [f"{layer}: {_call('Linear', args)}", f"{target} = {source.name} -> {layer}"]
+        self.keep(target, (*source.shape[:-1], _value(args["out_features"])))
+        return _Applied(
+            layer,
+            lambda x: nn.Linear(**_torch_args(args, x)),
+            lambda m, env: m(env[source.name]),
+            [target],
+            source.name,
+            "Linear",
+        )
+
+    def plain(self, choice: str, target: str):
+        """A step without a layer: transpose(0, 1), a sample `x[0]`, a comparison of the tokens
+        or a conversion. Returns step(env, modules, training)."""
+        draw = self.draw
+        source = self.floats((3,)) if choice in ("transpose", "sample") else None
+        if choice == "transpose":
+            expr, shape = f"{source.name} -> transpose(0, 1)", source.shape
+            fn = lambda env: env[source.name].transpose(0, 1)  # noqa: E731
+            shape = (shape[1], shape[0], *shape[2:]) if len(shape) > 1 else shape
+            dtype = source.dtype
+        elif choice == "sample":
+            expr, shape = f"{source.name}[0]", source.shape[1:]
+            fn = lambda env: env[source.name][0]  # noqa: E731
+            dtype = source.dtype
+        elif choice == "compare":
+            op, number = draw(st.sampled_from(["==", "!=", "<"])), draw(st.integers(0, 2))
+            expr, shape, dtype = f"tokens {op} {number}", ("N", self.length), "bool"
+            fn = lambda env: _PY[op](env["tokens"], number)  # noqa: E731
+        else:
+            source = self.floats()
+            conversion = draw(st.sampled_from(["double()", "float()", "long()"]))
+            expr, shape = f"{source.name} -> {conversion}", source.shape
+            method = conversion.removesuffix("()")
+            fn = lambda env: getattr(env[source.name], method)()  # noqa: E731
+            dtype = {"double()": "float64", "float()": "float32", "long()": "int64"}[conversion]
+        self.text.append(f"{target} = {expr}")
+        self.keep(target, shape, dtype, ids=choice in ("transpose", "sample") and source.ids)
+
+        def step(env, modules, training):
+            env[target] = fn(env)
+
+        return step
+
+    def program(self, steps: list, layers: list) -> SeqProgram:
+        """The spec: the `def` functions used, the inputs, the lines, and a return of the last
+        value made and now and then others (h_n, c_n, earlier outputs)."""
+        made = [v.name for v in self.pool if v.name not in {name for name, *_ in self.inputs}]
+        outputs = [made[-1]] if made else ["tokens"]
+        for extra in made[:-1]:
+            if self.draw(st.integers(0, 3)) == 0:
+                outputs.append(extra)
+        declarations = [
+            f"input {name}: {_dims(dims)}" + ("" if dtype == "float32" else f" {dtype}")
+            for name, dims, dtype, _ in self.inputs
+        ]
+        lines = [*declarations, *self.text, f"return {', '.join(outputs)}"]
+        body = "\n".join(f"    {line}" for line in lines)
+        header = "".join(f"{FUNCTIONS[name]}\n" for name in sorted(self.functions))
+        spec = f"{header}model Net {{\n{body}\n}}\n"
+        return SeqProgram(spec, self.inputs, steps, outputs, layers, self.text)
+
+
+def _layer_step(applied: _Applied):
+    """step(env, modules, training) of a layer: built at its first use, then called."""
+
+    def step(env, modules, training):
+        module = _built(modules, applied.layer, applied.make, env[applied.first])
+        module.train(training)
+        _assign(env, applied.targets, applied.call(module, env))
+
+    return step
+
+
+@st.composite
+def sequence_program(draw):
+    drawn = _SequenceDraw(draw, draw(st.integers(1, 5)))
+    if draw(st.booleans()):
+        features = draw(st.integers(1, 8))
+        length = drawn.length
+        shape = ("N", length, features) if draw(st.booleans()) else (length, "N", features)
+        drawn.inputs.append(("feats", shape, "float32", "normal"))
+        drawn.pool.append(SeqValue("feats", shape, "float32"))
+    steps: list = []
+    layers: list[str] = []
+    for _ in range(draw(st.integers(1, 5))):
+        choice = draw(st.sampled_from(SEQUENCE_STEPS))
+        if all(v.dtype != "float32" for v in drawn.pool) and draw(st.integers(0, 4)):
+            choice = "embedding"  # most programs have a float sequence to work on
+        target = drawn.fresh("v")
+        if choice in ("transpose", "sample", "compare", "convert"):
+            steps.append(drawn.plain(choice, target))
+            continue
+        if choice == "embedding":
+            applied = drawn.embedding(target)
+        elif choice == "recurrent":
+            applied = drawn.recurrent(target)
+        elif choice == "linear":
+            applied = drawn.linear(target)
+        else:
+            applied = drawn.transformer(choice, target)
+        layers.append(applied.kind)
+        steps.append(_layer_step(applied))
+    return drawn.program(steps, layers)
+
+
+def _other(size):
+    """Another size than `size` (the batch N: 1)."""
+    return size + 1 if isinstance(size, int) else 1
+
+
+def _assign(env: dict, targets: list, result) -> None:
+    """Bind a layer's result as the spec's targets do: `out, (h, c)` nests as torch's tuples."""
+    if len(targets) == 1:
+        env[targets[0]] = result
+        return
+    for target, value in zip(targets, result, strict=True):
+        if isinstance(target, tuple):
+            _assign(env, list(target), value)
+        else:
+            env[target] = value
+
+
+def _sequence_inputs(program: SeqProgram, seed: int = 0) -> dict:
+    """The program's inputs at batch PROGRAM_BATCH: ids 0..2 (rows every drawn Embedding has),
+    normal floats, causal bool masks (True above the diagonal: every row attends somewhere) and
+    left-aligned key padding masks (position 0 never padded), so no row is masked out whole."""
+    generator = torch.Generator().manual_seed(seed)
+    values = {}
+    for name, dims, _, fill in program.inputs:
+        shape = tuple(PROGRAM_BATCH if d == "N" else d for d in dims)
+        if fill == "ids":
+            values[name] = torch.randint(0, 3, shape, generator=generator)
+        elif fill == "normal":
+            values[name] = torch.randn(shape, generator=generator)
+        elif fill == "causal" and len(shape) == 2:
+            values[name] = torch.ones(shape, dtype=torch.bool).triu(1)
+        elif fill == "padding" and len(shape) == 2:
+            kept = torch.randint(1, shape[1] + 1, (shape[0], 1), generator=generator)
+            values[name] = torch.arange(shape[1]) >= kept
+        else:  # a mask of a shape torch refuses: its values do not matter
+            values[name] = torch.zeros(shape, dtype=torch.bool)
+    return values
+
+
+def _sequence_torch(program: SeqProgram, values: dict, training: bool = False):
+    """(modules, outputs, None) where torch runs the program, (None, None, error) where not;
+    the modules are built at their first use, as the steps meet them."""
+    modules = nn.ModuleDict()
+    env = dict(values)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dropout with one layer, nested tensors, ...
+            torch.manual_seed(0)
+            for step in program.steps:
+                step(env, modules, training)
+    except _PROGRAM_REFUSALS as error:
+        return None, None, error
+    return modules, [env[name] for name in program.outputs], None
+
+
+def check_sequence_compiled(result, program: SeqProgram, reference, values: dict, spec: str):
+    """The compiled spec holds torch's modules' state_dict (strictly), and, run in eval mode on
+    the same inputs, every node has torch's shape and dtype and the outputs are torch's."""
+    from torch_harness import expected, observed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # enable_nested_tensor that torch cannot use
+        module, checked, filename, source = _compiled(result)
+    state = reference.state_dict()
+    compiled = {key: tuple(value.shape) for key, value in module.state_dict().items()}
+    assert compiled == {key: tuple(value.shape) for key, value in state.items()}, (
+        f"state_dict: compiled {compiled}\n{spec}"
+    )
+    module.load_state_dict(state, strict=True)
+    ran = sum(p.numel() for p in reference.parameters())
+    assert checked.parameter_count == ran, f"parameters {checked.parameter_count}, torch {ran}"
+    graph = checked.graph
+    inputs = [values[graph.node(i).name] for i in graph.inputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        real, dtypes, _ = observed(
+            module, checked, filename, batch=PROGRAM_BATCH, sizes={}, inputs=inputs
+        )
+        _, wanted, _ = _sequence_torch(_rerun(program, reference), values)
+    for node_id, shape in real.items():
+        static = checked.inference.shapes[node_id]
+        assert expected(static, PROGRAM_BATCH) == shape, (
+            f"node {node_id}: archspec {static}, torch {shape}\n{spec}\n{source}"
+        )
+        assert checked.inference.dtype(node_id) == dtypes[node_id], (
+            f"node {node_id}: archspec {checked.inference.dtype(node_id)}, torch "
+            f"{dtypes[node_id]}\n{spec}\n{source}"
+        )
+    # The values, from a run outside torch_harness's recording: torch takes no fast path while a
+    # TorchFunctionMode records, and the nested-tensor one zeroes padded positions (see above).
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        output = module.eval()(*inputs)
+    outputs = output if isinstance(output, tuple) else (output,)
+    for mine, theirs in zip(outputs, wanted, strict=True):
+        torch.testing.assert_close(
+            mine, theirs, rtol=1e-4, atol=1e-5, equal_nan=True, msg=lambda m: f"{m}\n{spec}"
+        )
+
+
+def _rerun(program: SeqProgram, reference) -> SeqProgram:
+    """The program with its modules already built: the reference's, in eval mode."""
+    reference.eval()
+
+    def build(env, modules, training):
+        modules.update(reference)
+
+    return SeqProgram(program.spec, program.inputs, [build, *program.steps], program.outputs,
+                      program.layers, program.text)  # fmt: skip
+
+
+@settings(
+    max_examples=SEQUENCE_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(sequence_program())
+def test_archspec_runs_sequence_models_as_torch_does(program):
+    spec = program.spec
+    result = archspec.check_text(spec, "random.arch")
+    errors = [d for d in result.diagnostics if d.severity.value == "error"]
+    messages = "\n".join(f"{d.code} {d.message}" for d in errors)
+    values = _sequence_inputs(program)
+    reference, outputs, error = _sequence_torch(program, values)
+    _, _, train_error = _sequence_torch(program, values, training=True)
+    if error is None and train_error is not None:
+        # torch's eval fast path runs what its training path refuses (see the docstring)
+        event("known difference: torch's eval fast path runs what training refuses")
+        reference, outputs, error = None, None, train_error
+    assert (error is None) == (train_error is None), (
+        f"torch: eval {error!r}, train {train_error!r}\n{spec}"
+    )
+    event(f"sequence: archspec {'rejects' if errors else 'accepts'}")
+    if errors:
+        assert outputs is None, f"archspec rejects what torch runs:\n{spec}\n{messages}"
+        return
+    assert error is None, f"archspec accepts what torch rejects ({error!r}):\n{spec}"
+    checked = result.model()
+    for static, out in zip(checked.output_shapes, outputs, strict=True):
+        assert expected_shape(static) == tuple(out.shape), f"archspec {static}:\n{spec}"
+    check_sequence_compiled(result, program, reference, values, spec)
+    for kind in sorted(set(program.layers)):
+        event(f"sequence, both run: {kind}")

@@ -61,11 +61,13 @@ def test_generated_code_reads_sizes_off_the_live_tensor(tmp_path):
     from archspec.outputs.codegen import generate
 
     source_text = generate(_load(WINDOW_PAD, tmp_path))
-    assert "(7 - x.size(2) % 7) % 7" in source_text
-    assert "3 if 7 < x.size(1) + (7 - x.size(1) % 7) % 7 else 0" in source_text
-    assert "y = y * (x.size(3) // 2)" in source_text
-    assert "y = y - min(x.size(1), x.size(2))" in source_text  # a call needs no parentheses
-    assert "[:, :x.size(1), :x.size(2), :]" in source_text
+    # the block's class computes them over its argument, as the spec does
+    assert "pad_r = (self.window - x.size(2) % self.window) % self.window" in source_text
+    assert "shift = self.window // 2 if self.window < x.size(1) + pad_b else 0" in source_text
+    assert "y * (x.size(3) // 2) - min(x.size(1), x.size(2))" in source_text  # a call: no parens
+    assert "[:, : x.size(1), : x.size(2), :]" in source_text  # ruff's slice spacing
+    unrolled = generate(_load(WINDOW_PAD, tmp_path), specialize=True)  # the instance's numbers
+    assert "(7 - x.size(2) % 7) % 7" in unrolled
 
 
 @pytest.mark.torch
@@ -236,13 +238,14 @@ def test_macs_count_every_row_a_sample_folds_into_the_batch():
     )
     assert [d.code for d in folded.diagnostics] == ["W011"]  # the batch changes, it says
     assert folded.models[0].mac_count == 4 * (6 * 3 + 3)
-    # dim 0 a size of the sample (H first): no batch in it, the rows are not multiplied
+    # dim 0 a size of the sample (H first), the batch in dim 1: the count holds N (one row of
+    # each of the H slices per sample), a sample is all H of them: 3·12 per row × H
     swapped = _check(
         "model M {\n    input x: [N, 3, H in 2..4, 5]\n"
         "    return x -> permute(2, 0, 1, 3) -> Linear(5, 2)\n}\n"
     )
     assert swapped.diagnostics == []
-    assert str(swapped.models[0].mac_count) == "36·N"
+    assert str(swapped.models[0].mac_count) == "36·H"
 
 
 def test_stated_sizes_bind_and_check_in_models():

@@ -9,10 +9,8 @@ also compares torch's dropout warning with W012.
 
 from __future__ import annotations
 
-import os
 import textwrap
 import warnings
-from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +18,17 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
-from torch_harness import build_checked, observed_shapes, shape_disagreements  # noqa: E402
+from torch_harness import (  # noqa: E402
+    BATCH,
+    EXAMPLES,
+    Case,
+    build_checked,
+    docs_example,
+    observed_shapes,
+    shape_disagreements,
+    torch_disagreements,
+    write_spec,
+)
 
 import archspec  # noqa: E402
 from archspec.ops import REGISTRY  # noqa: E402
@@ -31,20 +39,6 @@ from archspec.outputs.codegen import generate  # noqa: E402
 from archspec.tools.fmt import format_text  # noqa: E402
 
 pytestmark = pytest.mark.torch
-
-BATCH = 2
-EXAMPLES = int(os.environ.get("ARCHSPEC_TORCH_EXAMPLES", "50"))
-
-
-@dataclass
-class Case:
-    """As tests/test_ops_torch.py's Case, with the inputs' dtypes (int64 ids for Embedding)."""
-
-    args: dict
-    inputs: list
-    infer: tuple = ()
-    dtypes: list = field(default_factory=list)
-
 
 # ---------------------------------------------------------------- generators
 
@@ -193,12 +187,6 @@ REFERENCE = {
 }
 
 
-def _write(tmp_path, text: str):
-    path = tmp_path / "spec.arch"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
 def _reference() -> nn.Module:
     reference = nn.Module()
     for attribute, constructor in REFERENCE.items():
@@ -209,7 +197,7 @@ def _reference() -> nn.Module:
 def test_every_node_and_output_equals_torch(tmp_path):
     """Shapes per node as torch runs them, the state_dict's keys and shapes, the parameter count,
     and the outputs themselves with torch's own modules' weights loaded."""
-    model, checked, filename = build_checked(str(_write(tmp_path, SPEC)))
+    model, checked, filename = build_checked(str(write_spec(tmp_path, SPEC)))
     assert checked.graph and archspec.check_text(textwrap.dedent(SPEC)).diagnostics == []
     real, _ = observed_shapes(model, checked, filename)
     assert shape_disagreements(checked, real) == []
@@ -231,7 +219,7 @@ def test_every_node_and_output_equals_torch(tmp_path):
 
 
 def test_generated_code_unpacks_like_torch_code(tmp_path):
-    source = generate(archspec.check(str(_write(tmp_path, SPEC))))
+    source = generate(archspec.check(str(write_spec(tmp_path, SPEC))))
     assert "out, (h, c) = self.lstm(x)" in source
     assert "g_out, g_h = self.gru(seq)" in source
     assert "self.emb = nn.Embedding(50, 16, padding_idx=-1)" in source
@@ -259,7 +247,7 @@ def test_nested_unpacking_runs_as_torch(tmp_path, statements, returned, line):
         return {returned}
     }}
     """
-    path = _write(tmp_path, spec)
+    path = write_spec(tmp_path, spec)
     result = archspec.check(str(path))
     assert result.diagnostics == []
     assert line in generate(result)
@@ -373,13 +361,6 @@ def test_hover_on_a_nested_name_shows_its_output():
 
 def test_docs_example_checks_clean_and_runs(tmp_path):
     """docs/language.md's "Sequence layers" example: no findings, torch agrees on every node."""
-    from conftest import ROOT
-
-    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
-    section = text.split("\n## Sequence layers: Embedding, RNN, LSTM, GRU\n", 1)[1]
-    example = section.split("```arch\n", 1)[1].split("```", 1)[0]
-    path = _write(tmp_path, example)
+    path = write_spec(tmp_path, docs_example("Sequence layers: Embedding, RNN, LSTM, GRU"))
     assert archspec.check(str(path)).diagnostics == []
-    model, checked, filename = build_checked(str(path))
-    real, _ = observed_shapes(model, checked, filename)
-    assert shape_disagreements(checked, real) == []
+    assert torch_disagreements(path) == []

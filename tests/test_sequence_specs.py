@@ -6,6 +6,7 @@ parameter counts equal."""
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import pytest
@@ -79,6 +80,87 @@ class M5(nn.Module):
         return F.log_softmax(x, dim=2)
 
 
+class CausalSelfAttention(nn.Module):
+    """nanoGPT's attention, written out (its path without flash attention)."""
+
+    def __init__(self, d_model, n_head, block_size, dropout):
+        super().__init__()
+        self.n_head = n_head
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.attn_drop = nn.Dropout(dropout)
+        self.proj = nn.Linear(d_model, d_model)
+        self.resid_drop = nn.Dropout(dropout)
+        above = torch.ones(block_size, block_size, dtype=torch.bool).triu(diagonal=1)
+        self.register_buffer("causal", above, persistent=False)
+
+    def forward(self, x):
+        n, length, channels = x.size()
+        q, k, v = self.qkv(x).split(channels, dim=2)
+        heads = (n, length, self.n_head, channels // self.n_head)
+        q, k, v = (t.view(*heads).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        scores = scores.masked_fill(self.causal[:length, :length], float("-inf"))
+        weights = self.attn_drop(F.softmax(scores, dim=-1))
+        y = (weights @ v).transpose(1, 2).contiguous().view(n, length, channels)
+        return self.resid_drop(self.proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, d_model, dropout):
+        super().__init__()
+        self.fc = nn.Linear(d_model, 4 * d_model)
+        self.gelu = nn.GELU()
+        self.proj = nn.Linear(4 * d_model, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.drop(self.proj(self.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, d_model, n_head, block_size, dropout):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d_model)
+        self.attn = CausalSelfAttention(d_model, n_head, block_size, dropout)
+        self.ln_2 = nn.LayerNorm(d_model)
+        self.mlp = MLP(d_model, dropout)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class Embeddings(nn.Module):
+    def __init__(self, vocab_size, d_model, block_size, dropout):
+        super().__init__()
+        self.tok = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Embedding(block_size, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, tokens):
+        positions = torch.arange(tokens.size(1), device=tokens.device)
+        return self.drop(self.tok(tokens) + self.pos(positions))
+
+
+class GPT(nn.Module):
+    """A small nanoGPT: its output layer's weight is the token embedding's (weight tying)."""
+
+    def __init__(
+        self, vocab_size=256, block_size=64, n_layer=4, n_head=4, d_model=128, dropout=0.1
+    ):
+        super().__init__()
+        self.embed = Embeddings(vocab_size, d_model, block_size, dropout)
+        self.blocks = nn.Sequential(
+            *[Block(d_model, n_head, block_size, dropout) for _ in range(n_layer)]
+        )
+        self.head = nn.Linear(d_model, vocab_size, bias=False)
+        self.ln_f = nn.LayerNorm(d_model)
+        self.head.weight = self.embed.tok.weight
+
+    def forward(self, tokens):
+        return self.head(self.ln_f(self.blocks(self.embed(tokens))))
+
+
 @dataclass(frozen=True)
 class Case:
     spec: str
@@ -94,6 +176,7 @@ CASES = [
     pytest.param(Case("lstm_tagger", LSTMTagger, _tokens(5000)), id="lstm_tagger"),
     pytest.param(Case("gru_encoder", EncoderRNN, _tokens(4000)), id="gru_encoder"),
     pytest.param(Case("m5", M5, lambda g: torch.randn(3, 1, 8000, generator=g)), id="m5"),
+    pytest.param(Case("gpt", GPT, _tokens(256)), id="gpt"),
 ]
 
 

@@ -170,6 +170,64 @@ def test_summary_without_a_report_size_counts_near_224_and_says_so(capsys, tmp_p
     assert "Counts at H=224, W=224 (the accepted size nearest 224)" in out
 
 
+SEQUENCE = """model LM {{
+    input tokens: [N, L{range}] int64
+    y = tokens -> Embedding(100, 32) -> Linear(32, 100)
+    return y
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("bounds", "length"), [(" in 1..512", 512), ("", 1024)], ids=["declared", "default-range"]
+)
+def test_a_sequence_counts_at_the_top_of_its_range(capsys, tmp_path, bounds, length):
+    """Not at 224, ImageNet's: a sequence model's cost is quoted at its context length."""
+    code, out, _ = _summary_text(capsys, SEQUENCE.format(range=bounds), tmp_path)
+    assert code == 0
+    assert f"Counts at L={length} (the accepted size nearest the top of its range)" in out
+    assert f"Total mult-adds (per sample): {length * (32 * 100 + 100):,}" in out
+
+
+def test_a_declared_report_size_holds_for_a_sequence_too(capsys, tmp_path):
+    code, out, _ = _summary_text(capsys, SEQUENCE.format(range=" in 1..512 = 128"), tmp_path)
+    assert code == 0
+    assert "Counts at L=128 (the declared report size)" in out
+
+
+def test_images_and_sequences_each_count_at_their_own_default(capsys, tmp_path):
+    source = """model Clip {
+    input image: [N, 3, H, W]
+    input tokens: [N, L in 1..77] int64
+    a = image -> Conv2d(3, 8, 3, padding=1) -> AdaptiveAvgPool2d(1) -> flatten(1)
+    b = tokens -> Embedding(100, 8) -> mean(1)
+    return a + b
+}
+"""
+    code, out, _ = _summary_text(capsys, source, tmp_path)
+    assert code == 0
+    assert (
+        "Counts at H=224, W=224, L=77 (the accepted size nearest 224 for H, W and the top of "
+        "its range for L)"
+    ) in out
+    code, out, _ = _summary_text(capsys, source.replace("1..77", "1..77 = 16"), tmp_path)
+    assert (
+        "Counts at H=224, W=224, L=16 (the accepted size nearest 224 for H, W and the declared "
+        "report size for L)"
+    ) in out
+
+
+def test_sequence_first_lengths_are_sizes_and_n_the_batch(capsys):
+    """`[S, N, E]` (nn.Transformer's batch_first=False): S and T are the sequence lengths, N
+    the batch, so the summary counts per sample of N at the top of S's and T's ranges."""
+    code, out, _ = run(capsys, "sizes", "specs/sequence/transformer.arch")
+    assert code == 0
+    assert "range:   S in 1..1024 (default range), T in 1..1024 (default range)" in out
+    code, out, _ = run(capsys, "summary", "specs/sequence/transformer.arch")
+    assert "Counts at S=1024, T=1024 (the accepted size nearest the top of its range)" in out
+    assert "Input size (MB, batch 1): 4.19" in out  # 2 × 1024 × 512 float32 values
+
+
 @pytest.mark.parametrize(
     ("h", "w", "message"),
     [

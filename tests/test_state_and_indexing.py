@@ -218,12 +218,15 @@ def test_generated_code_computes_what_the_spec_says(tmp_path):
 
 def test_generated_code_reads_like_torchvision(tmp_path):
     source = generate(archspec.check(_write(tmp_path, STATE_SPEC)))
-    assert "self.layer_scale = nn.Parameter(torch.full((8, 1, 1), 1e-06))" in source
-    assert 'self.register_buffer("shift", torch.ones(8, 1, 1))' in source
-    assert 'self.register_buffer("scratch", torch.zeros(8), persistent=False)' in source
+    # in the block's class, shapes over its argument `dim`; numbers where the spec writes them
+    assert "self.layer_scale = nn.Parameter(torch.full((dim, 1, 1), 1e-06))" in source
+    assert 'self.register_buffer("shift", torch.ones(dim, 1, 1))' in source
+    assert 'self.register_buffer("scratch", torch.zeros(dim), persistent=False)' in source
+    unrolled = generate(archspec.check(_write(tmp_path, STATE_SPEC)), specialize=True)
+    assert "self.layer_scale = nn.Parameter(torch.full((8, 1, 1), 1e-06))" in unrolled
     assert "nn.Parameter(torch.full((2, 8), 0.5), requires_grad=False)" in source
     assert "nn.Parameter(torch.empty(1, 36, 8).normal_(std=0.02))" in source
-    assert "out = self.layer_scale * out" in source
+    assert "return self.layer_scale * out + self.shift" in source
     assert "first = tokens[:, 0]" in source
 
 
@@ -317,8 +320,17 @@ def test_indexing_in_a_block_compiles_to_torchs_own_syntax(tmp_path):
         ("N", "3", "1"),
     ]
     source = generate(archspec.check(path))
-    for text in ("x[:, 0]", "x[:, 1:]", "x[..., :4]", "x[:, ::2, None]", "x[:, -1, -4:]"):
-        assert text in source
+    for text in (
+        "x[:, 0]",
+        "x[:, 1:]",
+        "x[..., : self.C]",
+        "x[:, ::2, None]",
+        "x[:, -1, -self.C :]",
+    ):
+        assert text in source  # in the block's class, bounds over its argument C
+    unrolled = generate(archspec.check(path), specialize=True)
+    for text in ("x[..., :4]", "x[:, -1, -4:]"):
+        assert text in unrolled
     model, checked, filename = build_checked(str(path))
     real, outputs = observed_shapes(model, checked, filename, batch=3)
     assert shape_disagreements(checked, real, batch=3) == []

@@ -158,6 +158,11 @@ def transformer(d):
         inner["nhead"] = d(st.sampled_from([1, inner["nhead"]]))
         layer = layer_arg("TransformerDecoderLayer", **inner)
         args["custom_decoder"] = layer_arg("TransformerDecoder", layer, 2, norm=_norm(d, 4))
+    if "custom_encoder" in args and "custom_decoder" in args:
+        # torch then ignores nhead and activation, archspec checks them: a named difference
+        # (test_a_transformer_of_custom_parts_still_checks_its_own_layer_arguments)
+        args["activation"] = "relu"
+        args["nhead"] = args["nhead"] if args["d_model"] % args["nhead"] == 0 else 1
     batched = d(st.integers(0, 4)) != 0
     src = _sequence(d, args, d(st.integers(3, 5)), batched=batched)
     tgt = _sequence(d, args, d(st.integers(3, 5)), batched=batched)
@@ -456,7 +461,7 @@ def test_features_and_batches():
             "enc(x, mask=m6)",
             "E206",
             "m6",
-            "TransformerEncoder's mask is 1-d [6], but must be "
+            "TransformerEncoder's mask is 1-d [6], but a batched (3-d) src takes it as "
             "(L, S) = [6, 6] or (N·nhead, L, S) = [8, 6, 6]",
         ),  # fmt: skip
         (
@@ -464,7 +469,7 @@ def test_features_and_batches():
             "E108",
             "ids",
             "TransformerEncoder's "
-            "src_key_padding_mask must be bool or float32 (the input's dtype), got int64",
+            "src_key_padding_mask must be bool or float32 (the src's dtype), got int64",
         ),
         (
             "enc(x, is_causal=True)",
@@ -495,6 +500,31 @@ def test_masks_are_checked_as_torch_checks_them(call, code, text, message):
         text,
         message,
     )
+
+
+def test_an_unbatched_src_takes_its_masks_without_the_batch():
+    """MultiheadAttention's and the Transformer family's masks share one check (ops/multi.py
+    check_mask), which words an unbatched query as such."""
+    import torch
+
+    diagnostic = _one(
+        """
+        model M {
+            input x: [6, 8]
+            input m: [6] bool
+            enc: TransformerEncoderLayer(8, 2)
+            return enc(x, src_mask=m)
+        }
+        """
+    )
+    assert _where(diagnostic) == ("E206", 6, 28, "m")
+    assert diagnostic.message == (
+        "TransformerEncoderLayer's src_mask is 1-d [6], but an unbatched (2-d) src takes it as "
+        "(L, S) = [6, 6] or (nhead, L, S) = [2, 6, 6]"
+    )
+    layer = torch.nn.TransformerEncoderLayer(8, 2)
+    with pytest.raises((RuntimeError, AssertionError)):  # torch refuses it too
+        layer(torch.zeros(6, 8), src_mask=torch.zeros(6, dtype=torch.bool))
 
 
 @pytest.mark.parametrize(
@@ -602,6 +632,37 @@ def test_a_layer_argument_reads_as_the_spec_wrote_it():
         "TransformerEncoder(TransformerEncoderLayer(16, 4, dropout=0.0, batch_first=True), 2, "
         "norm=LayerNorm(16))"
     )
+
+
+def test_a_transformer_of_custom_parts_still_checks_its_own_layer_arguments():
+    """A deliberate difference: given custom_encoder and custom_decoder, torch's Transformer
+    builds neither from nhead and activation and so refuses neither; archspec checks every
+    argument where it is written (tests/test_ops_edges.py: every argument is checked), so an
+    activation torch would refuse wherever it read it is E105 all the same."""
+    import torch
+
+    spec = """
+        model M {
+            input src: [5, 2, 4]
+            input tgt: [3, 2, 4]
+            t: Transformer(4, 2, activation="tanh",
+                           custom_encoder=TransformerEncoder(TransformerEncoderLayer(4, 2, 8), 1),
+                           custom_decoder=TransformerDecoder(TransformerDecoderLayer(4, 1, 8), 1))
+            return t(src, tgt)
+        }
+        """
+    diagnostic = _one(spec)
+    assert (diagnostic.code, diagnostic.primary.span.text) == ("E105", '"tanh"')
+    assert diagnostic.message == "activation should be 'relu' or 'gelu', got 'tanh'"
+    layers = torch.nn
+    torch_model = layers.Transformer(
+        4,
+        2,
+        activation="tanh",
+        custom_encoder=layers.TransformerEncoder(layers.TransformerEncoderLayer(4, 2, 8), 1),
+        custom_decoder=layers.TransformerDecoder(layers.TransformerDecoderLayer(4, 1, 8), 1),
+    )
+    assert tuple(torch_model(torch.zeros(5, 2, 4), torch.zeros(3, 2, 4)).shape) == (3, 2, 4)
 
 
 def test_activation_names_the_string_form():

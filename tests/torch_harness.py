@@ -8,8 +8,12 @@ order, which is the graph's creation order, so they pair with graph nodes one to
 
 from __future__ import annotations
 
+import os
 import sys
+import textwrap
 from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -18,6 +22,45 @@ import archspec
 from archspec.api import _import_source
 from archspec.core.dims import Sym, evaluate
 from archspec.outputs.codegen import generate_module
+
+BATCH = 2  # the batch of drawn cases and of observed runs
+# Hypothesis draws per op in the per-op differential tests.
+EXAMPLES = int(os.environ.get("ARCHSPEC_TORCH_EXAMPLES", "50"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Case:
+    """One drawn application of an op, as tests/test_ops_torch.py's Case (which runs the
+    generators of tests/test_multi_output.py and tests/test_sequence_layers.py too): arguments by
+    name, exactly as torch receives them, the input shapes, the parameters archspec gets as `?`,
+    and the inputs' dtypes (empty: all float32; int64 ids for Embedding)."""
+
+    args: dict
+    inputs: list
+    infer: tuple = ()
+    dtypes: list = field(default_factory=list)
+
+
+def write_spec(tmp_path, text: str) -> Path:
+    """`text`, dedented, as tmp_path/spec.arch."""
+    path = tmp_path / "spec.arch"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def docs_example(heading: str) -> str:
+    """The first ```arch block under `## heading` in docs/language.md."""
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    section = text.split(f"\n## {heading}\n", 1)[1]
+    return section.split("```arch\n", 1)[1].split("```", 1)[0]
+
+
+def torch_disagreements(path) -> list[str]:
+    """Compile the spec at `path`, run it once in torch (eval) and compare every node's shape."""
+    model, checked, filename = build_checked(str(path))
+    real, _ = observed_shapes(model, checked, filename)
+    return shape_disagreements(checked, real)
 
 
 def smallest_sizes(checked) -> dict[str, int]:
@@ -139,18 +182,27 @@ def observed_shapes(
 
 
 def observed(
-    model, checked, filename, batch: int = 2, seed: int = 0, sizes=None, training: bool = False
+    model,
+    checked,
+    filename,
+    batch: int = 2,
+    seed: int = 0,
+    sizes=None,
+    training: bool = False,
+    inputs=None,
 ):
-    """observed_shapes, with each node's real dtype too: (shapes, dtypes, output)."""
+    """observed_shapes, with each node's real dtype too: (shapes, dtypes, output). `inputs`: the
+    tensors to run, one per model input in order, where random ones will not do (masks)."""
     graph = checked.graph
     torch.manual_seed(seed)
     sizes = smallest_sizes(checked) if sizes is None else sizes
-    inputs = [
-        random_input(
-            concrete(graph.node(i).declared_shape, batch, sizes), graph.node(i).declared_dtype
-        )
-        for i in graph.inputs
-    ]
+    if inputs is None:
+        inputs = [
+            random_input(
+                concrete(graph.node(i).declared_shape, batch, sizes), graph.node(i).declared_dtype
+            )
+            for i in graph.inputs
+        ]
     dtypes: dict[str, str] = {}
     per_module: dict[str, list[tuple[int, ...]]] = defaultdict(list)
     handles = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from typing import NoReturn
 
 from archspec.core.version import __version__
@@ -64,7 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     check = commands.add_parser("check", help="check specs for shape and structure errors")
-    check.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
+    check.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help=".arch files or folders (default: .), or - for standard input",
+    )
     _add_check_options(check)
     check.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     check.set_defaults(handler=_check)
@@ -80,6 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("spec", metavar="SPEC", help="an .arch file")
     compile_.add_argument(
         "-o", "--output", metavar="FILE.py", help="write here (default, or -: standard output)"
+    )
+    compile_.add_argument(
+        "--to",
+        choices=("python", "onnx"),
+        default="python",
+        help="python source (default), or an ONNX file (-o FILE.onnx; needs the onnx extra)",
+    )
+    compile_.add_argument(
+        "--specialize",
+        action="store_true",
+        help="a class per block instance, its arguments folded in (the fully unrolled form)",
     )
     compile_.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     compile_.set_defaults(handler=_compile)
@@ -117,6 +135,26 @@ def _parser() -> argparse.ArgumentParser:
     sizes.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sizes.set_defaults(handler=_sizes)
 
+    importer = commands.add_parser(
+        "import", help="write a spec from a PyTorch model (MODULE:FACTORY), traced by torch.fx"
+    )
+    importer.add_argument("factory", metavar="MODULE:FACTORY", help="torchvision.models:resnet50")
+    importer.add_argument("--kwargs", metavar="JSON", help='factory arguments: {"num_classes": 10}')
+    importer.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=SHAPE",
+        help="an input and its shape, N the batch (default x=[N,3,224,224]); repeat for several",
+    )
+    importer.add_argument("-o", "--output", metavar="OUT.arch", help="write here (default: stdout)")
+    importer.add_argument(
+        "--extern-unsupported",
+        action="store_true",
+        help="write what cannot be mapped as extern modules instead of failing",
+    )
+    importer.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    importer.set_defaults(handler=_import)
+
     verify = commands.add_parser(
         "verify", help="build a spec and run each extern once against its contract"
     )
@@ -126,7 +164,16 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_verify)
 
     fmt = commands.add_parser("fmt", help="rewrite specs in the canonical layout")
-    fmt.add_argument("paths", nargs="+", metavar="PATH", help=".arch files or folders")
+    fmt.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help=".arch files or folders (default: .)",
+    )
+    fmt.add_argument(
+        "--stdin-filename", metavar="PATH", help="with -: the name standard input is formatted as"
+    )
     fmt.add_argument("--check", action="store_true", help="list files that would change; exit 1")
     fmt.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
     fmt.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
@@ -141,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         "specs",
         nargs="+",
         metavar="SPEC",
-        help="OLD and NEW, each PATH or REV:PATH (HEAD~1:x.arch)",
+        help="OLD and NEW, each PATH, REV:PATH (HEAD~1:x.arch) or a model MODULE:FACTORY",
     )
     diff.add_argument("--rev", metavar="REV", help="compare PATH at git revision REV with PATH")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
@@ -192,10 +239,20 @@ def _fmt(args) -> int:
     """`archspec fmt [--check] [--diff] PATH...`: 0 clean, 1 would change or has syntax errors,
     2 a file could not be read, written or safely formatted."""
     from archspec.core.source import unified_diff
+    from archspec.diagnostics.config import ConfigError, ConfigFinder
     from archspec.diagnostics.formats import render_text
     from archspec.tools.fmt import format_file
 
-    files, problems = collect_files(args.paths)
+    if "-" in args.paths:
+        return _fmt_stdin(args)
+    finder = ConfigFinder()  # folders are searched as `check` searches them (exclude, .gitignore)
+    try:
+        files, problems = collect_files(
+            args.paths, lambda path, below: finder.for_file(path).excludes(path, below)
+        )
+    except ConfigError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
     status = EXIT_CLEAN
     for problem in problems:
         print(f"archspec: {problem}", file=sys.stderr)
@@ -241,8 +298,101 @@ def _fmt(args) -> int:
     return status
 
 
+def _fmt_stdin(args) -> int:
+    """`archspec fmt -`: standard input formatted onto standard output (as ruff and black do for
+    editors); with --check only the exit code, with --diff the diff."""
+    from archspec.core import diagnostic as diag
+    from archspec.core.source import unified_diff
+    from archspec.diagnostics.formats import render_text
+    from archspec.tools.fmt import FormatError, format_text
+
+    if args.paths != ["-"]:
+        print("archspec: - (standard input) cannot be combined with other paths", file=sys.stderr)
+        return EXIT_ERROR
+    name = args.stdin_filename or "-"
+    original = sys.stdin.read()
+    try:
+        formatted = format_text(original, name)
+    except diag.ArchError as error:  # a syntax error: nothing is written
+        print(render_text(error.diagnostic) + "\n", file=sys.stderr)
+        return EXIT_FINDINGS
+    except FormatError as error:
+        print(f"archspec: {name}: not formatted, {error} (a bug)", file=sys.stderr)
+        return EXIT_ERROR
+    if args.diff:
+        sys.stdout.write(unified_diff(name, original, formatted, "formatted"))
+    elif not args.check:
+        sys.stdout.write(formatted)
+    return EXIT_FINDINGS if args.check and formatted != original else EXIT_CLEAN
+
+
 def _files(count: int) -> str:
     return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _import(args) -> int:
+    """Exit 0: the spec is written; 1: parts of the model cannot be written (each listed with
+    its source location; --extern-unsupported writes them as externs); 2: unusable input."""
+    import json
+
+    from archspec.tools.importer import ImportFailure, import_factory
+    from archspec.tools.importer.cli_support import UsageError, parse_inputs
+
+    try:
+        inputs = parse_inputs(args.input)
+        kwargs = json.loads(args.kwargs) if args.kwargs else {}
+        if not isinstance(kwargs, dict):
+            raise UsageError("--kwargs takes a JSON object")
+        imported = import_factory(
+            args.factory, kwargs, inputs or None, extern_unsupported=args.extern_unsupported
+        )
+    except ImportFailure as failure:
+        for problem in failure.problems:
+            print(f"unsupported: {problem}", file=sys.stderr)
+        print(
+            f"archspec: {args.factory}: {len(failure.problems)} unsupported part(s); "
+            "--extern-unsupported writes them as externs",
+            file=sys.stderr,
+        )
+        return EXIT_FINDINGS
+    except (UsageError, json.JSONDecodeError, ValueError, ImportError, AttributeError,
+            TypeError) as error:  # fmt: skip
+        print(f"archspec: {args.factory}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    for path, reason in imported.externs:
+        print(f"extern: {path or 'the model'}: {reason}", file=sys.stderr)
+    if not _write_output(args.output, imported.text):
+        return EXIT_ERROR
+    return EXIT_CLEAN
+
+
+def _diff_ref(argument: str):
+    from archspec.tools import revisions
+    from archspec.tools.importer.cli_support import is_module_reference
+
+    return revisions.SpecRef(argument) if is_module_reference(argument) else (
+        revisions.parse_ref(argument))  # fmt: skip
+
+
+def _is_module_side(ref) -> bool:
+    from archspec.tools.importer.cli_support import is_module_reference
+
+    return ref.rev is None and is_module_reference(ref.path)
+
+
+def _imported_side(argument: str):
+    """`mypkg:Net` on one side of a diff: the model imported (externs where needed) and
+    checked, labelled with the reference."""
+    from archspec.driver import check_text
+    from archspec.tools.importer import ImportFailure, import_factory
+
+    try:
+        imported = import_factory(argument, extern_unsupported=True)
+    except (ImportFailure, ImportError, AttributeError, TypeError, ValueError) as error:
+        from archspec.tools.revisions import SpecReadError
+
+        raise SpecReadError(f"{argument}: cannot import the model: {error}") from None
+    return check_text(imported.text, argument)
 
 
 def _diff(args) -> int:
@@ -263,8 +413,11 @@ def _diff(args) -> int:
         if args.rev is not None:
             refs = [revisions.SpecRef(args.specs[0], args.rev), revisions.SpecRef(args.specs[0])]
         else:
-            refs = [revisions.parse_ref(spec) for spec in args.specs]
-        old, new = [revisions.load_ref(ref) for ref in refs]
+            refs = [_diff_ref(spec) for spec in args.specs]
+        old, new = [
+            _imported_side(ref.path) if _is_module_side(ref) else revisions.load_ref(ref)
+            for ref in refs
+        ]
     except revisions.SpecReadError as error:
         print(f"archspec: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -339,91 +492,129 @@ def _add_check_options(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--diff", action="store_true", help="with --fix: print a unified diff, write nothing"
     )
+    check.add_argument(
+        "--show-fixes", action="store_true", help="with --fix: list the findings fixed, by file"
+    )
+    check.add_argument(
+        "--statistics", action="store_true", help="count the findings by rule instead of listing"
+    )
+    check.add_argument(
+        "-q", "--quiet", action="store_true", help="the findings only: no summary line or notes"
+    )
+    _add_discovery_options(check)
+
+
+def _add_discovery_options(check: argparse.ArgumentParser) -> None:
+    """ruff's options for configuration and which files are checked."""
+    check.add_argument(
+        "--config",
+        action="append",
+        metavar="PATH|KEY=VALUE",
+        help="use this configuration file instead of the nearest one, or override one setting "
+        "(a TOML line: --config \"select = ['E']\"); repeatable",
+    )
+    patterns = "patterns (globs, comma-separated or repeated, relative to the configuration)"
+    check.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERNS",
+        help=f"skip these {patterns}, in place of the configuration's exclude",
+    )
+    check.add_argument(
+        "--extend-exclude", action="append", metavar="PATTERNS", help=f"also skip these {patterns}"
+    )
+    check.add_argument(
+        "--force-exclude",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply exclude to files named on the command line too (as pre-commit names them)",
+    )
+    check.add_argument(
+        "--respect-gitignore",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="skip what .gitignore files ignore when searching folders (default: on)",
+    )
+    check.add_argument(
+        "--no-dependents",
+        action="store_true",
+        help="check only the files named, not the specs in the project that import them",
+    )
+    check.add_argument(
+        "--stdin-filename",
+        metavar="PATH",
+        help="with -: the name the text read from standard input is checked under",
+    )
 
 
 def _check(args) -> int:
     from archspec.core import diagnostic as diag
     from archspec.core.memory import freeze_startup
     from archspec.diagnostics import formats
-    from archspec.diagnostics.config import (
-        ConfigError,
-        ConfigFinder,
-        Overrides,
-        resolve,
-        split_selectors,
-    )
-    from archspec.driver import check_file
+    from archspec.diagnostics.config import ConfigError
 
     if args.exits_after:  # its imports' objects live until the exit: no collection walks them
         freeze_startup()
-    if args.diff and not args.fix:
-        print(
-            "archspec: --diff goes with --fix (archspec check --fix --diff PATH)", file=sys.stderr
-        )
+    refusal = _check_option_conflicts(args)
+    if refusal is not None:
+        print(f"archspec: {refusal}", file=sys.stderr)
         return EXIT_ERROR
-    if args.unsafe_fixes and not args.fix:
-        print("archspec: --unsafe-fixes goes with --fix (archspec check --fix --unsafe-fixes "
-              "PATH)", file=sys.stderr)  # fmt: skip
-        return EXIT_ERROR
-    finder = ConfigFinder()
     try:
-        overrides = Overrides(
-            select=split_selectors(args.select, "--select"),
-            extend_select=split_selectors(args.extend_select, "--extend-select") or (),
-            ignore=split_selectors(args.ignore, "--ignore") or (),
-            error_on_warning=args.error_on_warning,
-        )
-        output_format = _output_format(args.output_format, finder)
-        files, problems = collect_files(
-            args.paths, exclude=lambda path: finder.for_file(path).excludes(path)
-        )
-        settings = {path: resolve(finder.for_file(path), overrides) for path in files}
+        run = _CheckRun(args)
+        output_format = _output_format(args.output_format, run.finder)
+        files, problems = run.discover()
     except ConfigError as error:
         print(f"archspec: {error}", file=sys.stderr)
         return EXIT_ERROR
     for problem in problems:
         print(f"archspec: {problem}", file=sys.stderr)
-    reporter = diag.Reporter()
-    failing = False
-    fixed = fixed_files = 0
-    for path in files:
-        options = {
-            "budgets": settings[path].config.budget_for,
-            "enable": settings[path].enabled & diag.OPT_IN_CODES,
-        }
-        try:
-            if args.fix:
-                result, count = _fix_file(
-                    path, settings[path], options, args.diff, args.unsafe_fixes
-                )
-                fixed, fixed_files = fixed + count, fixed_files + bool(count)
-                if args.diff:
-                    continue
-            else:
-                result = check_file(path, **options)
-        except OSError as error:
-            problems.append(path)
-            action = "write" if isinstance(error, _NotWritten) else "read"
-            print(f"archspec: cannot {action} {path}: {error.strerror or error}", file=sys.stderr)
-            continue
-        reported = [d for d in result.diagnostics if settings[path].reports(d)]
-        failing = failing or any(settings[path].fails(d) for d in reported)
-        reporter.extend(reported)
-    if args.fix:
+    report_stream = sys.stdout
+    try:
+        if args.paths == ["-"]:
+            text = run.check_stdin(sys.stdin.read(), files)
+            if args.fix:  # standard output is the fixed text; the report goes to standard error
+                sys.stdout.write(text)
+                report_stream = sys.stderr
+        else:
+            for path in files:
+                run.check_path(path, fix=args.fix)
+            if not args.no_dependents:
+                run.check_dependents(files)
+    except ConfigError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    problems += run.problems
+    if run.dependents and not args.quiet:
+        shown = ", ".join(run.dependents)
+        print(f"archspec: also checked {_files(len(run.dependents))} importing the files named "
+              f"(--no-dependents to skip): {shown}", file=sys.stderr)  # fmt: skip
+    if args.fix and not args.quiet:
         verb = "would fix" if args.diff else "fixed"
-        files_text = f"{fixed_files} file" + ("" if fixed_files == 1 else "s")
-        print(f"archspec: {verb} {fixed} finding{'s' * (fixed != 1)} in {files_text}",
+        files_text = _files(run.fixed_files)
+        print(f"archspec: {verb} {run.fixed} finding{'s' * (run.fixed != 1)} in {files_text}",
               file=sys.stderr)  # fmt: skip
+    if args.show_fixes and run.fixed_codes:
+        sys.stderr.write(formats.render_fixed(run.fixed_codes))
     if args.diff:
-        return EXIT_ERROR if problems else (EXIT_FINDINGS if fixed else EXIT_CLEAN)
-    if problems and not files and output_format in ("full", "concise"):
+        return EXIT_ERROR if problems else (EXIT_FINDINGS if run.fixed else EXIT_CLEAN)
+    if problems and not run.checked and output_format in ("full", "concise"):
         return EXIT_ERROR  # "checked 0 files: no problems" would read as a pass
-    diagnostics = diag.sorted_diagnostics(reporter.diagnostics)
+    diagnostics = diag.sorted_diagnostics(run.reporter.diagnostics)
     to_file = args.output_file is not None
     # A report file is coloured only on --color always (FORCE_COLOR is for terminals and CI logs).
-    stream = None if to_file else sys.stdout
+    stream = None if to_file else report_stream
     color = output_format == "full" and (args.color == "always" or _use_color(args.color, stream))
-    output = formats.render(diagnostics, len(files), output_format, color=color)
+    if args.statistics:
+        output = formats.render_statistics(diagnostics, output_format)
+    else:
+        output = formats.render(
+            diagnostics,
+            run.checked,
+            output_format,
+            color=color,
+            root=formats.repository_root(os.getcwd()),
+            summary=not args.quiet,
+        )
     if to_file:
         try:
             write_file(args.output_file, output)
@@ -434,12 +625,186 @@ def _check(args) -> int:
             )
             return EXIT_ERROR
     else:
-        sys.stdout.write(output)
+        report_stream.write(output)
     if problems:
         return EXIT_ERROR
     if args.exit_zero:
         return EXIT_CLEAN
-    return EXIT_FINDINGS if failing else EXIT_CLEAN
+    return EXIT_FINDINGS if run.failing else EXIT_CLEAN
+
+
+def _check_option_conflicts(args) -> str | None:
+    """Why these `check` options cannot go together, or None."""
+    if args.diff and not args.fix:
+        return "--diff goes with --fix (archspec check --fix --diff PATH)"
+    if args.unsafe_fixes and not args.fix:
+        return "--unsafe-fixes goes with --fix (archspec check --fix --unsafe-fixes PATH)"
+    if "-" in args.paths and args.paths != ["-"]:
+        return "- (standard input) cannot be combined with other paths"
+    if args.paths == ["-"] and args.fix and args.diff:
+        return "--fix --diff does not read standard input (--fix - writes the fixed text)"
+    if args.stdin_filename is not None and args.paths != ["-"]:
+        return "--stdin-filename names what `-` reads (archspec check --stdin-filename x.arch -)"
+    return None
+
+
+class _CheckRun:
+    """One `archspec check`: the configuration, the files, and what checking them found."""
+
+    def __init__(self, args) -> None:
+        from archspec.core import diagnostic as diag
+        from archspec.diagnostics.config import (
+            ConfigError,
+            ConfigFinder,
+            Overrides,
+            parse_override,
+            split_selectors,
+        )
+
+        self.args = args
+        config_file, overrides = None, {}
+        for value in args.config or ():
+            if os.path.isfile(value) or "=" not in value:
+                if config_file is not None:
+                    raise ConfigError("--config PATH is given twice; name one file")
+                config_file = value
+            else:
+                overrides.update(parse_override(value))
+        if args.exclude is not None:
+            overrides["exclude"] = _split_patterns(args.exclude)
+        for name in ("force_exclude", "respect_gitignore"):
+            if getattr(args, name) is not None:
+                overrides[name] = getattr(args, name)
+        extend_exclude = _split_patterns(args.extend_exclude) or ()
+        self.finder = ConfigFinder(config_file, overrides, extend_exclude)
+        self.overrides = Overrides(
+            select=split_selectors(args.select, "--select"),
+            extend_select=split_selectors(args.extend_select, "--extend-select") or (),
+            ignore=split_selectors(args.ignore, "--ignore") or (),
+            error_on_warning=args.error_on_warning,
+        )
+        here = self.finder.for_folder(os.getcwd())
+        self.force_exclude = bool(here.force_exclude)
+        self.respect_gitignore = here.respect_gitignore is not False
+        self.reporter = diag.Reporter()
+        self.failing = False
+        self.checked = 0
+        self.problems: list[str] = []
+        self.dependents: list[str] = []
+        self.importable: list[str] = []  # checked files that others may import
+        self.fixed = self.fixed_files = 0
+        self.fixed_codes: dict[str, dict[str, int]] = {}  # file -> code -> findings fixed
+
+    def excludes(self, path: str, below: str | None) -> bool:
+        return self.finder.for_file(path).excludes(path, below)
+
+    def discover(self) -> tuple[list[str], list[str]]:
+        if self.args.paths == ["-"]:
+            name = self.args.stdin_filename
+            excluded = name is not None and self.force_exclude and self.excludes(name, None)
+            return ([] if excluded else [name or "-"]), []
+        return collect_files(
+            self.args.paths or ["."],
+            self.excludes,
+            respect_gitignore=self.respect_gitignore,
+            force_exclude=self.force_exclude,
+        )
+
+    def settings(self, path: str):
+        from archspec.diagnostics.config import resolve
+
+        return resolve(self.finder.for_file(path), self.overrides)
+
+    def check_path(self, path: str, fix: bool) -> None:
+        from archspec.core import diagnostic as diag
+        from archspec.driver import check_file
+
+        settings = self.settings(path)
+        options = {
+            "budgets": settings.config.budget_for,
+            "enable": settings.enabled & diag.OPT_IN_CODES,
+        }
+        try:
+            if fix:
+                result, fixed, codes = _fix_file(
+                    path, settings, options, self.args.diff, self.args.unsafe_fixes
+                )
+                self._count_fixes(path, fixed, codes)
+                if self.args.diff:
+                    return
+            else:
+                result = check_file(path, **options)
+        except OSError as error:
+            self.problems.append(path)
+            action = "write" if isinstance(error, _NotWritten) else "read"
+            print(f"archspec: cannot {action} {path}: {error.strerror or error}", file=sys.stderr)
+            return
+        self._report(result, settings)
+
+    def check_stdin(self, text: str, files: list[str]) -> str:
+        """Check standard input's text; the text to write back with --fix (as ruff does: the
+        fixed text on standard output, the report on standard error)."""
+        from archspec.core import diagnostic as diag
+        from archspec.driver import check_text
+
+        for name in files:  # one, or none when --force-exclude excludes --stdin-filename
+            settings = self.settings(name)
+            options = {
+                "budgets": settings.config.budget_for,
+                "enable": settings.enabled & diag.OPT_IN_CODES,
+            }
+            if self.args.fix:
+                result, text, count, codes = _fix_text(
+                    text, name, settings, options, self.args.unsafe_fixes
+                )
+                self._count_fixes(name, count, codes)
+            else:
+                result = check_text(text, name, **options)
+            self._report(result, settings)
+        return text
+
+    def check_dependents(self, files: list[str]) -> None:
+        """Check the specs that import the checked files (a changed block breaks its users)."""
+        from archspec.tools.files import find_dependents
+
+        if not self.importable:
+            return  # only models were checked: nothing imports a model
+        found = find_dependents(
+            self.importable, self.excludes, respect_gitignore=self.respect_gitignore
+        )
+        named = {os.path.realpath(path) for path in files}
+        self.dependents = [path for path in found if os.path.realpath(path) not in named]
+        for path in self.dependents:
+            self.check_path(path, fix=False)  # --fix rewrites the files named, no others
+
+    def _report(self, result, settings) -> None:
+        self.checked += 1
+        if _importable(result):
+            self.importable.append(result.path)
+        reported = [d for d in result.diagnostics if settings.reports(d)]
+        self.failing = self.failing or any(settings.fails(d) for d in reported)
+        self.reporter.extend(reported)
+
+    def _count_fixes(self, path: str, count: int, codes: Counter) -> None:
+        self.fixed, self.fixed_files = self.fixed + count, self.fixed_files + bool(count)
+        if codes:
+            self.fixed_codes[path] = dict(codes)
+
+
+def _importable(result) -> bool:
+    """Whether other specs may import from this checked file: it defines something besides
+    models (a file of models only needs no search for its importers), or nothing at all (a
+    library emptied of its blocks breaks them). A file that did not parse fails on its own."""
+    if result.loaded is None:
+        return False
+    return {definition.kind for definition in result.loaded.local} != {"model"}
+
+
+def _split_patterns(values: list[str] | None) -> tuple[str, ...] | None:
+    """`--exclude a,b --exclude c` -> ("a", "b", "c"); None when the option is not given."""
+    if values is None:
+        return None
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -450,34 +815,25 @@ class _NotWritten(OSError):
 
 
 def _fix_file(path: str, settings, options: dict, diff: bool, unsafe: bool = False):
-    """Fix one file until nothing fixable is left; (the check of the final text, fixes used).
-    Only safe fixes, unless `unsafe` (--unsafe-fixes).
+    """Fix one file until nothing fixable is left; (the check of the final text, fixes used,
+    the findings gone by code). Only safe fixes, unless `unsafe` (--unsafe-fixes).
 
     Writes the file (atomically) unless `diff`, which prints a unified diff instead. A file that
     is not UTF-8 is only checked; one with syntax errors is never changed (see apply_fixes).
     """
     from archspec.core.source import unified_diff
-    from archspec.driver import check_file, check_text
+    from archspec.driver import check_file
     from archspec.elaborate.loader import read_spec_file
-    from archspec.tools.fixes import MAX_PASSES, apply_fixes
 
     data = read_spec_file(path)  # a regular file only: a named pipe would block
     bom = _BOM if data.startswith(_BOM) else b""
     try:
         original = data[len(bom) :].decode("utf-8")
     except UnicodeDecodeError:
-        return check_file(path, **options), 0
-    text, total = original, 0
-    result = check_text(text, path, **options)
-    for _ in range(MAX_PASSES):
-        reported = [d for d in result.diagnostics if settings.reports(d)]
-        text_after, used = apply_fixes(text, reported, path, unsafe=unsafe)
-        if not used or text_after == text:
-            break
-        text, total = text_after, total + used
-        result = check_text(text, path, **options)
+        return check_file(path, **options), 0, Counter()
+    result, text, total, codes = _fix_text(original, path, settings, options, unsafe)
     if text == original:
-        return result, 0
+        return result, 0, Counter()
     if diff:
         sys.stdout.write(unified_diff(path, original, text, "fixed"))
     else:
@@ -485,7 +841,27 @@ def _fix_file(path: str, settings, options: dict, diff: bool, unsafe: bool = Fal
             write_file(path, bom + text.encode("utf-8"))
         except OSError as error:
             raise _NotWritten(error.errno, error.strerror or str(error), path) from error
-    return result, total
+    return result, total, codes
+
+
+def _fix_text(original: str, path: str, settings, options: dict, unsafe: bool):
+    """Fix a spec's text until nothing fixable is left: (the check of the final text, the final
+    text, fixes used, the findings gone by code)."""
+    from archspec.driver import check_text
+    from archspec.tools.fixes import MAX_PASSES, apply_fixes
+
+    text, total = original, 0
+    result = check_text(text, path, **options)
+    before = Counter(d.code for d in result.diagnostics if settings.reports(d))
+    for _ in range(MAX_PASSES):
+        reported = [d for d in result.diagnostics if settings.reports(d)]
+        text_after, used = apply_fixes(text, reported, path, unsafe=unsafe)
+        if not used or text_after == text:
+            break
+        text, total = text_after, total + used
+        result = check_text(text, path, **options)
+    after = Counter(d.code for d in result.diagnostics if settings.reports(d))
+    return result, text, total, before - after
 
 
 def _output_format(chosen: str | None, finder) -> str:
@@ -540,7 +916,14 @@ def _rule(args) -> int:
     code = args.code.strip().upper() if args.code.strip().upper() in CODES else None
     code = code or by_name.get(args.code.strip().lower())
     if code is None:
-        hint = suggest(args.code.strip().upper(), CODES) or suggest(args.code.lower(), by_name)
+        # a letter typed for a digit (E2O2, W0l1) is the likeliest slip: undo it before guessing
+        typed = args.code.strip().upper()
+        digits = typed[:1] + typed[1:].translate(str.maketrans("OIL", "011"))
+        hint = (
+            f" (did you mean '{digits}'?)"
+            if digits in CODES
+            else suggest(typed, CODES) or suggest(args.code.lower(), by_name)
+        )
         print(
             f"archspec: no rule '{args.code}'{hint}; archspec rule --all lists them",
             file=sys.stderr,
@@ -572,12 +955,42 @@ def _compile(args) -> int:
         return EXIT_FINDINGS
     if _refused_for_hidden_errors(result, "nothing written"):
         return EXIT_FINDINGS
+    if args.to == "onnx":
+        return _compile_onnx(args, result)
     try:
-        source = generate(result)
+        source = generate(result, specialize=args.specialize)
     except CodegenError as error:
         print(f"archspec: {error.message}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_CLEAN if _write_output(args.output, source) else EXIT_ERROR
+
+
+def _compile_onnx(args, result) -> int:
+    """`archspec compile SPEC --to onnx -o FILE.onnx`: the model built and exported by torch."""
+    from archspec.api import SpecError, build
+    from archspec.outputs.codegen import CodegenError
+    from archspec.outputs.onnx import OnnxExportError, export
+
+    if args.output in (None, "-"):
+        print("archspec: --to onnx writes a file: give -o FILE.onnx", file=sys.stderr)
+        return EXIT_ERROR
+    if len(result.models) != 1:
+        names = ", ".join(m.name for m in result.models)
+        print(f"archspec: an ONNX file holds one model; {args.spec} has {names}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        module = build(args.spec)
+        export(module, result.models[0], args.output)
+    except ImportError as error:
+        print(f"archspec: --to onnx needs torch ({error.name} is missing)", file=sys.stderr)
+        return EXIT_ERROR
+    except (OnnxExportError, CodegenError) as error:
+        print(f"archspec: {getattr(error, 'message', error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except SpecError as error:
+        print(f"archspec: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_CLEAN
 
 
 def _verify(args) -> int:

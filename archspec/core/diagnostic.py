@@ -65,6 +65,8 @@ CODES: dict[str, Rule] = {
         Rule("E208", "bad-reshape", "a reshape, view or flatten cannot produce the asked shape"),
         Rule("E209", "rejected-sizes", "a declared input size range includes sizes that fail"),
         Rule("E210", "needs-numeric-size", "a layer needs a number where the shape has a symbol"),
+        Rule("E211", "bad-tie", "a tie names no parameter, or parameters of different shapes"),
+        Rule("E212", "index-out-of-range", "integer values index past a table or a dim's end"),
         Rule("E301", "over-budget", "a model exceeds its parameter, MAC or activation budget"),
         Rule("E302", "bad-budget", "a `# archspec: budget` comment cannot be read or applied"),
         Rule(

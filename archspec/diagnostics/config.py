@@ -13,12 +13,25 @@ import os
 import re
 from collections.abc import Iterable
 
+from archspec.core import records
 from archspec.core.diagnostic import CODES, OPT_IN_CODES, Diagnostic, Severity
 from archspec.core.names import did_you_mean
 from archspec.core.records import field, record
 from archspec.diagnostics.budgets import BUDGET_KEYS, Budget, BudgetError, parse_budget_value
 from archspec.elaborate.loader import read_spec_file
 
+# Folders never searched unless `exclude` is set (which replaces this list; `extend-exclude` adds
+# to it): ruff's defaults that are not hidden folders (those are always skipped).
+DEFAULT_EXCLUDE = (
+    "__pypackages__",
+    "_build",
+    "buck-out",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
+)
 ALWAYS_REPORTED_PREFIX = "E0"  # syntax and input errors: the file was not checked at all
 
 
@@ -42,6 +55,9 @@ _KEYS = {
     "per-file-ignores": (_table_of_string_lists, "a table of glob = [codes or prefixes]"),
     "output-format": (lambda value: isinstance(value, str), "a string"),
     "exclude": (_list_of_strings, "a list of globs"),
+    "extend-exclude": (_list_of_strings, "a list of globs"),
+    "force-exclude": (lambda value: isinstance(value, bool), "true or false"),
+    "respect-gitignore": (lambda value: isinstance(value, bool), "true or false"),
     "error-on-warning": (lambda value: isinstance(value, bool), "true or false"),
     "budgets": (
         lambda value: isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()),
@@ -62,17 +78,26 @@ class Config:
     extend_select: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     output_format: str | None = None
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    force_exclude: bool | None = None
+    respect_gitignore: bool | None = None
     error_on_warning: bool | None = None
     budgets: tuple[tuple[str, Budget], ...] = ()  # model name -> its budget
 
     def budget_for(self, model: str) -> Budget | None:
         return next((budget for name, budget in self.budgets if name == model), None)
 
-    def excludes(self, path: str) -> bool:
-        """Whether `exclude` names this file or one of its folders."""
+    def excludes(self, path: str, below: str | None = None) -> bool:
+        """Whether `exclude` or `extend-exclude` names this file or one of its folders. With
+        `below` (a folder named on the command line), only the folders under it count: as in
+        ruff, the folder you name is searched even if it is excluded."""
         relative = self._relative(path)
-        return relative is not None and any(glob_matches(relative, g) for g in self.exclude)
+        if relative is None:
+            return False
+        skipped = self._relative(below) if below is not None else None
+        patterns = (*self.exclude, *self.extend_exclude)
+        return any(glob_matches(relative, g, skipped) for g in patterns)
 
     def ignored_for(self, path: str) -> tuple[str, ...]:
         """The codes and prefixes `per-file-ignores` turns off for this file."""
@@ -93,14 +118,21 @@ class Config:
         return relative.replace(os.sep, "/")
 
 
-def glob_matches(relative: str, pattern: str) -> bool:
+def glob_matches(relative: str, pattern: str, skipped: str | None = None) -> bool:
     """`pattern` against a '/'-separated relative path: the path or one of its folders matches;
-    a pattern without '/' matches a file or folder name at any depth; `*` crosses folders."""
+    a pattern without '/' matches a file or folder name at any depth; `*` crosses folders.
+    `skipped`: a folder of the path (relative alike) that it and its own folders do not match
+    for (the folder the search started in)."""
     pattern = pattern.strip().removeprefix("./").rstrip("/")
     parts = relative.split("/")
+    first = 0
+    if skipped not in (None, "."):
+        skipped_parts = skipped.split("/")
+        if parts[: len(skipped_parts)] == skipped_parts:
+            first = len(skipped_parts)
     if "/" not in pattern:
-        return any(fnmatch.fnmatchcase(part, pattern) for part in parts)
-    prefixes = ("/".join(parts[: index + 1]) for index in range(len(parts)))
+        return any(fnmatch.fnmatchcase(part, pattern) for part in parts[first:])
+    prefixes = ("/".join(parts[: index + 1]) for index in range(first, len(parts)))
     return any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes)
 
 
@@ -126,15 +158,20 @@ def _may_have_table(text: str) -> bool:
     return False
 
 
+def _toml():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib
+
+
 def parse_config(path: str, text: str) -> Config | None:
     """A Config from the text of `path` (archspec.toml or pyproject.toml); None for a
     pyproject.toml without `[tool.archspec]`."""
     if os.path.basename(path) == "pyproject.toml" and not _may_have_table(text):
         return None  # no table of ours: skip parsing (and importing tomllib, ~6 ms)
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    tomllib = _toml()
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -149,6 +186,11 @@ def parse_config(path: str, text: str) -> Config | None:
             raise ConfigError(f"{path}: `tool.archspec` must be a table")
     else:
         table, where = document, "the top level"
+    return config_from_table(table, path, where, os.path.dirname(os.path.abspath(path)))
+
+
+def config_from_table(table: dict, path: str, where: str, folder: str) -> Config:
+    """A Config from an already parsed table; `path` and `where` name it in messages."""
     for key, value in table.items():
         if key not in _KEYS:
             raise ConfigError(f"{path}: unknown key '{key}' in {where}{did_you_mean(key, KEYS)}")
@@ -168,7 +210,7 @@ def parse_config(path: str, text: str) -> Config | None:
         output_format = canonical_format(output_format)
     per_file = table.get("per-file-ignores", {})
     return Config(
-        folder=os.path.dirname(os.path.abspath(path)),
+        folder=folder,
         path=path,
         select=_selectors(table["select"], context) if "select" in table else None,
         ignore=_selectors(table.get("ignore", []), context),
@@ -177,10 +219,33 @@ def parse_config(path: str, text: str) -> Config | None:
             (glob, _selectors(codes, context)) for glob, codes in per_file.items()
         ),
         output_format=output_format,
-        exclude=tuple(table.get("exclude", [])),
+        exclude=tuple(table.get("exclude", DEFAULT_EXCLUDE)),
+        extend_exclude=tuple(table.get("extend-exclude", [])),
+        force_exclude=table.get("force-exclude"),
+        respect_gitignore=table.get("respect-gitignore"),
         error_on_warning=table.get("error-on-warning"),
         budgets=_budgets(table.get("budgets", {}), context, where),
     )
+
+
+def parse_override(text: str) -> dict:
+    """`--config KEY=VALUE` (a line of TOML, as in ruff: `--config "select = ['E']"`) as the
+    Config fields it sets, validated as a configuration file's keys are."""
+    tomllib = _toml()
+    option = f"--config {text!r}"
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(
+            f"{option}: not a TOML `key = value` ({error}); strings need quotes: "
+            "--config \"output-format = 'json'\""
+        ) from None
+    parsed = config_from_table(table, option, "--config", os.getcwd())
+    return {_field_name(key): getattr(parsed, _field_name(key)) for key in table}
+
+
+def _field_name(key: str) -> str:
+    return key.replace("-", "_")
 
 
 def _budgets(table: dict, context: str, where: str) -> tuple[tuple[str, Budget], ...]:
@@ -221,15 +286,37 @@ _CONFIG_NAMES = ("archspec.toml", "pyproject.toml")
 
 
 class ConfigFinder:
-    """Finds and caches the configuration that applies in each folder."""
+    """Finds and caches the configuration that applies in each folder.
 
-    def __init__(self) -> None:
+    `config_file` (`--config PATH`) is used for every file instead of the nearest one (its globs
+    stay relative to its own folder); `overrides` (`--config KEY=VALUE`, as parse_override
+    gives them) replace those settings in whichever configuration applies."""
+
+    def __init__(
+        self,
+        config_file: str | None = None,
+        overrides: dict | None = None,
+        extend_exclude: tuple[str, ...] = (),
+    ) -> None:
+        """`extend_exclude` (`--extend-exclude`) adds to each configuration's own."""
         self._by_folder: dict[str, Config | None] = {}
+        self._overrides = overrides or {}
+        self._extend_exclude = extend_exclude
+        self._forced = _read_config_file(config_file) if config_file is not None else None
 
     def for_file(self, path: str) -> Config:
         return self.for_folder(os.path.dirname(os.path.abspath(path)))
 
     def for_folder(self, folder: str) -> Config:
+        found = self._forced if self._forced is not None else self._nearest(folder)
+        if self._overrides:
+            found = records.replace(found, **self._overrides)
+        if self._extend_exclude:
+            extended = (*found.extend_exclude, *self._extend_exclude)
+            found = records.replace(found, extend_exclude=extended)
+        return found
+
+    def _nearest(self, folder: str) -> Config:
         folder = os.path.abspath(folder)
         visited = []
         found: Config | None = None
@@ -256,14 +343,28 @@ class ConfigFinder:
             path = os.path.join(folder, name)
             if not os.path.isfile(path):
                 continue
-            try:  # regular files only, opened without blocking (a pipe swapped in cannot hang us)
-                text = read_spec_file(path).decode("utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                raise ConfigError(f"cannot read {path}: {error}") from None
-            config = parse_config(_shown(path), text)
+            config = parse_config(_shown(path), _read_text(path))
             if config is not None:
                 return config
         return None
+
+
+def _read_text(path: str) -> str:
+    try:  # regular files only, opened without blocking (a pipe swapped in cannot hang us)
+        return read_spec_file(path).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+
+
+def _read_config_file(path: str) -> Config:
+    """`--config PATH`: a pyproject.toml (its [tool.archspec]) or any other TOML file (its top
+    level, as archspec.toml)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"--config {path}: no such file (or give KEY=VALUE)")
+    config = parse_config(_shown(path), _read_text(path))
+    if config is None:
+        raise ConfigError(f"--config {path}: the file has no [tool.archspec] table")
+    return config
 
 
 def _shown(path: str) -> str:

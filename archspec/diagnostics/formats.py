@@ -38,21 +38,26 @@ def render(
     *,
     color: bool = False,
     root: str | None = None,
+    summary: bool = True,
 ) -> str:
     """The whole output of one `archspec check` run in `output_format` (ends with a newline).
 
     `diagnostics` come sorted by place; paths in github/sarif/gitlab output are made relative to
-    `root` (default: the current directory), as CI systems expect repository-relative paths.
+    `root` (default: the current directory; the CLI passes repository_root), as CI systems expect
+    repository-relative paths. `summary` False (`--quiet`) leaves out the full and concise
+    formats' last line.
     """
     output_format = canonical_format(output_format) or output_format
     root = os.getcwd() if root is None else root
+    last = render_summary(diagnostics, files) + _fixable(diagnostics) + "\n" if summary else ""
     if output_format == "full":
         parts = [render_text(d, color=color) + "\n\n" for d in diagnostics]
-        return "".join(parts) + render_summary(diagnostics, files) + _fixable(diagnostics) + "\n"
+        if not summary and parts:
+            parts[-1] = parts[-1].removesuffix("\n")
+        return "".join(parts) + last
     if output_format == "concise":
         lines = [render_concise(d) for d in diagnostics]
-        summary = render_summary(diagnostics, files) + _fixable(diagnostics)
-        return "".join(line + "\n" for line in lines) + summary + "\n"
+        return "".join(line + "\n" for line in lines) + last
     if output_format == "json":
         return render_json(diagnostics, files) + "\n"
     if output_format == "github":
@@ -216,6 +221,75 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def render_statistics(diagnostics: list[Diagnostic], output_format: str = "full") -> str:
+    """`--statistics`: how often each rule was reported, most frequent first (as ruff prints
+    it: count, code, `[*]` where --fix can resolve all of them, name); JSON for json."""
+    counts: dict[str, list[Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        counts.setdefault(diagnostic.code, []).append(diagnostic)
+    rows = sorted(counts.items(), key=lambda item: (-len(item[1]), item[0]))
+    if canonical_format(output_format) == "json":
+        entries = [
+            {
+                "code": code,
+                "name": CODES[code].name,
+                "count": len(found),
+                "fixable": all(d.fix is not None and d.fix.safe for d in found),
+            }
+            for code, found in rows
+        ]
+        return _json(entries) + "\n"
+    width = max((len(str(len(found))) for _, found in rows), default=1)
+    lines = []
+    for code, found in rows:
+        fixable = "[*]" if all(d.fix is not None and d.fix.safe for d in found) else "[ ]"
+        lines.append(f"{len(found):>{width}}\t{code}\t{fixable} {CODES[code].name}")
+    return "".join(line + "\n" for line in lines)
+
+
+def render_fixed(fixed: dict[str, dict[str, int]]) -> str:
+    """`--show-fixes`: the findings `--fix` resolved, per file and rule (as ruff lists them)."""
+    total = sum(count for codes in fixed.values() for count in codes.values())
+    lines = [f"Fixed {_plural(total, 'finding')}:"]
+    for path, codes in fixed.items():
+        lines.append(f"- {path}:")
+        for code, count in sorted(codes.items()):
+            lines.append(f"    {count} × {code} ({CODES[code].name})")
+    return "".join(line + "\n" for line in lines)
+
+
+# ---------------------------------------------------------------- notebooks
+
+
+INCOMPLETE_NOTE = (
+    "no shapes, parameter counts or graph are shown: with these errors the model is incomplete, "
+    "and its numbers would be partial"
+)
+
+
+def notebook_bundle(name: str, diagnostics: list[Diagnostic]) -> dict[str, str]:
+    """What Jupyter shows for a spec (or one of its models) with errors: the findings, as text,
+    HTML and Markdown, and why there are no numbers (a partial parameter count reads as whole)."""
+    import html
+
+    texts = [render_text(d) for d in diagnostics]
+    headline = f"{name}: {_counts(diagnostics)}"
+    plain = "\n\n".join([*texts, f"{headline}; {INCOMPLETE_NOTE}"]) + "\n"
+    blocks = "".join(f"<pre>{html.escape(text)}</pre>" for text in texts)
+    rich = (
+        f"<div><p><b>{html.escape(headline)}</b></p>{blocks}"
+        f"<p><i>{html.escape(INCOMPLETE_NOTE)}</i></p></div>"
+    )
+    fenced = "".join(f"```text\n{text}\n```\n\n" for text in texts)
+    markdown = f"**{headline}**\n\n{fenced}*{INCOMPLETE_NOTE}*\n"
+    return {"text/plain": plain, "text/html": rich, "text/markdown": markdown}
+
+
+def _counts(diagnostics: list[Diagnostic]) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    return f"{_plural(errors, 'error')}, {_plural(len(diagnostics) - errors, 'warning')}"
+
+
 # ---------------------------------------------------------------- concise
 
 
@@ -285,6 +359,25 @@ def render_json(diagnostics: list[Diagnostic], files: int) -> str:
 
 
 # ---------------------------------------------------------------- paths for CI systems
+
+
+def repository_root(start: str) -> str:
+    """The folder CI paths are relative to: the nearest folder holding `start` with a .git (the
+    repository, which code scanning places marks in), else one with pyproject.toml or
+    archspec.toml (the project), else `start`."""
+    from archspec.elaborate.loader import PROJECT_MARKERS
+
+    start = os.path.abspath(start)
+    for markers in ((".git",), PROJECT_MARKERS):
+        folder = start
+        while True:
+            if any(os.path.exists(os.path.join(folder, marker)) for marker in markers):
+                return folder
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return start
 
 
 def relative_uri(path: str, root: str) -> str | None:
@@ -401,6 +494,9 @@ def to_sarif(diagnostics: list[Diagnostic], root: str) -> dict:
                         "rules": rules,
                     }
                 },
+                # Relative URIs resolve against %SRCROOT%: the repository's root, so GitHub
+                # code scanning places each mark on its file.
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": _folder_uri(root)}},
                 "columnKind": "unicodeCodePoints",
                 "results": results,
             }
@@ -460,6 +556,11 @@ def _sarif_location(span: Span, root: str, message: str) -> dict:
     if message:
         location["message"] = {"text": message}
     return location
+
+
+def _folder_uri(folder: str) -> str:
+    """A folder's file URI, ending in `/` as SARIF requires of a base URI."""
+    return _file_uri(folder).rstrip("/") + "/"
 
 
 def _file_uri(path: str) -> str:

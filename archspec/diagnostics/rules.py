@@ -548,6 +548,57 @@ _DOCS = [
         """),
     ),
     RuleDoc(
+        "E211",
+        "A `tie` makes one tensor serve two layers (a language model's output layer and its "
+        "token embedding). Each side must name a parameter the layer has (Linear(..., "
+        "bias=False) has no bias), the two must be of one shape, and each parameter is tied "
+        "once. Torch accepts any assignment and fails later, in the layer's forward.",
+        _spec("""
+            model Net {
+                input tokens: [N, 16] int64
+                wte: Embedding(1000, 64)
+                head: Linear(32, 1000, bias=False)
+                tie head.weight = wte.weight
+                return tokens -> wte -> Linear(64, 32) -> head
+            }
+        """),
+        _spec("""
+            model Net {
+                input tokens: [N, 16] int64
+                wte: Embedding(1000, 64)
+                head: Linear(64, 1000, bias=False)
+                tie head.weight = wte.weight
+                return tokens -> wte -> head
+            }
+        """),
+    ),
+    RuleDoc(
+        "E212",
+        "Integer values that index a table reach past its end: ids looked up in an `Embedding` "
+        "(torch refuses ids of num_embeddings or more, and every negative id), or an integer "
+        "tensor that indexes another (`table[index]`, from -size to size − 1). archspec knows "
+        "the values of tensors made by `arange`, `zeros`, `ones` and `full`, carried through "
+        "reshapes, indexing, `cat`, `+ - *` and `sum`; a model input's values are unknown, so "
+        "token ids are not checked. With a symbolic size (`arange(L)`), `archspec sizes` gives "
+        "the largest size that fits. Torch raises IndexError only when the model runs.",
+        _spec("""
+            model Net {
+                input tokens: [N, 128] int64
+                tok: Embedding(1000, 64)
+                pos: Embedding(64, 64)
+                return (tokens -> tok) + (arange(128) -> pos)
+            }
+        """),
+        _spec("""
+            model Net {
+                input tokens: [N, 128] int64
+                tok: Embedding(1000, 64)
+                pos: Embedding(128, 64)
+                return (tokens -> tok) + (arange(128) -> pos)
+            }
+        """),
+    ),
+    RuleDoc(
         "W001",
         "A pooling layer's stride is larger than its window, so some rows and columns of the "
         "input are never read. This is legal and occasionally intended, but usually a typo "

@@ -1,4 +1,5 @@
-"""Suppression comments: `# archspec: ignore[E202]` on a line, `# archspec: ignore-file[W002]`.
+"""Suppression comments: `# archspec: ignore[E202]` on a line, `# archspec: ignore-file[W002]`,
+and, for people used to flake8 and ruff, `# noqa: E202` (a bare `# noqa`: every code on the line).
 
 Comments are not in the parse tree (the grammar ignores them), so they are found in the source text
 with a scanner that knows string literals: a `#` inside `"..."` starts no comment. A suppression
@@ -22,6 +23,11 @@ _TOKENS = re.compile(
 _DIRECTIVE = re.compile(
     r"#\s*archspec:\s*(?P<kind>ignore-file|ignore)(?![\w-])(?:\[(?P<codes>[^\]]*)\])?"
 )
+# flake8's and ruff's spelling, bare or with codes (`noqa: E202, W003`, read as ruff reads them).
+_NOQA = re.compile(
+    r"#\s*noqa(?![\w-])(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:(?:\s*,\s*|\s+)[A-Za-z]+[0-9]+)*))?",
+    re.IGNORECASE,
+)
 UNSUPPRESSIBLE_PREFIX = "E0"
 UNUSED_SUPPRESSION = "W007"
 
@@ -34,6 +40,7 @@ class Suppression:
     used: set[str] = field(default_factory=set)  # codes (or "*" for a bare one) that matched
     comment: Span | None = None  # the whole comment, `#` to the end of the line
     alone: bool = False  # the only directive of its comment, at the comment's start
+    noqa: bool = False  # written in flake8's spelling
 
     @property
     def line(self) -> int:
@@ -57,17 +64,18 @@ def find_suppressions(source: SourceFile) -> list[Suppression]:
     """Every suppression comment in the text, in order."""
     found = []
     for comment_start, text in comments(source):
-        directives = list(_DIRECTIVE.finditer(text))
+        directives = list(_DIRECTIVE.finditer(text)) + list(_NOQA.finditer(text))
         comment = source.span(comment_start, comment_start + len(text))
-        for directive in directives:
+        for directive in sorted(directives, key=lambda match: match.start()):
             listed = directive.group("codes")
             codes = None
             if listed is not None:
-                codes = tuple(code for code in re.split(r"[\s,]+", listed.strip()) if code)
+                codes = tuple(code.upper() for code in re.split(r"[\s,]+", listed.strip()) if code)
             span = source.span(comment_start + directive.start(), comment_start + directive.end())
             alone = len(directives) == 1 and directive.start() == 0
-            kind = directive.group("kind")
-            found.append(Suppression(span, kind == "ignore-file", codes, set(), comment, alone))
+            noqa = directive.re is _NOQA
+            whole_file = not noqa and directive.group("kind") == "ignore-file"
+            found.append(Suppression(span, whole_file, codes, set(), comment, alone, noqa))
     return found
 
 
@@ -213,9 +221,12 @@ def _removal(suppression: Suppression) -> diag.Fix | None:
 def _narrowing(suppression: Suppression, unused: list[str]) -> diag.Fix:
     """Rewrite the directive's code list without the unused codes (the reason text stays)."""
     span = suppression.span
-    opening = span.text.index("[")
     kept = [code for code in suppression.codes if code not in unused]
-    replacement = span.text[: opening + 1] + ", ".join(kept) + "]"
+    if suppression.noqa:
+        replacement = span.text[: span.text.index(":") + 1] + " " + ", ".join(kept)
+    else:
+        opening = span.text.index("[")
+        replacement = span.text[: opening + 1] + ", ".join(kept) + "]"
     edit = diag.Edit(span, replacement)
     return diag.Fix(
         f"remove {_codes(unused)} from the suppression", (edit,), diag.Applicability.SAFE

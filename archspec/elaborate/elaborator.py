@@ -58,6 +58,7 @@ from archspec.elaborate.graph import (
     PatternVar,
     ShapeAssertion,
     SizeSymbol,
+    TieInfo,
     mode_words,
     other_mode,
 )
@@ -81,8 +82,8 @@ from archspec.elaborate.values import (
     unpack_help,
 )
 from archspec.ops import INFER, REGISTRY, OpFailure, OpSpec
-from archspec.ops.apply import BindError, bind, check_arguments
-from archspec.ops.base import ONE_PER_INPUT, LayerArg
+from archspec.ops.apply import BindError, bind, check_arguments, tuple_item_name
+from archspec.ops.base import ONE_PER_INPUT, ArgError, LayerArg
 from archspec.ops.compare import SYMBOLS as COMPARISON_OPS
 from archspec.ops.subscripts import Indices
 from archspec.syntax import ast
@@ -424,7 +425,7 @@ class Elaborator:
 
     def _require_outside_function(self, frame: Frame, stmt) -> None:
         what = {ast.Input: "an input", ast.State: "a parameter or buffer",
-                ast.Declare: "a layer"}.get(type(stmt))  # fmt: skip
+                ast.Declare: "a layer", ast.Tie: "a tie"}.get(type(stmt))  # fmt: skip
         if frame.function and what is not None:
             raise _error(
                 "E108",
@@ -537,6 +538,8 @@ class Elaborator:
                     raise diag.ArchError(self.budget.exceeded)
         elif isinstance(stmt, ast.State):
             self._run_state(frame, stmt)
+        elif isinstance(stmt, ast.Tie):
+            self._run_tie(frame, stmt)
         else:  # pragma: no cover - the grammar has no other statements
             raise AssertionError(stmt)
 
@@ -594,12 +597,13 @@ class Elaborator:
                 help=f"write e.g. `input {name}: [N, 3, 224, 224]`",
             )
         dims = []
+        batch = batch_position(stmt.shape.dims)
         for position, dim in enumerate(stmt.shape.dims):
             if isinstance(dim, ast.BoundedDim):
-                dims.append(self._size_symbol(frame, dim.name, dim, position))
+                dims.append(self._size_symbol(frame, dim.name, dim, position == batch))
                 continue
             if isinstance(dim, ast.Name) and dim.id not in frame.values:
-                dims.append(self._size_symbol(frame, dim, None, position))
+                dims.append(self._size_symbol(frame, dim, None, position == batch))
                 continue
             value = self.evaluator.eval(frame, dim)
             if isinstance(value, Sym) or (is_int(value) and value > 0):
@@ -633,10 +637,11 @@ class Elaborator:
                 frame.values[dim.id] = POISON
 
     def _size_symbol(
-        self, frame: Frame, name: ast.Name, bounded: ast.BoundedDim | None, position: int
+        self, frame: Frame, name: ast.Name, bounded: ast.BoundedDim | None, batch: bool
     ) -> Sym:
-        """A new symbolic input size. Every one but a leading batch dim is a size whose accepted
-        values archspec works out, over its declared bounds or DEFAULT_SIZE_BOUNDS."""
+        """A new symbolic input size. Every one but the batch (`batch`: at the input's
+        batch_position, without a range) is a size whose accepted values archspec works out,
+        over its declared bounds or DEFAULT_SIZE_BOUNDS."""
         symbol = Sym.named(name.id)
         frame.values[name.id] = symbol
         if bounded is not None:
@@ -664,7 +669,7 @@ class Elaborator:
             self.model.size_symbols[name.id] = SizeSymbol(
                 name.id, low, high, True, bounded.span, step, report
             )
-        elif position > 0:
+        elif not batch:
             low, high = DEFAULT_SIZE_BOUNDS
             self.model.size_symbols[name.id] = SizeSymbol(name.id, low, high, False, name.span)
         return symbol
@@ -1342,7 +1347,7 @@ class Elaborator:
                     f"{module.op.name} takes {count}, got {kind_of(value)}",
                     span,
                     "",
-                    help=unpack_help(value),
+                    help=unpack_help(value) or _forward_by_keyword(module.op, value),
                 )
             node_id = self._new_node_id(module.path)
             forward = forward or LayerForward()
@@ -1358,10 +1363,10 @@ class Elaborator:
                 if forward.spans
                 else module.arg_spans,
                 inputs=tuple(operand.node for operand in operands)
-                + tuple(tensor.node for tensor in forward.tensors.values()),
+                + tuple(tensor.node for _, tensor in forward.tensor_inputs()),
                 module=module.path,
                 scope=frame.module.path,
-                forward_inputs=tuple(forward.tensors),
+                forward_inputs=tuple(name for name, _ in forward.tensor_inputs()),
                 forward_args=dict(forward.values),
             )
             module.applications.append(node_id)
@@ -1687,6 +1692,47 @@ class Elaborator:
         spans = {"index": expr.index.span}
         values = {"input": value, "index": items[0]}
         return self._op_node(frame, op, values, spans, expr.span, op.name)
+
+    def _run_tie(self, frame: Frame, stmt: ast.Tie) -> None:
+        """`tie head.weight = wte.weight`: recorded once on the module whose body states it. The
+        parameters are looked up and compared after inference (archspec.shapes.ties), when every
+        `?` argument, and so every weight's shape, is known."""
+        if self._replaying(frame.module):  # a block applied again: its ties are recorded
+            return
+        target = self._tied_layer(frame.module, stmt.target)
+        source = self._tied_layer(frame.module, stmt.source)
+        frame.module.ties.append(TieInfo(target, source, stmt.span, stmt.target.span,
+                                         stmt.source.span))  # fmt: skip
+
+    def _tied_layer(self, module: ModuleInfo, path: ast.ParamPath) -> str:
+        """`enc.embed.weight`: the layer `enc.embed` must exist below `module` (a block's layers
+        exist once it has been applied); its parameter is checked after inference."""
+        *layers, _param = path.names
+        for name in layers:
+            child = module.children.get(name.id)
+            if child is None:
+                near = closest(name.id, module.children)
+                where = f"in {module.path}" if module.path else "here"
+                advice = "declare the layer before the tie (a block's layers exist once it runs)"
+                raise _error(
+                    "E102",
+                    f"no layer or block named '{name.id}' {where}",
+                    name.span,
+                    "not defined",
+                    help=f"did you mean '{near}'?" if near else advice,
+                )
+            module = child
+        if module.kind != "layer":
+            kind = _MODULE_KINDS.get(module.kind, module.kind)
+            raise _error(
+                "E108",
+                f"'{path.text.rpartition('.')[0]}' is {kind}, not a layer: a tie names a "
+                "layer's parameter",
+                path.span,
+                "not a layer",
+                help="name a layer inside it, e.g. `block.layer.weight`",
+            )
+        return path.text
 
     def _run_state(self, frame: Frame, stmt: ast.State) -> None:
         """`param name: [shape] = init`: the module's own tensor, and a node that reads it (a new
@@ -2047,15 +2093,10 @@ class Elaborator:
             if param.is_tensor:
                 if value is None:  # torch's default, written out: nothing to pass
                     continue
-                if not isinstance(value, Tensor):
-                    raise _error(
-                        "E108",
-                        f"{op.name}'s '{key}' must be a tensor or None, got {kind_of(value)}",
-                        span,
-                        "not a tensor",
-                        help=unpack_help(value),
-                    )
-                forward.tensors[key] = value
+                tensors = _forward_tensors(op, param, key, value, span)
+                if tensors is POISON:
+                    return POISON
+                forward.tensors[key] = tensors
                 continue
             parts = _plain_parts(value, span, self.budget)
             if any(part is POISON for part in parts):
@@ -2251,6 +2292,10 @@ def _declared_dtype(shape: ast.Shape | None) -> str:
     return shape.dtype.id if shape is not None and shape.dtype is not None else FLOAT32
 
 
+_MODULE_KINDS = {"block": "a block instance", "sequential": "a Sequential", "list": "a ModuleList",
+                 "dict": "a ModuleDict"}  # fmt: skip
+
+
 def _state_dtype(stmt: ast.State) -> str:
     """A buffer takes any dtype; a parameter a floating one (torch computes no gradient of an
     integer tensor, and nn.Parameter refuses it)."""
@@ -2294,14 +2339,69 @@ def _initializer_signature(name: str) -> str:
     return f"{name}({', '.join(parts)})"
 
 
+def batch_position(dims: list) -> int:
+    """The dim of a model input that is its batch: dim 0 (`[N, 3, H, W]`), or dim 1 where that
+    one is named N (`[S, N, E]`, `[L, N, H_in]`: the sequence-first layout of torch's recurrent
+    and Transformer layers, whose docs name the batch N), so that S and L are sizes."""
+    names = [dim.id if isinstance(dim, ast.Name) else None for dim in dims[:2]]
+    # `[B, N, C]` (timm's tokens) keeps its batch first: B names it
+    return 1 if names[1:] == ["N"] and names[0] not in ("N", "B") else 0
+
+
 @record
 class LayerForward:
     """A layer's forward arguments at one call (`attn(q, k, v, attn_mask=m, need_weights=False)`):
-    the tensor ones, the plain ones, and where each is written."""
+    the tensor ones (a tensor, or a tuple of them: an LSTM's `hx=(h0, c0)`), the plain ones, and
+    where each is written."""
 
-    tensors: dict[str, Tensor] = field(default_factory=dict)
+    tensors: dict[str, Tensor | tuple[Tensor, ...]] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     spans: dict[str, Span] = field(default_factory=dict)
+
+    def tensor_inputs(self) -> list[tuple[str, Tensor]]:
+        """(name, tensor) of each tensor the node takes after its operands: a tuple argument's
+        items named `hx[0]`, `hx[1]` (graph.Node.forward_inputs; ops.apply.group_forward)."""
+        inputs: list[tuple[str, Tensor]] = []
+        for name, value in self.tensors.items():
+            if isinstance(value, tuple):
+                inputs.extend((tuple_item_name(name, i), item) for i, item in enumerate(value))
+            else:
+                inputs.append((name, value))
+        return inputs
+
+
+def _forward_by_keyword(op: OpSpec, value: Any) -> str | None:
+    """The help for `gru(x, h0)`: torch takes hx by position too, a spec by keyword."""
+    tensors = [param.name for param in op.forward if param.is_tensor]
+    if not tensors or not isinstance(value, tuple) or len(value) <= op.inputs:
+        return None
+    return f"give {op.name}'s forward arguments by keyword: `{tensors[0]}=...`"
+
+
+def _forward_tensors(op: OpSpec, param, key: str, value: Any, span: Span) -> Any:
+    """A tensor forward argument: one tensor, or a tuple (or list) of tensors where the
+    parameter's check takes one (an LSTM's `hx=(h0, c0)`); the check judges the structure
+    (Param.check of a tensor forward parameter), its refusal an E108 here."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else None
+    if items is not None and any(item is POISON for item in items):
+        return POISON
+    several = items is not None and param.check is not None
+    if not (isinstance(value, Tensor) or several and all(isinstance(i, Tensor) for i in items)):
+        kinds = "a tensor, a tuple of tensors" if param.check is not None else "a tensor"
+        raise _error(
+            "E108",
+            f"{op.name}'s '{key}' must be {kinds} or None, got {kind_of(value)}",
+            span,
+            "not a tensor",
+            help=unpack_help(value),
+        )
+    tensors = items if several else value
+    if param.check is not None:
+        try:
+            param.check(key, tensors)
+        except ArgError as error:
+            raise _error("E108", error.message, span, "", help=error.help) from None
+    return tensors
 
 
 def _not_forward_argument(name: str, op: OpSpec | None, key: str, span: Span) -> diag.ArchError:

@@ -43,6 +43,8 @@ class ModuleInfo:
     depth: int = 0  # levels below the model (its children are at 1)
     # blocks and models: their own parameters and buffers (`param`, `buffer`), by name
     state: dict[str, StateInfo] = field(default_factory=dict)
+    # blocks and models: the `tie`s their body states, in order
+    ties: list[TieInfo] = field(default_factory=list)
 
     def walk(self):
         """This module and all below it, depth-first in definition order (no recursion)."""
@@ -54,6 +56,19 @@ class ModuleInfo:
 
     def __repr__(self) -> str:
         return f"ModuleInfo({self.kind} {self.path or self.name!r}, {len(self.children)} children)"
+
+
+@record(frozen=True)
+class TieInfo:
+    """`tie head.weight = wte.weight` in a block or model body: the target parameter becomes the
+    source one (`self.head.weight = self.wte.weight` in torch). Paths are relative to the module
+    that states it, each a layer path and a parameter name."""
+
+    target: str  # "head.weight"
+    source: str  # "wte.weight"
+    span: Span  # the statement
+    target_span: Span
+    source_span: Span
 
 
 @record

@@ -126,14 +126,33 @@ def split_forward(
 ) -> tuple[list[Shape], list[str], dict[str, Any]]:
     """A layer node's inputs are its operands, then its tensor forward arguments (`names`, in
     order; graph.Node.forward_inputs): (the operands' shapes, their dtypes, the forward values
-    `evaluate` takes, the plain ones and a ForwardTensor for each tensor)."""
+    `evaluate` takes, the plain ones and a ForwardTensor for each tensor, a tuple of them for a
+    tuple argument)."""
     count = len(inputs) - len(names)
-    forward = dict(plain)
-    for offset, name in enumerate(names):
-        forward[name] = ForwardTensor(
-            inputs[count + offset], dtypes[count + offset], count + offset
-        )
-    return inputs[:count], dtypes[:count], forward
+    tensors = {
+        name: ForwardTensor(inputs[count + offset], dtypes[count + offset], count + offset)
+        for offset, name in enumerate(names)
+    }
+    return inputs[:count], dtypes[:count], {**plain, **group_forward(tensors)}
+
+
+def tuple_item_name(name: str, index: int) -> str:
+    """How a node names item `index` of a tuple forward argument among its inputs: an LSTM's
+    `hx=(h0, c0)` is the inputs `hx[0]` and `hx[1]` (graph.Node.forward_inputs)."""
+    return f"{name}[{index}]"
+
+
+def group_forward(tensors: dict[str, Any]) -> dict[str, Any]:
+    """Tensor forward arguments by input name (`attn_mask`, `hx[0]`, `hx[1]`) made arguments
+    again: each tuple argument's items, in order, a tuple under its own name (`hx`)."""
+    grouped: dict[str, Any] = {}
+    for name, value in tensors.items():
+        base, bracket, _ = name.partition("[")
+        if bracket:
+            grouped[base] = (*grouped.get(base, ()), value)
+        else:
+            grouped[name] = value
+    return grouped
 
 
 @record
@@ -145,6 +164,7 @@ class Evaluation:
     params: int = 0
     macs: Dim = 0
     dtype: str = "float32"  # the output's (every output's, for an op of several)
+    values: Any = None  # the output's value range (OpSpec.values), None where unknown
 
 
 def evaluate(
@@ -155,13 +175,15 @@ def evaluate(
     checked: dict[str, Any] | None = None,
     dtypes: list[str] | None = None,
     forward: dict[str, Any] | None = None,
+    ranges: list[Any] | None = None,
 ) -> Evaluation:
     """`checked`: check_arguments(op, values) when the caller has it already (a layer's arguments
     are checked once, when elaboration builds it, however often it is applied). `dtypes`: the
     inputs' dtypes (None: all float32). `forward`: a layer's forward arguments as given at this
-    application (see split_forward); `inputs` and `dtypes` are then its operands only."""
+    application (see split_forward); `inputs` and `dtypes` are then its operands only.
+    `ranges`: the operands' value ranges (ops/value_ranges.py; None: all unknown)."""
     try:
-        return _evaluate(op, values, inputs, input_explanations, checked, dtypes, forward)
+        return _evaluate(op, values, inputs, input_explanations, checked, dtypes, forward, ranges)
     except SymbolicError as error:
         # A rule needed a number where the input has a symbolic size (a float scale factor,
         # a count read off a spatial dim): say so at the call rather than guess.
@@ -182,6 +204,7 @@ def _evaluate(
     checked: dict[str, Any] | None = None,
     dtypes: list[str] | None = None,
     forward: dict[str, Any] | None = None,
+    ranges: list[Any] | None = None,
 ) -> Evaluation:
     args = check_arguments(op, values) if checked is None else checked
     tensors = op.tensor_params  # a fresh dict either way: `?` is resolved in it below
@@ -225,7 +248,7 @@ def _evaluate(
         elif args[param.name] != actual:
             raise _mismatch(op, param.name, args[param.name], actual, inputs, input_explanations)
     given = check_forward(op, forward or {}) if op.forward else None
-    ctx = RuleContext(op, args, inputs, dtypes, scalars, given)
+    ctx = RuleContext(op, args, inputs, dtypes, scalars, given, ranges)
     dtype = (op.dtype or floating)(ctx)
     if op.validate is not None:
         op.validate(ctx)
@@ -236,24 +259,43 @@ def _evaluate(
         explanations=ctx.explanations,
         warnings=ctx.warnings,
         params=op.count_params(args),
-        macs=_whole_samples(op.count_macs(args, inputs, shape), shape) if op.count_macs else 0,
+        macs=_whole_samples(op.count_macs(args, inputs, shape), shape, args)
+        if op.count_macs
+        else 0,
         dtype=dtype,
+        values=op.values(ctx) if op.values is not None else None,
     )
 
 
-def _whole_samples(macs: Dim, shape: Shape) -> Dim:
-    """MACs are counted per row of dim 0, the batch; where a reshape folded pieces of each sample
-    into it (Swin's windows: [N·64, 49, 96]) a sample is several rows, and counts them all."""
+def _whole_samples(macs: Dim, shape: Shape, args: dict[str, Any]) -> Dim:
+    """MACs are counted per row of dim 0; a sample of the batch N (the one symbol that is no
+    size) may be several rows. Where a reshape folded pieces of each sample into dim 0 (Swin's
+    windows: [N·64, 49, 96]) a sample is 64 rows. Where the batch is another dim (a Linear on
+    sequence-first [T, N, E]) the count holds N and a sample is all T rows: count × T / N. A
+    layer with batch_first (RNN, MultiheadAttention, Transformer) counts per sample already,
+    wherever its layout puts the batch."""
     # (`macs == 0` of a symbolic count would be decided, and guarded, by the sizes search)
-    if not shape or not isinstance(shape[0], Sym) or (isinstance(macs, int) and macs == 0):
-        return macs  # several outputs (a tuple of shapes) or a number: dim 0 is the batch
+    if not shape or isinstance(shape[0], tuple) or (isinstance(macs, int) and macs == 0):
+        return macs  # several outputs (a tuple of shapes) or nothing counted
     sizing = active_sizing()
     hinted = sizing.hints if sizing is not None else {}
-    batch = {atom for atom in shape[0].atoms() if isinstance(atom, str) and atom not in hinted}
+    batch = {
+        atom
+        for dim in shape
+        if isinstance(dim, Sym)
+        for atom in dim.atoms()
+        if isinstance(atom, str) and atom not in hinted
+    }
     if len(batch) != 1:
         return macs
-    rows = exact_quotient(shape[0], Sym.named(batch.pop()))
-    return macs if rows is None or (isinstance(rows, int) and rows == 1) else macs * rows
+    symbol = Sym.named(batch.pop())
+    if isinstance(shape[0], Sym) and symbol.atoms() <= shape[0].atoms():
+        rows = exact_quotient(shape[0], symbol)
+        return macs if rows is None or (isinstance(rows, int) and rows == 1) else macs * rows
+    if "batch_first" in args:
+        return macs
+    per_sample = exact_quotient(macs * shape[0], symbol)
+    return macs if per_sample is None else per_sample
 
 
 def _rank_help(op: OpSpec, rank: int) -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from archspec.core.dims import Dim, Shape
-from archspec.core.records import field, record
+from archspec.core.records import record
 
 
 class _Sentinel:
@@ -123,7 +123,13 @@ class OpSpec:
     kind: str = "layer"  # "layer" (an nn.Module, applied to inputs) or "function"
     ranks: tuple[int, ...] | None = None  # accepted ranks of the first input; None: any
     validate: Callable[[RuleContext], None] | None = None  # cross-argument checks, args resolved
-    count_params: Callable[[dict[str, Any]], int] = field(default=lambda args: 0)
+    # The learned parameters, torch's names and shapes from the resolved arguments (Linear:
+    # weight [out, in], bias [out] where bias=True), in registration order: what a `tie` names
+    # and compares. None: not listed (count_params alone).
+    weights: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]] | None = None
+    # The parameter count from the resolved arguments; None: the sum of `weights`' sizes (0 when
+    # there are none).
+    count_params: Callable[[dict[str, Any]], int] | None = None
     # Multiply-accumulates per sample (dim 0 is the batch), one per multiply-add, from the
     # resolved arguments, the input shapes and the output shape. The convention (docs/language.md,
     # "What summary counts"): a weight layer counts each weight once per position it is applied
@@ -149,6 +155,10 @@ class OpSpec:
     # The output's dtype from the operands' (ops/dtype_rules.py), refusing the dtypes torch
     # refuses; None: dtype_rules.floating (floating operands of one dtype, kept).
     dtype: Callable[[RuleContext], str] | None = None
+    # The output's value range from the inputs' (`ctx.ranges`; ops/value_ranges.py): a
+    # ValueRange, a tuple of them for an op of several outputs, or None (unknown). None here:
+    # unknown, whatever the inputs hold.
+    values: Callable[[RuleContext], Any] | None = None
     # A layer's forward parameters after its input tensors, torch's names and defaults
     # (nn.MultiheadAttention.forward's key_padding_mask, need_weights, ...), given by keyword
     # where the layer is called: `attn(q, k, v, need_weights=False)`. `is_tensor` ones are
@@ -173,6 +183,9 @@ class OpSpec:
         variadic = next((p for p in self.params if p.variadic), None)
         object.__setattr__(self, "variadic_param", variadic)
         object.__setattr__(self, "_forward_by_name", {p.name: p for p in self.forward})
+        if self.count_params is None:
+            counted = _weights_size(self.weights) if self.weights is not None else _no_parameters
+            object.__setattr__(self, "count_params", counted)
 
     def param(self, name: str) -> Param:
         return self._by_name[name]
@@ -194,6 +207,24 @@ class OpSpec:
         ...)`."""
         tensors = "tensor" if self.inputs == 1 else f"{self.inputs} tensors"
         return f"{self.name}(...)({', '.join([tensors, *map(_param_text, self.forward)])})"
+
+
+def _no_parameters(args: dict[str, Any]) -> int:
+    return 0
+
+
+def _weights_size(weights: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]]):
+    def count(args: dict[str, Any]) -> int:
+        return sum(_numel(shape) for shape in weights(args).values())
+
+    return count
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for size in shape:
+        total *= size
+    return total
 
 
 def _param_text(param: Param) -> str:
@@ -235,6 +266,7 @@ class RuleContext:
         dtypes: list[str] | None = None,
         scalars: dict[str, Any] | None = None,
         forward: dict[str, Any] | None = None,
+        ranges: list[Any] | None = None,
     ):
         self.op = op
         self.args = args
@@ -246,6 +278,8 @@ class RuleContext:
         # operands of tensor parameters (`x * 0.5`: other=0.5), which args leave out.
         self.dtypes = dtypes if dtypes is not None else ["float32"] * len(inputs)
         self.scalars = scalars or {}
+        # The tensor inputs' value ranges (ops/value_ranges.py), None where unknown.
+        self.ranges = ranges if ranges is not None else [None] * len(inputs)
         self.explanations: dict[int, str] = {}
         self.warnings: list[OpFailure] = []
 

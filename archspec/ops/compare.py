@@ -16,6 +16,7 @@ from archspec.ops.base import ArgError, OpSpec, Param, RuleContext, show_value
 from archspec.ops.dtype_rules import comparison, operands, refuse
 from archspec.ops.merge import _broadcast_rule, _generic_help, _mismatched_dims, broadcast
 from archspec.ops.registry import register
+from archspec.ops.value_ranges import boolean_values
 
 OPERAND = {"is_tensor": True, "scalar": True}
 
@@ -40,6 +41,7 @@ for _name, _symbol in COMPARISONS.items():
             kind="function",
             summary=f"elementwise `{_symbol}`, broadcasting; a bool tensor",
             dtype=comparison,
+            values=boolean_values,
             emit=lambda e, symbol=_symbol: f"{e.tensors['input']} {symbol} {e.tensors['other']}",
         )
     )

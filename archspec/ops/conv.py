@@ -135,6 +135,20 @@ def _conv_params(args) -> int:
     return _conv_weights(args) + _conv_bias(args)
 
 
+def _kernel_weights(transposed: bool):
+    """torch's weight is [out, in/groups, *k], a transposed one's [in, out/groups, *k]."""
+
+    def weights(args) -> dict[str, tuple[int, ...]]:
+        first, second = args["out_channels"], args["in_channels"]
+        if transposed:
+            first, second = second, first
+        kernel = (first, second // args["groups"], *args["kernel_size"])
+        bias = {"bias": (args["out_channels"],)} if args["bias"] else {}
+        return {"weight": kernel, **bias}
+
+    return weights
+
+
 def _conv_macs(args, inputs, output) -> int:
     """Every weight once per output position, the bias once per output value: output positions ×
     parameters (torchinfo's count)."""
@@ -175,7 +189,7 @@ def _conv(spatial: int) -> OpSpec:
         rule=_conv_rule(spatial),
         ranks=(spatial + 1, spatial + 2),
         validate=_conv_validate,
-        count_params=_conv_params,
+        weights=_kernel_weights(transposed=False),
         count_macs=_conv_macs,
         window=_conv_window,
         summary=f"{spatial}-d convolution",
@@ -241,7 +255,7 @@ def _transpose(spatial: int) -> OpSpec:
         rule=_transpose_rule(spatial),
         ranks=(spatial + 1, spatial + 2),
         validate=_transpose_validate,
-        count_params=_conv_params,
+        weights=_kernel_weights(transposed=True),
         count_macs=_transpose_macs,
         summary=f"{spatial}-d transposed convolution",
     )

@@ -33,6 +33,7 @@ from archspec.ops.base import (
 from archspec.ops.dtype_rules import same_kind
 from archspec.ops.registry import register
 from archspec.ops.reshape import unnested
+from archspec.ops.value_ranges import BOOLEAN, ValueRange, number_range
 
 
 def dtype_value(name: str, value: Any) -> dt.DType:
@@ -121,11 +122,7 @@ def _arange_rule(ctx: RuleContext):
             arg="step",
             help="step by a number",
         )
-    if symbolic:
-        span = end - start
-        size = (span + step - 1) // step if step > 0 else (-span - step - 1) // -step
-    else:
-        size = max(math.ceil((end - start) / step), 0)
+    size = _arange_count(start, end, step)
     if size < 1:
         ctx.fail(
             "E203",
@@ -137,6 +134,26 @@ def _arange_rule(ctx: RuleContext):
             "direction of step",
         )
     return (size,)
+
+
+def _arange_count(start, end, step):
+    """⌈(end − start) / step⌉, 0 when negative; exact for symbolic bounds (int steps)."""
+    if any(isinstance(v, Sym) for v in (start, end)):
+        span = end - start
+        return (span + step - 1) // step if step > 0 else (-span - step - 1) // -step
+    return max(math.ceil((end - start) / step), 0)
+
+
+def _arange_values(ctx: RuleContext) -> ValueRange | None:
+    """start, start + step, ... up to the last of ⌈(end − start) / step⌉ values: arange(L) holds
+    0..L − 1. Integer bounds only (a float arange is float32, no index)."""
+    start, end, step = _arange_bounds(ctx)
+    if not all(isinstance(v, Sym) or type(v) is int for v in (start, end, step)):
+        return None
+    last = start + (_arange_count(start, end, step) - 1) * step
+    written = [start, end, step] if step != 1 else [end] if ctx["end"] is None else [start, end]
+    origin = f"arange({', '.join(map(show_value, written))})"
+    return ValueRange(start, last, origin) if step > 0 else ValueRange(last, start, origin)
 
 
 def _arange_dtype(ctx: RuleContext) -> str:
@@ -179,6 +196,7 @@ register(
         kind="function",
         summary="the numbers start, start + step, ... below end (int64 for integers)",
         dtype=_arange_dtype,
+        values=_arange_values,
         emit=_arange_emit,
     )
 )
@@ -189,6 +207,15 @@ register(
 
 def _sized_rule(ctx: RuleContext):
     return tuple(ctx["size"])
+
+
+def _constant_values(ctx: RuleContext) -> ValueRange | None:
+    """zeros, ones and full hold one value (a float one is no index: unknown)."""
+    if ctx.op.name == "full":
+        value = ctx["fill_value"]
+        number = int(value) if type(value) is bool else value  # full(..., True): 1
+        return number_range(number, f"full(..., {show_value(value)})")
+    return number_range(int(ctx.op.name == "ones"), f"{ctx.op.name}(...)")
 
 
 def _constant_dtype(ctx: RuleContext) -> str:
@@ -212,6 +239,7 @@ for _name, _value in (("zeros", "0"), ("ones", "1")):
             kind="function",
             summary=f"a tensor of {_value}s (float32 unless dtype= says otherwise)",
             dtype=_constant_dtype,
+            values=_constant_values,
             emit=lambda e, name=_name: _emit(e, f"torch.{name}", [e.args["size"]]),
         )
     )
@@ -240,6 +268,7 @@ register(
         kind="function",
         summary="a tensor of one value (its dtype the value's kind: int64, bool, float32)",
         dtype=_constant_dtype,
+        values=_constant_values,
         emit=lambda e: _emit(e, "torch.full", [e.args["size"], e.args["fill_value"]]),
     )
 )
@@ -295,6 +324,7 @@ register(
         outputs=ONE_PER_INPUT,
         summary="coordinate grids, one per input (indexing 'ij' or 'xy')",
         dtype=same_kind,
+        values=lambda ctx: tuple(ctx.ranges),  # each grid repeats its own input's values
         emit=_meshgrid_emit,
     )
 )
@@ -307,6 +337,22 @@ def _converted(ctx: RuleContext) -> str:
     return dt.CONVERSIONS[ctx.op.name] if ctx.op.name != "to" else ctx["dtype"].name
 
 
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _converted_values(ctx: RuleContext) -> ValueRange | None:
+    """An integer conversion keeps the values where they fit (int32 only known numbers inside
+    its limits: beyond, they wrap); bool holds 0 and 1 (inference narrows a wider range so)."""
+    kept, target = ctx.ranges[0], _converted(ctx)
+    if target == dt.BOOL:
+        return kept or BOOLEAN
+    if target == "int32" and kept is not None:
+        bounds = (kept.low, kept.high)
+        if not all(type(b) is int and _INT32[0] <= b <= _INT32[1] for b in bounds):
+            return None
+    return kept  # a floating target: inference keeps no range of floats
+
+
 for _name, _target in dt.CONVERSIONS.items():
     register(
         OpSpec(
@@ -317,6 +363,7 @@ for _name, _target in dt.CONVERSIONS.items():
             kind="function",
             summary=f"the values as {_target}",
             dtype=_converted,
+            values=_converted_values,
             emit=lambda e, name=_name: f"{e.tensors['input']}.{name}()",
         )
     )
@@ -329,6 +376,7 @@ register(
         kind="function",
         summary="the values as another dtype",
         dtype=_converted,
+        values=_converted_values,
         emit=lambda e: f"{e.tensors['input']}.to({e.args['dtype']})",
     )
 )

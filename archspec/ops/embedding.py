@@ -10,7 +10,7 @@ nothing (fvcore and torchinfo count 0 for it too).
 from __future__ import annotations
 
 from archspec.core import dtypes as dt
-from archspec.core.dims import format_shape
+from archspec.core.dims import format_dim, format_shape
 from archspec.ops.base import (
     OpSpec,
     Param,
@@ -23,6 +23,7 @@ from archspec.ops.base import (
 )
 from archspec.ops.dtype_rules import refuse
 from archspec.ops.registry import register
+from archspec.ops.value_ranges import ValueRange, largest_size, outside
 
 INDEX_DTYPES = (dt.INT64, "int32")
 
@@ -55,7 +56,32 @@ def _rule(ctx: RuleContext):
             help=f"token ids are integers: declare the input so, `input tokens: "
             f"{format_shape(ctx.input)} int64`, or convert it first: `x -> long()`",
         )
+    ids = ctx.ranges[0]
+    if ids is not None:
+        _check_ids(ctx, ids, ctx["num_embeddings"])
     return (*ctx.input, ctx["embedding_dim"])
+
+
+def _check_ids(ctx: RuleContext, ids: ValueRange, rows: int) -> None:
+    """Ids whose values archspec knows (`arange(L) -> Embedding(64, d)`) must name rows: torch
+    raises IndexError for an id past the table, and for any negative one."""
+    if not outside(ids, 0, rows - 1):
+        return
+    looked_up = f"Embedding looks up ids {ids.text()} ({ids.origin})"
+    if ids.low < 0:
+        ctx.fail(
+            "E212",
+            f"{looked_up}, but an id must not be negative: the rows are 0..{rows - 1}",
+            input=0,
+            help="shift the ids to start at 0 (negative ids do not count from the end here)",
+        )
+    largest = largest_size(ids.high, rows - 1)
+    if largest is not None:  # arange(L): the sizes that fit
+        fix = f"keep the ids below {rows}: {largest[0]} ≤ {largest[1]}, or make the table larger"
+    else:
+        fix = f"keep the ids below {rows}, or give the table a row for each id: "
+        fix += f"Embedding({format_dim(ids.high + 1)}, ...)"
+    ctx.fail("E212", f"{looked_up}, but its table has {rows} rows", input=0, help=fix)
 
 
 register(
@@ -73,7 +99,7 @@ register(
         ),
         rule=_rule,
         validate=_validate,
-        count_params=lambda args: args["num_embeddings"] * args["embedding_dim"],
+        weights=lambda args: {"weight": (args["num_embeddings"], args["embedding_dim"])},
         # count_macs None: a lookup multiplies nothing.
         summary="a table of num_embeddings rows, looked up by integer ids: [*ids, embedding_dim]",
         dtype=lambda ctx: dt.FLOAT32,  # the table's rows; the ids are checked by the rule

@@ -17,6 +17,7 @@ from archspec.ops.dtype_rules import keep, refuse
 from archspec.ops.registry import register
 from archspec.ops.subscripts import ELLIPSIS, Indices, SliceItem
 from archspec.ops.tensor import _dim_order, _permute_rule
+from archspec.ops.value_ranges import ValueRange, keeps_values, largest_size, outside
 
 
 def _is_int(value) -> bool:
@@ -155,6 +156,7 @@ register(
         kind="function",
         summary="indexes and slices with torch's rules (`x[:, 0]`, `x[..., :C]`, `x[None]`)",
         dtype=keep,
+        values=keeps_values,
         emit=lambda e: f"{e.tensors['input']}[{e.args['index']}]",
     )
 )
@@ -165,8 +167,9 @@ register(
 
 def _advanced_index_rule(ctx: RuleContext):
     """`table[index]` with an integer tensor (torch's advanced indexing of dim 0): the rows of
-    the table the index names, in the index's shape: index.shape + table.shape[1:]. Whether
-    each index lies in range is known only when the model runs."""
+    the table the index names, in the index's shape: index.shape + table.shape[1:]. An index
+    whose values archspec knows is checked against the table's dim 0; any other is known only
+    when the model runs."""
     table, index = ctx.inputs
     if not table:
         ctx.fail(
@@ -175,7 +178,29 @@ def _advanced_index_rule(ctx: RuleContext):
             input=0,
             help="index a tensor of at least 1 dim",
         )
+    if ctx.ranges[1] is not None:
+        _check_index_values(ctx, ctx.ranges[1], table)
     return (*index, *table[1:])
+
+
+def _check_index_values(ctx: RuleContext, index: ValueRange, table) -> None:
+    """An index whose values archspec knows (Swin's relative_position_index) must lie in dim 0,
+    from -size to size − 1 as torch counts (negative ones from the end); else torch raises
+    IndexError."""
+    size = table[0]
+    if not outside(index, -size, size - 1):
+        return
+    largest = largest_size(index.high, size - 1) if index.low >= -size else None
+    within = f" ({largest[0]} ≤ {largest[1]})" if largest is not None else ""
+    ctx.fail(
+        "E212",
+        f"the index holds {index.text()} ({index.origin}), but dim 0 of {format_shape(table)} "
+        f"has size {format_dim(size)}: an index runs from {format_dim(-size)} to "
+        f"{format_dim(size - 1)}",
+        input=1,
+        help=f"keep the index within {format_dim(-size)}..{format_dim(size - 1)}{within}, or "
+        "index a larger tensor",
+    )
 
 
 def _advanced_index_dtype(ctx: RuleContext) -> str:
@@ -200,6 +225,7 @@ register(
         kind="function",
         summary="rows of a tensor picked by an integer tensor (`table[index]`)",
         dtype=_advanced_index_dtype,
+        values=keeps_values,
         emit=lambda e: f"{e.tensors['input']}[{e.tensors['index']}]",
     )
 )
@@ -229,5 +255,6 @@ register(
         rule=_permute_layer_rule,
         summary="reorders the dims (torchvision's module form of permute)",
         dtype=keep,
+        values=keeps_values,
     )
 )

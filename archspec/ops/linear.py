@@ -35,6 +35,12 @@ def _linear_rule(ctx: RuleContext):
     return (*ctx.input[:-1], ctx["out_features"])
 
 
+def _linear_weights(args) -> dict[str, tuple[int, ...]]:
+    out = args["out_features"]
+    weights = {"weight": (out, args["in_features"])}
+    return weights | {"bias": (out,)} if args["bias"] else weights
+
+
 def _linear_params(args) -> int:
     return args["in_features"] * args["out_features"] + (
         args["out_features"] if args["bias"] else 0
@@ -51,7 +57,7 @@ def _linear() -> OpSpec:
             Param("bias", True, check=boolean),
         ),
         rule=_linear_rule,
-        count_params=_linear_params,
+        weights=_linear_weights,
         # Every weight once per feature vector, the bias once per output value (torchinfo's
         # count for a [N, F] input; it leaves out the positions of a [N, T, F] one).
         count_macs=lambda a, inputs, output: _positions(inputs[0]) * _linear_params(a),
@@ -92,6 +98,12 @@ def _bilinear_rule(ctx: RuleContext):
     return (*first[:-1], ctx["out_features"])
 
 
+def _bilinear_weights(args) -> dict[str, tuple[int, ...]]:
+    out = args["out_features"]
+    weights = {"weight": (out, args["in1_features"], args["in2_features"])}
+    return weights | {"bias": (out,)} if args["bias"] else weights
+
+
 def _bilinear_params(args) -> int:
     weights = args["in1_features"] * args["in2_features"] * args["out_features"]
     return weights + (args["out_features"] if args["bias"] else 0)
@@ -109,7 +121,7 @@ def _bilinear() -> OpSpec:
         ),
         rule=_bilinear_rule,
         inputs=2,
-        count_params=_bilinear_params,
+        weights=_bilinear_weights,
         # Every weight once per feature-vector pair, the bias once per output value.
         count_macs=lambda a, inputs, output: _positions(inputs[0]) * _bilinear_params(a),
         summary="bilinear map x1ᵀ·A·x2 + b of two inputs",

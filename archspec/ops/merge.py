@@ -9,6 +9,8 @@ from archspec.ops.base import OpSpec, Param, RuleContext, integer
 from archspec.ops.common import layout_of
 from archspec.ops.dtype_rules import arithmetic, keep, true_division
 from archspec.ops.registry import register
+from archspec.ops.value_ranges import arithmetic as value_arithmetic
+from archspec.ops.value_ranges import union
 
 
 def _all_shapes(inputs) -> str:
@@ -170,6 +172,7 @@ def _binary(name: str, symbol: str, verb: str, help_text, summary: str) -> OpSpe
         summary=summary,
         emit=lambda e: f"{e.tensors['input']} {symbol} {e.tensors['other']}",
         dtype=true_division if name == "div" else arithmetic,
+        values=None if name == "div" else value_arithmetic(name),  # interval arithmetic
     )
 
 
@@ -182,6 +185,7 @@ register(
         kind="function",
         summary="joins tensors along an existing dim",
         dtype=keep,
+        values=lambda ctx: union(ctx.ranges),
     )
 )
 # name, operator, verb of the message, help for a mismatch, summary

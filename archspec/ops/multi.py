@@ -307,11 +307,11 @@ def _attention_rule(ctx: RuleContext):
 def _attention_masks(ctx: RuleContext, query, key, batched: bool) -> None:
     """The masks as F.multi_head_attention_forward checks them (torch 2.14): key_padding_mask
     (N, S), (S) for an unbatched query; attn_mask (L, S) or (N·num_heads, L, S); each bool or of
-    the query's floating dtype (`_canonical_mask` refuses other dtypes, and a float mask of
-    another dtype fails in baddbmm); is_causal only with an attn_mask (torch: "Need attn_mask if
-    specifying the is_causal hint"). With is_causal, no key_padding_mask and need_weights=False
-    torch drops attn_mask unread; archspec checks it all the same, as the mask is_causal promises
-    is the causal one. S is the key's length before add_bias_kv and add_zero_attn pad the masks."""
+    the query's floating dtype (check_mask); is_causal only with an attn_mask (torch: "Need
+    attn_mask if specifying the is_causal hint"). With is_causal, no key_padding_mask and
+    need_weights=False torch drops attn_mask unread; archspec checks it all the same, as the mask
+    is_causal promises is the causal one. S is the key's length before add_bias_kv and
+    add_zero_attn pad the masks."""
     sequence = 1 if batched and ctx["batch_first"] else 0
     length, source = query[sequence], key[sequence]
     batch = query[1 - sequence] if batched else None
@@ -319,20 +319,19 @@ def _attention_masks(ctx: RuleContext, query, key, batched: bool) -> None:
         f"L = {length} from the query {format_shape(query)}, S = {source} from the key "
         f"{format_shape(key)}"
     )
+    about = {"query": "query", "batched": batched, "where": where}
     padding = ctx.forward["key_padding_mask"]
     if padding is not None:
-        _mask_dtype(ctx, "key_padding_mask", padding)
-        expected, text = ((batch, source), "(N, S)") if batched else ((source,), "(S)")
-        _mask_shape(ctx, "key_padding_mask", padding, [(expected, text)], batched, where)
+        form = [((batch, source), "(N, S)") if batched else ((source,), "(S)")]
+        check_mask(ctx, "key_padding_mask", padding, form, **about)
     attention = ctx.forward["attn_mask"]
     if attention is not None:
-        _mask_dtype(ctx, "attn_mask", attention)
         heads = ctx["num_heads"]
         stacked = (batch * heads if batched else heads, length, source)
         forms = [((length, source), "(L, S)"), (stacked, "(N·num_heads, L, S)")]
         if not batched:
             forms[1] = (stacked, "(num_heads, L, S)")
-        _mask_shape(ctx, "attn_mask", attention, forms, batched, where)
+        check_mask(ctx, "attn_mask", attention, forms, **about)
     elif ctx.forward["is_causal"]:
         ctx.fail(
             "E105",
@@ -344,36 +343,34 @@ def _attention_masks(ctx: RuleContext, query, key, batched: bool) -> None:
         )
 
 
-def _mask_dtype(ctx: RuleContext, name: str, mask: ForwardTensor) -> None:
-    query = ctx.dtypes[0]
-    if mask.dtype != "bool" and mask.dtype != query:
+def check_mask(ctx: RuleContext, name: str, mask: ForwardTensor, forms, *, query: str,
+               batched: bool, where: str) -> None:  # fmt: skip
+    """Refuse an attention mask as F.multi_head_attention_forward does: of another dtype than
+    bool or the query's (`_canonical_mask` refuses other dtypes, and a float mask of another
+    dtype fails in baddbmm), or of none of the `forms` ((shape, the shape in letters)).
+    MultiheadAttention and the Transformer family share it; `query` names the sequence the mask
+    belongs to in messages ("query", "src", "tgt"), `where` says where L and S come from."""
+    wanted = ctx.dtypes[0]
+    if mask.dtype != "bool" and mask.dtype != wanted:
         kind = "a float mask of another dtype" if dt.is_floating(mask.dtype) else "the dtype"
         ctx.fail(
             "E108",
-            f"MultiheadAttention's {name} must be bool or {query} (the query's dtype), got "
+            f"{ctx.op.name}'s {name} must be bool or {wanted} (the {query}'s dtype), got "
             f"{mask.dtype}",
             arg=name,
             input=mask.input,
             help=f"torch refuses {kind}: convert it, `-> bool()` for a mask of True where "
-            f"attention is blocked, or `-> {_CONVERSIONS.get(query, 'float')}()` for one added to "
-            "the scores",
+            f"attention is blocked, or `-> {_CONVERSIONS.get(wanted, 'float')}()` for one added "
+            "to the scores",
         )
-
-
-# The conversion function of each floating dtype (docs/language.md, "Dtypes").
-_CONVERSIONS = {"float32": "float", "float64": "double", "float16": "half", "bfloat16": "bfloat16"}
-
-
-def _mask_shape(ctx: RuleContext, name: str, mask: ForwardTensor, forms, batched, where) -> None:
-    """Refuse a mask of none of the `forms` ((shape, the shape in letters)), as torch does."""
     ranks = [len(shape) for shape, _ in forms]
     named = " or ".join(f"{text} = {format_shape(shape)}" for shape, text in forms)
     if len(mask.shape) not in ranks:
-        query = "batched (3-d)" if batched else "unbatched (2-d)"
+        layout = "a batched (3-d)" if batched else "an unbatched (2-d)"
         ctx.fail(
             "E206",
-            f"MultiheadAttention's {name} is {len(mask.shape)}-d {format_shape(mask.shape)}, but "
-            f"a {query} query takes it as {named}",
+            f"{ctx.op.name}'s {name} is {len(mask.shape)}-d {format_shape(mask.shape)}, but "
+            f"{layout} {query} takes it as {named}",
             arg=name,
             input=mask.input,
             help=f"give {name} the shape {named} ({where})",
@@ -382,13 +379,17 @@ def _mask_shape(ctx: RuleContext, name: str, mask: ForwardTensor, forms, batched
     if tuple(mask.shape) != shape:
         ctx.fail(
             "E205",
-            f"MultiheadAttention's {name} is {format_shape(mask.shape)}, but must be {text} = "
+            f"{ctx.op.name}'s {name} is {format_shape(mask.shape)}, but must be {text} = "
             f"{format_shape(shape)}",
             arg=name,
             input=mask.input,
             notes=(where,),
             help=f"give {name} the shape {named}",
         )
+
+
+# The conversion function of each floating dtype (docs/language.md, "Dtypes").
+_CONVERSIONS = {"float32": "float", "float64": "double", "float16": "half", "bfloat16": "bfloat16"}
 
 
 def _no_weights(forward) -> dict[int, tuple[str, str]]:

@@ -29,11 +29,17 @@ from archspec.ops.linear import last_dim
 from archspec.ops.registry import register
 
 
-def _affine_params(features, affine: bool, bias: bool) -> int:
-    """weight and bias, one per normalized element; running statistics are buffers."""
-    return (product(features) if isinstance(features, tuple) else features) * (
-        (1 + bias) if affine else 0
-    )
+def _affine_weights(features: str, affine: str = "affine"):
+    """weight and bias, one per normalized element (`features` names the argument that says how
+    many), where `affine` is true; running statistics are buffers."""
+
+    def weights(args) -> dict[str, tuple[int, ...]]:
+        if not args[affine]:
+            return {}
+        shape = args[features] if isinstance(args[features], tuple) else (args[features],)
+        return {"weight": shape, "bias": shape} if args["bias"] else {"weight": shape}
+
+    return weights
 
 
 def _normalised_values(batched_rank: int = 2):
@@ -79,7 +85,7 @@ def _batch_norm(spatial: int) -> OpSpec:
         rule=lambda ctx: ctx.input,
         # BatchNorm1d takes [N, C] or [N, C, L]; 2d and 3d have no unbatched form.
         ranks=(2, 3) if spatial == 1 else (spatial + 2,),
-        count_params=lambda a: _affine_params(a["num_features"], a["affine"], a["bias"]),
+        weights=_affine_weights("num_features"),
         count_macs=_normalised_values(),
         summary=f"batch normalization over {'[N, C] or [N, C, L]' if spatial == 1 else 'channels'}",
     )
@@ -155,7 +161,7 @@ def _group_norm() -> OpSpec:
         ),
         rule=_group_norm_rule,
         validate=_group_norm_validate,
-        count_params=lambda a: _affine_params(a["num_channels"], a["affine"], a["bias"]),
+        weights=_affine_weights("num_channels"),
         count_macs=_normalised_values(),
         summary="group normalization over channel groups",
     )
@@ -215,9 +221,7 @@ def _layer_norm() -> OpSpec:
             Param("bias", True, check=boolean),
         ),
         rule=_layer_norm_rule,
-        count_params=lambda a: _affine_params(
-            a["normalized_shape"], a["elementwise_affine"], a["bias"]
-        ),
+        weights=_affine_weights("normalized_shape", affine="elementwise_affine"),
         count_macs=_normalised_values(),
         summary="layer normalization over the trailing dims",
     )
@@ -240,9 +244,7 @@ def _layer_norm_2d() -> OpSpec:
         ),
         rule=lambda ctx: ctx.input,
         ranks=(4,),  # the permute(0, 2, 3, 1) needs exactly [N, C, H, W]
-        count_params=lambda a: _affine_params(
-            a["normalized_shape"], a["elementwise_affine"], a["bias"]
-        ),
+        weights=_affine_weights("normalized_shape", affine="elementwise_affine"),
         count_macs=_normalised_values(),
         summary="layer normalization over the channels of [N, C, H, W] (ConvNeXt's)",
     )
@@ -319,7 +321,7 @@ def _instance_norm(spatial: int) -> OpSpec:
         ),
         rule=_instance_norm_rule(spatial),
         ranks=(spatial + 1, spatial + 2),
-        count_params=lambda a: _affine_params(a["num_features"], a["affine"], a["bias"]),
+        weights=_affine_weights("num_features"),
         count_macs=_normalised_values(batched_rank=spatial + 2),
         summary=f"instance normalization per sample and channel ({spatial}-d)",
     )

@@ -23,6 +23,7 @@ from archspec.ops.base import (
 from archspec.ops.common import SPATIAL_NAMES, spatial_dims
 from archspec.ops.dtype_rules import keep
 from archspec.ops.registry import register
+from archspec.ops.value_ranges import keeps_values
 
 INPUT = Param("input", is_tensor=True)
 
@@ -484,6 +485,7 @@ register(
         rule=_flatten_rule,
         summary="merges dims start_dim..end_dim (from dim 1: keeps the batch)",
         dtype=keep,
+        values=keeps_values,
     )
 )
 register(
@@ -496,6 +498,7 @@ register(
         kind="function",
         summary="merges dims start_dim..end_dim (from dim 0 by default)",
         dtype=keep,
+        values=keeps_values,
     )
 )
 register(
@@ -509,6 +512,7 @@ register(
         rule=_unflatten_rule,
         summary="splits one dim into several",
         dtype=keep,
+        values=keeps_values,
     )
 )
 register(
@@ -520,6 +524,7 @@ register(
         kind="function",
         summary="splits one dim into several (one size may be -1)",
         dtype=keep,
+        values=keeps_values,
         # Written as a method, x.unflatten(1, (2, -1)), as people write it.
         emit=lambda e: f"{e.tensors['input']}.unflatten({e.args['dim']}, {e.args['sizes']})",
     )
@@ -534,6 +539,7 @@ for _name in ("reshape", "view"):
             kind="function",
             summary="the same elements in a new shape (one size may be -1)",
             dtype=keep,
+            values=keeps_values,
             # Written as a method, x.view(x.size(0), -1), as people write it.
             emit=lambda e, name=_name: f"{e.tensors['input']}.{name}({e.args['shape']})",
         )

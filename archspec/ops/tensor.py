@@ -38,6 +38,7 @@ from archspec.ops.reshape import (
     unnested,
     wrap_dim,
 )
+from archspec.ops.value_ranges import ValueRange, derived, keeps_values, negated, union
 
 INPUT = Param("input", is_tensor=True)
 
@@ -255,6 +256,17 @@ def _sum_rule(ctx: RuleContext):
     """torch.sum reduces as torch.mean does (an empty dim reduces every dim). Its own function:
     a rule's module is where an op is registered anew (tests/test_ops_edges.py fresh_op)."""
     return _mean_rule(ctx)
+
+
+def _sum_values(ctx: RuleContext) -> ValueRange | None:
+    """A sum of n values of low..high lies in n·low..n·high (n the summed elements' count)."""
+    summed = ctx.ranges[0]
+    if summed is None:
+        return None
+    rank = len(ctx.input)
+    dims = {d % rank for d in ctx["dim"]} if ctx["dim"] and rank else range(rank)
+    count = product(ctx.input[d] for d in dims)
+    return ValueRange(summed.low * count, summed.high * count, derived(summed))
 
 
 def _reduction_emit(name: str):
@@ -510,6 +522,7 @@ register(
         kind="function",
         summary="reorders the dims (each named once)",
         dtype=keep,
+        values=keeps_values,
         emit=_method("permute", "dims"),
     )
 )
@@ -522,6 +535,7 @@ register(
         kind="function",
         summary="swaps two dims",
         dtype=keep,
+        values=keeps_values,
         emit=lambda e: f"{e.tensors['input']}.transpose({e.args['dim0']}, {e.args['dim1']})",
     )
 )
@@ -534,6 +548,7 @@ register(
         kind="function",
         summary="drops dims of size 1 (the named ones, or all)",
         dtype=keep,
+        values=keeps_values,
         emit=_method("squeeze", "dim"),
     )
 )
@@ -546,6 +561,7 @@ register(
         kind="function",
         summary="inserts a dim of size 1",
         dtype=keep,
+        values=keeps_values,
         emit=_method("unsqueeze", "dim"),
     )
 )
@@ -558,6 +574,7 @@ register(
         kind="function",
         summary="repeats size-1 dims without copying (-1 keeps a dim)",
         dtype=keep,
+        values=keeps_values,
         emit=_method("expand", "size"),
     )
 )
@@ -577,6 +594,7 @@ for _copy in ("contiguous", "clone"):
             else "the values, laid out contiguously in memory",
             emit=_method(_copy, ""),
             dtype=keep,
+            values=keeps_values,
         )
     )
 register(
@@ -592,6 +610,7 @@ register(
         kind="function",
         summary="shifts values cyclically along dims (shape unchanged)",
         dtype=keep,
+        values=keeps_values,
     )
 )
 register(
@@ -603,6 +622,7 @@ register(
         kind="function",
         summary="sum over the given dims (all by default)",
         dtype=summed,
+        values=_sum_values,
         window="global",  # for receptive fields: a reduction sees all it reduces
         emit=_reduction_emit("sum"),
     )
@@ -632,6 +652,7 @@ register(
         kind="function",
         summary="joins tensors of one shape along a new dim",
         dtype=keep,
+        values=lambda ctx: union(ctx.ranges),
     )
 )
 register(
@@ -672,6 +693,11 @@ register(
     )
 )
 
+
+def _neg_values(ctx: RuleContext) -> ValueRange | None:
+    return None if ctx.ranges[0] is None else negated(ctx.ranges[0])
+
+
 # name -> summary; each is torch.<name> of one tensor, shape unchanged.
 ELEMENTWISE_MATH = {
     "exp": "eˣ",
@@ -696,5 +722,6 @@ for _name, _summary in ELEMENTWISE_MATH.items():
             # `-x` in a spec is neg, and reads as `-x` in generated code too.
             emit=(lambda e: f"-{e.tensors['input']}") if _name == "neg" else None,
             dtype=signed if _name in ("abs", "neg") else float_math,
+            values=_neg_values if _name == "neg" else None,
         )
     )

@@ -48,6 +48,7 @@ from archspec.ops.base import (
     show_value,
 )
 from archspec.ops.linear import last_dim
+from archspec.ops.multi import check_mask
 from archspec.ops.registry import register
 
 
@@ -169,16 +170,17 @@ def _masks(ctx: RuleContext, query, key, names: tuple[str, str, str], batch_firs
         f"L = {length} from {query_name} {format_shape(query_shape)}, S = {source} from "
         f"{key_name} {format_shape(key_shape)}"
     )
+    about = {"query": query_name, "batched": batch is not None, "where": where}
     mask = ctx.forward[padding]
     if mask is not None:
         form = [((batch, source), "(N, S)")] if batch is not None else [((source,), "(S)")]
-        _mask(ctx, padding, mask, form, where)
+        check_mask(ctx, padding, mask, form, **about)
     mask = ctx.forward[attention]
     if mask is not None:
         stacked = "(N·nhead, L, S)" if batch is not None else "(nhead, L, S)"
         rows = batch * heads if batch is not None else heads
         forms = [((length, source), "(L, S)"), ((rows, length, source), stacked)]
-        _mask(ctx, attention, mask, forms, where)
+        check_mask(ctx, attention, mask, forms, **about)
     elif ctx.forward[causal]:
         ctx.fail(
             "E105",
@@ -187,44 +189,6 @@ def _masks(ctx: RuleContext, query, key, names: tuple[str, str, str], batch_firs
             arg=causal,
             help=f"pass the causal mask as {attention}: an (L, S) = "
             f"{format_shape((length, source))} bool tensor, True above the diagonal",
-        )
-
-
-def _mask(ctx: RuleContext, name: str, mask: ForwardTensor, forms, where: str) -> None:
-    """Refuse a mask of another dtype than bool or the input's, or of none of the `forms`
-    ((shape, the shape in letters))."""
-    wanted = ctx.dtypes[0]
-    if mask.dtype not in ("bool", wanted):
-        ctx.fail(
-            "E108",
-            f"{ctx.op.name}'s {name} must be bool or {wanted} (the input's dtype), got "
-            f"{mask.dtype}",
-            arg=name,
-            input=mask.input,
-            help="convert it: `-> bool()` for a mask of True where attention is blocked, or "
-            "`-> float()` for one added to the scores",
-        )
-    named = " or ".join(f"{text} = {format_shape(shape)}" for shape, text in forms)
-    ranks = [len(shape) for shape, _ in forms]
-    if len(mask.shape) not in ranks:
-        ctx.fail(
-            "E206",
-            f"{ctx.op.name}'s {name} is {len(mask.shape)}-d {format_shape(mask.shape)}, but must "
-            f"be {named}",
-            arg=name,
-            input=mask.input,
-            help=f"give {name} the shape {named} ({where})",
-        )
-    shape, text = forms[ranks.index(len(mask.shape))]
-    if tuple(mask.shape) != shape:
-        ctx.fail(
-            "E205",
-            f"{ctx.op.name}'s {name} is {format_shape(mask.shape)}, but must be {text} = "
-            f"{format_shape(shape)}",
-            arg=name,
-            input=mask.input,
-            notes=(where,),
-            help=f"give {name} the shape {named}",
         )
 
 
@@ -354,17 +318,32 @@ def _layer_count(norms: int, attentions: int):
     return count
 
 
-register(
-    OpSpec(
-        name="TransformerEncoderLayer",
-        torch="nn.TransformerEncoderLayer",
-        params=_layer_params("TransformerEncoderLayer"),
-        rule=_encoder_layer_rule,
+def _layer_spec(kind: str, rule, macs, summary: str, forward: tuple[Param, ...]) -> OpSpec:
+    """TransformerEncoderLayer (kind "Encoder": src; 2 norms, 1 attention) or
+    TransformerDecoderLayer ("Decoder": tgt and memory; 3 norms, 2 attentions): one constructor,
+    d_model a multiple of nhead; they differ in their rule, MACs and forward arguments."""
+    name, decoder = f"Transformer{kind}Layer", kind == "Decoder"
+    return OpSpec(
+        name=name,
+        torch=f"nn.{name}",
+        params=_layer_params(name),
+        rule=rule,
         ranks=(2, 3),
         validate=_heads_validate,
-        count_params=_layer_count(norms=2, attentions=1),
-        count_macs=_encoder_layer_macs,
-        summary="self-attention and a feed-forward block, each with a residual and a LayerNorm",
+        count_params=_layer_count(norms=3 if decoder else 2, attentions=2 if decoder else 1),
+        count_macs=macs,
+        inputs=2 if decoder else 1,
+        summary=summary,
+        forward=forward,
+    )
+
+
+register(
+    _layer_spec(
+        "Encoder",
+        _encoder_layer_rule,
+        _encoder_layer_macs,
+        "self-attention and a feed-forward block, each with a residual and a LayerNorm",
         forward=(
             Param("src_mask", None, is_tensor=True),
             Param("src_key_padding_mask", None, is_tensor=True),
@@ -373,18 +352,12 @@ register(
     )
 )
 register(
-    OpSpec(
-        name="TransformerDecoderLayer",
-        torch="nn.TransformerDecoderLayer",
-        params=_layer_params("TransformerDecoderLayer"),
-        rule=_decoder_layer_rule,
-        ranks=(2, 3),
-        validate=_heads_validate,
-        count_params=_layer_count(norms=3, attentions=2),
-        count_macs=_decoder_layer_macs,
-        inputs=2,
-        summary="self-attention, attention over memory and a feed-forward block, each with a "
-        "residual and a LayerNorm",
+    _layer_spec(
+        "Decoder",
+        _decoder_layer_rule,
+        _decoder_layer_macs,
+        "self-attention, attention over memory and a feed-forward block, each with a residual "
+        "and a LayerNorm",
         forward=(
             Param("tgt_mask", None, is_tensor=True),
             Param("memory_mask", None, is_tensor=True),
@@ -458,53 +431,50 @@ def _stack_params(key: str):
     return count
 
 
-register(
-    OpSpec(
-        name="TransformerEncoder",
-        torch="nn.TransformerEncoder",
+def _stack_spec(kind: str, rule, summary: str, forward: tuple[Param, ...], *more: Param) -> OpSpec:
+    """TransformerEncoder or TransformerDecoder: `num_layers` copies of the layer given as their
+    first argument (`encoder_layer` / `decoder_layer`), then an optional LayerNorm `norm`;
+    `more`: constructor parameters after those (the encoder's enable_nested_tensor, mask_check)."""
+    name, key, layer = f"Transformer{kind}", f"{kind.lower()}_layer", f"Transformer{kind}Layer"
+    return OpSpec(
+        name=name,
+        torch=f"nn.{name}",
         params=(
-            Param(
-                "encoder_layer",
-                check=layer_of("TransformerEncoderLayer"),
-                layer=("TransformerEncoderLayer",),
-            ),
+            Param(key, check=layer_of(layer), layer=(layer,)),
             Param("num_layers", check=positive_int),
             Param("norm", None, check=optional(layer_of("LayerNorm")), layer=("LayerNorm",)),
-            Param("enable_nested_tensor", True, check=boolean),
-            Param("mask_check", True, check=boolean),
+            *more,
         ),
-        rule=_encoder_rule,
+        rule=rule,
         ranks=(2, 3),
-        count_params=_stack_params("encoder_layer"),
-        count_macs=_stack_macs("encoder_layer"),
-        summary="num_layers copies of an encoder layer, then an optional norm",
-        forward=(
+        count_params=_stack_params(key),
+        count_macs=_stack_macs(key),
+        inputs=2 if kind == "Decoder" else 1,
+        summary=summary,
+        forward=forward,
+    )
+
+
+register(
+    _stack_spec(
+        "Encoder",
+        _encoder_rule,
+        "num_layers copies of an encoder layer, then an optional norm",
+        (
             Param("mask", None, is_tensor=True),
             Param("src_key_padding_mask", None, is_tensor=True),
             Param("is_causal", None, check=optional(boolean)),
         ),
+        Param("enable_nested_tensor", True, check=boolean),
+        Param("mask_check", True, check=boolean),
     )
 )
 register(
-    OpSpec(
-        name="TransformerDecoder",
-        torch="nn.TransformerDecoder",
-        params=(
-            Param(
-                "decoder_layer",
-                check=layer_of("TransformerDecoderLayer"),
-                layer=("TransformerDecoderLayer",),
-            ),
-            Param("num_layers", check=positive_int),
-            Param("norm", None, check=optional(layer_of("LayerNorm")), layer=("LayerNorm",)),
-        ),
-        rule=_decoder_rule,
-        ranks=(2, 3),
-        count_params=_stack_params("decoder_layer"),
-        count_macs=_stack_macs("decoder_layer"),
-        inputs=2,
-        summary="num_layers copies of a decoder layer over memory, then an optional norm",
-        forward=(
+    _stack_spec(
+        "Decoder",
+        _decoder_rule,
+        "num_layers copies of a decoder layer over memory, then an optional norm",
+        (
             Param("tgt_mask", None, is_tensor=True),
             Param("memory_mask", None, is_tensor=True),
             Param("tgt_key_padding_mask", None, is_tensor=True),

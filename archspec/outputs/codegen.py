@@ -13,154 +13,49 @@ every identifier is checked, so no spec text is ever pasted into code.
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import math
 import re
 import textwrap
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archspec.core.dims import Dim, Sym, format_shape
-from archspec.core.dtypes import FLOAT32, DType, is_floating, torch_name
+from archspec.core.dtypes import FLOAT32
 from archspec.core.version import __version__
 from archspec.elaborate.graph import EVAL, TRAIN, ContainerCall, ModelGraph, ModuleInfo, Node
-from archspec.elaborate.loader import shown_path
 from archspec.elaborate.run_sizes import contains_run_size, is_atomic, is_run_size
 from archspec.elaborate.run_sizes import source as run_size_source
-from archspec.elaborate.state import EXTERN, INITIALIZERS, PARAM, TENSOR, StateInfo
-from archspec.ops import INFER, REQUIRED, OpSpec
-from archspec.ops.base import Emission, LayerArg
+from archspec.elaborate.state import EXTERN, TENSOR, StateInfo
+from archspec.ops import REQUIRED
+from archspec.ops.apply import group_forward
+from archspec.ops.base import Emission
 from archspec.ops.subscripts import Indices
+from archspec.outputs.codegen_blocks import BlockClass, Unsupported
+from archspec.outputs.codegen_blocks import translate as translate_block
+from archspec.outputs.codegen_text import (  # noqa: F401 - literal, render_args: public here too
+    INDENT,
+    LINE_LENGTH,
+    MAX_INLINE_NESTING,
+    CodegenError,
+    Writer,
+    _exploded,
+    _identifier,
+    _same,
+    _show,
+    _state_line,
+    _where,
+    call_lines,
+    constructor_args,
+    docstring_text,
+    layout,
+    literal,
+    python_code,
+    render_args,
+    statement_lines,
+)
 
 if TYPE_CHECKING:
     from archspec.driver import CheckedModel, CheckResult
-
-LINE_LENGTH = 100
-INDENT = "    "
-# Sequentials nested deeper than this inside one constructor are built first, as locals: Python's
-# parser takes at most 200 nested brackets, and deeper nesting would not read well anyway.
-MAX_INLINE_NESTING = 8
-
-# Names a generated local must not take: keywords, builtins, and the modules the code uses.
-_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"self", "torch", "nn", "F", "OrderedDict"}
-_RESERVED |= {"torchvision"}  # imported when a layer is torchvision's (StochasticDepth, ...)
-_RESERVED |= {"match", "case", "type", "_"}  # soft keywords
-
-
-class CodegenError(Exception):
-    """A spec that checks but cannot be written as Python (reported by the caller with a span)."""
-
-    def __init__(self, message: str, span=None):
-        super().__init__(message)
-        self.message = message
-        self.span = span
-
-
-# ---------------------------------------------------------------- literals
-
-
-def literal(value: Any) -> str:
-    """Python source for a plain value; anything else is refused."""
-    if isinstance(value, str):
-        text = repr(value)
-        # In double quotes, as ruff format writes it, unless the text holds one itself.
-        return f'"{text[1:-1]}"' if text[0] == "'" and '"' not in value else text
-    if value is None or isinstance(value, (bool, int)):
-        return repr(value)
-    if isinstance(value, DType):  # `to(int64)`: torch.int64
-        return torch_name(value.name)
-    if isinstance(value, LayerArg):  # a layer as an argument: TransformerEncoder's encoder_layer
-        written = constructor_args(value.op, value.args, value.args, value.keywords)
-        return f"{value.op.torch}({', '.join(written)})"
-    if isinstance(value, float):
-        text = repr(value)
-        return text if text not in ("inf", "-inf", "nan") else f'float("{text}")'
-    if isinstance(value, tuple):
-        items = ", ".join(literal(v) for v in value)
-        return f"({items},)" if len(value) == 1 else f"({items})"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    raise CodegenError(f"cannot write {value!r} as a Python literal")
-
-
-# ---------------------------------------------------------------- source writer
-
-
-class Writer:
-    """Tiny source writer (Jinja's CodeGenerator habit): lines at the current indent."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.level = 0
-
-    def line(self, text: str = "") -> None:
-        self.lines.append(INDENT * self.level + text if text else "")
-
-    def indent(self) -> None:
-        self.level += 1
-
-    def dedent(self) -> None:
-        self.level -= 1
-
-    def text(self) -> str:
-        return "\n".join(self.lines).rstrip("\n") + "\n"
-
-
-def call_lines(head: str, args: list[str], depth: int, comment: str = "") -> list[str]:
-    """`head(args)  # comment` on one line if it fits at this indent depth, else exploded one
-    argument per line with a magic trailing comma (a layout ruff format keeps as it is)."""
-    suffix = f"  # {comment}" if comment else ""
-    flat = f"{head}({', '.join(args)})"
-    if len(INDENT * depth + flat + suffix) <= LINE_LENGTH or not args:
-        return [flat + suffix]
-    return _exploded(head, args, comment=comment)
-
-
-# ---------------------------------------------------------------- constructors
-
-
-def render_args(op: OpSpec, values: dict[str, str], keywords: frozenset[str]) -> list[str]:
-    """Arguments in the spec's own style: what it passed by position stays positional as long as no
-    earlier argument was left out, the rest by keyword. `values` holds only what is to be written
-    (required arguments and those that differ from torch's defaults)."""
-    args: list[str] = []
-    positional = True
-    for param in op.params:
-        if param.is_tensor:
-            continue
-        if param.name not in values:
-            positional = positional and param.variadic
-            continue
-        positional = positional and param.name not in keywords
-        if positional or param.variadic:
-            args.append(values[param.name])
-        else:
-            args.append(f"{param.name}={values[param.name]}")
-    return args
-
-
-def constructor_args(
-    op: OpSpec, raw: dict[str, Any], resolved: dict[str, Any], keywords: frozenset[str]
-) -> list[str]:
-    """A layer's constructor arguments, `?` replaced by the inferred number."""
-    values: dict[str, str] = {}
-    for param in op.params:
-        if param.is_tensor:
-            continue
-        value = raw.get(param.name, param.default)
-        if value is INFER:
-            value = resolved[param.name]
-        if param.variadic:
-            values[param.name] = ", ".join(literal(v) for v in value)
-        elif param.default is REQUIRED or not _same(value, param.default):
-            values[param.name] = literal(value)
-    return render_args(op, values, keywords)
-
-
-def _same(value: Any, default: Any) -> bool:
-    return type(value) is type(default) and value == default
 
 
 @dataclass
@@ -209,8 +104,11 @@ _PLACEHOLDER = re.compile(r"\x00([^\x00]*)\x00")
 class ModelWriter:
     """Generates the classes of one model: its block classes, then the model's own."""
 
-    def __init__(self, checked: CheckedModel, table: ClassTable):
+    def __init__(
+        self, checked: CheckedModel, table: ClassTable, generic: dict[int, str] | None = None
+    ):
         self.model: ModelGraph = checked.graph
+        self.generic = generic or {}  # block definition key -> its parametrized class's name
         self.inference = checked.inference
         self.sizes = checked.sizes
         self.table = table
@@ -226,7 +124,7 @@ class ModelWriter:
         first_call: dict[str, ContainerCall] = {}
         for call in self.calls:
             first_call.setdefault(call.module, call)
-        blocks = [m for m in self.model.root.walk() if m.kind == "block"]  # pre-order
+        blocks = self._instance_classes()  # pre-order
         bodies: dict[int, ClassPlan] = {}
         # Children first: a body's key includes the keys of the classes it instantiates.
         for module in reversed(blocks):
@@ -261,6 +159,20 @@ class ModelWriter:
         for plan in plans:
             plan.body = [self._resolve(line) for line in plan.body]
         return plans
+
+    def _instance_classes(self) -> list[ModuleInfo]:
+        """The block instances written as a class of their own (those of blocks without a
+        parametrized class), pre-order; what a parametrized class builds is its own business."""
+        found = []
+        stack = [self.model.root]
+        while stack:
+            module = stack.pop()
+            if module.kind == "block":
+                if id(module.definition) in self.generic:
+                    continue
+                found.append(module)
+            stack.extend(reversed(list(module.children.values())))
+        return found
 
     def _resolve(self, line: str) -> str:
         return _PLACEHOLDER.sub(lambda m: self.table.names[self.key_of[m.group(1)]], line)
@@ -307,7 +219,14 @@ class ModelWriter:
                 lines, value = self._built_value(plan, state)
                 for text in lines:
                     writer.line(text)
-            writer.line(_state_line(state, value))
+            line = _state_line(state, value)
+            target, assigned, expression = line.partition(" = ")  # self.x = nn.Parameter(...)
+            prefix, text = (f"{target} = ", expression) if assigned else ("", line)
+            for piece in statement_lines(python_code(text), prefix, 2):
+                writer.line(piece)
+        for tie in plan.module.ties:  # `tie head.weight = wte.weight`: one tensor, two names
+            writer.line(f"self.{_tied(plan.module, tie.target)} = "
+                        f"self.{_tied(plan.module, tie.source)}")  # fmt: skip
         writer.dedent()
         writer.line()
         for text in self._forward(plan):
@@ -378,6 +297,11 @@ class ModelWriter:
             lines[-1] += tail
             return lines
         if module.kind == "block":
+            name = self.generic.get(id(module.definition))
+            if name is not None:  # `Bottleneck(256, 64)`: its parametrized class
+                lines = call_lines(head + name, block_arguments(module), depth)
+                lines[-1] += tail
+                return lines
             return [f"{head}\x00{module.path}\x00(){tail}"]  # the class is named later
         children = list(module.children.values())
         if module.kind == "list":  # nn.ModuleList([...]), torch's one-list form
@@ -404,8 +328,11 @@ class ModelWriter:
             return lines
         lines = [f"{head}nn.Sequential(", f"{INDENT}OrderedDict(", f"{INDENT * 2}["]
         for child in children:
-            head = f"({literal(child.name)}, "
-            item = self._constructor(child, head, depth + 3, "),", hoisted, nesting + 1)
+            key = literal(child.name)
+            item = self._constructor(child, f"({key}, ", depth + 3, "),", hoisted, nesting + 1)
+            if len(item) > 1:  # ruff breaks the pair itself: (\n "name",\n module,\n),
+                item = self._constructor(child, "", depth + 4, ",", hoisted, nesting + 1)
+                item = ["(", f"{INDENT}{key},", *(INDENT + text for text in item), "),"]
             lines.extend(INDENT * 3 + text for text in item)
         lines.extend([f"{INDENT * 2}]", f"{INDENT}),", f"){tail}"])
         return lines
@@ -532,11 +459,13 @@ class ModelWriter:
         """`q, k, v, need_weights=False, attn_mask=mask`: a layer's operands, then the forward
         arguments the spec gave, by keyword in torch's order (OpSpec.forward)."""
         count = len(operands) - len(node.forward_inputs)
-        tensors = dict(zip(node.forward_inputs, operands[count:]))
+        tensors = group_forward(dict(zip(node.forward_inputs, operands[count:])))
         written = operands[:count]
         for param in node.op.forward:
             if param.name in tensors:
-                written.append(f"{param.name}={tensors[param.name]}")
+                value = tensors[param.name]  # a tuple argument: `hx=(h0, c0)`
+                text = f"({', '.join(value)})" if isinstance(value, tuple) else value
+                written.append(f"{param.name}={text}")
             elif param.name in node.forward_args:
                 value = self._value(node.forward_args[param.name], node, namer)
                 written.append(f"{param.name}={value}")
@@ -821,32 +750,28 @@ def _target(namer: _Namer, statement: _Statement, node: str) -> str:
 
 
 def _name_part(value: Any) -> str:
-    """A parameter value as part of a class name (64 -> "64", 0.5 -> "0p5"), or "" if unsuitable."""
+    """A parameter value as part of a class name (64 -> "64", -1 -> "m1"), or "" if unsuitable
+    (a fraction: 0.0375000...06 would read as noise in a name)."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
         return str(value) if value >= 0 else f"m{-value}"
-    if isinstance(value, float):
-        return _name_part(int(value)) if value.is_integer() else repr(value).replace(".", "p")
+    if isinstance(value, float):  # 0.0125 would make MBConv_..._0p0125: numbered instead
+        return _name_part(int(value)) if value.is_integer() else ""
     if isinstance(value, str) and value.isidentifier() and value.isascii():
         return value
     return ""
 
 
-def _identifier(name: str) -> str:
-    """A local variable name: the spec's, as Python will read it (NFKC), kept off reserved words."""
-    name = unicodedata.normalize("NFKC", name)
-    if not name.isidentifier():
-        name = "v_" + "".join(c if c.isalnum() else "_" for c in name)
-    if name in _RESERVED or name.startswith("__"):
-        name = name + "_"
-    return name
-
-
-def docstring_text(text: str) -> str:
-    """Text safe inside a triple-quoted docstring: no quote or backslash can end or bend it."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in escaped)
+def _tied(module: ModuleInfo, path: str) -> str:
+    """A tied parameter's Python path from the module that states the tie: its layers'
+    attributes (`head.weight`, `blocks_0.fc.weight`), then the parameter."""
+    *layers, param = path.split(".")
+    attributes = []
+    for name in layers:
+        module = module.children[name]
+        attributes.append(_attribute(module))
+    return ".".join([*attributes, param])
 
 
 def _attribute(module: ModuleInfo) -> str:
@@ -868,56 +793,20 @@ def _module_reference(graph: ModelGraph, path: str, scope: str) -> str:
     return f"self.{parts[-1]}"
 
 
-def _state_line(state: StateInfo, value: str | None = None) -> str:
-    """`self.layer_scale = nn.Parameter(torch.full((96, 1, 1), 1e-06))`, or
-    `self.register_buffer("mask", torch.zeros(4, 4), persistent=False)`, as torchvision writes
-    them. Values are written as floats: an int fill would make an integer tensor. `value`: the
-    variable holding a tensor initial value computed just before."""
-    value = _initial_value(state) if value is None else value
-    if state.kind == PARAM:
-        frozen = "" if state.options["requires_grad"] else ", requires_grad=False"
-        return f"self.{state.name} = nn.Parameter({value}{frozen})"
-    transient = "" if state.options["persistent"] else ", persistent=False"
-    return f"self.register_buffer({literal(state.name)}, {value}{transient})"
-
-
-def _initial_value(state: StateInfo) -> str:
-    if state.init == EXTERN:  # `causal_mask(8, diagonal=1)`, imported at the top
-        args = state.init_args
-        written = [literal(v) for v in args["args"]]
-        written += [f"{key}={literal(v)}" for key, v in args["kwargs"].items()]
-        return f"{args['attribute']}({', '.join(written)})"
-    sizes = ", ".join(str(size) for size in state.shape) or "()"
-    args = {key: literal(float(value)) for key, value in state.init_args.items()}
-    if state.dtype != FLOAT32:  # `torch.zeros(49, dtype=torch.int64)`
-        sizes += f", dtype={torch_name(state.dtype)}"
-        if not is_floating(state.dtype):  # an integer or bool fill, written as one
-            cast = bool if state.dtype == "bool" else int
-            args = {key: literal(cast(value)) for key, value in state.init_args.items()}
-    changed = [
-        f"{key}={args[key]}"
-        for key, default in INITIALIZERS[state.init]
-        if float(state.init_args[key]) != default
-    ]
-    if state.init in ("zeros", "ones"):
-        return f"torch.{state.init}({sizes})"
-    if state.init == "full":
-        dtype = sizes[sizes.index(", dtype=") :] if ", dtype=" in sizes else ""
-        return f"torch.full({literal(tuple(state.shape))}, {args['fill_value']}{dtype})"
-    if state.init == "normal":
-        return f"torch.empty({sizes}).normal_({', '.join(changed)})"
-    if state.init == "uniform":  # Tensor.uniform_(from, to): `from` is a Python keyword
-        return f"torch.empty({sizes}).uniform_({args['low']}, {args['high']})"
-    return f"nn.init.trunc_normal_({', '.join([f'torch.empty({sizes})', *changed])})"
-
-
 def _with_head(
     head: str, expression: tuple[str, list[str]], comment: str, depth: int = 2
 ) -> list[str]:
+    """`head expression  # comment`, the expression as ruff formats it and broken at its
+    brackets where the line is too long (an op's emit writes it whole: `a + b`, `x.view(...)`)."""
     function, operands = expression
-    if not operands:  # written whole by the op's emit (`a + b`, `x.view(...)`)
-        return [f"{head}{function}  # {comment}"]
-    return call_lines(head + function, operands, depth=depth, comment=comment)
+    text = function if not operands else f"{function}({', '.join(operands)})"
+    code = python_code(text)
+    if not operands and len(INDENT * depth + head + code.text) <= LINE_LENGTH:
+        # an op's own spelling (`torch.meshgrid([a, b], indexing="ij")`) stays whole: its shape
+        # comment goes where the line has no room for both
+        fits = len(INDENT * depth + head + code.text + f"  # {comment}") <= LINE_LENGTH
+        return [f"{head}{code.text}" + (f"  # {comment}" if fits else "")]
+    return statement_lines(code, head, depth, comment)
 
 
 # ---------------------------------------------------------------- training vs eval, dicts
@@ -951,28 +840,8 @@ def _returns_annotation(model: ModelGraph) -> str:
     return " | ".join(texts)
 
 
-def _exploded(head: str, items: list[str], comment: str = "") -> list[str]:
-    suffix = f"  # {comment}" if comment else ""
-    lines = [f"{head}("]
-    lines.extend(f"{INDENT}{item}," for item in items)
-    lines.append(f"){suffix}")
-    return lines
-
-
 def _tuple_type(count: int) -> str:
     return "tuple[" + ", ".join(["torch.Tensor"] * count) + "]"
-
-
-def _where(definition) -> str:
-    span = definition.name.span
-    return f"{shown_path(span.source.path)}:{span.line}"
-
-
-def _show(value: Any) -> str:
-    try:
-        return literal(value)
-    except CodegenError:
-        return str(value)
 
 
 # ---------------------------------------------------------------- module
@@ -1021,14 +890,114 @@ def _uses_torchvision(result: CheckResult) -> bool:
 class GeneratedModule:
     source: str
     classes: dict[str, str]  # model name -> its class name in the source
+    # Blocks written as a class per instance, not parametrized: name -> why (for reports)
+    specialized: dict[str, str] = field(default_factory=dict)
 
 
-def generate(result: CheckResult) -> str:
+def generate(result: CheckResult, specialize: bool = False) -> str:
     """The Python module for every model of a checked file (which must have no errors)."""
-    return generate_module(result).source
+    return generate_module(result, specialize).source
 
 
-def generate_module(result: CheckResult) -> GeneratedModule:
+def block_arguments(module: ModuleInfo) -> list[str]:
+    """A block instance's arguments for its parametrized class, as a call would pass them: in
+    order, positional until one is left at its default, by keyword after."""
+    written: list[str] = []
+    positional = True
+    for param in module.definition.params:
+        value = module.params[param.name.id]
+        default = _plain_default(param)
+        if default is not _NO_DEFAULT and _same(value, default):
+            positional = False
+            continue
+        text = literal(value)  # by keyword as the class names it (`input` is `input_`)
+        written.append(text if positional else f"{_identifier(param.name.id)}={text}")
+    return written
+
+
+_NO_DEFAULT = object()
+
+
+def _plain_default(param) -> Any:
+    default = param.default
+    if default is None:
+        return _NO_DEFAULT
+    if type(default).__name__ == "Constant":
+        return default.value
+    if type(default).__name__ == "Name" and default.id in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[default.id]
+    return _NO_DEFAULT
+
+
+def _block_instances(result: CheckResult):
+    """Each block definition's instances over the file's models, definitions in order of first
+    appearance (pre-order)."""
+    instances: dict[int, list] = {}
+    definitions: dict[int, Any] = {}
+    for checked in result.models:
+        for module in checked.graph.root.walk():
+            if module.kind == "block":
+                key = id(module.definition)
+                definitions.setdefault(key, module.definition)
+                instances.setdefault(key, []).append((module, checked))
+    return definitions, instances
+
+
+def parametrized_classes(
+    result: CheckResult, table: ClassTable
+) -> tuple[dict[int, str], list[tuple[str, list[str], str]], dict[str, str]]:
+    """The blocks written as one class each, parametrized by their arguments: their names by
+    definition key, their classes (those they build first), and the blocks left to a class per
+    instance with the reason (a construct the translator does not cover, or a block it builds
+    that is left so)."""
+    definitions, instances = _block_instances(result)
+    translated: dict[int, BlockClass] = {}
+    refused: dict[int, str] = {}
+    for key, definition in definitions.items():
+        try:
+            for module, _ in instances[key]:
+                block_arguments(module)  # every argument must be writable as a literal
+            translated[key] = translate_block(definition, instances[key])
+        except (Unsupported, CodegenError) as error:
+            refused[key] = str(error) if isinstance(error, Unsupported) else error.message
+    changed = True
+    while changed:  # a class cannot build a block that has no parametrized class
+        changed = False
+        for key, block in list(translated.items()):
+            missing = [k for k in block.uses if k not in translated]
+            if missing:
+                name = definitions[missing[0]].name.id
+                refused[key] = f"it builds {name}, which has a class per instance"
+                del translated[key]
+                changed = True
+    order: list[int] = []  # the classes a class builds before it, as torchvision orders them
+    visiting: set[int] = set()
+    for key in translated:
+        stack = [(key, False)]
+        while stack:
+            current, expanded = stack.pop()
+            if current in order:
+                continue
+            if expanded:
+                order.append(current)
+                continue
+            if current in visiting:
+                continue
+            visiting.add(current)
+            stack.append((current, True))
+            stack.extend((k, False) for k in reversed(translated[current].uses))
+    names = {key: table.claim(definitions[key].name.id) for key in order}
+    classes = []
+    for key in order:
+        block = translate_block(definitions[key], instances[key], names)
+        classes.append((names[key], block.body, block.base))
+    reasons = {definitions[key].name.id: why for key, why in refused.items()}
+    return names, classes, reasons
+
+
+def generate_module(result: CheckResult, specialize: bool = False) -> GeneratedModule:
+    """The module's source; `specialize`: every block instance as a class of its own, its
+    arguments folded in (the unrolled form), instead of one class per block definition."""
     if not result.ok:
         raise CodegenError(f"{result.path} has errors; nothing is generated")
     if not result.models:
@@ -1040,11 +1009,17 @@ def generate_module(result: CheckResult) -> GeneratedModule:
     table.taken.update(name for names in imports.values() for name in names)
     plans: list[ClassPlan] = []
     classes: dict[str, str] = {}
+    generic: dict[int, str] = {}
+    written: list[tuple[str, list[str], str]] = []  # name, body, base class
+    specialized: dict[str, str] = {}
+    if not specialize:
+        generic, written, specialized = parametrized_classes(result, table)
     for checked in result.models:
-        written = ModelWriter(checked, table).write()
-        classes[checked.name] = written[-1].name
-        plans.extend(written)
-    body = "\n".join(line for plan in plans for line in plan.body)
+        model_plans = ModelWriter(checked, table, generic).write()
+        classes[checked.name] = model_plans[-1].name
+        plans.extend(model_plans)
+    written += [(plan.name, plan.body, "nn.Module") for plan in plans]
+    body = "\n".join(line for _, lines, _ in written for line in lines)
     uses_functional = re.search(r"\bF\.", body) is not None
     uses_ordered_dict = "OrderedDict(" in body
     uses_torchvision = _uses_torchvision(result)
@@ -1067,12 +1042,12 @@ def generate_module(result: CheckResult) -> GeneratedModule:
     imports.setdefault("torch", set()).add("nn")
     for module in sorted(imports):  # the externs' modules among torch's, sorted as isort does
         out.line(f"from {module} import {', '.join(sorted(imports[module]))}")
-    for plan in plans:
+    for name, lines, base in written:
         out.line()
         out.line()
-        out.line(f"class {plan.name}(nn.Module):")
+        out.line(f"class {name}({base}):")
         out.indent()
-        for text in plan.body:
+        for text in lines:
             out.line(text)
         out.dedent()
-    return GeneratedModule(out.text(), classes)
+    return GeneratedModule(out.text(), classes, specialized)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from archspec.core.dims import Sizing
 from archspec.elaborate.graph import EVAL, TRAIN, ContainerCall, Node
 from archspec.shapes.costs import BYTES_PER_VALUE, count_at, report_sizes, sizes_text
+from archspec.shapes.ties import resolve_ties
 
 if TYPE_CHECKING:
     from archspec.driver import CheckedModel
@@ -65,6 +66,9 @@ class Summary:
     # Externs (their paths) whose parameters or MACs are unknown: the totals are the known part
     unknown_params: list[str] = field(default_factory=list)
     unknown_macs: list[str] = field(default_factory=list)
+    # `tie`s: "head.weight = wte.weight" and the parameters it shares, counted in the source's
+    # row only (the target's row leaves them out, as the totals do)
+    ties: list[tuple[str, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON: an unknown count is null (a row's, and a total holding one; the total's
@@ -196,6 +200,11 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
     containers: list[tuple[ContainerCall, int]] = []  # each container call and its row
     rows_before: list[int] = []  # per node index: the rows before those it starts
     counted: set[str] = set()
+    resolved_ties = [t for t in resolve_ties(model, inference.module_args) if t.problem is None]
+    tied_away: dict[str, int] = {}  # a layer path -> its parameters another layer's tensor holds
+    for tied in resolved_ties:
+        layer = tied.target.rpartition(".")[0]
+        tied_away[layer] = tied_away.get(layer, 0) + tied.numel
     activation_values = 0
     weighted_values = 0  # outputs of layers with parameters (torchinfo's forward/backward size)
     training_only_params = 0  # torchinfo's "Params size" counts the layers an eval pass runs
@@ -228,6 +237,8 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
         name = node.module or (f"{node.scope}.{node.name}" if node.scope else node.name)
         depth = name.count(".") if node.module else (node.scope.count(".") + 1 if node.scope else 0)
         params: int | None = evaluation.params if evaluation else 0
+        if params and node.module in tied_away:
+            params -= tied_away[node.module]
         extern = node.op.extern
         params_unknown = extern is not None and not extern.declared_params and node.output == 0
         macs_unknown = extern is not None and not extern.declared_macs and node.output == 0
@@ -273,6 +284,7 @@ def _summarize(checked: CheckedModel, batch: int, sizes: dict[str, int]) -> Summ
         forward_backward_bytes=2 * weighted_values * BYTES_PER_VALUE,
         training_only_params=training_only_params,
         training_only_macs=training_only_macs,
+        ties=[(f"{t.target} = {t.source}", t.numel) for t in resolved_ties],
         unknown_params=unknown_params,
         unknown_macs=list(dict.fromkeys(unknown_macs)),
     )
@@ -446,6 +458,8 @@ def _totals(summary: Summary) -> list[str]:
             f"Training-only layers (train only): {summary.training_only_params:,} params "
             f"(in the totals), {summary.training_only_macs:,} mult-adds (not in the totals)"
         )
+    for tie, shared in summary.ties:
+        lines.append(f"Tied: {tie} ({shared:,} params, counted once)")
     if summary.sizes:
         lines.append(f"Counts at {sizes_text(summary.sizes)} ({summary.sizes_chosen_by})")
     return lines

@@ -31,9 +31,12 @@ def largest_sizes(checked: Any) -> dict[str, int]:
 
 
 # A symbolic model's counts are reported at one accepted size: the one its input declares
-# (`H in 32..1024 = 224`), else the accepted size nearest this, ImageNet's, so that counts read
-# like published ones. (The largest size, where budgets must hold, gave a ShuffleNet 3.0 GMACs at
-# 1024×1024 against the 149 M everyone quotes.)
+# (`H in 32..1024 = 224`), else, for an image's sizes (a symbol of an input of rank 4 or more,
+# `[N, 3, H, W]`), the accepted size nearest this, ImageNet's, so that counts read like published
+# ones (the largest size, where budgets must hold, gave a ShuffleNet 3.0 GMACs at 1024×1024
+# against the 149 M everyone quotes). Any other size (a sequence length `[N, L] int64`,
+# `[S, N, E]`, a signal `[N, C, L]`) counts at the accepted size nearest the top of its range, as
+# a sequence model's cost is quoted at its context length (`L in 1..512`: 512).
 REPORT_SIZE = 224
 
 
@@ -45,14 +48,43 @@ def report_sizes(checked: Any) -> tuple[dict[str, int], str]:
         return {}, ""
     symbols = checked.graph.size_symbols
     declared = {name: symbols[name].report for name in report.names if name in symbols}
-    wanted = {name: declared.get(name) or REPORT_SIZE for name in report.names}
+    images = image_sizes(checked.graph)
+    targets: dict[str, str] = {}  # symbol -> what it is counted near, in words
+    wanted: dict[str, int] = {}
+    for name in report.names:
+        if declared.get(name):
+            wanted[name], targets[name] = declared[name], "the declared report size"
+        elif name in images or name not in symbols:
+            wanted[name], targets[name] = REPORT_SIZE, str(REPORT_SIZE)
+        else:
+            wanted[name], targets[name] = symbols[name].high, "the top of its range"
     if not report.accepted_count:
         return dict(checked.inference.hints), "no size is accepted"
     chosen = _nearest_accepted(report, wanted)
     if all(declared.get(name) == value for name, value in chosen.items()):
         return chosen, "the declared report size"
-    target = "the declared report size" if any(declared.values()) else str(REPORT_SIZE)
-    return chosen, f"the accepted size nearest {target}"
+    return chosen, f"the accepted size nearest {_targets_text(targets)}"
+
+
+def image_sizes(graph: Any) -> set[str]:
+    """The size symbols of the model's image inputs, those of rank 4 or more (`[N, 3, H, W]`)."""
+    found: set[str] = set()
+    for node_id in graph.inputs:
+        shape = graph.node(node_id).declared_shape
+        if len(shape) >= 4:
+            found.update(name for dim in shape if isinstance(dim, Sym) for name in dim.symbols())
+    return found
+
+
+def _targets_text(targets: dict[str, str]) -> str:
+    """ "224", or "224 for H, W and the top of its range for L" where the symbols differ."""
+    kinds = list(dict.fromkeys(targets.values()))
+    if len(kinds) == 1:
+        return kinds[0]
+    named = [
+        f"{kind} for {', '.join(n for n, k in targets.items() if k == kind)}" for kind in kinds
+    ]
+    return f"{', '.join(named[:-1])} and {named[-1]}"
 
 
 def _nearest_accepted(report: Any, wanted: dict[str, int]) -> dict[str, int]:

@@ -28,6 +28,7 @@ from archspec.ops.apply import Evaluation, evaluate, split_forward
 from archspec.ops.base import show_value
 from archspec.ops.common import layout_of
 from archspec.ops.multi import COUNT_NOTE
+from archspec.ops.value_ranges import BOOLEAN, ValueRange
 
 
 @record
@@ -40,6 +41,8 @@ class Inference:
     explanations: dict[str, dict[int, str]] = field(default_factory=dict)
     module_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved, per layer path
     dtypes: dict[str, str] = field(default_factory=dict)  # every node with a shape: its dtype
+    # Integer and bool nodes whose values archspec knows (ops/value_ranges.py): their range.
+    ranges: dict[str, ValueRange] = field(default_factory=dict)
 
     def shape(self, node_id: str) -> Shape | None:
         return self.shapes.get(node_id)
@@ -82,6 +85,7 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             result.dtypes[node.id] = node.declared_dtype
             if node.args.get("dtype_of_init"):  # `buffer index: [49] = arange(49)`: int64
                 result.dtypes[node.id] = result.dtypes.get(node.args["init"], node.declared_dtype)
+            _keep_range(result, node.id, result.ranges.get(node.args.get("init")))  # a buffer
             continue
         inputs = [result.shapes.get(source) for source in node.inputs]
         if any(shape is None for shape in inputs):
@@ -89,6 +93,7 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
         if node.kind == "output":
             result.shapes[node.id] = inputs[0]
             result.dtypes[node.id] = result.dtypes[node.inputs[0]]
+            _keep_range(result, node.id, result.ranges.get(node.inputs[0]))
             continue
         explanations = [result.explanations.get(source, {}) for source in node.inputs]
         args, checked_args = node.args, node.checked_args
@@ -104,14 +109,15 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
             args, checked_args = _at_values(args, values), _at_values(checked_args, values)
         try:
             dtypes = [result.dtypes[source] for source in node.inputs]
+            ranges = [result.ranges.get(source) for source in node.inputs]
             forward = None
             if node.forward_inputs or node.forward_args:  # `attn(q, k, v, attn_mask=m)`
                 inputs, dtypes, forward = split_forward(
                     inputs, dtypes, node.forward_inputs, node.forward_args
                 )
-                explanations = explanations[: len(inputs)]
+                explanations, ranges = explanations[: len(inputs)], ranges[: len(inputs)]
             evaluation = evaluate(
-                node.op, args, inputs, explanations, checked_args, dtypes, forward=forward
+                node.op, args, inputs, explanations, checked_args, dtypes, forward, ranges
             )
             if node.group is not None:
                 evaluation = one_output(node, evaluation)
@@ -129,6 +135,7 @@ def _infer(model, reporter, values, sizing: Sizing | None) -> Inference:
         result.shapes[node.id] = evaluation.shape
         result.dtypes[node.id] = evaluation.dtype
         result.evaluations[node.id] = evaluation
+        _keep_range(result, node.id, evaluation.values)
         explained = _carry_explanations(evaluation, inputs[0] if inputs else None, explanations)
         if explained:
             result.explanations[node.id] = explained
@@ -181,7 +188,25 @@ def one_output(node: Node, evaluation: Evaluation) -> Evaluation:
         dtype=evaluation.dtype[node.output]
         if type(evaluation.dtype) is tuple
         else evaluation.dtype,
+        values=evaluation.values[node.output]
+        if type(evaluation.values) is tuple
+        else evaluation.values,
     )
+
+
+def _keep_range(result: Inference, node_id: str, values: ValueRange | None) -> None:
+    """Record a node's value range where it holds integers or bools; a bool of any other range
+    holds 0 and 1 (`full((2,), 5, dtype=bool)` is True)."""
+    dtype = result.dtypes[node_id]
+    if values is None or dtype not in _RANGED_DTYPES:
+        return
+    low, high = values.low, values.high
+    if dtype == "bool" and not (type(low) is int and type(high) is int and 0 <= low <= high <= 1):
+        values = BOOLEAN
+    result.ranges[node_id] = values
+
+
+_RANGED_DTYPES = frozenset({"bool", "int32", "int64"})
 
 
 def _at_values(value: Any, values: dict[str, int]) -> Any:
@@ -213,6 +238,8 @@ def _failure_diagnostic(model, result: Inference, node: Node, failure: OpFailure
         shape = result.shapes[producer.id]
         verb = "declared as" if producer.kind == "input" else "produces"
         dtype = f" {result.dtype(producer.id)}" if failure.code == "E108" else ""
+        if failure.code == "E212":  # an index past a table's end: the values it holds
+            dtype = f" holding {result.ranges[producer.id].text()}"
         secondary.append((producer.span, f"{verb} {format_shape(shape)}{dtype}"))
         trace = size_trace(model, result, producer.id)
         if trace and failure.code in ("E201", "E202", "E203", "E206"):

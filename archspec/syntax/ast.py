@@ -432,6 +432,29 @@ class Declare:
 
 
 @node
+class ParamPath:
+    """`head.weight`, `encoder.embed.weight`: a parameter of a layer, through the layers and block
+    instances that hold it."""
+
+    names: tuple[Name, ...]  # the modules, then the parameter
+    span: Span = _span()
+
+    @property
+    def text(self) -> str:
+        return ".".join(name.id for name in self.names)
+
+
+@node
+class Tie:
+    """`tie head.weight = wte.weight`: the first parameter becomes the second (one tensor, learned
+    once, under both names in the state_dict)."""
+
+    target: ParamPath
+    source: ParamPath
+    span: Span = _span()
+
+
+@node
 class Return:
     """`return h` or `return a, b`."""
 
@@ -484,7 +507,7 @@ class ExternCall:
     span: Span = _span()
 
 
-Stmt = Input | Assign | Unpack | Declare | Return | If | For | State
+Stmt = Input | Assign | Unpack | Declare | Return | If | For | State | Tie
 
 # ---------------------------------------------------------------- top level
 

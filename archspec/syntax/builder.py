@@ -560,6 +560,15 @@ class AstBuilder:
         return (node, value[1] + 1, start, end)
 
     # ------------------------------------------------------------ parameters, buffers, slicing
+    def param_path(self, children):
+        """`head.weight`: names joined by dots."""
+        names = tuple(self._name(c) for c in children if c.type == "NAME")
+        return self._make(ast.ParamPath, children, names)
+
+    def tie_stmt(self, children):
+        _tie, target, _equals, source = children
+        return self._make(ast.Tie, children, target[0], source[0])
+
     def state_stmt(self, children):
         """`param name: [shape] = init, option=value, ...`"""
         kind, name, _colon, shape, dtype, _equals, init, *rest = children

@@ -15,7 +15,7 @@ from lark.lexer import ContextualLexer, UnlessCallback
 # Words of the language (docs/language.md): the lexer is contextual, so without a check `in = x`
 # or `model = x` would be taken as names where no keyword fits.
 _WORDS = (
-    "model block def input return if else for in from import and or not param buffer extern"
+    "model block def input return if else for in from import and or not param buffer extern tie"
 ).split()
 RESERVED = frozenset(_WORDS)
 # usable in expressions, never bound; `training` is whether the module runs in training mode

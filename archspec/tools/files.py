@@ -5,33 +5,194 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
+from collections.abc import Callable
+
+Exclude = Callable[[str, "str | None"], bool]  # (path, folder named or None) -> excluded?
 
 
-def collect_files(paths: list[str], exclude=None) -> tuple[list[str], list[str]]:
+def collect_files(
+    paths: list[str],
+    exclude: Exclude | None = None,
+    *,
+    respect_gitignore: bool = True,
+    force_exclude: bool = False,
+) -> tuple[list[str], list[str]]:
     """Expand folders into their *.arch files (sorted); return (files, problems).
 
-    `exclude(path)` drops files found in folders; files named outright are always kept. Whether
-    a file can be read (a named pipe called x.arch, say) is for the reader to say.
+    As in ruff: in a folder, hidden folders, what `.gitignore` files ignore (unless
+    `respect_gitignore` is off) and what `exclude(path, folder)` excludes are passed over; a file
+    or folder named outright is kept unless `force_exclude` (then `exclude(path, None)` decides,
+    silently: a pre-commit hook passes every changed file). Whether a file can be read (a named
+    pipe called x.arch, say) is for the reader to say.
     """
     files: list[str] = []
     problems: list[str] = []
     for path in paths:
         if not path:
             problems.append('an empty path ("") names no file or folder')
+        elif force_exclude and exclude is not None and exclude(path, None):
+            continue
         elif os.path.isdir(path):
-            found = []
-            for folder, subfolders, names in os.walk(path):
-                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-                found.extend(os.path.join(folder, n) for n in names if n.endswith(".arch"))
+            found = walk_specs(path, exclude, respect_gitignore)
             if not found:
                 problems.append(f"{path}: no .arch files found")
-            files.extend(sorted(f for f in found if exclude is None or not exclude(f)))
+            files.extend(found)
         elif os.path.exists(path):
             files.append(path)
         else:
             problems.append(f"{path}: no such file or directory")
     return sorted(dict.fromkeys(files)), problems
+
+
+def walk_specs(folder: str, exclude: Exclude | None, respect_gitignore: bool) -> list[str]:
+    """The *.arch files under `folder`, sorted, leaving out hidden folders and what is ignored or
+    excluded (an ignored or excluded folder is not entered at all)."""
+    ignores = _GitIgnores(folder) if respect_gitignore else None
+    found = []
+    for current, subfolders, names in os.walk(folder):
+        if folder == os.curdir:  # `archspec check`: examples/x.arch, not ./examples/x.arch
+            current = "" if current == os.curdir else current.removeprefix(os.curdir + os.sep)
+        kept = []
+        for name in sorted(subfolders):
+            sub = os.path.join(current, name)
+            if name.startswith(".") or (ignores is not None and ignores.ignored(sub, True)):
+                continue
+            if exclude is None or not exclude(sub, folder):
+                kept.append(name)
+        subfolders[:] = kept
+        for name in names:
+            path = os.path.join(current, name)
+            if not name.endswith(".arch"):
+                continue
+            if ignores is not None and ignores.ignored(path, False):
+                continue
+            if exclude is None or not exclude(path, folder):
+                found.append(path)
+    return sorted(found)
+
+
+class _GitIgnores:
+    """The `.gitignore` files that apply to a search: those of the folders from the repository's
+    top (the nearest folder above with .git; without one, the searched folder) down to each
+    path, read once each. As in git, a deeper file's pattern (a `!` one too) overrides."""
+
+    def __init__(self, folder: str) -> None:
+        self._specs: dict[str, object | None] = {}  # folder -> its .gitignore's patterns
+        self._applying: dict[str, list] = {}  # folder -> [(base, patterns)] for its entries
+        folder = os.path.abspath(folder)
+        self._top = _git_top(folder) or folder
+
+    def ignored(self, path: str, is_dir: bool) -> bool:
+        path = os.path.abspath(path)
+        verdict = None
+        for base, spec in self._applying_in(os.path.dirname(path)):
+            relative = os.path.relpath(path, base).replace(os.sep, "/") + ("/" if is_dir else "")
+            included = spec.check_file(relative).include
+            if included is not None:
+                verdict = included
+        return bool(verdict)
+
+    def _applying_in(self, folder: str) -> list:
+        if folder not in self._applying:
+            bases = _folders_between(self._top, folder)
+            specs = [(base, self._spec(base)) for base in bases]
+            self._applying[folder] = [(base, spec) for base, spec in specs if spec is not None]
+        return self._applying[folder]
+
+    def _spec(self, folder: str):
+        if folder not in self._specs:
+            self._specs[folder] = _read_gitignore(os.path.join(folder, ".gitignore"))
+        return self._specs[folder]
+
+
+def _read_gitignore(path: str):
+    """The patterns of a .gitignore file (pathspec's GitIgnoreSpec), or None without one."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return None
+    import pathspec  # only where a .gitignore exists: the check of one named file never needs it
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _git_top(folder: str) -> str | None:
+    """The nearest folder holding `folder` (itself included) that has a .git, or None."""
+    current = folder
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _folders_between(top: str, folder: str) -> list[str]:
+    """`top`, then each folder down to `folder` (which lies inside it); [folder] otherwise."""
+    relative = os.path.relpath(folder, top)
+    if relative == os.curdir:
+        return [top]
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return [folder]
+    parts = relative.split(os.sep)
+    return [top] + [os.path.join(top, *parts[: index + 1]) for index in range(len(parts))]
+
+
+# ---------------------------------------------------------------- dependents
+
+# `from "x.arch" import A, B` at a line's start (a comment line starts with `#`: never matches)
+_IMPORT_LINE = re.compile(
+    r"""^[ \t]*from[ \t]+(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)')""", re.M
+)
+
+
+def imported_paths(text: str) -> list[str]:
+    """The paths a spec's import lines name, read off the text without parsing it (escapes in
+    the string are left as they are: a path that needs them is rare, and only costs a miss)."""
+    return [double or single for double, single in _IMPORT_LINE.findall(text)]
+
+
+def find_dependents(
+    checked: list[str], exclude: Exclude | None = None, *, respect_gitignore: bool = True
+) -> list[str]:
+    """Every spec in the projects of `checked` that imports one of them, directly or through
+    other files, and is not itself in `checked`: sorted, as paths relative to the current folder
+    where they lie under it. The project (the loader's: the nearest folder with pyproject.toml,
+    archspec.toml or .git) is searched as `collect_files` searches a folder, and only the import
+    lines of its specs are read."""
+    from archspec.elaborate.loader import import_target, project_root, read_spec_file
+
+    targets = {os.path.realpath(path) for path in checked}
+    roots = sorted({project_root(path)[0] for path in checked})
+    importers: dict[str, list[str]] = {}  # real path of a file -> the specs importing it
+    for root in roots:
+        for spec in walk_specs(root, exclude, respect_gitignore):
+            try:
+                text = read_spec_file(spec).decode("utf-8", errors="replace")
+            except OSError:
+                continue  # its own check, if it is ever checked, says why
+            for imported in imported_paths(text):
+                target = import_target(spec, imported)
+                if target is not None:
+                    importers.setdefault(os.path.realpath(target), []).append(spec)
+    found: dict[str, str] = {}  # real path -> path as shown
+    pending = list(targets)
+    while pending:
+        for importer in importers.get(pending.pop(), ()):
+            key = os.path.realpath(importer)
+            if key not in targets and key not in found:
+                found[key] = _shown(importer)
+                pending.append(key)
+    return sorted(found.values())
+
+
+def _shown(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
 
 
 def write_file(path: str, content: str | bytes) -> None:

@@ -839,12 +839,27 @@ class _Formatter:
             self._write_body(body, indent)
         elif kind == "state_stmt":
             self._write_state(children)
+        elif kind == "tie_stmt":  # `tie head.weight = wte.weight`
+            tie, target, equals, source = children
+            out.token(tie)
+            out.space()
+            self._write_path(target)
+            out.space()
+            out.token(equals)
+            out.space()
+            self._write_path(source)
         else:  # pragma: no cover - the grammar has no other statements
             raise FormatError(f"unknown statement {kind}")
+
+    def _write_path(self, path: Tree) -> None:
+        """`head.weight`: names and dots, no spaces."""
+        for token in _children(path):
+            self.out.token(token)
 
     def _write_state(self, children: list) -> None:
         """`param name: [shape] = init, option=value`: laid out as an assignment with a shape."""
         out = self.out
+        base = out.line_indent
         keyword, name, colon, shape, *rest = children
         dtype = _is_dtype(rest[:1])
         equals, init, *options = rest[1:] if dtype else rest
@@ -864,7 +879,12 @@ class _Formatter:
         for index in range(0, len(options), 4):
             comma, option, equal, value = options[index : index + 4]
             out.token(comma)
-            out.space()
+            flat = self._can_flat(value)
+            width = len(_token_text(option)) + 1 + len(self._flat(value)) if flat else 0
+            if flat and out.column + 1 + width > WIDTH:
+                out.newline(base + INDENT)  # `persistent=False` on a line of its own
+            else:
+                out.space()
             out.token(option)
             out.token(equal)
             self._write(value, 0)

@@ -3,30 +3,38 @@
     pip install 'archspec-nn[lsp]'
     archspec-lsp                 # or: python -m archspec.tools.lsp   (speaks LSP over stdin/stdout)
 
-Diagnostics are published when a document is opened, changed or saved: archspec's 1-based line
-and column spans become LSP's 0-based positions (in the negotiated position encoding, UTF-16 by
-default), the message carries the notes and the help, and secondary labels ("produces [N, 576]")
-become related information. Hovering a layer, function or block call shows the input and output
-shapes (every output of an op with several), the parameters and the MACs of each application (a
-block body's layer in every instance that runs it, instances alike shown once; a shared layer at
-each place it is applied), and says when it runs in training only. Hovering a name shows what it
-names (archspec.tools.lsp_symbols): a value's shape and what made it (an unpacked name: its own
-output), a `param` or `buffer`'s shape, initializer and parameter count, a dict return's key its
-output. Go to definition leads from a name to where it is bound or declared.
+Each version of a document is checked once, into an `Analysis`; every request is a small handler
+over it. Diagnostics: archspec's 1-based line and column spans become LSP's 0-based positions (in
+the negotiated position encoding, UTF-16 by default), the message carries the notes and the help,
+and secondary labels ("produces [N, 576]") become related information. Hovering a layer, function
+or block call shows the input and output shapes (every output of an op with several), the
+parameters and the MACs of each application (a block body's layer in every instance that runs it,
+instances alike shown once; a shared layer at each place it is applied; a layer's declaration: its
+applications), and says when it runs in training only; hovering `->` shows the shape it passes on.
+Hovering a name shows what it names (archspec.tools.lsp_symbols): a value's shape and what made it,
+a `param` or `buffer`'s shape, initializer and parameter count, a dict return's key its output. Go
+to definition leads from a name to where it is bound or declared. Completion, references, document
+symbols, inlay hints, code actions and formatting are archspec.tools.lsp_features.
 
-The analysis (`diagnostics_for`, `hover_text`) is plain functions over archspec's CheckResult;
-pygls only carries them. Needs the `lsp` extra (pygls >= 2).
+Checks run on one thread of their own, debounced after edits and superseded by newer ones, so a
+slow spec never holds up the server (ArchLanguageServer); saving a file re-checks the open
+documents that import it.
+
+The analysis (`diagnostics_for`, `hover_text`, the features) is plain functions over archspec's
+CheckResult; pygls only carries them. Needs the `lsp` extra (pygls >= 2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import PositionCodec
 
 from archspec.core import diagnostic as diag
@@ -35,56 +43,39 @@ from archspec.core.source import Span
 from archspec.core.version import __version__
 from archspec.driver import CheckedModel, CheckResult, check_text
 from archspec.elaborate.graph import Node
-from archspec.elaborate.loader import import_target, read_spec_file
+from archspec.elaborate.loader import LoadedFile, Loader, import_target, read_spec_file
 from archspec.shapes.costs import count_at, report_sizes, sizes_text
+from archspec.shapes.ties import resolve_ties
+from archspec.tools import lsp_features as features
+from archspec.tools.lsp_positions import (
+    document_path,
+    offset_at,
+    range_of,
+    same_file,
+    uri_of,
+)
 from archspec.tools.lsp_symbols import describe_mode, symbol_at, symbol_hover
 
-__all__ = ["build_server", "definition_at", "diagnostics_for", "hover_text", "main", "offset_at"]
+__all__ = [
+    "Analysis",
+    "analyze",
+    "arrow_hover",
+    "build_server",
+    "definition_at",
+    "diagnostics_for",
+    "hover_text",
+    "main",
+    "offset_at",
+]
 
 SOURCE = "archspec"
 UNNECESSARY = {"W003", "W005"}  # unused value, unused input: editors fade them
 
 
-# --- positions ------------------------------------------------------------------------------------
-
-
-def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True) or [""]
-
-
-def _position(span_source, offset: int, codec: PositionCodec) -> lsp.Position:
-    line, column = span_source.line_col(offset)  # 1-based, in code points
-    server = lsp.Position(line=line - 1, character=column - 1)
-    return codec.position_to_client_units(_lines(span_source.text), server)
-
-
-def _range(span: Span, codec: PositionCodec) -> lsp.Range:
-    return lsp.Range(
-        start=_position(span.source, span.start, codec),
-        end=_position(span.source, span.end, codec),
-    )
-
-
-def offset_at(text: str, position: lsp.Position, codec: PositionCodec | None = None) -> int:
-    """The character offset in `text` of an LSP position (clamped to the text)."""
-    codec = codec or PositionCodec()
-    lines = _lines(text)
-    server = codec.position_from_client_units(lines, position)
-    if server.line >= len(lines):
-        return len(text)
-    start = sum(len(line) for line in lines[: server.line])
-    line = lines[server.line].rstrip("\r\n")
-    return start + min(server.character, len(line))
-
-
-def _same_file(span: Span, path: str) -> bool:
-    return os.path.normcase(os.path.abspath(span.source.path)) == os.path.normcase(
-        os.path.abspath(path)
-    )
-
-
-def _uri(path: str) -> str:
-    return from_fs_path(os.path.abspath(path)) or path
+# archspec's spans as LSP ranges (archspec.tools.lsp_positions); short names for this module.
+_range = range_of
+_same_file = same_file
+_uri = uri_of
 
 
 # --- diagnostics ----------------------------------------------------------------------------------
@@ -235,9 +226,14 @@ def _candidates(result: CheckResult, path: str, offset: int):
         graph = model.graph
         for node in graph.nodes():
             span = node.span
-            if node.kind == "op" and node.output == 0 and _same_file(span, path):
-                if span.start <= offset < span.end:  # an op's later outputs join its first's
-                    yield span.end - span.start, span.start, model, node
+            if node.kind != "op" or node.output != 0 or not _same_file(span, path):
+                continue
+            if span.start <= offset < span.end:  # an op's later outputs join its first's
+                yield span.end - span.start, span.start, model, node
+            elif node.module is not None:  # `conv: Conv2d(...)` declared, applied elsewhere
+                declared = graph.module(node.module).span
+                if _same_file(declared, path) and declared.start <= offset < declared.end:
+                    yield declared.end - declared.start, declared.start, model, node
         for call in graph.calls:
             span = graph.module(call.module).span
             if _same_file(span, path) and span.start <= offset < span.end:
@@ -290,6 +286,31 @@ def _call_application(model: CheckedModel, call) -> _Application:
     return _Application(call.module, kind, inputs, outputs, params, macs, call.mode)
 
 
+def tie_hover(result: CheckResult, path: str, offset: int) -> str | None:
+    """A `tie` statement: both parameters, their shape and what sharing saves, in each model
+    that runs it (a block's tie in each of its instances)."""
+    lines = []
+    for model in result.models:
+        for tied in resolve_ties(model.graph, model.inference.module_args):
+            span = tied.tie.span
+            if span.source.path != path or not span.start <= offset <= span.end:
+                continue
+            if tied.problem is not None:
+                lines.append(f"- `{tied.target}`: {tied.problem.message}")
+                continue
+            shape = _parameter_shape(model, tied.source)
+            lines.append(f"- `{tied.target}` is `{tied.source}`, {shape}: {_count(tied.numel)} "
+                         "counted once")  # fmt: skip
+    return "**tie** — one tensor under two names\n" + "\n".join(lines) if lines else None
+
+
+def _parameter_shape(model: CheckedModel, path: str) -> str:
+    layer, _, name = path.rpartition(".")
+    module = model.graph.module(layer)
+    args = model.inference.module_args.get(layer, module.checked_args)
+    return format_shape(module.op.weights(args)[name])
+
+
 def hover_text(result: CheckResult, path: str, offset: int) -> str | None:
     """Markdown for the name at `offset` (a value, a `param`, a dict return's key), else for the
     innermost layer/function/block call there; None when nothing is there."""
@@ -298,6 +319,12 @@ def hover_text(result: CheckResult, path: str, offset: int) -> str | None:
         text = symbol_hover(symbol)
         if text is not None:
             return text
+    arrow = arrow_hover(result, path, offset)
+    if arrow is not None:
+        return arrow
+    tied = tie_hover(result, path, offset)
+    if tied is not None:
+        return tied
     found = list(_candidates(result, path, offset))
     if not found:
         return None
@@ -338,6 +365,72 @@ def hover_text(result: CheckResult, path: str, offset: int) -> str | None:
     return "\n".join(lines)
 
 
+# What may stand between an arrow and the stage it feeds: blanks, comments, a label (`fc:`).
+_BEFORE_STAGE = re.compile(r"(?:\s|#[^\n]*)*(?:[A-Za-z_][\w{}.]*\s*:\s*)?")
+
+
+def _arrow_end(text: str, offset: int) -> int | None:
+    """The offset just after the `->` under `offset` (on either of its characters)."""
+    for start in (offset, offset - 1):
+        if start >= 0 and text.startswith("->", start):
+            return start + 2
+    return None
+
+
+def _stages_after(result: CheckResult, path: str, end: int):
+    """(model, where, the shape fed) of the stage an arrow ending at `end` feeds, per model and
+    block instance: the outermost application starting right after the arrow."""
+    best: dict[int, tuple] = {}
+    for model in result.models:
+        graph = model.graph
+        items = [
+            (n.span, n, n.operands[:1]) for n in graph.nodes() if n.kind == "op" and n.output == 0
+        ]
+        items += [(graph.module(c.module).span, c, (c.inputs or ())[:1]) for c in graph.calls]
+        for span, item, fed in items:
+            if not fed or span.start < end or not _same_file(span, path):
+                continue
+            key = (span.start, -(span.end - span.start))
+            if id(model) not in best or key < best[id(model)][0]:
+                best[id(model)] = (key, [])
+            if key == best[id(model)][0]:
+                where = getattr(item, "scope", "") or ""
+                best[id(model)][1].append((model, where, _shape_text(model, fed[0])))
+    return [entry for _, entries in best.values() for entry in entries], best
+
+
+def arrow_hover(result: CheckResult, path: str, offset: int) -> str | None:
+    """Markdown for the `->` at `offset`: the shape of the value it passes on, per instance."""
+    loaded = result.loaded
+    if loaded is None:
+        return None
+    text = loaded.source.text
+    end = _arrow_end(text, offset)
+    if end is None:
+        return None
+    entries, best = _stages_after(result, path, end)
+    starts = {key[0] for key, _ in best.values()}
+    if not entries or len(starts) != 1:
+        return None
+    gap = _BEFORE_STAGE.match(text, end)
+    if gap is None or gap.end() != next(iter(starts)):
+        return None  # the arrow feeds no application (`-> conv` of an error upstream)
+    several_models = len({id(model) for model, _, _ in entries}) > 1
+    shown: dict[str, list[str]] = {}
+    for model, where, shape in entries:
+        label = f"{model.name}.{where}".rstrip(".") if several_models else where
+        shown.setdefault(shape, []).append(label)
+    lines = ["**->** passes on"]
+    for shape, places in shown.items():
+        named = [place for place in places if place]
+        where = ""
+        if named:
+            more = f" and {len(named) - 1} more" if len(named) > 1 else ""
+            where = f" (`{named[0]}`{more})"
+        lines.append(f"- `{shape}`{where}")
+    return "\n".join(lines)
+
+
 def definition_at(result: CheckResult, path: str, offset: int) -> Span | None:
     """Where the name at `offset` is bound or declared: a value's assignment (or input), a
     `param` or `buffer`'s declaration, a layer's declaration, a block's definition."""
@@ -345,19 +438,80 @@ def definition_at(result: CheckResult, path: str, offset: int) -> Span | None:
     return symbol.definition if symbol is not None else None
 
 
+# --- one analysis per document version -----------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    """One version of a document, checked: what every request handler reads."""
+
+    uri: str
+    path: str
+    version: int | None  # None: a file the editor has not opened
+    text: str
+    result: CheckResult
+    diagnostics: list[lsp.Diagnostic]  # result.diagnostics as LSP's, one each, in order
+    imports: frozenset[str]  # the real paths of the files it imports, directly or not
+
+
+def imported_files(result: CheckResult) -> frozenset[str]:
+    """The files a check read besides its own: each import's target, and the files that
+    define the blocks it can reach (imports of imports)."""
+    loaded = result.loaded
+    if loaded is None:
+        return frozenset()
+    files: set[str] = set()
+    if loaded.module is not None:
+        for statement in loaded.module.imports:
+            target = import_target(loaded.source.path, str(statement.path.value))
+            if target is not None:
+                files.add(os.path.realpath(target))
+    seen: set[int] = set()
+    scopes = [loaded.definitions]
+    while scopes:
+        scope = scopes.pop()
+        if id(scope) in seen:
+            continue
+        seen.add(id(scope))
+        for definition in scope.values():
+            files.add(os.path.realpath(definition.source_path))
+            if definition.namespace is not None:
+                scopes.append(definition.namespace)
+    files.discard(os.path.realpath(result.path))
+    return frozenset(files)
+
+
+def analyze(uri: str, text: str, version: int | None, codec: PositionCodec) -> Analysis:
+    """Check one version of a document (run on the server's checking thread)."""
+    path = document_path(uri)
+    result = check_text(text, path)
+    findings = diagnostics_for(result, path, codec)
+    return Analysis(uri, path, version, text, result, findings, imported_files(result))
+
+
 # --- the server -----------------------------------------------------------------------------------
 
-
-def _document_path(uri: str) -> str:
-    return to_fs_path(uri) or uri
+DEBOUNCE_SECONDS = 0.1  # a pause in typing this long re-checks the document
+WORKSPACE_FILES_LIMIT = 2000  # .arch files read when looking for references in the workspace
+SKIPPED_FOLDERS = {".git", ".venv", "venv", "node_modules", "build", "__pycache__", ".tox"}
 
 
 class ArchLanguageServer(LanguageServer):
-    def __init__(self) -> None:
+    """Checks run one at a time on a thread of their own, so the server keeps reading messages
+    while a slow spec is checked. An edit re-checks the document after DEBOUNCE_SECONDS without
+    another edit; an edit cancels the pending check of the version before it (a queued one
+    never runs, a running one's result is dropped). A request waits for the current version's
+    analysis, never for an edit's debounce; it starts that check at once if none is under way."""
+
+    def __init__(self, debounce: float = DEBOUNCE_SECONDS) -> None:
         super().__init__(
             "archspec-lsp", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Full
         )
-        self.results: dict[str, tuple[str, CheckResult]] = {}  # uri -> (text checked, result)
+        self.debounce = debounce
+        self.analyses: dict[str, Analysis] = {}  # uri -> the latest analysis finished
+        self.running: dict[str, tuple[str, asyncio.Future]] = {}  # uri -> (text, its check)
+        self.waiting: dict[str, asyncio.Task] = {}  # uri -> a debounced re-check
+        self.checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archspec-check")
 
     def document_text(self, uri: str) -> str | None:
         """The document's text: the editor's copy once it is open; else the file, read only if
@@ -366,86 +520,305 @@ class ArchLanguageServer(LanguageServer):
         if unquote(uri) in self.workspace.text_documents:
             return self.workspace.get_text_document(uri).source
         try:
-            data = read_spec_file(_document_path(uri))
+            data = read_spec_file(document_path(uri))
         except OSError:
             return None
         return data.decode("utf-8", "replace")
 
-    def check(self, uri: str, fresh: bool = False) -> tuple[str, CheckResult] | None:
-        """The document's text and result, None if it cannot be read; cached for hovers,
-        `fresh` re-reads imported files too."""
-        text = self.document_text(uri)
-        if text is None:
-            return None
-        cached = self.results.get(uri)
-        if not fresh and cached is not None and cached[0] == text:
-            return cached
-        self.results[uri] = (text, check_text(text, _document_path(uri)))
-        return self.results[uri]
+    def is_open(self, uri: str) -> bool:
+        return unquote(uri) in self.workspace.text_documents
 
-    def publish(self, uri: str) -> None:
-        document = self.workspace.get_text_document(uri)
-        checked = self.check(uri, fresh=True)
-        path, codec = _document_path(uri), document.position_codec
-        self.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(
-                uri=uri,
-                version=document.version,
-                diagnostics=diagnostics_for(checked[1], path, codec) if checked else [],
+    def codec(self, uri: str) -> PositionCodec:
+        if self.is_open(uri):
+            return self.workspace.get_text_document(uri).position_codec
+        return self.workspace.position_codec
+
+    def document_version(self, uri: str) -> int | None:
+        return self.workspace.get_text_document(uri).version if self.is_open(uri) else None
+
+    # --- checks
+
+    def _start(self, uri: str, text: str) -> tuple[str, asyncio.Future]:
+        """Check this text of the document on the checking thread, superseding any other."""
+        self.cancel_check(uri)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self.checker, analyze, uri, text, self.document_version(uri), self.codec(uri)
+        )
+        entry = (text, future)
+        self.running[uri] = entry
+
+        def finished(done: asyncio.Future) -> None:
+            if self.running.get(uri) is entry:
+                del self.running[uri]
+            if not done.cancelled() and done.exception() is None:
+                self.analyses[uri] = done.result()
+
+        future.add_done_callback(finished)
+        return entry
+
+    def cancel_check(self, uri: str) -> None:
+        running = self.running.pop(uri, None)
+        if running is not None:
+            running[1].cancel()  # queued: never runs; running: its result is dropped
+
+    async def analysis(self, uri: str) -> Analysis | None:
+        """The analysis of the document's current text (None if it cannot be read)."""
+        while True:
+            text = self.document_text(uri)
+            if text is None:
+                return None
+            cached = self.analyses.get(uri)
+            if cached is not None and cached.text == text:
+                return cached
+            running = self.running.get(uri)
+            if running is None or running[0] != text:
+                running = self._start(uri, text)
+            future = running[1]
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                if future.cancelled():
+                    continue  # superseded by an edit: check the newer text
+                raise
+
+    def schedule(self, uri: str, delay: float) -> None:
+        """Re-check the document and publish its diagnostics after `delay` seconds (debounced:
+        a later call replaces this one)."""
+        waiting = self.waiting.pop(uri, None)
+        if waiting is not None:
+            waiting.cancel()
+        self.waiting[uri] = asyncio.ensure_future(self._publish_later(uri, delay))
+
+    async def _publish_later(self, uri: str, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            analysis = await self.analysis(uri)
+        except Exception as error:  # a bug of the checker: say so instead of going quiet
+            self.window_log_message(
+                lsp.LogMessageParams(lsp.MessageType.Error, f"archspec: check failed: {error!r}")
             )
+            return
+        if analysis is None or not self.is_open(uri):
+            return
+        if analysis.text != self.document_text(uri):
+            return  # an edit came in meanwhile: its own check publishes
+        version = self.document_version(uri)  # an edit back to a checked text: that analysis
+        self.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=analysis.diagnostics)
         )
 
+    def changed_on_disk(self, path: str) -> None:
+        """A file was saved or changed: re-check the open documents that import it."""
+        changed = os.path.realpath(path)
+        for uri, analysis in list(self.analyses.items()):
+            if changed in analysis.imports and self.is_open(uri):
+                self.forget(uri)
+                self.schedule(uri, 0)
 
-def build_server() -> ArchLanguageServer:
-    server = ArchLanguageServer()
+    def forget(self, uri: str) -> None:
+        self.analyses.pop(uri, None)
+        self.cancel_check(uri)
+
+    # --- other files, for references
+
+    def workspace_files(self, name: str) -> list[LoadedFile]:
+        """The .arch files of the workspace that mention `name`, loaded (parsed, imports bound,
+        not elaborated); open documents as the editor has them."""
+        roots = [folder.uri for folder in self.workspace.folders.values()]
+        if not roots and self.workspace.root_uri:
+            roots = [self.workspace.root_uri]
+        paths: dict[str, str] = {}
+        for root in roots:
+            for path in _arch_files(document_path(root)):
+                paths.setdefault(os.path.realpath(path), path)
+        for uri in self.workspace.text_documents:
+            path = document_path(uri)
+            paths[os.path.realpath(path)] = path
+        found = []
+        for path in paths.values():
+            text = self.document_text(uri_of(path))
+            if text is None or name not in text:
+                continue
+            loaded = Loader(diag.Reporter()).load_text(path, text)
+            if loaded is not None:
+                found.append(loaded)
+        return found
+
+
+def _arch_files(root: str) -> list[str]:
+    found: list[str] = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(s for s in subfolders if s not in SKIPPED_FOLDERS)
+        found += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".arch")]
+        if len(found) >= WORKSPACE_FILES_LIMIT:
+            return found[:WORKSPACE_FILES_LIMIT]
+    return found
+
+
+def _debounce_option(params: lsp.InitializeParams) -> float | None:
+    """`initializationOptions: {"debounceMs": 150}`, as the VS Code extension sends it."""
+    options = params.initialization_options
+    if isinstance(options, dict) and isinstance(options.get("debounceMs"), (int, float)):
+        return max(0.0, float(options["debounceMs"]) / 1000)
+    return None
+
+
+def build_server(debounce: float = DEBOUNCE_SECONDS) -> ArchLanguageServer:
+    server = ArchLanguageServer(debounce)
+    _register_document_sync(server)
+    _register_navigation(server)
+    _register_editing(server)
+    return server
+
+
+def _register_document_sync(server: ArchLanguageServer) -> None:
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: ArchLanguageServer, params: lsp.InitializeParams) -> None:
+        debounce = _debounce_option(params)
+        if debounce is not None:
+            ls.debounce = debounce
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: ArchLanguageServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        ls.publish(params.text_document.uri)
+        ls.forget(params.text_document.uri)  # imported files may have changed since
+        ls.schedule(params.text_document.uri, 0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: ArchLanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        ls.publish(params.text_document.uri)
+        ls.cancel_check(params.text_document.uri)
+        ls.schedule(params.text_document.uri, ls.debounce)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: ArchLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
-        ls.publish(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.forget(uri)
+        ls.schedule(uri, 0)
+        ls.changed_on_disk(document_path(uri))
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ArchLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
-        ls.results.pop(params.text_document.uri, None)
-        ls.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
-        )
-
-    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
-    def hover(ls: ArchLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
         uri = params.text_document.uri
-        checked = ls.check(uri)
-        if checked is None:
+        waiting = ls.waiting.pop(uri, None)
+        if waiting is not None:
+            waiting.cancel()
+        ls.forget(uri)
+        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched(ls: ArchLanguageServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+        for change in params.changes:
+            if not ls.is_open(change.uri):
+                ls.changed_on_disk(document_path(change.uri))
+
+
+def _register_navigation(server: ArchLanguageServer) -> None:
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: ArchLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        analysis = await ls.analysis(params.text_document.uri)
+        if analysis is None:
             return None
-        source, result = checked
-        codec = ls.workspace.get_text_document(uri).position_codec
-        offset = offset_at(source, params.position, codec)
-        text = hover_text(result, _document_path(uri), offset)
+        offset = offset_at(analysis.text, params.position, ls.codec(analysis.uri))
+        text = hover_text(analysis.result, analysis.path, offset)
         if text is None:
             return None
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
-    def definition(ls: ArchLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
-        uri = params.text_document.uri
-        checked = ls.check(uri)
-        if checked is None:
+    async def definition(ls: ArchLanguageServer, params: lsp.DefinitionParams):
+        analysis = await ls.analysis(params.text_document.uri)
+        if analysis is None:
             return None
-        source, result = checked
-        codec = ls.workspace.get_text_document(uri).position_codec
-        span = definition_at(result, _document_path(uri), offset_at(source, params.position, codec))
+        codec = ls.codec(analysis.uri)
+        offset = offset_at(analysis.text, params.position, codec)
+        span = definition_at(analysis.result, analysis.path, offset)
         if span is None:
             return None
         return lsp.Location(uri=_uri(span.source.path), range=_range(span, codec))
 
-    return server
+    @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+    async def references(ls: ArchLanguageServer, params: lsp.ReferenceParams):
+        analysis = await ls.analysis(params.text_document.uri)
+        if analysis is None:
+            return None
+        codec = ls.codec(analysis.uri)
+        offset = offset_at(analysis.text, params.position, codec)
+        loop = asyncio.get_running_loop()
+        spans = await loop.run_in_executor(  # parses other files: on the checking thread
+            ls.checker,
+            lambda: features.references(
+                analysis.result,
+                analysis.path,
+                offset,
+                ls.workspace_files,
+                params.context.include_declaration,
+            ),
+        )
+        return [lsp.Location(uri=_uri(s.source.path), range=_range(s, codec)) for s in spans]
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    async def symbols(ls: ArchLanguageServer, params: lsp.DocumentSymbolParams):
+        analysis = await ls.analysis(params.text_document.uri)
+        if analysis is None:
+            return None
+        return features.document_symbols(analysis.result, analysis.path, ls.codec(analysis.uri))
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
+    async def inlay_hints(ls: ArchLanguageServer, params: lsp.InlayHintParams):
+        analysis = await ls.analysis(params.text_document.uri)
+        if analysis is None:
+            return None
+        lines = range(params.range.start.line, params.range.end.line + 1)
+        return features.inlay_hints(analysis.result, analysis.path, ls.codec(analysis.uri), lines)
+
+
+def _register_editing(server: ArchLanguageServer) -> None:
+    @server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION,
+        lsp.CompletionOptions(trigger_characters=["(", ","]),
+    )
+    async def completion(ls: ArchLanguageServer, params: lsp.CompletionParams):
+        uri = params.text_document.uri
+        text = ls.document_text(uri)
+        if text is None:
+            return None
+        # The latest analysis names what is in scope, even a keystroke behind (or not parsing).
+        analysis = ls.analyses.get(uri) or await ls.analysis(uri)
+        result = analysis.result if analysis is not None else None
+        offset = offset_at(text, params.position, ls.codec(uri))
+        items = features.completions(text, offset, result, document_path(uri))
+        return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    async def formatting(ls: ArchLanguageServer, params: lsp.DocumentFormattingParams):
+        uri = params.text_document.uri
+        text = ls.document_text(uri)
+        if text is None:
+            return None
+        loop = asyncio.get_running_loop()
+        path, codec = document_path(uri), ls.codec(uri)
+        return await loop.run_in_executor(ls.checker, features.format_edits, text, path, codec)
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_CODE_ACTION,
+        lsp.CodeActionOptions(
+            code_action_kinds=[lsp.CodeActionKind.QuickFix, features.FIX_ALL_KIND]
+        ),
+    )
+    async def code_action(ls: ArchLanguageServer, params: lsp.CodeActionParams):
+        analysis = await ls.analysis(params.text_document.uri)
+        if analysis is None:
+            return None
+        return features.code_actions(
+            analysis.result,
+            analysis.diagnostics,
+            analysis.text,
+            analysis.path,
+            ls.codec(analysis.uri),
+            params.range,
+            params.context.only,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -455,8 +828,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="archspec-lsp", description="archspec's language server (LSP over stdin/stdout)"
     )
     parser.add_argument("--version", action="version", version=f"archspec-lsp {__version__}")
-    parser.parse_args(argv)
-    build_server().start_io()
+    parser.add_argument(
+        "--debounce-ms",
+        type=float,
+        default=DEBOUNCE_SECONDS * 1000,
+        help="milliseconds of quiet after an edit before the spec is re-checked (default "
+        f"{DEBOUNCE_SECONDS * 1000:.0f}; the client's initializationOptions.debounceMs wins)",
+    )
+    args = parser.parse_args(argv)
+    server = build_server(max(0.0, args.debounce_ms / 1000))
+    server.start_io()
     return 0
 
 

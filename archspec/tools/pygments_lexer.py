@@ -4,7 +4,9 @@ Registered through the `pygments.lexers` entry point, so once the package is ins
 `pygments.lexers.get_lexer_by_name("arch")` and `get_lexer_for_filename("net.arch")` find it.
 Nothing on archspec's check path imports this module (or Pygments).
 
-Token types: `model`/`block` are `Keyword.Declaration` and the name after them `Name.Class`;
+Token types: `model`/`block`/`def`/`extern` are `Keyword.Declaration` and the name after them
+`Name.Class`, as are `param`, `buffer` and `tie`; a dtype after a shape (`[N, L] int64`) is
+`Keyword.Type`;
 `input`, `return`, `if`, `else`, `for`, `in` are `Keyword`, `from`/`import` `Keyword.Namespace`,
 `and`/`or`/`not` `Operator.Word`. A capitalised call (`Conv2d(`, `BasicBlock(`: a layer or a
 block) is `Name.Class`, a lower-case call (`flatten(`) `Name.Function`, a built-in (`range(`...)
@@ -33,6 +35,8 @@ _STRING = r"\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
 _BEFORE_CALL = r"(?=\s*" + _IDENT + r"\s*\()"  # what follows a label's colon
 # archspec.elaborate.elaborator.BUILTINS, spelled out so that lexing imports nothing of the checker
 BUILTINS = ("range", "len", "min", "max", "int", "round", "abs")
+# archspec.core.dtypes' names, for the same reason
+DTYPES = ("float16", "float32", "float64", "bfloat16", "int32", "int64", "bool")
 
 
 class ArchLexer(RegexLexer):
@@ -51,10 +55,17 @@ class ArchLexer(RegexLexer):
             (r"#[^\n]*", Comment.Single),
             # model ResNet(...)   block BasicBlock(...)
             (
-                r"\b(model|block)(\s+)(" + _IDENT + r")",
+                r"\b(model|block|def|extern)(\s+)(" + _IDENT + r")",
                 bygroups(Keyword.Declaration, Whitespace, Name.Class),
             ),
-            (r"\b(model|block)\b", Keyword.Declaration),
+            (r"\b(model|block|def|extern)\b", Keyword.Declaration),
+            # param scale: [C] = ...   buffer mask: [L, L] bool = ...   tie head.weight = ...
+            (words(("param", "buffer", "tie"), prefix=r"\b", suffix=r"\b"), Keyword.Declaration),
+            # a dtype right after a stated shape: `[N, L] int64` (elsewhere, `to(int64)`, a name)
+            (
+                r"(\])([ \t]+)(" + "|".join(DTYPES) + r")\b",
+                bygroups(Punctuation, Whitespace, Keyword.Type),
+            ),
             (words(("from", "import"), prefix=r"\b", suffix=r"\b"), Keyword.Namespace),
             (
                 words(("input", "return", "if", "else", "for", "in"), prefix=r"\b", suffix=r"\b"),
@@ -92,6 +103,7 @@ class ArchLexer(RegexLexer):
             (r"->", Operator),
             (r"\.\.\.", Punctuation),  # x[..., :C]
             (r"\.\.", Operator),  # H in 32..1024
+            (r"\.", Punctuation),  # tie head.weight = wte.weight
             (r"\?", Keyword.Pseudo),
             (r"\*\*|//|==|!=|<=|>=|[-+*/%<>=]", Operator),
             (r"[()\[\]{},:]", Punctuation),

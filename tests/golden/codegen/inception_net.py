@@ -8,56 +8,29 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class InceptionA_10(nn.Module):
-    """InceptionA(in_channels=10) from specs/seeds/inception_net.arch:4."""
+class InceptionA(nn.Module):
+    """InceptionA from specs/seeds/inception_net.arch:4."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.branch1x1 = nn.Conv2d(10, 16, kernel_size=1)
-        self.branch5x5_1 = nn.Conv2d(10, 16, kernel_size=1)
+        self.branch1x1 = nn.Conv2d(in_channels, 16, kernel_size=1)
+        self.branch5x5_1 = nn.Conv2d(in_channels, 16, kernel_size=1)
         self.branch5x5_2 = nn.Conv2d(16, 24, kernel_size=5, padding=2)
-        self.branch3x3dbl_1 = nn.Conv2d(10, 16, kernel_size=1)
+        self.branch3x3dbl_1 = nn.Conv2d(in_channels, 16, kernel_size=1)
         self.branch3x3dbl_2 = nn.Conv2d(16, 24, kernel_size=3, padding=1)
         self.branch3x3dbl_3 = nn.Conv2d(24, 24, kernel_size=3, padding=1)
-        self.branch_pool = nn.Conv2d(10, 24, kernel_size=1)
+        self.branch_pool = nn.Conv2d(in_channels, 24, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # [N, 16, 12, 12]
-        branch5x5 = self.branch5x5_1(x)  # [N, 16, 12, 12]
-        branch5x5 = self.branch5x5_2(branch5x5)  # [N, 24, 12, 12]
-        branch3x3dbl = self.branch3x3dbl_1(x)  # [N, 16, 12, 12]
-        branch3x3dbl = self.branch3x3dbl_2(branch3x3dbl)  # [N, 24, 12, 12]
-        branch3x3dbl = self.branch3x3dbl_3(branch3x3dbl)  # [N, 24, 12, 12]
-        branch_pool = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)  # [N, 10, 12, 12]
-        branch_pool = self.branch_pool(branch_pool)  # [N, 24, 12, 12]
-        out = torch.cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], 1)  # [N, 88, 12, 12]
-        return out
-
-
-class InceptionA_20(nn.Module):
-    """InceptionA(in_channels=20) from specs/seeds/inception_net.arch:4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1x1 = nn.Conv2d(20, 16, kernel_size=1)
-        self.branch5x5_1 = nn.Conv2d(20, 16, kernel_size=1)
-        self.branch5x5_2 = nn.Conv2d(16, 24, kernel_size=5, padding=2)
-        self.branch3x3dbl_1 = nn.Conv2d(20, 16, kernel_size=1)
-        self.branch3x3dbl_2 = nn.Conv2d(16, 24, kernel_size=3, padding=1)
-        self.branch3x3dbl_3 = nn.Conv2d(24, 24, kernel_size=3, padding=1)
-        self.branch_pool = nn.Conv2d(20, 24, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # [N, 16, 4, 4]
-        branch5x5 = self.branch5x5_1(x)  # [N, 16, 4, 4]
-        branch5x5 = self.branch5x5_2(branch5x5)  # [N, 24, 4, 4]
-        branch3x3dbl = self.branch3x3dbl_1(x)  # [N, 16, 4, 4]
-        branch3x3dbl = self.branch3x3dbl_2(branch3x3dbl)  # [N, 24, 4, 4]
-        branch3x3dbl = self.branch3x3dbl_3(branch3x3dbl)  # [N, 24, 4, 4]
-        branch_pool = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)  # [N, 20, 4, 4]
-        branch_pool = self.branch_pool(branch_pool)  # [N, 24, 4, 4]
-        out = torch.cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], 1)  # [N, 88, 4, 4]
-        return out
+        branch1x1 = self.branch1x1(x)  # [N, 16, H, W]
+        branch5x5 = self.branch5x5_1(x)  # [N, 16, H, W]
+        branch5x5 = self.branch5x5_2(branch5x5)  # [N, 24, H, W]
+        branch3x3dbl = self.branch3x3dbl_1(x)  # [N, 16, H, W]
+        branch3x3dbl = self.branch3x3dbl_2(branch3x3dbl)  # [N, 24, H, W]
+        branch3x3dbl = self.branch3x3dbl_3(branch3x3dbl)  # [N, 24, H, W]
+        branch_pool = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)  # [N, in_channels, H, W]
+        branch_pool = self.branch_pool(branch_pool)  # [N, 24, H, W]
+        return torch.cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], 1)
 
 
 class Net(nn.Module):
@@ -67,9 +40,9 @@ class Net(nn.Module):
         super().__init__()
         self.mp = nn.MaxPool2d(2)
         self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.incept1 = InceptionA_10()
+        self.incept1 = InceptionA(10)
         self.conv2 = nn.Conv2d(88, 20, kernel_size=5)
-        self.incept2 = InceptionA_20()
+        self.incept2 = InceptionA(20)
         self.fc = nn.Linear(1408, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

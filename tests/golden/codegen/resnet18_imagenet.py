@@ -7,172 +7,41 @@ import torch
 from torch import nn
 
 
-class BasicBlock_64_64_1(nn.Module):
-    """BasicBlock(inplanes=64, planes=64, stride=1) from specs/seeds/resnet_blocks.arch:4."""
+class BasicBlock(nn.Module):
+    """BasicBlock from specs/seeds/resnet_blocks.arch:4."""
 
-    def __init__(self) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
         self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(64)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [N, 64, 56, 56]
-        out = self.bn1(out)  # [N, 64, 56, 56]
-        out = self.relu(out)  # [N, 64, 56, 56]
-        out = self.conv2(out)  # [N, 64, 56, 56]
-        out = self.bn2(out)  # [N, 64, 56, 56]
-        out = out + x  # [N, 64, 56, 56]
-        out = self.relu(out)  # [N, 64, 56, 56]
-        return out
-
-
-class BasicBlock_64_128_2(nn.Module):
-    """BasicBlock(inplanes=64, planes=128, stride=2) from specs/seeds/resnet_blocks.arch:4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(128)
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(128)
-        self.downsample = nn.Sequential(
-            nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False),
-            nn.BatchNorm2d(128),
+        self.conv1 = nn.Conv2d(
+            inplanes,
+            planes,
+            kernel_size=3,
+            stride=stride,
+            padding=1,
+            bias=False,
         )
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+        else:
+            self.downsample = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [N, 128, 28, 28]
-        out = self.bn1(out)  # [N, 128, 28, 28]
-        out = self.relu(out)  # [N, 128, 28, 28]
-        out = self.conv2(out)  # [N, 128, 28, 28]
-        out = self.bn2(out)  # [N, 128, 28, 28]
-        identity = self.downsample(x)  # [N, 128, 28, 28]
-        out = out + identity  # [N, 128, 28, 28]
-        out = self.relu(out)  # [N, 128, 28, 28]
-        return out
-
-
-class BasicBlock_128_128_1(nn.Module):
-    """BasicBlock(inplanes=128, planes=128, stride=1) from specs/seeds/resnet_blocks.arch:4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(128)
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(128)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [N, 128, 28, 28]
-        out = self.bn1(out)  # [N, 128, 28, 28]
-        out = self.relu(out)  # [N, 128, 28, 28]
-        out = self.conv2(out)  # [N, 128, 28, 28]
-        out = self.bn2(out)  # [N, 128, 28, 28]
-        out = out + x  # [N, 128, 28, 28]
-        out = self.relu(out)  # [N, 128, 28, 28]
-        return out
-
-
-class BasicBlock_128_256_2(nn.Module):
-    """BasicBlock(inplanes=128, planes=256, stride=2) from specs/seeds/resnet_blocks.arch:4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(256)
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(256)
-        self.downsample = nn.Sequential(
-            nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False),
-            nn.BatchNorm2d(256),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [N, 256, 14, 14]
-        out = self.bn1(out)  # [N, 256, 14, 14]
-        out = self.relu(out)  # [N, 256, 14, 14]
-        out = self.conv2(out)  # [N, 256, 14, 14]
-        out = self.bn2(out)  # [N, 256, 14, 14]
-        identity = self.downsample(x)  # [N, 256, 14, 14]
-        out = out + identity  # [N, 256, 14, 14]
-        out = self.relu(out)  # [N, 256, 14, 14]
-        return out
-
-
-class BasicBlock_256_256_1(nn.Module):
-    """BasicBlock(inplanes=256, planes=256, stride=1) from specs/seeds/resnet_blocks.arch:4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(256)
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(256)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [N, 256, 14, 14]
-        out = self.bn1(out)  # [N, 256, 14, 14]
-        out = self.relu(out)  # [N, 256, 14, 14]
-        out = self.conv2(out)  # [N, 256, 14, 14]
-        out = self.bn2(out)  # [N, 256, 14, 14]
-        out = out + x  # [N, 256, 14, 14]
-        out = self.relu(out)  # [N, 256, 14, 14]
-        return out
-
-
-class BasicBlock_256_512_2(nn.Module):
-    """BasicBlock(inplanes=256, planes=512, stride=2) from specs/seeds/resnet_blocks.arch:4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(512)
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(512)
-        self.downsample = nn.Sequential(
-            nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False),
-            nn.BatchNorm2d(512),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [N, 512, 7, 7]
-        out = self.bn1(out)  # [N, 512, 7, 7]
-        out = self.relu(out)  # [N, 512, 7, 7]
-        out = self.conv2(out)  # [N, 512, 7, 7]
-        out = self.bn2(out)  # [N, 512, 7, 7]
-        identity = self.downsample(x)  # [N, 512, 7, 7]
-        out = out + identity  # [N, 512, 7, 7]
-        out = self.relu(out)  # [N, 512, 7, 7]
-        return out
-
-
-class BasicBlock_512_512_1(nn.Module):
-    """BasicBlock(inplanes=512, planes=512, stride=1) from specs/seeds/resnet_blocks.arch:4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(512)
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(512)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)  # [N, 512, 7, 7]
-        out = self.bn1(out)  # [N, 512, 7, 7]
-        out = self.relu(out)  # [N, 512, 7, 7]
-        out = self.conv2(out)  # [N, 512, 7, 7]
-        out = self.bn2(out)  # [N, 512, 7, 7]
-        out = out + x  # [N, 512, 7, 7]
-        out = self.relu(out)  # [N, 512, 7, 7]
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out = self.relu(out + identity)
         return out
 
 
@@ -186,20 +55,20 @@ class ResNet18(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            BasicBlock_64_64_1(),
-            BasicBlock_64_64_1(),
+            BasicBlock(64, 64),
+            BasicBlock(64, 64),
         )
         self.layer2 = nn.Sequential(
-            BasicBlock_64_128_2(),
-            BasicBlock_128_128_1(),
+            BasicBlock(64, 128, 2),
+            BasicBlock(128, 128),
         )
         self.layer3 = nn.Sequential(
-            BasicBlock_128_256_2(),
-            BasicBlock_256_256_1(),
+            BasicBlock(128, 256, 2),
+            BasicBlock(256, 256),
         )
         self.layer4 = nn.Sequential(
-            BasicBlock_256_512_2(),
-            BasicBlock_512_512_1(),
+            BasicBlock(256, 512, 2),
+            BasicBlock(512, 512),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512, 1000)

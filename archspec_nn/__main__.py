@@ -1,0 +1,3 @@
+from archspec_nn import main
+
+main()
