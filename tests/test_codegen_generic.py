@@ -59,9 +59,27 @@ def test_a_block_class_reads_like_torchvision():
     assert "        else:\n            self.downsample = None\n" in source
     assert "        if self.downsample is not None:\n" in source
     assert "            identity = self.downsample(x)\n" in source
-    # the model builds each instance from its arguments, defaults left out
-    assert "            Bottleneck(64, 64),\n" in source
-    assert "            Bottleneck(256, 128, 2),\n" in source
+    # the model builds each stage with the spec's comprehension: a loop, defaults left out
+    layer1 = "nn.Sequential(*[Bottleneck(64 if i == 0 else 256, 64) for i in range(3)])"
+    assert f"        self.layer1 = {layer1}\n" in source
+    layer3 = "Bottleneck(512 if i == 0 else 1024, 256, stride=2 if i == 0 else 1)"
+    assert f"                {layer3}\n" in source
+    assert "                for i in range(6)\n" in source
+
+
+def test_the_model_class_takes_the_models_arguments():
+    """As torchvision's ResNet(num_classes=1000): the model's arguments, their checked values as
+    defaults, and the body computes from them."""
+    source = _source("specs/torchvision/resnet50.arch")
+    assert "    def __init__(self, num_classes: int = 1000) -> None:\n" in source
+    assert "        self.fc = nn.Linear(2048, num_classes)\n" in source
+    namespace: dict = {}
+    exec(compile(source, "resnet50.py", "exec"), namespace)
+    import torch
+
+    small = namespace["ResNet50"](num_classes=10)
+    assert small.fc.out_features == 10
+    assert small(torch.zeros(1, 3, 64, 64)).shape == (1, 10)
 
 
 def test_a_loop_of_named_layers_is_a_module_dict():

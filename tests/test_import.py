@@ -324,10 +324,18 @@ def test_the_report_names_each_failure_and_the_share_that_round_trips():
 
     rows = [
         ("resnet", RoundTrip("resnet18", "exact", lines=51)),
-        ("vit", RoundTrip("vit_tiny", "exact", lines=60, externs=["blocks.0.attn"])),
-        ("coat", RoundTrip("coat_tiny", "load fails", "RuntimeError: Missing key(s)", 80)),
-    ]
+        ("vit", RoundTrip("vit_tiny", "exact", lines=60, externs=["blocks.0.attn", "blocks.1.attn"],
+                          extern_reasons=["a.py:3: function f has no op (in blocks.0.attn)",
+                                          "a.py:3: function f has no op (in blocks.1.attn)"])),
+        ("coat", RoundTrip("coat_tiny", "load fails", "RuntimeError: Missing key(s) 'a'", 80)),
+        ("mvit", RoundTrip("mobilevit_s", "differs", "outputs differ by 0.195", 101)),
+        ("mvit", RoundTrip("mobilevit_xs", "differs", "outputs differ by 0.115", 101)),
+    ]  # fmt: skip
     text = render(rows, 12.0)
-    assert "- models: 3, exact: 2 (66.7 %), of which 1 without any extern" in text
-    assert "| coat | coat_tiny | load fails | 0 | 80 | RuntimeError: Missing key(s) |" in text
-    assert "- 1 × RuntimeError" in text
+    assert "- models: 5, exact: 2 (40.0 %), of which 1 without any extern" in text
+    assert "| coat | coat_tiny | load fails | 0 | 80 | RuntimeError: Missing key(s) 'a' |" in text
+    # reasons are grouped with what varies from model to model masked
+    assert "- 2 × differs: outputs differ by N\n" in text
+    assert "- 1 × load fails: RuntimeError: Missing key(s) …\n" in text
+    # the externs' reasons, each counted once per model
+    assert "- 1 × function f has no op\n" in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import archspec
+from archspec.outputs.codegen import generate_module
 from archspec.tools.fmt import format_text
 
 BRANCHES = """block Branch(rate) {
@@ -101,8 +102,13 @@ def test_fmt_round_trip():
 def test_codegen_reads_like_torchvision():
     source = archspec.compile_source(BRANCHES)
     assert "self.convs = nn.ModuleList(" in source
-    assert "self.convs[0](x)" in source and "self.convs[2](x)" in source
-    assert "self.heads[-1]" not in source and "self.heads[1](x)" in source
+    # the model's class follows the spec: its comprehension and loop index the lists
+    assert "self.convs = nn.ModuleList([Branch(r) for r in [1, 2, 3]])" in source
+    assert "outs = [self.convs[i](x) for i in range(3)]" in source
+    assert "last = self.heads[-1](x)" in source and "outs = outs + [self.heads[i](x)]" in source
+    unrolled = generate_module(archspec.check_text(BRANCHES), specialize=True).source
+    assert "self.convs[0](x)" in unrolled and "self.convs[2](x)" in unrolled
+    assert "self.heads[-1]" not in unrolled and "self.heads[1](x)" in unrolled
     compile(source, "<generated>", "exec")
 
 

@@ -995,6 +995,23 @@ def parametrized_classes(
     return names, classes, reasons
 
 
+def _model_class(
+    checked: CheckedModel, generic: dict[int, str], table: ClassTable
+) -> tuple[str, list[str], str] | None:
+    """The model's class written from its definition, as a parametrized block's is (its
+    arguments become the constructor's, with the checked values as defaults, comprehensions stay
+    loops); None when the translator does not cover it or it builds a block that has a class per
+    instance, and the model is written from its graph instead."""
+    root = checked.graph.root
+    try:
+        block = translate_block(root.definition, [(root, checked)], generic)
+    except (Unsupported, CodegenError):
+        return None
+    if any(key not in generic for key in block.uses):
+        return None
+    return table.claim(root.definition.name.id), block.body, block.base
+
+
 def generate_module(result: CheckResult, specialize: bool = False) -> GeneratedModule:
     """The module's source; `specialize`: every block instance as a class of its own, its
     arguments folded in (the unrolled form), instead of one class per block definition."""
@@ -1007,7 +1024,6 @@ def generate_module(result: CheckResult, specialize: bool = False) -> GeneratedM
     table = ClassTable()
     imports = extern_imports(result)
     table.taken.update(name for names in imports.values() for name in names)
-    plans: list[ClassPlan] = []
     classes: dict[str, str] = {}
     generic: dict[int, str] = {}
     written: list[tuple[str, list[str], str]] = []  # name, body, base class
@@ -1015,10 +1031,14 @@ def generate_module(result: CheckResult, specialize: bool = False) -> GeneratedM
     if not specialize:
         generic, written, specialized = parametrized_classes(result, table)
     for checked in result.models:
-        model_plans = ModelWriter(checked, table, generic).write()
-        classes[checked.name] = model_plans[-1].name
-        plans.extend(model_plans)
-    written += [(plan.name, plan.body, "nn.Module") for plan in plans]
+        model_class = None if specialize else _model_class(checked, generic, table)
+        if model_class is None:
+            model_plans = ModelWriter(checked, table, generic).write()
+            written += [(plan.name, plan.body, "nn.Module") for plan in model_plans]
+            model_class = written[-1]
+        else:
+            written.append(model_class)
+        classes[checked.name] = model_class[0]
     body = "\n".join(line for _, lines, _ in written for line in lines)
     uses_functional = re.search(r"\bF\.", body) is not None
     uses_ordered_dict = "OrderedDict(" in body

@@ -15,6 +15,8 @@ per distinct instance for that block (and the blocks that build it).
 
 from __future__ import annotations
 
+import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +111,9 @@ class BlockClass:
     base: str = "nn.Module"  # nn.ModuleDict for a block of loop-named layers only
 
 
+DICT_RETURN = -1  # BlockTranslator.returns of a model that returns named outputs
+
+
 def placeholder(definition: ast.Definition) -> str:
     """A block class's name before names are given out (a first pass finds which translate)."""
     return f"Block{id(definition)}"
@@ -132,6 +137,7 @@ class BlockTranslator:
         self.kept: list[str] = []  # scalars forward reads, kept as attributes in __init__
         self.assigned_late: set[str] = set()  # scalars assigned inside a loop or branch
         self.sizes: dict[str, str] = {}  # `input x: [N, C, H, W]`: N -> x.size(0)
+        self.stale_sizes: set[str] = set()  # read off a name since bound to another tensor
         self.layers: dict[str, str] = {}  # spec layer name -> attribute
         self.uses: list[int] = []
         self.loop_vars: list[str] = []
@@ -151,7 +157,7 @@ class BlockTranslator:
             self._bind(param.name.id, SCALAR)
         self._statements(definition.body)
         self._loop_form()
-        lines = [f'"""{docstring_text(self._docstring())}"""', ""]
+        lines = [*f'"""{docstring_text(self._docstring())}"""'.split("\n"), ""]
         lines.extend(self._signature())
         lines.append(f"{INDENT}super().__init__()")
         lines.extend(INDENT + text for text in self.init.lines)
@@ -163,13 +169,26 @@ class BlockTranslator:
             lines.append(f"{INDENT}self.{attribute} = {attribute}")
         lines.append("")
         inputs = ", ".join(f"{name}: torch.Tensor" for name in self.inputs)
-        returns = "torch.Tensor" if self.returns == 1 else _tuple(self.returns)
+        returns = (
+            "dict[str, torch.Tensor]"
+            if self.returns == DICT_RETURN
+            else "torch.Tensor"
+            if self.returns == 1
+            else _tuple(self.returns)
+        )
         lines.append(f"def forward(self, {inputs}) -> {returns}:")
         lines.extend(INDENT + text for text in self.forward.lines)
         return BlockClass(definition, lines, self.uses, self.base)
 
     def _docstring(self) -> str:
-        return f"{self.definition.name.id} from {_where(self.definition)}."
+        text = f"{self.definition.name.id} from {_where(self.definition)}."
+        if self.definition.kind != "model":
+            return text
+        sizes = self.instances[0][1].sizes  # a model has one instance: its own check
+        if sizes is not None and sizes.complete and sizes.accepted_count:
+            accepted = f"Input sizes: {sizes.describe()} (`archspec sizes`)."
+            text += "\n\n" + "\n".join(textwrap.wrap(accepted, LINE_LENGTH - len(INDENT))) + "\n"
+        return text
 
     def _signature(self) -> list[str]:
         params = ["self"]
@@ -177,7 +196,12 @@ class BlockTranslator:
             name = self.names[param.name.id]
             annotation = _annotation([m.params.get(param.name.id) for m, _ in self.instances])
             text = f"{name}: {annotation}" if annotation else name
-            if param.default is not None:
+            if self.definition.kind == "model":  # as checked: `--set` values are the defaults
+                default = self.instances[0][0].params.get(param.name.id, _NOT_LITERAL)
+                if default is _NOT_LITERAL:
+                    raise Unsupported(f"the model's argument '{param.name.id}' has no value")
+                text += f" = {literal(default)}" if annotation else f"={literal(default)}"
+            elif param.default is not None:
                 default = self._literal_of(param.default)
                 if default is _NOT_LITERAL:
                     raise Unsupported(f"the default of '{param.name.id}' is not a plain value")
@@ -209,6 +233,8 @@ class BlockTranslator:
             return atom(torch_name(name))
         if name in self.sizes and forward:
             return atom(self.sizes[name])
+        if name in self.stale_sizes:
+            raise Unsupported(f"'{name}' is a size of a tensor whose name is bound again")
         if self.kinds.get(name) == SIZE:
             if not forward:
                 raise Unsupported(f"'{name}', a run-time size, is read when the block is built")
@@ -338,6 +364,20 @@ class BlockTranslator:
             raise Unsupported(f"'{name}' holds a {kind}")
         local = self._bind(name, kind)
         self._value_statement(statement.value, local)
+        self._stale_sizes_of(local)
+        if statement.shape is not None and kind == TENSOR and not nested:
+            # `features: [N, C, L] = ...` names L: forward reads it off the tensor
+            for index, dim in enumerate(statement.shape.dims):
+                if isinstance(dim, ast.Name) and dim.id not in self.kinds | self.sizes:
+                    self.sizes[dim.id] = f"{local}.size({index})"
+
+    def _stale_sizes_of(self, local: str) -> None:
+        """A tensor name bound again: the sizes read off it (`x.size(2)`) would now read the new
+        tensor, so they are no longer written that way (a later read of one is refused)."""
+        for size, text in list(self.sizes.items()):
+            if text.startswith(f"{local}.size("):
+                del self.sizes[size]
+                self.stale_sizes.add(size)
 
     def _unpack(self, statement: ast.Unpack, nested: bool) -> None:
         targets = statement.targets
@@ -352,6 +392,9 @@ class BlockTranslator:
     def _return(self, statement: ast.Return, nested: bool) -> None:
         if nested:
             raise Unsupported("a return inside `if` or `for`")
+        if len(statement.values) == 1 and isinstance(statement.values[0], ast.DictExpr):
+            self._return_dict(statement.values[0])
+            return
         values = []
         for value in statement.values:
             if isinstance(value, ast.Pipe) and len(statement.values) == 1:
@@ -364,6 +407,16 @@ class BlockTranslator:
                 values.append(self._expression(value, True).text)
         self.returns = len(values)
         self.forward.add(atom(", ".join(values)), "return ")
+
+    def _return_dict(self, value: ast.DictExpr) -> None:
+        """A model's named outputs, `return {"out": out}`: an OrderedDict, as torchvision's
+        segmentation models return."""
+        items = []
+        for key, item in zip(value.keys, value.values, strict=True):
+            pair = [self._expression(key, True), self._expression(item, True)]
+            items.append(display("(", pair, ")"))
+        self.returns = DICT_RETURN
+        self.forward.add(call("OrderedDict", [display("[", items, "]")]), "return ")
 
     def _if(self, statement: ast.If, nested: bool) -> None:
         """`if` on the arguments. Where a branch builds layers, the other sets them to None and
@@ -440,6 +493,10 @@ class BlockTranslator:
         del self.init.lines[start_init:]
         del self.forward.lines[start_forward:]
         loop.open = False
+        used = re.compile(rf"\b{re.escape(var)}\b")
+        written = body_init + body_forward  # layer name templates are filled in later
+        if not loop.templates and not any(used.search(text) for text in written):
+            var = loop.var = "_"  # `for _ in range(n)`, as torchvision writes an unused one
         if body_init:
             self.init.line(f"for {var} in {init_iterable}:")
             self.init.lines.extend(body_init)
@@ -680,6 +737,8 @@ class BlockTranslator:
                 self.uses.append(id(definition))
             name = placeholder(definition)
             if self.class_names is not None:
+                if id(definition) not in self.class_names:
+                    raise Unsupported(f"it builds {name}, which has a class per instance")
                 name = self.class_names[id(definition)]
             return call(name, self._plain_arguments(node))
         if name == "Sequential":
@@ -951,6 +1010,9 @@ class BlockTranslator:
         precedence = _BINARY[expression.op]
         left = self._expression(expression.left, forward)
         right = self._expression(expression.right, forward)
+        if expression.op in ("==", "!=") and "None" in (left.text, right.text):
+            op = "is" if expression.op == "==" else "is not"  # PEP 8: `x is not None`
+            return Code(f"{left.text} {op} {right.text}", COMPARE)
         if expression.op == "**":
             left, right = parenthesized(left, POWER + 1), parenthesized(right, POWER)
         else:
@@ -1037,7 +1099,9 @@ class BlockTranslator:
             if all(module.params.get(param.name.id) == value
                    for (module, _), value in zip(self.instances, values))
         ]  # fmt: skip
-        if len(matching) == 1:  # two arguments of one value (window = heads = 3) say neither
+        # Two arguments of one value (window = heads = 3) say neither; a size of 1 is a pooled
+        # or kept dimension far more often than the argument that happens to be 1 (n_input).
+        if len(matching) == 1 and any(v != 1 for v in values):
             return matching[0]
         names = self._input_dim_names(inputs)
         if names is not None and all(shape is not None and len(shape) == len(names)
@@ -1136,7 +1200,7 @@ def _container_outputs(checked, scope: str, part) -> list[str]:
 
         def matches(applied) -> bool:
             module_span = graph.module(applied.module).span
-            return _same_span(module_span, span) and applied.module.rsplit(".", 1)[0] == scope
+            return _same_span(module_span, span) and applied.module.rpartition(".")[0] == scope
 
     found = [c for c in graph.calls if c.scope == scope and matches(c) and c.outputs]
     return [found[0].outputs[-1]] if len(found) == 1 and len(found[0].outputs) == 1 else []

@@ -19,6 +19,7 @@ class RoundTrip:
     reason: str = ""
     lines: int = 0
     externs: list[str] = field(default_factory=list)
+    extern_reasons: list[str] = field(default_factory=list)  # why each extern is one
     difference: float | None = None
     text: str = ""
 
@@ -53,6 +54,7 @@ def round_trip(name: str, build, inputs: dict[str, tuple], *, batch: int = 2) ->
     trip = RoundTrip(
         name, "exact", lines=len(imported.text.splitlines()), text=imported.text,
         externs=[path for path, _ in imported.externs],
+        extern_reasons=[reason for _, reason in imported.externs],
     )  # fmt: skip
     checked = check_text(imported.text, f"<imported {name}>")
     errors = [d for d in checked.diagnostics if d.severity == "error"]

@@ -23,7 +23,7 @@ class ConvNet(nn.Module):
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
         self.dropout = nn.Dropout()
-        self.fc1 = nn.Linear(3136, 1000)
+        self.fc1 = nn.Linear(7 * 7 * 64, 1000)
         self.fc2 = nn.Linear(1000, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -76,16 +76,16 @@ class Transition(nn.Module):
 class DenseNetCifar(nn.Module):
     """DenseNetCifar from specs/seeds/densenet_cifar10.arch:35."""
 
-    def __init__(self) -> None:
+    def __init__(self, growth_rate: int = 12, num_classes: int = 10) -> None:
         super().__init__()
-        self.conv0 = nn.Conv2d(3, 24, kernel_size=3, padding=1, bias=False)
-        self.denseblock1 = DenseBlock(6, 24, 12)
+        self.conv0 = nn.Conv2d(3, 2 * growth_rate, kernel_size=3, padding=1, bias=False)
+        self.denseblock1 = DenseBlock(6, 2 * growth_rate, growth_rate)
         self.transition1 = Transition(96, 48)
-        self.denseblock2 = DenseBlock(12, 48, 12)
+        self.denseblock2 = DenseBlock(12, 48, growth_rate)
         self.transition2 = Transition(192, 96)
-        self.denseblock3 = DenseBlock(8, 96, 12)
+        self.denseblock3 = DenseBlock(8, 96, growth_rate)
         self.norm5 = nn.BatchNorm2d(192)
-        self.classifier = nn.Linear(192, 10)
+        self.classifier = nn.Linear(192, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv0(x)  # [N, 24, 32, 32]
@@ -98,5 +98,5 @@ class DenseNetCifar(nn.Module):
         out = F.relu(out)  # [N, 192, 8, 8]
         out = F.adaptive_avg_pool2d(out, (1, 1))  # [N, 192, 1, 1]
         out = torch.flatten(out, 1)  # [N, 192]
-        out = self.classifier(out)  # [N, 10]
+        out = self.classifier(out)  # [N, num_classes]
         return out

@@ -40,9 +40,9 @@ class Net(nn.Module):
         super().__init__()
         self.mp = nn.MaxPool2d(2)
         self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.incept1 = InceptionA(10)
+        self.incept1 = InceptionA(in_channels=10)
         self.conv2 = nn.Conv2d(88, 20, kernel_size=5)
-        self.incept2 = InceptionA(20)
+        self.incept2 = InceptionA(in_channels=20)
         self.fc = nn.Linear(1408, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ class CNN(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
-        self.fc = nn.Linear(3136, 10)
+        self.fc = nn.Linear(7 * 7 * 64, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layer1(x)  # [N, 32, 14, 14]

@@ -48,30 +48,18 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """ResNet18 from specs/seeds/resnet18_imagenet.arch:6."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(
-            BasicBlock(64, 64),
-            BasicBlock(64, 64),
-        )
-        self.layer2 = nn.Sequential(
-            BasicBlock(64, 128, 2),
-            BasicBlock(128, 128),
-        )
-        self.layer3 = nn.Sequential(
-            BasicBlock(128, 256, 2),
-            BasicBlock(256, 256),
-        )
-        self.layer4 = nn.Sequential(
-            BasicBlock(256, 512, 2),
-            BasicBlock(512, 512),
-        )
+        self.layer1 = nn.Sequential(BasicBlock(64, 64), BasicBlock(64, 64))
+        self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128))
+        self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256))
+        self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512, 1000)
+        self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)  # [N, 64, 112, 112]
@@ -84,5 +72,5 @@ class ResNet18(nn.Module):
         out = self.layer4(out)  # [N, 512, 7, 7]
         out = self.avgpool(out)  # [N, 512, 1, 1]
         out = torch.flatten(out, 1)  # [N, 512]
-        out = self.fc(out)  # [N, 1000]
+        out = self.fc(out)  # [N, num_classes]
         return out
