@@ -156,3 +156,61 @@ def test_the_server_offers_go_to_definition():
 
     features = build_server().protocol.fm.features
     assert "textDocument/definition" in features and "textDocument/hover" in features
+
+
+INPUTS = """block Pair(c) {
+    input a: [N, c, H, W]
+    input b
+    y, _ = a -> chunk(2, dim=1)
+    return y + b -> conv: Conv2d(c // 2, c // 2, 1)
+}
+
+model Two {
+    input left: [N, 4, 8, 8]
+    input right: [N, 2, 8, 8]
+    out = (left, right) -> pair: Pair(4)
+    if not training {
+        return {"out": out}
+    }
+    return {"out": out, "left": left}
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def inputs_result():
+    checked = check_text(INPUTS, PATH)
+    assert checked.ok, checked.diagnostics
+    return checked
+
+
+def hover_in(result, text: str, needle: str, shift: int = 0, last: bool = False) -> str | None:
+    offset = (text.rindex(needle) if last else text.index(needle)) + shift
+    return hover_text(result, PATH, offset)
+
+
+def test_a_models_input_statement_shows_the_input(inputs_result):
+    text = hover_in(inputs_result, INPUTS, "right:")
+    assert text is not None and "shape: [N, 2, 8, 8]" in text
+    assert "a model input" in text
+
+
+def test_a_blocks_input_statements_show_what_each_instance_receives(inputs_result):
+    first = hover_in(inputs_result, INPUTS, "a: [N")
+    assert first is not None and "shape: [N, 4, 8, 8]" in first
+    second = hover_in(inputs_result, INPUTS, "b\n")
+    assert second is not None and "shape: [N, 2, 8, 8]" in second
+
+
+def test_an_unread_unpacked_output_shows_its_shape(inputs_result):
+    text = hover_in(inputs_result, INPUTS, "_ = a")
+    assert text is not None and "shape: [N, 2, 8, 8]" in text and "output 1 of 2" in text
+
+
+def test_a_dict_key_whose_value_is_a_name_in_each_mode(inputs_result):
+    evaluation = hover_in(inputs_result, INPUTS, '"out"', 1)
+    assert evaluation is not None and "(when not training)" in evaluation
+    assert "shape: [N, 2, 8, 8]" in evaluation
+    training = hover_in(inputs_result, INPUTS, '"left"', 1)
+    assert training is not None and "shape: [N, 4, 8, 8]" in training
+    assert "(in training)" in training

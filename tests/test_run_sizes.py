@@ -298,3 +298,24 @@ def test_a_wrong_stated_dtype_in_a_block_names_the_instance():
     )
     (finding,) = _check(text).diagnostics
     assert finding.code == "E207" and any("in b" in note for note in finding.notes)
+
+
+@pytest.mark.parametrize(
+    "text, atomic",
+    [
+        ("3", True),
+        ("x.size(2)", True),
+        ("self.window", True),
+        ("x.size(2).bit_length()", True),
+        ("f(a, (b))", True),
+        ("x.size(2", False),  # an unclosed call
+        ("a + b", False),
+        ("(a)", False),
+        ("x.", False),
+    ],
+)
+def test_what_needs_no_parentheses(text, atomic):
+    """The generated code parenthesizes a size unless it is one name, number or call chain."""
+    from archspec.elaborate.run_sizes import is_atomic
+
+    assert is_atomic(text) is atomic

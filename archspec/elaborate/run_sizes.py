@@ -131,32 +131,6 @@ def contains_run_size(value: Any) -> bool:
     return first_run_size(value) is not None
 
 
-def sources(value: Any) -> list[str]:
-    """The graph nodes whose sizes a value reads, in order of first appearance."""
-    found: list[str] = []
-    pending, seen = [value], set()
-    while pending:
-        item = pending.pop()
-        if isinstance(item, (SizeExpr, list, tuple)):
-            if id(item) in seen:  # shared parts (`pad_H` in many sizes, `l = [l, l]`): once
-                continue
-            seen.add(id(item))
-        if isinstance(item, SizeOf):
-            if item.node not in found:
-                found.append(item.node)
-        elif isinstance(item, SizeExpr):
-            pending.extend(reversed(item.operands))
-        elif isinstance(item, (list, tuple)):
-            pending.extend(reversed(item))
-        elif isinstance(item, dict):
-            pending.extend(reversed(item.values()))
-        elif isinstance(item, Indices):
-            pending.extend(reversed(item.items))
-        elif isinstance(item, SliceItem):
-            pending.extend((item.stop, item.start))
-    return found
-
-
 _PLAIN_TYPES = frozenset({int, float, str, bool, type(None)})
 
 

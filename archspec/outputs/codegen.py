@@ -890,7 +890,8 @@ def _uses_torchvision(result: CheckResult) -> bool:
 class GeneratedModule:
     source: str
     classes: dict[str, str]  # model name -> its class name in the source
-    # Blocks written as a class per instance, not parametrized: name -> why (for reports)
+    # Blocks written as a class per instance, and models written from their graph (unrolled),
+    # not parametrized: name -> why (for reports)
     specialized: dict[str, str] = field(default_factory=dict)
 
 
@@ -997,18 +998,18 @@ def parametrized_classes(
 
 def _model_class(
     checked: CheckedModel, generic: dict[int, str], table: ClassTable
-) -> tuple[str, list[str], str] | None:
+) -> tuple[str, list[str], str] | str:
     """The model's class written from its definition, as a parametrized block's is (its
     arguments become the constructor's, with the checked values as defaults, comprehensions stay
-    loops); None when the translator does not cover it or it builds a block that has a class per
-    instance, and the model is written from its graph instead."""
+    loops); else why not (a construct the translator does not cover, or a block it builds that
+    has a class per instance), and the model is written from its graph instead."""
     root = checked.graph.root
     try:
         block = translate_block(root.definition, [(root, checked)], generic)
-    except (Unsupported, CodegenError):
-        return None
-    if any(key not in generic for key in block.uses):
-        return None
+    except Unsupported as error:
+        return str(error)
+    except CodegenError as error:
+        return error.message
     return table.claim(root.definition.name.id), block.body, block.base
 
 
@@ -1031,7 +1032,12 @@ def generate_module(result: CheckResult, specialize: bool = False) -> GeneratedM
     if not specialize:
         generic, written, specialized = parametrized_classes(result, table)
     for checked in result.models:
-        model_class = None if specialize else _model_class(checked, generic, table)
+        model_class = None
+        if not specialize:
+            model_class = _model_class(checked, generic, table)
+            if isinstance(model_class, str):
+                specialized[checked.name] = model_class
+                model_class = None
         if model_class is None:
             model_plans = ModelWriter(checked, table, generic).write()
             written += [(plan.name, plan.body, "nn.Module") for plan in model_plans]

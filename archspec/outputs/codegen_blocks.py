@@ -25,7 +25,6 @@ from archspec.core.dtypes import CONSTANTS as DTYPE_CONSTANTS
 from archspec.core.dtypes import torch_name
 from archspec.elaborate.evaluate import BUILTINS, CONTAINERS
 from archspec.elaborate.graph import ModuleInfo
-from archspec.elaborate.state import EXTERN
 from archspec.elaborate.state import TENSOR as COMPUTED
 from archspec.ops import REGISTRY, REQUIRED, OpSpec
 from archspec.ops.base import Emission
@@ -291,8 +290,8 @@ class BlockTranslator:
         name = statement.name.id
         infos = [module.state.get(name) for module, _ in self.instances]
         first = infos[0]
-        if nested or any(info is None for info in infos) or first.init == EXTERN:
-            raise Unsupported(f"the {statement.kind} '{name}'")
+        if nested or any(info is None for info in infos):
+            raise Unsupported(f"the {statement.kind} '{name}' in a loop or branch")
         value = None
         if first.init == COMPUTED:  # `buffer index: [...] int64 = index`, computed in __init__
             if self._kind(statement.init) != BUILT:
@@ -583,7 +582,8 @@ class BlockTranslator:
             return call(self.names[name], self._operands(operand))
         if name in self.layers and self.kinds.get(name) != STATE:
             return self._apply_layer(name, stage, self._operands(operand))
-        if op is not None or name in CONTAINERS or name in self.blocks:
+        known = op is not None or name in CONTAINERS or name in self.blocks
+        if known or self._extern_op(name) is not None:
             reference = self._layer_attribute(None, stage, stage.span)
             return call(reference, self._operands(operand))
         raise Unsupported(f"`-> {name}(...)`")
@@ -735,10 +735,10 @@ class BlockTranslator:
             definition = self.blocks[name]
             if id(definition) not in self.uses:
                 self.uses.append(id(definition))
+            if self.class_names is not None and id(definition) not in self.class_names:
+                raise Unsupported(f"it builds {name}, which has a class per instance")
             name = placeholder(definition)
             if self.class_names is not None:
-                if id(definition) not in self.class_names:
-                    raise Unsupported(f"it builds {name}, which has a class per instance")
                 name = self.class_names[id(definition)]
             return call(name, self._plain_arguments(node))
         if name == "Sequential":
@@ -751,10 +751,20 @@ class BlockTranslator:
                 if self._kind(value) in (RECIPES, EMPTY):
                     return call("nn.ModuleList", [self._expression(value, False)])
             return call("nn.ModuleList", [display("[", self._children(node), "]")])
-        op = REGISTRY.get(name)
-        if op is None or op.kind != "layer" or op.extern is not None:
+        op = REGISTRY.get(name) or self._extern_op(name)
+        if op is None or op.kind != "layer":
             raise Unsupported(f"the layer {name}")
         return self._layer(op, node)
+
+    def _extern_op(self, name: str) -> OpSpec | None:
+        """The file's `extern` layer of that name (`SqueezeExcite(32)`, imported at the top), as
+        the instances built it."""
+        for module, _ in self.instances:
+            for child in module.walk():
+                op = child.op
+                if op is not None and op.extern is not None and op.name == name:
+                    return op
+        return None
 
     def _layer(self, op: OpSpec, node: ast.Call) -> Code:
         values: dict[str, str] = {}
