@@ -17,7 +17,9 @@ that broadcast against the tensor they meet, or nearly (`[1, C, 1, 1]`, `[C, 1, 
 `expand(N, ...)` (a class token), expanded to the tensor's sizes, and in `matmul` (either side);
 and `MultiheadAttention` (both outputs, batch_first or not, kdim/vdim projections, bias,
 add_bias_kv, add_zero_attn, a key/value one shorter than the query, unbatched `[L, E]` queries,
-and image maps as tokens), followed by its output, its weights or both concatenated.
+and image maps as tokens), followed by its output, its weights or both concatenated. Image networks
+also draw layers of the project's own (examples/mylayers.py: SpaceToDepth, SqueezeExcite),
+declared `extern` with their shape contracts, which the compiled module imports.
 
 The network is written twice: as .arch text for archspec, and directly as torch modules (Lazy*
 layers, or a layer built at the first forward, where the spec writes `?`). The torch side runs
@@ -424,11 +426,32 @@ def seq_layer(draw, rank: int):
     return Layer(choice)
 
 
+# Layers of the project's own (examples/mylayers.py), declared `extern` with a shape contract:
+# SpaceToDepth's `H / 2` is exact, so an odd map is refused where pixel_unshuffle raises.
+# SqueezeExcite's hidden width is channels // reduction: reduction 1, as a width of 0 is a
+# convolution torch refuses and the contract does not state.
+EXTERNS = {
+    "SpaceToDepth": 'extern SpaceToDepth() = "mylayers:SpaceToDepth"\n'
+    "    (x: [N, C, H, W]) -> [N, C * 4, H / 2, W / 2], params = 0, macs = 0",
+    "SqueezeExcite": 'extern SqueezeExcite(channels, reduction=4) = "mylayers:SqueezeExcite"\n'
+    "    (x: [N, channels, H, W]) -> [N, channels, H, W],\n"
+    "    params = 2 * channels * (channels // reduction) + channels + channels // reduction",
+}
+
+
+@st.composite
+def extern_layer(draw):
+    if draw(st.booleans()):
+        return Layer("SpaceToDepth")
+    return Layer("SqueezeExcite", {"channels": draw(_tracked(1)), "reduction": 1})
+
+
 @lru_cache(None)
 def image_layer(in_block: bool):
     return st.one_of(
-        conv(), conv(), pool(), simple(), tensor_op(), _state(4, in_block), _attention(True)
-    )
+        conv(), conv(), pool(), simple(), tensor_op(), _state(4, in_block), _attention(True),
+        extern_layer(),
+    )  # fmt: skip
 
 
 @lru_cache(None)
@@ -569,6 +592,8 @@ class _Writer(SpecWriter):
                 continue
             target = self.fresh("v")
             if isinstance(step, Layer):
+                if step.kind in EXTERNS and EXTERNS[step.kind] not in self.blocks:
+                    self.blocks.insert(0, EXTERNS[step.kind])  # declared before the blocks
                 args = {k: _written(v, self.resolved) for k, v in step.args.items()}
                 lines.append(
                     f"{target} = {value} -> {call_text(Layer(step.kind, args, step.infer))}"
@@ -745,8 +770,17 @@ class _Late(nn.Module):
             }
             if self.layer.infer is not None:  # LayerNorm(normalized_shape=?)
                 args[self.layer.infer] = x.shape[-1]
-            self.inner = getattr(nn, self.layer.kind)(**args).train(self.training)
+            self.inner = _layer_class(self.layer.kind)(**args).train(self.training)
         return self.inner(x)
+
+
+def _layer_class(kind: str) -> type:
+    """torch's class, or the project's own for an extern (examples/ is on sys.path)."""
+    if kind in EXTERNS:
+        import mylayers
+
+        return getattr(mylayers, kind)
+    return getattr(nn, kind)
 
 
 def _module(layer: Layer, resolved: dict) -> nn.Module:
@@ -756,7 +790,7 @@ def _module(layer: Layer, resolved: dict) -> nn.Module:
         return _Late(layer, resolved)
     if layer.infer is not None:
         return _LAZY[layer.kind](**layer.args)
-    return getattr(nn, layer.kind)(**layer.args)
+    return _layer_class(layer.kind)(**layer.args)
 
 
 _TORCH_OPS = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div}
@@ -1077,6 +1111,8 @@ def test_archspec_accepts_exactly_what_torch_runs(net):
         event("with params/buffers, both run")
     if "MultiheadAttention" in spec:
         event("with MultiheadAttention, both run")
+    if "extern " in spec:
+        event("with an extern layer, both run")
 
 
 # ================================================================ dtypes, computed buffers, sizes
