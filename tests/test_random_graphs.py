@@ -57,7 +57,8 @@ block's input sizes are values, so only a block draws those.
 
 A third test draws sequence models (issue 17's vocabulary; see "sequence models" below): int64
 token ids and float `[N, L, D]` / `[L, N, D]` inputs through Embedding, RNN / LSTM / GRU with all
-their outputs, TransformerEncoderLayer / TransformerDecoderLayer / TransformerEncoder with masks as
+their outputs (now and then from an initial state `hx`, a model input of the state's shape or one
+size off), TransformerEncoderLayer / TransformerDecoderLayer / TransformerEncoder with masks as
 forward arguments, Linear, and sizes computed by `def` functions; torch runs the same program on
 its own nn modules, whose state_dict the compiled spec must load strictly. Named differences
 there: torch's eval fast path (eval, no gradients, batch_first; TransformerEncoderLayer alone or
@@ -2033,24 +2034,53 @@ class _SequenceDraw:
         batch = _sequence_view(shape, batch_first)[1]
         state = (directions * layers, *(() if batch is None else (batch,)))
         out, h = target, self.fresh("h")
+        initial = self.initial_state(kind, state, projection or hidden, hidden)
+        applied = (
+            f"{layer}({source.name}, hx={initial[0]})" if initial else f"{source.name} -> {layer}"
+        )
         if kind == "LSTM":
             c = self.fresh("c")
-            self.text.append(f"{out}, ({h}, {c}) = {source.name} -> {layer}")
+            self.text.append(f"{out}, ({h}, {c}) = {applied}")
             targets = [out, (h, c)]
             self.keep(c, (*state, hidden))
         else:
-            self.text.append(f"{out}, {h} = {source.name} -> {layer}")
+            self.text.append(f"{out}, {h} = {applied}")
             targets = [out, h]
         self.keep(out, (*shape[:-1], directions * (projection or hidden)))
         self.keep(h, (*state, projection or hidden))
+
+        def run(m, env):
+            if not initial:
+                return m(env[source.name])
+            hx = tuple(env[name] for name in initial[1])
+            return m(env[source.name], hx if kind == "LSTM" else hx[0])
+
         return _Applied(
             layer,
             lambda x: getattr(nn, kind)(**_torch_args(args, x)),
-            lambda m, env: m(env[source.name]),
+            run,
             targets,
             source.name,
             kind,
         )
+
+    def initial_state(self, kind: str, state: tuple, hidden_out: int, hidden: int):
+        """Now and then an initial state `hx` (torch's zeros when not given): a model input of
+        the state's shape ([layers × directions, N, hidden]; an LSTM's pair as a tuple), or one
+        size off (refused by both). None, or (the spec text, the input names in torch's order)."""
+        draw = self.draw
+        if draw(st.integers(0, 3)) != 0:
+            return None
+        shapes = [(*state, hidden_out)] + ([(*state, hidden)] if kind == "LSTM" else [])
+        if draw(st.integers(0, 5)) == 0:  # one size off
+            which = draw(st.integers(0, len(shapes) - 1))
+            dim = draw(st.integers(0, len(shapes[which]) - 1))
+            wrong = list(shapes[which])
+            wrong[dim] = _other(wrong[dim])
+            shapes[which] = tuple(wrong)
+        names = [self.mask_input(dims, "float32", "normal", "h0_") for dims in shapes]
+        text = f"({names[0]}, {names[1]})" if kind == "LSTM" else names[0]
+        return text, names
 
     def transformer(self, choice: str, target: str) -> _Applied:
         """A TransformerEncoderLayer ("encoder_layer"), TransformerDecoderLayer ("decoder_layer",
@@ -2410,3 +2440,5 @@ def test_archspec_runs_sequence_models_as_torch_does(program):
     check_sequence_compiled(result, program, reference, values, spec)
     for kind in sorted(set(program.layers)):
         event(f"sequence, both run: {kind}")
+    if "hx=" in spec:
+        event("sequence, both run: with an initial state hx")
