@@ -1895,6 +1895,7 @@ class _Applied:
     targets: list
     first: str
     kind: str
+    tied_to: str | None = None  # `tie linear3.weight = embed1.weight`: the layer it shares with
 
 
 class _SequenceDraw:
@@ -1910,6 +1911,7 @@ class _SequenceDraw:
         self.text: list[str] = []
         self.functions: set[str] = set()
         self.counter = 0
+        self.embeddings: list[tuple] = []  # (layer, rows, embedding_dim) of each Embedding
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -1988,6 +1990,7 @@ class _SequenceDraw:
         if draw(st.integers(0, 3)) == 0:
             args["max_norm"] = draw(st.sampled_from([1.0, 2.5]))
         layer = self.fresh("embed")
+        self.embeddings.append((layer, rows, args["embedding_dim"]))
         self.text += [f"{layer}: {_call('Embedding', args)}", f"{target} = {ids.name} -> {layer}"]
         self.keep(target, (*ids.shape, _value(args["embedding_dim"])))
         return _Applied(
@@ -2185,13 +2188,25 @@ class _SequenceDraw:
         source = self.floats()
         if draw(st.integers(0, 7)) == 0:
             source = self.pool[0]  # int64 tokens: refused
+        widths = {_value(dim) for _, _, dim in self.embeddings}
+        shared = [v for v in self.pool if v.dtype == "float32" and v.shape[-1] in widths]
+        if shared and draw(st.booleans()):  # what an embedding made, for a head to share it
+            source = draw(st.sampled_from(shared))
         inferred = ["?"] if isinstance(source.shape[-1], int) else []
         features = source.shape[-1] if inferred else 1
         written = [*inferred, features, features, self.off(features)]
         args = {"in_features": draw(st.sampled_from(written))}
         args["out_features"] = self.size(draw(st.integers(1, 8)))
+        # A head sharing an embedding's table (GPT's): its weight [rows, dim] is the table's.
+        tables = [e for e in self.embeddings if _value(e[2]) == features]
+        tied = None
+        if tables and isinstance(source.shape[-1], int) and draw(st.booleans()):
+            tied, rows, _ = draw(st.sampled_from(tables))
+            args = {"in_features": features, "out_features": rows, "bias": draw(st.booleans())}
         layer = self.fresh("linear")
         self.text += [f"{layer}: {_call('Linear', args)}", f"{target} = {source.name} -> {layer}"]
+        if tied is not None:
+            self.text.append(f"tie {layer}.weight = {tied}.weight")
         self.keep(target, (*source.shape[:-1], _value(args["out_features"])))
         return _Applied(
             layer,
@@ -2200,6 +2215,7 @@ class _SequenceDraw:
             [target],
             source.name,
             "Linear",
+            tied,
         )
 
     def plain(self, choice: str, target: str):
@@ -2259,6 +2275,8 @@ def _layer_step(applied: _Applied):
 
     def step(env, modules, training):
         module = _built(modules, applied.layer, applied.make, env[applied.first])
+        if applied.tied_to is not None:  # as the generated code does, after both are built
+            module.weight = modules[applied.tied_to].weight
         module.train(training)
         _assign(env, applied.targets, applied.call(module, env))
 
@@ -2442,3 +2460,5 @@ def test_archspec_runs_sequence_models_as_torch_does(program):
         event(f"sequence, both run: {kind}")
     if "hx=" in spec:
         event("sequence, both run: with an initial state hx")
+    if "\n    tie " in spec:
+        event("sequence, both run: with a tie")
