@@ -519,20 +519,27 @@ def test_generated_code_runs_with_archspec_shapes(spec, tmp_path):
 def test_generated_code_reads_like_hand_written_pytorch(tmp_path):
     path = tmp_path / "tensor_ops.arch"
     path.write_text(textwrap.dedent(SPEC), encoding="utf-8")
-    source = generate(archspec.check(str(path))).replace("'", '"')
-    for line in (
+    checked = archspec.check(str(path))
+    source = generate(checked).replace("'", '"')
+    for line in (  # the model's class: its statements as the spec nests them
         "tokens = tokens.transpose(1, 2)",
-        "permute = tokens.permute(0, 2, 1)",
-        "scores = torch.matmul(tokens, permute)",
+        "scores = F.softmax(torch.matmul(tokens, tokens.permute(0, 2, 1)), dim=-1)",
         "back = back.squeeze(-1)",
         'scale_factor=2.0,\n            mode="bilinear",\n            align_corners=False,',
         'padded = F.pad(x, (1, 1, 1, 1), mode="reflect")',
         "gate = torch.sum(x, dim=(2, 3), keepdim=True)",
         "gate = gate.expand(-1, -1, 10, 10)",
-        "both = torch.stack([padded, gate], dim=1)",
+        "both = torch.abs(torch.stack([padded, gate], dim=1))",
         "both = -both",
     ):
         assert line in source, f"{line!r} not in:\n{source}"
+    unrolled = generate(checked, specialize=True).replace("'", '"')
+    for line in (  # unrolled: a statement per node
+        "permute = tokens.permute(0, 2, 1)",
+        "scores = torch.matmul(tokens, permute)",
+        "both = torch.stack([padded, gate], dim=1)",
+    ):
+        assert line in unrolled, f"{line!r} not in:\n{unrolled}"
     symbolic = tmp_path / "resize.arch"
     symbolic.write_text(textwrap.dedent(SYMBOLIC_SPEC), encoding="utf-8")
     source = generate(archspec.check(str(symbolic)))

@@ -591,13 +591,30 @@ class BlockTranslator:
     def _apply_layer(self, name: str, node, operands: list[Code]) -> Code:
         """`self.attn(y, y, y, need_weights=False)`: a layer's operands, then its forward
         arguments by keyword, as the spec gives them."""
-        items = list(operands)
+        items, keywords = list(operands), []
+        forward = self._forward_params(name)  # torch's order, as the unrolled form writes them
+        order = {param: index for index, param in enumerate(forward)}
         for argument in getattr(node, "args", ()):
             if argument.splat or argument.label is not None:
                 raise Unsupported(f"a starred or named argument of the layer {name}")
             value = self._expression(argument.value, True)
-            items.append(atom(f"{argument.keyword}={value.text}") if argument.keyword else value)
-        return call(f"self.{self.layers[name]}", items)
+            if not argument.keyword:
+                items.append(value)
+                continue
+            param = forward.get(argument.keyword)
+            if value.text == "None" and param is not None and param.default is None:
+                continue  # `attn_mask=None`: torch's default, left out as the unrolled form does
+            keywords.append((argument.keyword, atom(f"{argument.keyword}={value.text}")))
+        keywords.sort(key=lambda item: order.get(item[0], len(order)))
+        return call(f"self.{self.layers[name]}", items + [text for _, text in keywords])
+
+    def _forward_params(self, name: str) -> dict[str, Any]:
+        """The forward parameters of the layer `name`, in torch's order ({} where unknown)."""
+        for module, _ in self.instances:
+            child = module.children.get(name)
+            if child is not None and child.op is not None:
+                return {param.name: param for param in child.op.forward}
+        return {}
 
     @staticmethod
     def _operands(operand: Code) -> list[Code]:
@@ -1076,27 +1093,35 @@ class BlockTranslator:
         the block's `input` names them, or N, C, H, W), else as the number it is in all; no
         comment where a size has no such form, or a statement runs more than once (a loop)."""
         spans = [part.span] + ([part.call.span] if isinstance(part, ast.Labelled) else [])
-        shapes, inputs = [], []
+        outputs, inputs = [], []  # per instance: the shape of each output (None: torch's None)
         for module, checked in self.instances:
             shapes_of = checked.inference.shapes
             found = [n for span in spans for n in _nodes_at(checked, module.path, span)]
             if not found:  # a Sequential or block applied: its call's output
                 found = _container_outputs(checked, module.path, part)
-            found = [n for n in found if n in shapes_of]
-            if len(found) != 1:
+            shapes = _output_shapes(checked, found)
+            if shapes is None:
                 return ""
-            shapes.append(shapes_of[found[0]])
+            outputs.append(shapes)
             inputs.append(_input_shape(checked, module.path))
-        if not shapes or any(len(shape) != len(shapes[0]) for shape in shapes):
+        if not outputs or any(len(shapes) != len(outputs[0]) for shapes in outputs):
             return ""
-        dims = []
-        for position in range(len(shapes[0])):
-            values = [shape[position] for shape in shapes]
-            text = self._dim_text(values, inputs, position)
-            if text is None:
+        texts = []
+        for index in range(len(outputs[0])):
+            shapes = [each[index] for each in outputs]
+            if all(shape is None for shape in shapes):
+                texts.append("None")  # MultiheadAttention's weights with need_weights=False
+                continue
+            if any(shape is None or len(shape) != len(shapes[0]) for shape in shapes):
                 return ""
-            dims.append(text)
-        return "[" + ", ".join(dims) + "]"
+            dims = []
+            for position in range(len(shapes[0])):
+                text = self._dim_text([shape[position] for shape in shapes], inputs, position)
+                if text is None:
+                    return ""
+                dims.append(text)
+            texts.append("[" + ", ".join(dims) + "]")
+        return ", ".join(texts)
 
     def _dim_text(self, values: list[Any], inputs: list[tuple | None], position: int) -> str | None:
         if all(isinstance(v, Sym) for v in values) and all(_same_dim(v, values[0]) for v in values):
@@ -1214,6 +1239,29 @@ def _container_outputs(checked, scope: str, part) -> list[str]:
 
     found = [c for c in graph.calls if c.scope == scope and matches(c) and c.outputs]
     return [found[0].outputs[-1]] if len(found) == 1 and len(found[0].outputs) == 1 else []
+
+
+def _output_shapes(checked, found: list[str]) -> list[tuple | None] | None:
+    """The shapes a statement's nodes make: one node, or the outputs of one multi-output op in
+    order (None for an output torch returns as None); None where there is no such reading (a
+    statement run more than once, in a loop)."""
+    shapes_of = checked.inference.shapes
+    if len(found) == 1:
+        return [shapes_of[found[0]]] if found[0] in shapes_of else None
+    nodes = [checked.graph.node(n) for n in found]
+    if not nodes or len({(n.group, n.outputs) for n in nodes}) != 1:
+        return None
+    if sorted(n.output for n in nodes) != list(range(nodes[0].outputs)):
+        return None
+    shapes = []
+    for node in sorted(nodes, key=lambda n: n.output):
+        if node.id in shapes_of:
+            shapes.append(shapes_of[node.id])
+        elif node.returns_none:
+            shapes.append(None)
+        else:
+            return None
+    return shapes
 
 
 def _input_shape(checked, path: str) -> tuple | None:
