@@ -1095,7 +1095,6 @@ class BlockTranslator:
         spans = [part.span] + ([part.call.span] if isinstance(part, ast.Labelled) else [])
         outputs, inputs = [], []  # per instance: the shape of each output (None: torch's None)
         for module, checked in self.instances:
-            shapes_of = checked.inference.shapes
             found = [n for span in spans for n in _nodes_at(checked, module.path, span)]
             if not found:  # a Sequential or block applied: its call's output
                 found = _container_outputs(checked, module.path, part)
