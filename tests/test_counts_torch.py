@@ -153,9 +153,10 @@ def test_op_macs_match_torch(name, data):
 
 
 def test_functions_count_no_macs():
-    """Only the matrix products (tests/test_tensor_ops.py checks their counts) multiply-add."""
+    """Only the matrix products (tests/test_tensor_ops.py checks their counts) and attention's
+    two multiply-add."""
     counting = [n for n, op in REGISTRY.items() if op.kind == "function" and op.count_macs]
-    assert counting == ["matmul", "bmm"]
+    assert counting == ["scaled_dot_product_attention", "matmul", "bmm"]
 
 
 def test_transposed_conv_counts_input_positions():

@@ -164,3 +164,15 @@ def test_a_recorded_row_keeps_its_spec_only_where_it_checks(tmp_path):
     assert not (tmp_path / "bad.arch").exists()
     assert good.text == "" and bad.text == ""  # the report keeps no spec texts in memory
     assert [trip.name for _, trip in rows] == ["good", "bad"]
+
+
+def test_the_cli_warns_of_an_extern_it_cannot_rebuild(tmp_path, capsys):
+    from archspec.cli import main
+
+    target = tmp_path / "outer.arch"
+    argv = ["import", "test_import_report:_Outer", "--input", "x=[N,3,4,4]", "-o", str(target)]
+    assert main([*argv, "--extern-unsupported"]) == 0
+    err = capsys.readouterr().err
+    assert "extern: inner: " in err
+    assert "warning: extern inner: its constructor takes arguments the spec cannot write" in err
+    assert target.exists()

@@ -233,14 +233,17 @@ NESTED_SEQUENTIALS = """model M {{
 def test_sequentials_nested_1000_deep_compile_to_locals_and_summarise():
     result = check(NESTED_SEQUENTIALS.format(levels=999))
     assert result.diagnostics == []
-    source = generate(result)
-    compile(source, "nested.py", "exec")  # Python allows 200 nested brackets only
-    assert source.count("nn.Sequential(") == 1_000
-    assert "nested_1 = nn.Sequential(" in source
-    assert max(len(line) - len(line.lstrip()) for line in source.splitlines()) <= 4 * (
+    source = generate(result)  # the spec's own loop
+    compile(source, "nested.py", "exec")
+    assert "        for _ in range(999):\n            layers = [nn.Sequential(*layers)]\n" in source
+    assert "out = self.s(x)  # [N, 4]" in source
+    unrolled = generate(result, specialize=True)  # every level written out
+    compile(unrolled, "nested.py", "exec")  # Python allows 200 nested brackets only
+    assert unrolled.count("nn.Sequential(") == 1_000
+    assert "nested_1 = nn.Sequential(" in unrolled
+    assert max(len(line) - len(line.lstrip()) for line in unrolled.splitlines()) <= 4 * (
         2 + MAX_INLINE_NESTING + 1
     )
-    assert "out = self.s(x)  # [N, 4]" in source
     rows = result.model().summary().rows
     assert [row.name.count(".") for row in rows] == list(range(1_001))  # outer first
     assert rows[0].name == "s" and rows[0].params == 20 and rows[-1].type == "Linear"

@@ -423,3 +423,51 @@ def test_docs_example_checks_clean_and_runs(tmp_path):
     )
     assert archspec.check(str(path)).diagnostics == []
     assert torch_disagreements(path) == []
+
+
+PAIR = """block Pair(c) {
+    input a: [N, c, H, W]
+    input b: [N, c, H, W]
+    return a + b, a - b
+}
+
+model M {
+    input x: [N, 4, 8, 8]
+    stages: ModuleList([Pair(4), Pair(4)])
+    a, b = (x, x) -> stages[0] -> stages[1]
+    return a * b
+}
+"""
+
+
+@pytest.mark.parametrize("specialize", [False, True], ids=["parametrized", "unrolled"])
+def test_a_blocks_several_outputs_are_the_next_blocks_inputs(tmp_path, specialize):
+    """One tensor passed as both inputs, then a block's two outputs handed to the next block:
+    `self.stages[1](*self.stages[0](x, x))`; unrolled, each input its own parameter."""
+    torch = pytest.importorskip("torch")
+    from archspec.api import _import_source
+
+    result = archspec.check(str(write_spec(tmp_path, PAIR)))
+    assert result.ok, result.diagnostics
+    source = generate(result, specialize=specialize)
+    if not specialize:
+        assert "a, b = self.stages[1](*self.stages[0](x, x))" in source
+    module = _import_source(source, result.path)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():  # (x, x) -> (2x, 0) -> (2x, 2x): a * b = 4x²
+        torch.testing.assert_close(module.M()(x), 4 * x * x)
+
+
+def test_a_sequential_hands_one_tensor_from_layer_to_layer(tmp_path):
+    """nn.Sequential's forward takes one input: several tensors into its layers cannot run."""
+    spec = PAIR.replace(
+        "    stages: ModuleList([Pair(4), Pair(4)])\n    a, b = (x, x) -> stages[0] -> stages[1]",
+        "    a, b = (x, x) -> stages: Sequential(Pair(4), Pair(4))",
+    )
+    (finding,) = archspec.check(str(write_spec(tmp_path, spec))).diagnostics
+    assert finding.code == "E104"
+    assert finding.message == (
+        "Sequential stages hands one tensor from layer to layer, as nn.Sequential does; "
+        "2 tensors flow into its layer 0"
+    )
+    assert "ModuleList" in finding.help

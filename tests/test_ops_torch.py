@@ -1010,6 +1010,152 @@ FUNCTIONS.update(STATE_FUNCTIONS)
 STRICTER.update(STATE_STRICTER)
 GENERATORS.update(DTYPED_GENERATORS)  # creation, comparisons, conversions: in their dtypes
 STRICTER.update(DTYPED_STRICTER)
+
+
+# ---------------------------------------------------------------- the importer's vocabulary
+# pow, scaled_dot_product_attention, tile, reshape_as (ops/tensor.py): what timm's models call.
+
+
+def power(d):
+    """x ** exponent in every dtype: bool and integers stay integers to an int power, become
+    float32 to a float one, and torch refuses them a negative int power."""
+    dtype = d(st.sampled_from(["float32", "float32", "float16", "int64", "int32", "bool"]))
+    exponent = d(st.sampled_from([2, 3, 0, 1, -1, -2, 0.5, 2.0, -0.5]))
+    return Case({"exponent": exponent}, [tensor(d, 0, 4)], dtypes=[dtype], int_range=(1, 4))
+
+
+def attention(d):
+    """query [..., L, E], key [..., S, E], value [..., S, Ev]: batch dims that broadcast (1s,
+    fewer dims) or not, a mismatched E or S now and then, a 1-d operand now and then."""
+    length, source, embed, value_embed = (d(st.integers(1, 4)) for _ in range(4))
+    batch = [d(st.sampled_from([1, 2, 3])) for _ in range(d(st.integers(0, 2)))]
+
+    def batch_dims() -> list:
+        dims = [size if d(st.integers(0, 3)) else 1 for size in batch]
+        if d(st.integers(0, 5)) == 0:
+            dims = [d(st.integers(1, 3))] + dims  # another size, or one dim more
+        return dims[d(st.integers(0, len(dims))) :] if d(st.integers(0, 4)) == 0 else dims
+
+    def other(size: int) -> int:
+        return size if d(st.integers(0, 6)) else d(st.integers(1, 4))
+
+    query = (*batch_dims(), length, embed)
+    key = (*batch_dims(), source, other(embed))
+    value = (*batch_dims(), other(source), value_embed)
+    if d(st.integers(0, 9)) == 0:
+        query = query[-1:]
+    args = {}
+    if d(st.booleans()):
+        args["dropout_p"] = d(st.sampled_from([0.0, 0.5, 1.0]))
+    if d(st.booleans()):
+        args["is_causal"] = d(st.booleans())
+    if d(st.booleans()):
+        args["scale"] = d(st.sampled_from([None, 0.5, 2.0]))
+    dtype = d(st.sampled_from(["float32", "float32", "float64", "float16", "int64"]))
+    return Case(args, [query, key, value], dtypes=[dtype] * 3)
+
+
+def tile(d):
+    counts = tuple(d(st.integers(0, 3)) for _ in range(d(st.integers(0, 5))))
+    dtype = d(st.sampled_from(["float32", "int64"]))
+    return Case({"dims": counts}, [tensor(d, 0, 4)], dtypes=[dtype])
+
+
+def reshape_as(d):
+    shape = tensor(d, 1, 4)
+    total = math.prod(shape)
+    other = d(st.sampled_from([(total,), (1, total), shape[::-1], (total + 1,)]))
+    return Case({}, [shape, other], dtypes=["int64" if d(st.booleans()) else "float32",
+                                            "float32"])  # fmt: skip
+
+
+def _window_args(d) -> dict:
+    """kernel_size, dilation, padding, stride of Unfold / Fold: an int or a pair each."""
+
+    def value(low: int, high: int):
+        one = d(st.integers(low, high))
+        return one if d(st.booleans()) else (one, d(st.integers(low, high)))
+
+    args = {"kernel_size": value(1, 3)}
+    for name, low, high in (("dilation", 1, 2), ("padding", 0, 2), ("stride", 1, 3)):
+        if d(st.booleans()):
+            args[name] = value(low, high)
+    return args
+
+
+def _pair(value) -> tuple:
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def _block_counts(args: dict, size: tuple) -> list[int]:
+    counts = []
+    for i in range(2):
+        kernel, dilation = _pair(args["kernel_size"])[i], _pair(args.get("dilation", 1))[i]
+        padding, stride = _pair(args.get("padding", 0))[i], _pair(args.get("stride", 1))[i]
+        counts.append((size[i] + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1)
+    return counts
+
+
+def unfold(d):
+    args = _window_args(d)
+    spatial = (d(st.integers(1, 6)), d(st.integers(1, 6)))
+    channels = d(st.integers(1, 3))
+    rank = d(st.sampled_from([4, 4, 3, 2, 5]))
+    shape = {4: (BATCH, channels, *spatial), 3: (channels, *spatial), 2: spatial}
+    return Case(args, [shape.get(rank, (BATCH, channels, 2, *spatial))])
+
+
+def fold(d):
+    """Columns cut from a map of output_size (mostly), or a count or channels a little off."""
+    args = _window_args(d)
+    size = (d(st.integers(1, 6)), d(st.integers(1, 6)))
+    args["output_size"] = size if size[0] != size[1] or d(st.booleans()) else size[0]
+    rows, columns = _block_counts(args, size)
+    kernel = math.prod(_pair(args["kernel_size"]))
+    channels = d(st.integers(1, 3)) * kernel + (0 if d(st.integers(0, 6)) else 1)
+    blocks = max(rows, 0) * max(columns, 0) + (0 if d(st.integers(0, 6)) else 1)
+    shape = (BATCH, channels, blocks) if d(st.integers(0, 3)) else (channels, blocks)
+    return Case(args, [shape])
+
+
+def normalize(d):
+    shape = tensor(d, 0, 4)
+    args = {}
+    if d(st.booleans()):
+        args["p"] = d(st.sampled_from([2.0, 1.0, 0.0, 3.5, -1.0, math.inf]))
+    if d(st.booleans()):
+        dims = [d(st.integers(-4, 3)) for _ in range(d(st.integers(1, 3)))]
+        args["dim"] = dims[0] if len(dims) == 1 and d(st.booleans()) else tuple(dims)
+    if d(st.booleans()):
+        args["eps"] = d(st.sampled_from([1e-12, 0.0, 0.5]))
+    dtype = d(st.sampled_from(["float32", "float32", "float16", "int64"]))
+    return Case(args, [shape], dtypes=[dtype])
+
+
+def amax(d):
+    shape = tensor(d, 0, 4)
+    args = {}
+    if d(st.booleans()):
+        dims = [d(st.integers(-4, 3)) for _ in range(d(st.integers(0, 3)))]
+        args["dim"] = dims[0] if len(dims) == 1 and d(st.booleans()) else tuple(dims)
+    if d(st.booleans()):
+        args["keepdim"] = d(st.booleans())
+    dtype = d(st.sampled_from(["float32", "int64", "bool"]))
+    return Case(args, [shape], dtypes=[dtype], int_range=(-3, 3))
+
+
+GENERATORS.update({"pow": power, "scaled_dot_product_attention": attention, "tile": tile,
+                   "reshape_as": reshape_as, "Unfold": unfold, "unfold": unfold,
+                   "Fold": fold, "fold": fold, "normalize": normalize,
+                   "amax": amax})  # fmt: skip
+FUNCTIONS["tile"] = lambda x, *dims: torch.tile(x, dims)
+# tile copying a dim 0 times makes an empty tensor, which archspec refuses (E203) by design.
+STRICTER["tile"] = lambda case: 0 in case.args["dims"]
+# Where query, key and value all end in a dim of 1, torch does not check that key and value
+# have one length S (key [1, 2, 1], value [1, 1, 1] give a result; with a last dim of 4 torch
+# refuses): archspec refuses every such pair.
+STRICTER["scaled_dot_product_attention"] = lambda case: case.inputs[1][-2] != case.inputs[2][-2]
+
 for _name, _op in REGISTRY.items():
     if _name not in GENERATORS and all(p.is_tensor or p.name in SIMPLE_ARGS for p in _op.params):
         GENERATORS[_name] = simple(_op)

@@ -224,10 +224,14 @@ def test_generated_code_reads_like_torchvision(tmp_path):
     assert 'self.register_buffer("scratch", torch.zeros(dim), persistent=False)' in source
     unrolled = generate(archspec.check(_write(tmp_path, STATE_SPEC)), specialize=True)
     assert "self.layer_scale = nn.Parameter(torch.full((8, 1, 1), 1e-06))" in unrolled
-    assert "nn.Parameter(torch.full((2, 8), 0.5), requires_grad=False)" in source
-    assert "nn.Parameter(torch.empty(1, 36, 8).normal_(std=0.02))" in source
+    # the model's class: its sizes over the model's argument `width`
+    assert "    def __init__(self, width: int = 8) -> None:\n" in source
+    assert "nn.Parameter(torch.full((2, width), 0.5), requires_grad=False)" in source
+    assert "nn.Parameter(torch.empty(1, 36, width).normal_(std=0.02))" in source
     assert "return self.layer_scale * out + self.shift" in source
-    assert "first = tokens[:, 0]" in source
+    assert "tokens[:, 0] + self.class_token[:, 0] + self.frozen[0] + self.table[-1]" in source
+    assert "nn.Parameter(torch.full((2, 8), 0.5), requires_grad=False)" in unrolled
+    assert "first = tokens[:, 0]" in unrolled
 
 
 @pytest.mark.parametrize(

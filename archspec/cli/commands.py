@@ -361,6 +361,13 @@ def _import(args) -> int:
         return EXIT_ERROR
     for path, reason in imported.externs:
         print(f"extern: {path or 'the model'}: {reason}", file=sys.stderr)
+    for path in imported.unbuildable:  # never silently a different model
+        print(
+            f"warning: extern {path or 'the model'}: its constructor takes arguments the spec "
+            "cannot write (a class, a function, a config object); the compiled spec builds it "
+            "without them, so it may not compute what the original does",
+            file=sys.stderr,
+        )
     if not _write_output(args.output, imported.text):
         return EXIT_ERROR
     return EXIT_CLEAN

@@ -1381,6 +1381,7 @@ class Elaborator:
         call.mode = self.mode
         if module.kind == "sequential":
             for child in module.children.values():
+                _one_tensor_into(module, child, value, span)
                 value = self.apply_module(frame, child, value, span)
         else:
             value = self._instantiate(module, value, span)
@@ -2431,6 +2432,23 @@ def _not_forward_argument(name: str, op: OpSpec | None, key: str, span: Span) ->
         "unknown",
         notes=[f"forward: {op.forward_signature}"],
         help=f"did you mean '{suggestion}'?" if suggestion else None,
+    )
+
+
+def _one_tensor_into(sequential: ModuleInfo, child: ModuleInfo, value: Any, span: Span) -> None:
+    """nn.Sequential hands one value from layer to layer (its forward takes one input): several
+    tensors flowing into one of its layers cannot run in torch."""
+    if not isinstance(value, (tuple, list)) or len(value) == 1:
+        return
+    name = sequential.path.rpartition(".")[2] or "the Sequential"
+    raise _error(
+        "E104",
+        f"Sequential {name} hands one tensor from layer to layer, as nn.Sequential does; "
+        f"{len(value)} tensors flow into its layer {child.path.rpartition('.')[2]}",
+        span,
+        f"{len(value)} tensors",
+        help="declare the layers in a ModuleList and apply them one by one: "
+        "`a, b = (x, y) -> stages[0] -> stages[1]`",
     )
 
 

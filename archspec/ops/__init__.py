@@ -6,6 +6,7 @@ from archspec.ops import (  # noqa: F401  (imported for their registrations)
     conv,
     creation,
     embedding,
+    functional,
     indexing,
     linear,
     merge,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from archspec.core.dims import product
+from archspec.core.dims import Sym, format_dim, format_shape, product
 from archspec.ops.base import (
     ArgError,
+    Emission,
     OpSpec,
     Param,
     RuleContext,
@@ -264,3 +265,129 @@ def _transpose(spatial: int) -> OpSpec:
 for _spatial in (1, 2, 3):
     register(_conv(_spatial))
     register(_transpose(_spatial))
+
+
+# ---------------------------------------------------------------- Unfold and Fold (im2col, col2im)
+# torch.nn.Unfold / F.unfold cut a 2-d map into its sliding blocks, one column per block;
+# nn.Fold / F.fold sum such columns back into a map (volo's outlook attention). The blocks per
+# spatial dim are the convolution's output size (conv_output_size).
+
+PAIR = int_tuple(2, positive_int)
+WINDOW_PARAMS = (
+    Param("dilation", 1, check=PAIR),
+    Param("padding", 0, check=int_tuple(2, non_negative_int)),
+    Param("stride", 1, check=PAIR),
+)
+
+
+def _fold_size(name: str, value):
+    """Fold's output_size: an int or a pair, each a positive int or a symbolic size (H)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2:
+        raise ArgError(f"{name} must be a size or a pair of sizes, got {show_value(value)}")
+    return tuple(item if isinstance(item, Sym) else positive_int(name, item) for item in items)
+
+
+def _blocks(ctx: RuleContext, sizes, what: str) -> list:
+    """The sliding blocks along each spatial dim (E203 where none fits)."""
+    counts = []
+    for i, size in enumerate(sizes):
+        kernel, stride = ctx["kernel_size"][i], ctx["stride"][i]
+        padding, dilation = ctx["padding"][i], ctx["dilation"][i]
+        if size + 2 * padding < dilation * (kernel - 1) + 1:
+            name = SPATIAL_NAMES[2][i]
+            ctx.fail(
+                "E203",
+                f"{ctx.op.name} kernel ({dilation * (kernel - 1) + 1}) is larger than the "
+                f"padded {what} {name} ({size} + 2×{padding} = {size + 2 * padding})",
+                arg="kernel_size",
+                input=0,
+                help="use a smaller kernel, or pad more",
+            )
+        counts.append(conv_output_size(size, kernel, stride, padding, dilation))
+    return counts
+
+
+def _unfold_rule(ctx: RuleContext):
+    """[N, C, H, W] (or unbatched [C, H, W]) -> [N, C·kh·kw, blocks]."""
+    channels = ctx.input[-3]
+    rows, columns = _blocks(ctx, ctx.input[-2:], "input")
+    kernel = ctx["kernel_size"][0] * ctx["kernel_size"][1]
+    return (*ctx.input[:-3], channels * kernel, rows * columns)
+
+
+def _fold_rule(ctx: RuleContext):
+    """[N, C·kh·kw, blocks] (or unbatched) -> [N, C, *output_size]; the blocks must be those
+    output_size has."""
+    columns, count = ctx.input[-2], ctx.input[-1]
+    kernel = ctx["kernel_size"][0] * ctx["kernel_size"][1]
+    if columns % kernel:
+        ctx.fail(
+            "E208",
+            f"{ctx.op.name} needs dim {len(ctx.input) - 2} divisible by the kernel's "
+            f"{kernel} positions, got {format_dim(columns)}",
+            arg="kernel_size",
+            input=0,
+            help="each block's column holds C·kh·kw values: give C times the kernel's size",
+        )
+    rows, cols = _blocks(ctx, ctx["output_size"], "output")
+    if rows * cols != count:
+        ctx.fail(
+            "E208",
+            f"{ctx.op.name} to {show_value(ctx['output_size'])} takes {format_dim(rows * cols)} "
+            f"blocks ({format_dim(rows)}×{format_dim(cols)}), the input "
+            f"{format_shape(ctx.input)} has {format_dim(count)}",
+            arg="output_size",
+            input=0,
+            help="give the output size the blocks were cut from, with the same kernel, "
+            "dilation, padding and stride",
+        )
+    return (*ctx.input[:-2], columns // kernel, *ctx["output_size"])
+
+
+def _window_emit(name: str):
+    """F.unfold(x, kernel_size=...), F.fold(x, output_size=..., kernel_size=...): torch's own
+    spelling, by keyword."""
+
+    def emit(e: Emission) -> str:
+        parts = [e.tensors["input"], *(f"{k}={v}" for k, v in e.args.items())]
+        return f"F.{name}({', '.join(parts)})"
+
+    return emit
+
+
+for _name, _torch, _size, _rule, _ranks, _summary in (
+    ("Unfold", "nn.Unfold", (), _unfold_rule, (3, 4), "sliding blocks of a map as columns"),
+    ("Fold", "nn.Fold", (Param("output_size", check=_fold_size),), _fold_rule, (2, 3),
+     "sums block columns back into a map (Unfold's inverse where blocks do not overlap)"),
+):  # fmt: skip
+    register(
+        OpSpec(
+            name=_name,
+            torch=_torch,
+            params=(*_size, Param("kernel_size", check=PAIR), *WINDOW_PARAMS),
+            rule=_rule,
+            ranks=_ranks,
+            summary=_summary,
+            window="global",  # the blocks leave the map's layout: no window per position
+        )
+    )
+    function = _name.lower()
+    register(
+        OpSpec(
+            name=function,
+            torch=f"F.{function}",
+            params=(
+                Param("input", is_tensor=True),
+                *_size,
+                Param("kernel_size", check=PAIR),
+                *WINDOW_PARAMS,
+            ),
+            rule=_rule,
+            kind="function",
+            ranks=_ranks,
+            summary=_summary,
+            window="global",
+            emit=_window_emit(function),
+        )
+    )

@@ -344,7 +344,16 @@ class ModelWriter:
         input_names = [stmt.name.id for stmt in definition.body if type(stmt).__name__ == "Input"]
         namer = _Namer(statements, list(zip(inputs, input_names)), outputs)
         self._name_state_reads(plan, namer)
-        params = ", ".join(f"{namer.name_of(node)}: torch.Tensor" for node in inputs)
+        names, seen = [], set()
+        for node, name in zip(inputs, input_names):
+            if node in seen:  # `(x, x) -> pair`: one tensor for two inputs, read as the first
+                alias = namer._free(name, -1)
+                namer.holder[alias] = node
+                names.append(alias)
+            else:
+                names.append(namer.name_of(node))
+            seen.add(node)
+        params = ", ".join(f"{name}: torch.Tensor" for name in names)
         returns = "torch.Tensor" if len(outputs) == 1 else _tuple_type(len(outputs))
         shaped = plan.call is None and _shaped_returns(self.model)
         if shaped:

@@ -148,6 +148,9 @@ class BlockTranslator:
         self.loops: list[_Loop] = []
         self.base = "nn.Module"
         self.ties: list[str] = []
+        # Codes (by id) whose value is several tensors, a block's or list item's outputs: the
+        # next stage takes them as its arguments (`self.stages[1](*self.stages[0](x, y))`).
+        self.several: set[int] = set()
 
     # ------------------------------------------------------------ the class
     def translate(self) -> BlockClass:
@@ -555,8 +558,25 @@ class BlockTranslator:
             applied = self._stage(stage, current)
             self.forward.add(applied, f"{target} = ", self._comment(stage))
             current = atom(target)
+            if id(applied) in self.several:
+                self.several.add(id(current))
 
     def _stage(self, stage, operand: Code, forward: bool = True) -> Code:
+        applied = self._applied_stage(stage, operand, forward)
+        if self._yields_several(stage):
+            self.several.add(id(applied))
+        return applied
+
+    def _yields_several(self, stage) -> bool:
+        """Whether applying this stage (a block, a list's item) makes several tensors, in the
+        instances."""
+        return any(
+            applied.outputs is not None and len(applied.outputs) > 1
+            for module, checked in self.instances
+            for applied in _stage_calls(checked, module.path, stage)
+        )
+
+    def _applied_stage(self, stage, operand: Code, forward: bool) -> Code:
         if isinstance(stage, ast.LayerRef):
             name = stage.name.id
             if self.kinds.get(name) == MODULE:  # `x -> conv` in `[... for conv in convs]`
@@ -616,11 +636,13 @@ class BlockTranslator:
                 return {param.name: param for param in child.op.forward}
         return {}
 
-    @staticmethod
-    def _operands(operand: Code) -> list[Code]:
-        """A tuple flowing into a layer is its several inputs: `(q, k, v) -> attn`."""
+    def _operands(self, operand: Code) -> list[Code]:
+        """A tuple flowing into a layer is its several inputs: `(q, k, v) -> attn`; so are a
+        block's several outputs: `*self.stages[0](x, y)`."""
         if operand.open == "(" and operand.items is not None and not operand.head:
             return list(operand.items)
+        if id(operand) in self.several:
+            return [atom(f"*{parenthesized(operand, ATOM).text}")]
         return [operand]
 
     def _function(
@@ -1222,22 +1244,51 @@ def _container_outputs(checked, scope: str, part) -> list[str]:
     """The output of the one application, inside the instance at `scope`, of the Sequential or
     block a stage names (`-> layers`) or builds (`double_conv: Sequential(...)`); [] when there
     is none or several."""
-    graph = checked.graph
+    found = [c for c in _stage_calls(checked, scope, part) if c.outputs]
+    return [found[0].outputs[-1]] if len(found) == 1 and len(found[0].outputs) == 1 else []
+
+
+def _stage_calls(checked, scope: str, part) -> list:
+    """The applications, by the instance at `scope`, of the Sequential, block or list item a
+    stage names (`-> layers`, `-> stages[i]`) or builds (`down: Down(64)`), in order."""
+    by_module, by_parent, by_span = _call_index(checked)
+    prefix = f"{scope}." if scope else ""
     if isinstance(part, ast.LayerRef):
-        path = f"{scope}.{part.name.id}" if scope else part.name.id
-        matches = lambda applied: applied.module == path  # noqa: E731
+        found = by_module.get(prefix + part.name.id, [])
+    elif isinstance(part, ast.LayerIndex):
+        found = by_parent.get(prefix + part.name.id, [])
     else:
         call = part.call if isinstance(part, ast.Labelled) else part
         span = getattr(call, "span", None)
         if span is None:
             return []
+        found = by_span.get((scope, id(span.source), span.start, span.end), [])
+    return [c for c in found if c.scope == scope]
 
-        def matches(applied) -> bool:
-            module_span = graph.module(applied.module).span
-            return _same_span(module_span, span) and applied.module.rpartition(".")[0] == scope
 
-    found = [c for c in graph.calls if c.scope == scope and matches(c) and c.outputs]
-    return [found[0].outputs[-1]] if len(found) == 1 and len(found[0].outputs) == 1 else []
+_CALL_INDEX: dict[int, tuple[Any, tuple]] = {}
+
+
+def _call_index(checked) -> tuple[dict, dict, dict]:
+    """A model's container calls by module path, by the path of the list holding the module,
+    and by (parent path, the module's span): each statement looks its calls up, not the whole
+    list (a model of 10,000 block instances)."""
+    model = checked.graph
+    cached = _CALL_INDEX.get(id(model))
+    if cached is None or cached[0] is not model:
+        by_module: dict = {}
+        by_parent: dict = {}
+        by_span: dict = {}
+        for applied in model.calls:
+            parent = applied.module.rpartition(".")[0]
+            span = model.module(applied.module).span
+            by_module.setdefault(applied.module, []).append(applied)
+            by_parent.setdefault(parent, []).append(applied)
+            key = (parent, id(span.source), span.start, span.end)
+            by_span.setdefault(key, []).append(applied)
+        _CALL_INDEX.clear()  # one model's at a time: nothing outlives a generation
+        cached = _CALL_INDEX[id(model)] = (model, (by_module, by_parent, by_span))
+    return cached[1]
 
 
 def _output_shapes(checked, found: list[str]) -> list[tuple | None] | None:
@@ -1265,8 +1316,8 @@ def _output_shapes(checked, found: list[str]) -> list[tuple | None] | None:
 
 def _input_shape(checked, path: str) -> tuple | None:
     """The shape of the first input of the block instance at `path`, where it is known."""
-    for applied in checked.graph.calls:
-        if applied.module == path and applied.inputs:
+    for applied in _call_index(checked)[0].get(path, []):
+        if applied.inputs:
             return checked.inference.shapes.get(applied.inputs[0])
     return None
 

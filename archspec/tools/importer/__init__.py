@@ -130,40 +130,9 @@ def _observe(module, inputs: tuple):
 
 
 def _first_inputs(root, inputs: tuple) -> dict[str, tuple[tuple, dict]]:
-    """The arguments of each module's first call, for tracing it on its own (tensors cloned:
-    in-place layers later change what they were)."""
-    import torch
+    from archspec.tools.importer.capture import first_calls
 
-    from archspec.tools.importer.mapping import layer_ops
-
-    known = layer_ops()
-    seen: dict[str, tuple[tuple, dict]] = {"": (inputs, {})}
-    handles = []
-
-    def clone(value):
-        if isinstance(value, torch.Tensor):
-            return value.detach().clone()
-        if isinstance(value, (list, tuple)):
-            return type(value)(clone(v) for v in value)
-        return value
-
-    def hook_for(name: str):
-        def hook(module, args, kwargs):
-            if name not in seen:
-                seen[name] = (clone(tuple(args)), clone(dict(kwargs)))
-
-        return hook
-
-    for name, module in root.named_modules():
-        if name and type(module) not in known:
-            handles.append(module.register_forward_pre_hook(hook_for(name), with_kwargs=True))
-    try:
-        with torch.no_grad():
-            root(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return seen
+    return first_calls(root, inputs)
 
 
 def load_factory(reference: str):

@@ -30,6 +30,8 @@ BINARY_OPERATORS: dict[Any, str] = {
 }  # fmt: skip
 # Tensor operators the language spells as operators (`a + b`); // % ** only between numbers.
 TENSOR_OPERATORS = frozenset("+ - * / == != < <= > >=".split())
+# Tensor operators the language writes as a registry function: a tensor's `x ** 2` is pow.
+OPERATOR_FUNCTIONS: dict[Any, str] = {operator.pow: "pow", operator.ipow: "pow"}
 # Tensor methods that are the same op as their registry name under another spelling.
 METHOD_ALIASES = {"add_": "add", "mul_": "mul", "sub_": "sub", "div_": "div", "relu_": "relu",
                   "sigmoid_": "sigmoid", "softmax": "softmax"}  # fmt: skip
@@ -87,10 +89,50 @@ def function_op(target: Any) -> OpSpec:
     return spec
 
 
+def operator_op(target: Any) -> OpSpec | None:
+    """The registry function a tensor operator is written as (`x ** 2` -> pow), else None."""
+    name = OPERATOR_FUNCTIONS.get(target)
+    return None if name is None else REGISTRY[name]
+
+
+# torch parameters a registry function leaves out, and the default it then has: a call giving
+# that value is the same call (`attn_mask=None`), any other value is not in the language.
+OMITTED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "scaled_dot_product_attention": {"attn_mask": None, "enable_gqa": False},
+}
+
+
+def is_omitted_default(spec: OpSpec, name: str, value: Any) -> bool:
+    if name == "out" and value is None:
+        return True  # no output tensor given: F.normalize(x, dim=-1) traces as `out=None`
+    omitted = OMITTED_DEFAULTS.get(spec.name, {})
+    return name in omitted and same(value, omitted[name])
+
+
+# torch.max(x, dim) gives (values, indices): its values alone are the registry's amax.
+VALUES_REDUCTIONS = {"max": "amax"}
+
+
+def values_reduction(target: Any) -> OpSpec | None:
+    """The op that is the values of a (values, indices) reduction: `x.max(1)` (a method name)
+    or `torch.max` (the function), else None."""
+    import torch
+
+    for name, op in VALUES_REDUCTIONS.items():
+        if target == name or target is getattr(torch, name):
+            return REGISTRY[op]
+    return None
+
+
+# Tensor methods named like a registry function that is another op: x.unfold(dim, size, step)
+# takes windows along one dim, the registry's unfold is F.unfold (a map's sliding blocks).
+OTHER_METHODS = frozenset({"unfold"})
+
+
 def method_op(name: str) -> OpSpec:
     """The registry op for a Tensor method call: x.view(...) -> view, x.flatten(1) -> flatten."""
     spec = REGISTRY.get(METHOD_ALIASES.get(name, name))
-    if spec is None or spec.kind != "function" or name.startswith("_"):
+    if spec is None or spec.kind != "function" or name.startswith("_") or name in OTHER_METHODS:
         raise NotMappable(f"tensor method .{name}() has no op in the language")
     return spec
 

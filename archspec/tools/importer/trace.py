@@ -42,6 +42,50 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
     externs: list[Unit] = field(default_factory=list)
     omitted: list[Problem] = field(default_factory=list)  # never called: not in the spec
+    _paths: dict[int, str] | None = None
+
+    def first_call(self, module, path: str) -> tuple[tuple, dict] | None:
+        """The arguments of the module's first call: a module held under two names (coat's
+        shared `cpe`) was seen under the first one only."""
+        if path in self.first_inputs:
+            return self.first_inputs[path]
+        if self._paths is None:
+            self._paths = {id(m): name for name, m in self.root.named_modules()}
+        return self.first_inputs.get(self._paths.get(id(module), path))
+
+    _other: dict[str, tuple[tuple, dict]] | None = None
+
+    def call_at_other_batch(self, module, path: str) -> tuple[tuple, dict] | None:
+        """The module's first call in a run of the model on one more sample: a size that
+        grows with it is the batch times a count (`98` at batch 2 is `49 * N`). Only where
+        the model runs on the meta device (no arithmetic, and nothing of the user's model
+        touched); None where that run was not made or failed."""
+        if self._other is None:
+            self._other = _first_inputs_at_other_batch(self.root, self.first_inputs, self.batch)
+        if self._paths is None:
+            self._paths = {id(m): name for name, m in self.root.named_modules()}
+        return self._other.get(path) or self._other.get(self._paths.get(id(module), path))
+
+
+def _first_inputs_at_other_batch(root, first_inputs, batch: int) -> dict:
+    import torch
+
+    from archspec.tools.importer.capture import first_calls
+
+    tensors = [*root.parameters(), *root.buffers()]
+    inputs = first_inputs.get("", ((), {}))[0]
+    if not tensors or not all(t.is_meta for t in tensors) or root.training:
+        return {}
+    grown = tuple(
+        torch.empty((batch + 1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == batch
+        else x
+        for x in inputs
+    )
+    try:
+        return first_calls(root, grown)
+    except Exception:  # noqa: BLE001 - then every size is read as a number, as before
+        return {}
 
 
 def is_container(module) -> bool:
@@ -188,7 +232,11 @@ def _stateless_stage(body: _Body, node, module, path: str, context: Context):
         if isinstance(child, nn.Identity):
             return "skip"
         token = convert(child, join(path, node.target), context)
-        return token if isinstance(token, Call) and not node.kwargs else None
+        if node.kwargs:
+            return None
+        if isinstance(token, Child) and token.unit.extern is None and token.unit.lines:
+            return token  # a stateless class of its own (timm's GELU: F.gelu), traced as a block
+        return token if isinstance(token, Call) else None
     body._form(node, {})
     form = body.forms.get(node)
     if form is None or form.stage is None or len(form.stage) != 1:
@@ -270,22 +318,102 @@ def trace_module(module, path: str, context: Context):
         def is_leaf_module(self, m, qualname: str) -> bool:
             return m is not module
 
-    args, kwargs = context.first_inputs.get(path, ((), {}))
+        def call_module(self, m, forward, args, kwargs):
+            result = super().call_module(m, forward, args, kwargs)
+            if m is module or path:
+                return result
+            return _with_sizes(result, context.observed.get(self.path_of_module(m)))
+
+    args, kwargs = context.first_call(module, path) or ((), {})
     try:
         bound = inspect.signature(module.forward).bind(*args, **kwargs)
         bound.apply_defaults()
     except TypeError as error:
         raise Unmappable([Problem(path, f"forward's arguments: {error}")]) from None
     concrete = {n: v for n, v in bound.arguments.items() if not _has_tensor(v)}
+    # A tuple or list holding tensors (`self.transformers((x, cls_tokens))`) is traced as its
+    # items: fx gives each item a placeholder of its own, so the block takes them as inputs.
+    packed = {n: _placeholders(v) for n, v in bound.arguments.items() if _is_packed(v)}
     tracer = LeafTracer()
     tracer.record_stack_traces = True
     try:
-        graph = tracer.trace(module, concrete_args=concrete or None)
+        graph = tracer.trace(module, concrete_args={**concrete, **packed} or None)
     except Exception as error:  # noqa: BLE001 - any tracing failure is reported, never raised
         raise Unmappable([Problem(path, _trace_failure(error), _failure_location(error))]) from None
+    flat = _flat_arguments(bound.arguments)
+    placeholders = graph.find_nodes(op="placeholder")
+    if len(flat) == len(placeholders):
+        # Each placeholder is given its value, constants too (fx's defaults may be none, or
+        # other than the call's), so the defaults go: with a tuple among the constants fx
+        # would write them as `a_1 = None, = tree_flatten_spec(...)`, which is not Python.
+        for node in placeholders:
+            node.args = ()
+        graph_module = fx.GraphModule(module, graph)
+        graph_module.other_batch = _other_batch_values(graph_module, module, path, context)
+        return graph_module, _run(graph_module, flat, path, flat=True)
+    if packed:
+        raise Unmappable([Problem(path, "forward's arguments: not one value per placeholder")])
     graph_module = fx.GraphModule(module, graph)
-    values = _run(graph_module, [v for n, v in bound.arguments.items() if n not in concrete], path)
-    return graph_module, values
+    inputs = [v for n, v in bound.arguments.items() if n not in concrete]
+    return graph_module, _run(graph_module, inputs, path)
+
+
+def _with_sizes(result, seen: Observed | None):
+    """A child's result, as the model's own forward reads it: where the child returned sizes
+    beside its tensors (twins' `x, size = embed(x)`, then `reshape(B, *size, -1)`), the
+    sizes it returned, and the tensors as items of its call. The model's input sizes are
+    fixed (only the batch is not), so the sizes are too."""
+    if seen is None or not seen.output_is_tuple:
+        return result
+    if not any(_is_size(v) for v in seen.output_values):
+        return result
+    return tuple(
+        value if _is_size(value) else result[i] for i, value in enumerate(seen.output_values)
+    )
+
+
+def _is_size(value) -> bool:
+    """A number or a tuple or list of them: what a block leaves out of what it returns."""
+    return _is_plain_value(value) or (
+        isinstance(value, list) and bool(value) and _is_plain_value(tuple(value))
+    )
+
+
+def _other_batch_values(graph_module, module, path: str, context: Context) -> dict[str, Any]:
+    """Each node's value in the module's first call at one more sample (see
+    Context.call_at_other_batch), or nothing."""
+    import inspect
+
+    call = context.call_at_other_batch(module, path)
+    if call is None:
+        return {}
+    try:
+        bound = inspect.signature(module.forward).bind(*call[0], **call[1])
+        bound.apply_defaults()
+        return _run(graph_module, _flat_arguments(bound.arguments), path, flat=True)
+    except (TypeError, Unmappable):
+        return {}
+
+
+def _is_packed(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and _has_tensor(value)
+
+
+def _placeholders(value: Any) -> Any:
+    """The concrete argument that makes fx trace each tensor of a tuple or list on its own."""
+    import torch
+    import torch.fx as fx
+    import torch.utils._pytree as pytree
+
+    return pytree.tree_map(lambda v: fx.PH if isinstance(v, torch.Tensor) else v, value)
+
+
+def _flat_arguments(arguments: dict[str, Any]) -> list[Any]:
+    """One value per placeholder, in fx's order: every argument's pytree leaves in turn (fx
+    gives the constant ones placeholders too, read only by its specialisation asserts)."""
+    import torch.utils._pytree as pytree
+
+    return [leaf for value in arguments.values() for leaf in pytree.tree_leaves(value)]
 
 
 def _has_tensor(value: Any) -> bool:
@@ -308,8 +436,9 @@ def _failure_location(error: Exception) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
-def _run(graph_module, inputs: list, path: str) -> dict[str, Any]:
-    """Each node's value (tensors as their shape), running the traced module on its inputs."""
+def _run(graph_module, inputs: list, path: str, flat: bool = False) -> dict[str, Any]:
+    """Each node's value (tensors as their shape), running the traced module on its inputs
+    (`flat`: one per placeholder, past fx's pytree flattening)."""
     import torch
     import torch.fx as fx
 
@@ -321,12 +450,26 @@ def _run(graph_module, inputs: list, path: str) -> dict[str, Any]:
             values[node.name] = result
             return result
 
+        def call_module(self, target, args, kwargs):
+            # fx hands lists over as its immutable_list; a child may append to one (DlaTree).
+            return super().call_module(target, _mutable(args), _mutable(kwargs))
+
     try:
         with torch.no_grad():
-            Recorder(graph_module).run(*inputs)
+            Recorder(graph_module).run(*inputs, enable_io_processing=not flat)
     except Exception as error:  # noqa: BLE001
         raise Unmappable([Problem(path, f"the traced forward does not run: {error}")]) from None
     return values
+
+
+def _mutable(value):
+    if isinstance(value, list):
+        return [_mutable(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_mutable(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _mutable(v) for k, v in value.items()}
+    return value
 
 
 def node_location(node) -> str:
@@ -334,7 +477,7 @@ def node_location(node) -> str:
     lines = [ln.strip() for ln in trace.splitlines() if ln.strip().startswith("File ")]
     for line in reversed(lines):
         parts = line.split('"')
-        if len(parts) >= 3 and "/torch/" not in parts[1]:
+        if len(parts) >= 3 and "/torch/" not in parts[1] and parts[1] != __file__:
             number = parts[2].split("line ")[-1].split(",")[0]
             return f"{parts[1]}:{number}"
     return ""
@@ -374,6 +517,14 @@ def constructor_arguments(module, context: Context) -> dict[str, Any] | None:
         except TypeError:
             return None
         arguments = {n: v for n, v in bound.arguments.items() if n != "self"}
+        for parameter in parameters:
+            # `**kwargs` binds as one dict: its items are keyword arguments of their own
+            # (rdnet's DenseStage passes block_type on so; one unwritable item must not
+            # drop the rest with it). Positional extras cannot be written by keyword.
+            if parameter.kind is parameter.VAR_KEYWORD:
+                arguments.update(arguments.pop(parameter.name, {}))
+            elif parameter.kind is parameter.VAR_POSITIONAL and arguments.pop(parameter.name, ()):
+                return None
     else:
         arguments = {}
         for parameter in parameters:
@@ -435,6 +586,7 @@ class _Form:
     source: Any = None  # the fx node piped into the stage
     expr: list[Any] | None = None
     outputs: int = 0  # several outputs: unpacked into this many names
+    before: list[list[Any]] = field(default_factory=list)  # statements written ahead of it
 
 
 class _Body:
@@ -445,12 +597,16 @@ class _Body:
         self.problems: list[Problem] = []
         self.text: dict[Any, str] = {}  # node -> expression text for plain values (sizes)
         self.aliases: dict[Any, str] = {}  # getitem of a multi-output node -> its name
+        self.output_names: dict[Any, list[str]] = {}  # a multi-output node -> "a, _, c"
+        self.parts: dict[Any, list[str]] = {}  # a tuple of tensors used whole -> its names
         self.forms: dict[Any, _Form] = {}
         self.declared: dict[str, Any] = {}  # top-level child name -> its token
         self.declare_lines: list[list[Any]] = []
         self.state_lines: list[list[Any]] = []
         self.input_sizes: dict[str, list[str]] = {}
         self.used_sizes: set[str] = set()
+        self.folded: set[str] = set()  # children called with constants or tuples
+        self.reductions: dict[Any, Any] = {}  # torch.max(x, dim) node -> amax, read by [0]
 
     # The whole body: inputs, parameters, declared layers, then statements in graph order.
     def build(self) -> None:
@@ -565,14 +721,36 @@ class _Body:
             self._unpacked(node, value)
 
     def _unpacked(self, node, value) -> None:
+        """Several outputs are unpacked into names: those an index reads are named after it;
+        all of them when the tuple is also used whole (fed to the next layer, returned)."""
+        import torch
+
         form = self.forms[node]
-        users = list(node.users)
-        if all(u.op == "call_function" and u.target is operator.getitem for u in users):
-            form.outputs = len(value)
-            for user in users:
-                self.aliases[user] = value_name(user.name)
-        else:
-            raise mapping.NotMappable("a tuple of tensors used as a whole")
+        # A block returns its tensors only: sizes beside them are read off the run (at the
+        # model's level, where sizes are fixed; see _with_sizes), never off the call.
+        kept = [i for i, v in enumerate(value) if not (node.op == "call_module" and _is_size(v))]
+        if len(kept) < len(value) and _holds_extern(form):
+            raise mapping.NotMappable("an extern returning sizes beside its tensors")
+        form.outputs = len(kept)
+        names = ["_"] * len(kept)
+        whole = False
+        for user in node.users:
+            if user.op == "call_function" and user.target is operator.getitem:
+                index = user.args[1]
+                index = index % len(value) if isinstance(index, int) else index
+                if index not in kept:
+                    raise mapping.NotMappable(f"output {user.args[1]!r} of a layer read here")
+                position = kept.index(index)
+                self.aliases[user] = names[position] = value_name(user.name)
+            else:
+                whole = True
+        value = [value[i] for i in kept]
+        if whole:
+            if not all(isinstance(v, torch.Tensor) for v in value):
+                raise mapping.NotMappable("a tuple holding more than tensors used as a whole")
+            names = [n if n != "_" else value_name(f"{node.name}_{i}") for i, n in enumerate(names)]
+            self.parts[node] = names
+        self.output_names[node] = names
 
     def _size_names(self, node, value) -> None:
         import torch
@@ -591,6 +769,10 @@ class _Body:
         name = node.target
         if "." in name or not isinstance(value, torch.Tensor):
             raise mapping.NotMappable(f"attribute self.{name} (only a module's own tensors)")
+        if name not in self.module._parameters and name not in self.module._buffers:
+            # fx keeps a tensor computed while tracing (a buffer's `.view(-1)`) as a
+            # `_tensor_constant`: no state_dict entry holds it, so nothing can rebuild it.
+            raise mapping.NotMappable("a tensor computed while tracing (its value is code)")
         is_param = isinstance(getattr(self.module, name, None), torch.nn.Parameter)
         if not is_param and name in getattr(self.module, "_non_persistent_buffers_set", ()):
             raise mapping.NotMappable(f"non-persistent buffer self.{name} (its value is code)")
@@ -620,10 +802,12 @@ class _Body:
             return self._size_of(node.args[0], None, value)
         if node.op == "call_function" and node.target is operator.getitem:
             source, index = node.args
-            if source in self.text and isinstance(index, int):
-                parts = self._tuple_parts(source)
-                if parts is not None:
-                    return parts[index]
+            parts = self._tuple_parts(source) if source in self.text else None
+            if parts is not None and isinstance(index, int):
+                return parts[index]
+            if parts is not None and isinstance(index, slice):  # `H, W = x.shape[1:3]`
+                kept = parts[index]
+                return "(" + ", ".join(kept) + ("," if len(kept) == 1 else "") + ")"
         if node.op == "call_function" and node.target in mapping.BINARY_OPERATORS:
             a, b = (self._operand_text(v) for v in node.args)
             return f"({a} {mapping.BINARY_OPERATORS[node.target]} {b})"
@@ -644,19 +828,49 @@ class _Body:
         shape = self.values[tensor_node.name].shape
         rank = len(shape)
         if dim is None:
-            parts = [self._one_size(names, i, shape[i]) for i in range(rank)]
+            parts = [self._one_size(names, i, shape[i], tensor_node) for i in range(rank)]
             return "(" + ", ".join(parts) + ("," if rank == 1 else "") + ")"
         assert isinstance(dim, int) and not isinstance(value, torch.Tensor)
-        return self._one_size(names, dim % rank, value)
+        return self._one_size(names, dim % rank, value, tensor_node)
 
-    def _one_size(self, names, index: int, size: int) -> str:
+    def _one_size(self, names, index: int, size: int, tensor_node=None) -> str:
         if names is not None:
             self.used_sizes.add(names[index])
             return names[index]
-        if index == 0 and size == self.context.batch:
+        if index == 0 and size == self._batch_size():
             self.used_sizes.add("N")  # declared with the first input's shape
             return "N"  # dim 0 of a tensor inside the body: the batch (read off input 0)
+        if index == 0 and tensor_node is not None:
+            count = self._batch_multiple(tensor_node, size)
+            if count is not None:
+                self.used_sizes.add("N")
+                return f"({count} * N)"  # windows of each sample: hieradet, swin
         return str(size)
+
+    def _batch_multiple(self, tensor_node, size: int) -> int | None:
+        """k where dim 0 of the tensor is k times N: read off the run at one more sample,
+        where it must grow by k times as much as N does."""
+        import torch
+
+        other = getattr(self.gm, "other_batch", {})
+        grown = other.get(tensor_node.name)
+        inputs = self.input_sizes.items()
+        first = next((n for n, names in inputs if names and names[0] == "N"), None)
+        if not isinstance(grown, torch.Tensor) or first is None or first not in other:
+            return None
+        batch, other_batch = self._batch_size(), other[first].shape[0]
+        if other_batch == batch or size % batch or grown.dim() == 0:
+            return None
+        count = size // batch
+        return count if grown.shape[0] == count * other_batch else None
+
+    def _batch_size(self) -> int:
+        """The size `N` stands for in this body: dim 0 of its first input, which is the model's
+        batch only at the top (an attention's helper block is given batch × heads rows)."""
+        for node_name, names in self.input_sizes.items():
+            if names and names[0] == "N":
+                return self.values[node_name].shape[0]
+        return self.context.batch
 
     def _operand_text(self, value) -> str:
         import torch.fx as fx
@@ -672,14 +886,18 @@ class _Body:
     def _call_module(self, node, uses) -> None:
         target = node.target
         head, _, rest = target.partition(".")
-        tensors = list(node.args)
-        self._check_args(tensors)
+        tensors = self._call_inputs(node)
+        if not rest and not node.kwargs and self._sequential_chain(node, tensors):
+            return
         keywords = self._forward_keywords(node, getattr(self.module, target, None))
         if rest:
             container = getattr(self.module, head)
-            if not is_container(container) or "." in rest or _is_sequential(container):
+            if "." in rest or not (is_container(container) or _is_sequential(container)):
                 raise mapping.NotMappable(f"self.{target}: a layer inside a child module")
-            self._declare(head, container)
+            if _is_sequential(container):
+                self._declare_listed(head, container)
+            else:
+                self._declare(head, container)
             index = rest if rest.lstrip("-").isdigit() else literal(rest)
             if not isinstance(container, __import__("torch").nn.ModuleDict):
                 index = rest
@@ -701,17 +919,81 @@ class _Body:
                 for stage in token.after:
                     reference += [" -> ", stage]
         reference = reference if isinstance(reference, list) else [reference]
-        if len(tensors) == 1 and not keywords:
+        if len(tensors) == 1 and not keywords and not isinstance(tensors[0], str):
             self.forms[node] = _Form(stage=reference, source=tensors[0])
         else:
-            self._check_args(tensors)
-            args = [self._tensor_text(a) for a in tensors]
+            args = [a if isinstance(a, str) else self._tensor_text(a) for a in tensors]
             if keywords and "[" in "".join(t for t in reference if isinstance(t, str)):
                 raise mapping.NotMappable(f"self.{target}(..., {keywords[0]}): a keyword")
             if keywords:  # `attn(q, k, v, need_weights=False)`: a declared layer called
                 self.forms[node] = _Form(expr=[*reference, f"({', '.join(args + keywords)})"])
             else:  # `(a, b) -> layer`: several inputs fed by a tuple
                 self.forms[node] = _Form(expr=[f"({', '.join(args)}) -> ", *reference])
+        self._check_not_extern(target)
+
+    def _sequential_chain(self, node, tensors: list[Any]) -> bool:
+        """A Sequential subclass whose forward only hands each layer's result to the next,
+        tuples too (timm's SequentialTuple): a ModuleList, the same state_dict keys, applied
+        layer by layer with each result unpacked, as the language cannot pipe several
+        outputs into the next layer's inputs. False (nothing written) for any other forward."""
+        child = getattr(self.module, node.target)
+        if not _is_sequential(child) or is_container(child) or not len(child):
+            return False
+        path = join(self.unit.path, node.target)
+        try:
+            graph_module, values = trace_module(child, path, self.context)
+        except Unmappable:
+            return False
+        steps = _chain_steps(graph_module.graph, child)
+        if steps is None or not all(_tensors_only(values.get(s.name)) for s in steps[:-1]):
+            return False  # (a layer handing sizes on: its block would not return them)
+        try:
+            self._declare_listed(node.target, child)
+        except mapping.NotMappable:
+            return False
+        for index, (name, _) in enumerate(child.named_children()):
+            fed = values.get(steps[index - 1].name) if index else None
+            if isinstance(fed, (tuple, list)) or (not index and node.target in self.folded):
+                self.folded.add(f"{node.target}.{name}")  # fed a tuple, spread
+                self._check_not_extern(f"{node.target}.{name}")
+        before, feed = [], [a if isinstance(a, str) else self._tensor_text(a) for a in tensors]
+        for index, step in enumerate(steps):
+            applied = [_fed(feed), f"{layer_name(node.target)}[{index}]"]
+            if index == len(steps) - 1:
+                break
+            value = values.get(step.name)
+            count = len(value) if isinstance(value, (tuple, list)) else 0
+            feed = [value_name(f"{node.name}_{index}_{k}") for k in range(count)] or [
+                value_name(f"{node.name}_{index}")]  # fmt: skip
+            before.append([", ".join(feed), " = ", *applied])
+        self.forms[node] = _Form(expr=applied, before=before)
+        return True
+
+    def _declare_listed(self, name: str, sequential) -> None:
+        """A Sequential whose layers the forward applies one by one, declared as a ModuleList:
+        the language indexes a ModuleList only, and the state_dict keys are the same. Never
+        for one that is also applied whole, nor one whose names are not 0, 1, ..."""
+        if self.declared.get(name, Seq("ModuleList", [])).kind != "ModuleList":
+            raise mapping.NotMappable(f"self.{name}: a Sequential applied whole and by layer")
+        if name in self.declared:
+            return
+        whole = [n for n in self.live if n.op == "call_module" and n.target == name]
+        if whole and is_container(sequential):  # (a subclass's whole calls are chains)
+            raise mapping.NotMappable(f"self.{name}: a Sequential applied whole and by layer")
+        names = [n for n, _ in sequential.named_children()]
+        if names != [str(i) for i in range(len(names))]:
+            raise mapping.NotMappable(f"self.{name}: a Sequential with named layers, indexed")
+        items = []
+        for child_name, layer in sequential.named_children():
+            token = convert(layer, join(self.unit.path, f"{name}.{child_name}"), self.context)
+            if isinstance(token, Inline) and token.stages != [token.layer]:
+                raise mapping.NotMappable(f"self.{name}.{child_name}: a layer with steps, indexed")
+            items.append((None, token.layer if isinstance(token, Inline) else token))
+        _check_body_name(name)
+        token = Seq("ModuleList", items)
+        self._note_child(token)
+        self.declared[name] = token
+        self.declare_lines.append([layer_name(name) + ": ", token])
 
     def _forward_keywords(self, node, child) -> list[str]:
         """A layer's forward arguments after its tensors (`need_weights=False`), for the ops
@@ -742,20 +1024,98 @@ class _Body:
         self.declare_lines.append([layer_name(name) + ": ", token])
 
     def _note_child(self, token) -> None:
-        if isinstance(token, Child):
+        if isinstance(token, Inline):  # its steps may be blocks of their own
+            for stage in token.stages:
+                self._note_child(stage)
+        elif isinstance(token, Child):
             self.unit.children.append(token.unit)
         elif isinstance(token, Seq):
             for _, item in token.items:
                 self._note_child(item)
 
-    def _check_args(self, args) -> None:
+    def _call_inputs(self, node) -> list[Any]:
+        """The tensors a layer call feeds, in order: fx nodes, or the names of a tuple's
+        items. A tuple or list of tensors is spread, as the child's own trace gave each item
+        a placeholder (`(x, cls_tokens) -> transformers`); constants (a None, a size
+        `(H, W)`) are left out, folded in the child's own trace, which is checked to have
+        been made with the same ones."""
+        import torch.fx as fx
+        import torch.utils._pytree as pytree
+
+        inputs: list[Any] = []
+        check = any(isinstance(a, (list, tuple)) for a in node.args)
+        for leaf in pytree.tree_leaves(list(node.args)):
+            if isinstance(leaf, fx.Node) and leaf in self.parts:
+                inputs += self.parts[leaf]
+                check = True
+            elif isinstance(leaf, fx.Node) and not _is_plain_value(self.values.get(leaf.name)):
+                inputs.append(leaf)
+            else:
+                check = True
+        check = check or any(not _has_node(v) for v in node.kwargs.values())
+        if check:
+            self._check_first_call(node)
+            self.folded.add(node.target)
+        return inputs
+
+    def _check_not_extern(self, target: str) -> None:
+        """An extern is the original class, called as written: its constants cannot be left
+        out nor its tuples spread, as they are for a child traced with them."""
+        paths = {u.path for u in self.context.externs}
+        if target in self.folded and join(self.unit.path, target) in paths:
+            raise mapping.NotMappable(f"self.{target}: an extern called with constants or tuples")
+
+    def _check_first_call(self, node) -> None:
+        """A call whose constants are folded (or whose tuples are spread) must hand the child
+        what its own trace was made with, its first call: the same constants, tensors where
+        tensors were. A layer the language knows takes its tensors one by one."""
+        import inspect
+
+        child = self.module.get_submodule(node.target)
+        if type(child) in mapping.layer_ops():
+            if any(isinstance(a, (list, tuple)) for a in node.args) or any(
+                a in self.parts for a in node.args
+            ):
+                raise mapping.NotMappable("a layer called with a list of tensors")
+            if not node.kwargs:
+                raise mapping.NotMappable("a layer called with a constant")
+            return  # its keywords are the registry's (_forward_keywords)
+        first = self.context.first_call(child, join(self.unit.path, node.target))
+        if first is None:
+            raise mapping.NotMappable(f"self.{node.target}: a call with constants, never seen")
+        signature = inspect.signature(child.forward)
+        try:
+            here = signature.bind(*node.args, **node.kwargs)
+            there = signature.bind(*first[0], **first[1])
+        except TypeError as error:
+            raise mapping.NotMappable(f"self.{node.target}(...): {error}") from None
+        here.apply_defaults(), there.apply_defaults()
+        for name, value in here.arguments.items():
+            if _same_kind(self._kind(value), _kind_of_value(there.arguments.get(name))):
+                continue
+            raise mapping.NotMappable(
+                f"self.{node.target}(..., {name}=...): not as in its first call, which its "
+                "trace fixed"
+            )
+
+    def _kind(self, value) -> Any:
+        """An argument as its child's trace sees it: "tensor" for a tensor, a constant as
+        itself (a size known only here is refused: its trace would fix it)."""
         import torch.fx as fx
 
-        for arg in args:
-            if isinstance(arg, (list, tuple)):
-                raise mapping.NotMappable("a layer called with a list of tensors")
-            if not isinstance(arg, fx.Node) or _is_plain_value(self.values.get(arg.name)):
-                raise mapping.NotMappable(f"a layer called with a constant {arg!r}")
+        if isinstance(value, (list, tuple)):
+            return tuple(self._kind(v) for v in value)
+        if not isinstance(value, fx.Node):
+            return value
+        if value in self.parts:
+            return ("tensor",) * len(self.parts[value])
+        seen = self.values.get(value.name)
+        if not _is_plain_value(seen):
+            return "tensor"
+        text = self.text.get(value, "")
+        if not all(part.strip("() -").isdigit() for part in text.split(",") if part.strip()):
+            raise mapping.NotMappable(f"a size {text} passed to a layer: its trace fixes it")
+        return _kind_of_value(seen)
 
     # --- functions and methods ----------------------------------------------------------------
 
@@ -765,6 +1125,9 @@ class _Body:
             raise mapping.NotMappable("an assertion whose result is used")
         if target is operator.getitem:
             return self._getitem(node)
+        spec = mapping.operator_op(target)
+        if spec is not None and _has_node(node.args[0]) and not _has_node(node.args[1]):
+            return self._function_form(node, spec, list(node.args), {})  # x ** 2 -> pow(2)
         if target in mapping.BINARY_OPERATORS:
             symbol = mapping.BINARY_OPERATORS[target]
             if symbol not in mapping.TENSOR_OPERATORS:
@@ -779,10 +1142,14 @@ class _Body:
         if target is operator.neg:
             self.forms[node] = _Form(expr=[f"-{self._operand(node.args[0])}"])
             return
+        if self._values_reduction(node):
+            return
         spec = mapping.function_op(target)
         self._function_form(node, spec, list(node.args), dict(node.kwargs))
 
     def _call_method(self, node) -> None:
+        if self._values_reduction(node):
+            return
         spec = mapping.method_op(node.target)
         self._function_form(node, spec, list(node.args), dict(node.kwargs))
 
@@ -794,7 +1161,7 @@ class _Body:
         params = list(spec.params)
         bound: list[tuple[Any, Any]] = []
         for index, value in enumerate(args):
-            if index >= len(params):
+            if index >= len(params) or params[index].keyword_only:
                 raise mapping.NotMappable(f"{spec.name}() with {len(args)} arguments")
             param = params[index]
             if param.variadic:
@@ -810,6 +1177,8 @@ class _Body:
             if not spec.has_param(name):
                 if name in ("inplace", "_stacklevel") or (value is None and name == "dtype"):
                     continue  # the same value: F.softmax(x, dim, _stacklevel=5, dtype=None)
+                if mapping.is_omitted_default(spec, name, value):
+                    continue  # scaled_dot_product_attention(..., attn_mask=None)
                 raise mapping.NotMappable(f"{spec.name}(..., {name}=...) is not in the language")
             bound.append((spec.param(name), value))
         first = bound[0] if bound else None
@@ -839,6 +1208,8 @@ class _Body:
         if isinstance(value, fx.Node):
             if value in self.text:
                 return self.text[value]
+            if value in self.parts:  # a tuple of tensors: `cat([a, b], 1)`
+                return "[" + ", ".join(self.parts[value]) + "]"
             return self._tensor_text(value)
         if isinstance(value, (list, tuple)):
             inner = [self._argument(v) for v in value]
@@ -872,11 +1243,28 @@ class _Body:
             return self.text[node]
         return value_name(node.name)
 
+    def _values_reduction(self, node) -> bool:
+        """`x.max(1)` gives (values, indices); its values alone are in the language, as amax:
+        recorded here and written where `[0]` reads them."""
+        spec = mapping.values_reduction(node.target)
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        if spec is None or type(dim) is not int:
+            return False  # x.max() is one tensor, torch.max(a, b) elementwise: not a pair
+        if any(user.target is not operator.getitem for user in node.users):
+            return False  # the pair used whole: not in the language
+        self.reductions[node] = spec
+        return True
+
     def _getitem(self, node) -> None:
         source, index = node.args
+        if source in self.reductions:
+            if index != 0:
+                raise mapping.NotMappable("the indices of max(dim) (its values are amax)")
+            spec = self.reductions[source]
+            return self._function_form(node, spec, list(source.args), dict(source.kwargs))
         if source in self.forms and self.forms[source].outputs:
             return  # one of several outputs: named where they are unpacked
-        if source in self.text:
+        if source in self.text and not _is_tensor(self.values.get(source.name)):
             raise mapping.NotMappable("indexing a Python value")
         text = self._index_text(index)
         self.forms[node] = _Form(expr=[f"{self._tensor_text(source)}[{text}]"])
@@ -927,17 +1315,15 @@ class _Body:
         lines = []
         for node in live:
             if node.op == "output":
-                lines.append(["return "] + self._return_tokens(node.args[0], inlined))
+                lines.append(["return "] + self._return_tokens(self._returned(node), inlined))
                 continue
             form = self.forms.get(node)
             if form is None or node in inlined:
                 continue
+            lines += form.before
             tokens = self._chain(node, inlined)
             if form.outputs:
-                names = ["_"] * form.outputs
-                for user in node.users:
-                    names[user.args[1]] = self.aliases[user]
-                lines.append([", ".join(names), " = ", *tokens])
+                lines.append([", ".join(self.output_names[node]), " = ", *tokens])
             else:
                 lines.append([value_name(node.name), " = ", *tokens])
             for child, source in self.training_calls:
@@ -948,12 +1334,29 @@ class _Body:
                                   f"{layer_name(child)} }}"])  # fmt: skip
         return lines
 
+    def _returned(self, output):
+        """What the block returns: its tensors, without the sizes beside them (its caller
+        reads those off the run, _with_sizes); the model returns all it returns."""
+        value = output.args[0]
+        if not self.unit.path or not isinstance(value, (tuple, list)):
+            return value
+        kept = [v for v in value if not self._is_size_item(v)]
+        return value if not kept else kept if len(kept) > 1 else kept[0]
+
+    def _is_size_item(self, item) -> bool:
+        import torch.fx as fx
+
+        if isinstance(item, (tuple, list)):
+            return bool(item) and all(self._is_size_item(v) for v in item)
+        value = self.values.get(item.name) if isinstance(item, fx.Node) else item
+        return _is_size(value)
+
     def _inlined(self, live) -> set:
         """Nodes written inside the pipeline of their only reader: `x -> conv1 -> bn1`."""
         inlined = set()
         for node in live:
             form = self.forms.get(node)
-            if form is None or form.outputs or len(node.users) != 1:
+            if form is None or form.outputs or form.before or len(node.users) != 1:
                 continue
             if any(source is node for _, source in self.training_calls):
                 continue  # a training-only layer reads it by name
@@ -995,11 +1398,78 @@ class _Body:
             return parts
         if isinstance(value, dict):
             raise Unmappable([Problem(self.unit.path, "a dict output inside a module")])
+        if isinstance(value, fx.Node) and value in self.parts:
+            return [", ".join(self.parts[value])]
         if isinstance(value, fx.Node) and value in inlined:
             return self._chain(value, inlined)
         if isinstance(value, fx.Node):
             return [self._operand(value)]
         raise Unmappable([Problem(self.unit.path, f"returns a constant {value!r}")])
+
+
+def _chain_steps(graph, sequential) -> list | None:
+    """The call of each layer of `sequential`, in order, when its traced forward feeds its
+    inputs to the first and each result whole to the next, returning the last; else None."""
+    import torch.fx as fx
+
+    names = [name for name, _ in sequential.named_children()]
+    nodes = [n for n in graph.nodes if n.op not in ("placeholder", "output")]
+    calls = [n for n in nodes if n.op == "call_module"]
+    if len(calls) != len(names) or [n.target for n in calls] != names or len(nodes) != len(calls):
+        return None  # asserts and other steps: not a plain chain
+    inputs = [n for n in graph.nodes if n.op == "placeholder"]
+    first = [a for a in fx.node.map_aggregate(calls[0].args, lambda a: a) if a is not None]
+    if calls[0].kwargs or list(_leaves(first)) != inputs:
+        return None
+    for previous, call in zip(calls, calls[1:], strict=False):
+        if call.args != (previous,) or call.kwargs:
+            return None
+    result = next(n for n in graph.nodes if n.op == "output").args[0]
+    if isinstance(result, (list, tuple)) and len(result) == 1:
+        result = result[0]  # fx's pytree output: the one value, listed
+    return calls if result is calls[-1] else None
+
+
+def _leaves(value):
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _fed(names: list[str]) -> str:
+    """The left side of a layer application: `x -> ` or `(a, b) -> `."""
+    return f"{names[0]} -> " if len(names) == 1 else f"({', '.join(names)}) -> "
+
+
+def _tensors_only(value) -> bool:
+    import torch
+
+    items = value if isinstance(value, (tuple, list)) else [value]
+    return bool(items) and all(isinstance(v, torch.Tensor) for v in items)
+
+
+def _holds_extern(form: _Form) -> bool:
+    tokens = [*(form.stage or []), *(form.expr or [])]
+    return any(isinstance(t, Child) and t.unit.extern is not None for t in tokens)
+
+
+def _kind_of_value(value) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return "tensor"
+    if isinstance(value, (list, tuple)):  # torch.Size too
+        return tuple(_kind_of_value(v) for v in value)
+    return value
+
+
+def _same_kind(a, b) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # noqa: BLE001 - a value without a plain ==: not the same
+        return False
 
 
 def _check_body_name(name: str) -> None:
@@ -1042,6 +1512,12 @@ def _is_plain_value(value) -> bool:
     if isinstance(value, (int, float, torch.Size)):
         return True
     return isinstance(value, tuple) and bool(value) and all(isinstance(v, int) for v in value)
+
+
+def _is_tensor(value) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
 
 
 def _is_dtype(value) -> bool:
