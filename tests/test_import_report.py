@@ -176,3 +176,11 @@ def test_the_cli_warns_of_an_extern_it_cannot_rebuild(tmp_path, capsys):
     assert "extern: inner: " in err
     assert "warning: extern inner: its constructor takes arguments the spec cannot write" in err
     assert target.exists()
+
+
+def test_a_model_whose_own_forward_is_untraceable_is_named_so():
+    """The whole model as one extern checks, but its spec holds none of its layers: the row
+    says so, with why, instead of a load failure over `net.` keys."""
+    trip = round_trip("gate", lambda: _Gate(3), {"x": ("N", 3, 4, 4)})
+    assert trip.result == "model is an extern"
+    assert "control flow" in trip.reason

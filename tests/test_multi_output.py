@@ -471,3 +471,19 @@ def test_a_sequential_hands_one_tensor_from_layer_to_layer(tmp_path):
         "2 tensors flow into its layer 0"
     )
     assert "ModuleList" in finding.help
+
+
+def test_only_a_blocks_several_outputs_are_spread(tmp_path):
+    """The generator marks the expressions that hold several tensors; many short-lived ones in
+    between (a long chain, statements of one stage each) must never be taken for one of them
+    (a freed expression's id was once reused: `self.fc(*h)`)."""
+    chain = "\n".join(f"    h = h -> fc{i}: Linear(8, 8)" for i in range(300))
+    blocks = PAIR.split("model M")[0].replace("[N, c, H, W]", "[N, c]")
+    spec = blocks + (
+        "model M {\n    input x: [N, 8]\n    stages: ModuleList([Pair(8), Pair(8)])\n"
+        f"    a, b = (x, x) -> stages[0] -> stages[1]\n    h = a * b\n{chain}\n    return h\n}}\n"
+    )
+    result = archspec.check(str(write_spec(tmp_path, spec)))
+    assert result.ok, result.diagnostics
+    source = generate(result)
+    assert source.count("(*") == 1, [line for line in source.splitlines() if "(*" in line]

@@ -148,9 +148,10 @@ class BlockTranslator:
         self.loops: list[_Loop] = []
         self.base = "nn.Module"
         self.ties: list[str] = []
-        # Codes (by id) whose value is several tensors, a block's or list item's outputs: the
-        # next stage takes them as its arguments (`self.stages[1](*self.stages[0](x, y))`).
-        self.several: set[int] = set()
+        # Codes whose value is several tensors, a block's or list item's outputs: the next stage
+        # takes them as its arguments (`self.stages[1](*self.stages[0](x, y))`). By id, each
+        # kept alive here: a freed Code's id may be given to a new one.
+        self.several: dict[int, Code] = {}
 
     # ------------------------------------------------------------ the class
     def translate(self) -> BlockClass:
@@ -559,12 +560,12 @@ class BlockTranslator:
             self.forward.add(applied, f"{target} = ", self._comment(stage))
             current = atom(target)
             if id(applied) in self.several:
-                self.several.add(id(current))
+                self.several[id(current)] = current
 
     def _stage(self, stage, operand: Code, forward: bool = True) -> Code:
         applied = self._applied_stage(stage, operand, forward)
         if self._yields_several(stage):
-            self.several.add(id(applied))
+            self.several[id(applied)] = applied
         return applied
 
     def _yields_several(self, stage) -> bool:

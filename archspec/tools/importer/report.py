@@ -133,10 +133,12 @@ def reason_kind(reason: str) -> str:
     line, the module it is in), so that one gap counts as one: "outputs differ by N"."""
     if not reason:
         return "(none)"
-    text = _WHERE.sub("", reason)
+    text = _WHERE.sub("", reason.split("; ")[0])  # one of an extern's reasons: the first
     text = _QUOTED.sub("…", text)
     text = _NUMBER.sub("N", text)
     text = re.sub(r"state_dict for \w+:", "state_dict:", text)
+    if "…" in text:  # a list of names (missing keys): the first stands for them all
+        text = text.split("…", 1)[0] + "…"
     return text[:100].rstrip()
 
 
