@@ -65,12 +65,11 @@ demo: $(STAMP) graphviz
 	@echo "== examples/train_gpt.py --steps 150   (specs/sequence/gpt.arch on the repo's docs; the full run is 1,500 steps)"
 	$(PY) examples/train_gpt.py --steps 150 --eval-every 50 --sample 200 --plot $(DEMO)/gpt_loss.png
 
-# Branch coverage of archspec/, measured and enforced: >= 93 % in all (pytest-cov), and 100 % for
-# the modules listed in tools/coverage_gate.py (shape inference, the op registry, diagnostics).
-# The total is 93 % since session 7: the torch-side tools added then (archspec import's timm and
-# extern paths, ONNX export) are exercised by heavy and untraced sweeps; raise it back to 95 by
-# covering tools/importer, outputs/onnx.py and outputs/codegen_blocks.py in `make test`.
-COVERAGE := --cov --cov-report=term-missing:skip-covered --cov-fail-under=93 -p tools.coverage_gate
+# Branch coverage of archspec/, measured and enforced: >= 94.5 % in all (pytest-cov), and 100 %
+# for the modules listed in tools/coverage_gate.py (shape inference, the op registry,
+# diagnostics). Measured 95.1 % in session 8 (onnx.py, the importer's report and round trip, the
+# translator's fallbacks now covered in `make test`); the gate leaves 0.5 for hypothesis's draws.
+COVERAGE := --cov --cov-report=term-missing:skip-covered --cov-fail-under=94.5 -p tools.coverage_gate
 
 test: $(STAMP) graphviz neovim
 	$(PY) -m pytest -q -n 2 -m "not heavy" $(COVERAGE)

@@ -171,6 +171,12 @@ def test_gitignore_is_respected_when_searching_folders(tmp_path, monkeypatch, ca
     assert checked_count(capsys, "--no-respect-gitignore", ".") == 4
     # A file named outright is checked, ignored or not (as ruff does).
     assert check_json(capsys, "generated/bad.arch")[1] == ["generated/bad.arch"]
+    # A folder named outright whose files .gitignore ignores says so, and how to check them.
+    assert main(["check", "generated"]) == 2
+    assert capsys.readouterr().err == (
+        "archspec: generated: no .arch files found (1 .gitignore ignores: "
+        "--no-respect-gitignore checks them, or name the files)\n"
+    )
     # The configuration can turn it off too.
     write(tmp_path, "archspec.toml", "respect-gitignore = false\n")
     assert checked_count(capsys) == 4

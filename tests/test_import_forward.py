@@ -320,3 +320,25 @@ def test_an_extern_is_never_called_without_the_constants_its_call_passes():
     trip = round_trip("Calls", CallsAnExternWithAConstant, {"x": ("N", 3)})
     assert trip.result != "differs"  # the constant is not dropped: the caller is an extern
     assert "an extern called with constants" in trip.text
+
+
+class NamedHead(nn.Module):
+    """Named layers of a child Sequential called one by one (timm's MetaFormer head)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.head = nn.Sequential()
+        self.head.add_module("pool", nn.AdaptiveAvgPool2d(1))
+        self.head.add_module("norm", nn.LayerNorm(4))
+        self.head.add_module("fc", nn.Linear(4, 2))
+
+    def forward(self, x):
+        x = self.head.pool(self.conv(x)).flatten(1)
+        return self.head.fc(self.head.norm(x))
+
+
+def test_named_layers_of_a_child_sequential_called_one_by_one_index_a_module_dict():
+    text = _exact(NamedHead, (3, 8, 8))
+    assert 'head: ModuleDict({"pool": AdaptiveAvgPool2d(1), "norm": LayerNorm(4)' in text
+    assert '-> head["fc"]' in text

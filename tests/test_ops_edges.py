@@ -675,6 +675,7 @@ CASES = [
     case("fold_blocks_differ", "Fold", [(2, 16, 15)], (8, 8), 2, stride=2),
     case("fold_channels_not_divisible", "Fold", [(2, 15, 16)], (8, 8), 2, stride=2),
     case("fold_symbolic", "fold", [(N, 16, 16)], T, (8, 8), 2, stride=2),
+    case("fold_three_sizes", "Fold", [(2, 16, 16)], (4, 4, 4), 2),
     case("normalize_last", "normalize", [(2, 5, 8)], T, dim=-1),
     case("normalize_dims", "normalize", [(2, 5, 8)], T, 1.0, (1, 2)),
     case("normalize_dim_twice", "normalize", [(2, 5, 8)], T, dim=(1, -2)),

@@ -37,13 +37,24 @@ def collect_files(
         elif os.path.isdir(path):
             found = walk_specs(path, exclude, respect_gitignore)
             if not found:
-                problems.append(f"{path}: no .arch files found")
+                problems.append(f"{path}: no .arch files found" + _ignored_note(path, exclude))
             files.extend(found)
         elif os.path.exists(path):
             files.append(path)
         else:
             problems.append(f"{path}: no such file or directory")
     return sorted(dict.fromkeys(files)), problems
+
+
+def _ignored_note(folder: str, exclude: Exclude | None) -> str:
+    """Why a folder named outright has no specs, where .gitignore hides them (build/ is)."""
+    hidden = walk_specs(folder, exclude, respect_gitignore=False)
+    if not hidden:
+        return ""
+    return (
+        f" ({len(hidden)} .gitignore ignores: --no-respect-gitignore checks them, "
+        "or name the files)"
+    )
 
 
 def walk_specs(folder: str, exclude: Exclude | None, respect_gitignore: bool) -> list[str]:

@@ -899,8 +899,6 @@ class _Body:
             else:
                 self._declare(head, container)
             index = rest if rest.lstrip("-").isdigit() else literal(rest)
-            if not isinstance(container, __import__("torch").nn.ModuleDict):
-                index = rest
             reference = f"{layer_name(head)}[{index}]"
         elif uses.get(target, 0) > 1 or len(tensors) != 1 or keywords:
             self._declare(target, getattr(self.module, target))
@@ -970,27 +968,28 @@ class _Body:
         return True
 
     def _declare_listed(self, name: str, sequential) -> None:
-        """A Sequential whose layers the forward applies one by one, declared as a ModuleList:
-        the language indexes a ModuleList only, and the state_dict keys are the same. Never
-        for one that is also applied whole, nor one whose names are not 0, 1, ..."""
-        if self.declared.get(name, Seq("ModuleList", [])).kind != "ModuleList":
+        """A Sequential whose layers the forward applies one by one, declared as a ModuleList
+        (layers 0, 1, ...) or a ModuleDict (named layers: timm's `self.head.norm(x)`): the
+        language indexes those only, and the state_dict keys are the same. Never for one that
+        is also applied whole."""
+        names = [n for n, _ in sequential.named_children()]
+        kind = "ModuleList" if names == [str(i) for i in range(len(names))] else "ModuleDict"
+        if self.declared.get(name, Seq(kind, [])).kind != kind:
             raise mapping.NotMappable(f"self.{name}: a Sequential applied whole and by layer")
         if name in self.declared:
             return
         whole = [n for n in self.live if n.op == "call_module" and n.target == name]
         if whole and is_container(sequential):  # (a subclass's whole calls are chains)
             raise mapping.NotMappable(f"self.{name}: a Sequential applied whole and by layer")
-        names = [n for n, _ in sequential.named_children()]
-        if names != [str(i) for i in range(len(names))]:
-            raise mapping.NotMappable(f"self.{name}: a Sequential with named layers, indexed")
         items = []
         for child_name, layer in sequential.named_children():
             token = convert(layer, join(self.unit.path, f"{name}.{child_name}"), self.context)
             if isinstance(token, Inline) and token.stages != [token.layer]:
                 raise mapping.NotMappable(f"self.{name}.{child_name}: a layer with steps, indexed")
-            items.append((None, token.layer if isinstance(token, Inline) else token))
+            key = None if kind == "ModuleList" else child_name
+            items.append((key, token.layer if isinstance(token, Inline) else token))
         _check_body_name(name)
-        token = Seq("ModuleList", items)
+        token = Seq(kind, items)
         self._note_child(token)
         self.declared[name] = token
         self.declare_lines.append([layer_name(name) + ": ", token])
