@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import importlib
 import re
-import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -115,9 +116,16 @@ def reregister(*families) -> dict[str, OpSpec]:
     return built
 
 
+@lru_cache(maxsize=1)
+def _family_of() -> dict[str, Any]:
+    """Each op's family module, the one that registers it (a rule may live in a shared module:
+    ops/common.py's same_shape)."""
+    return {name: module for module in FAMILIES for name in reregister(module)}
+
+
 def fresh_op(name: str) -> OpSpec:
-    """`name` registered anew by its own family module (the one its shape rule comes from)."""
-    return reregister(sys.modules[registry.REGISTRY[name].rule.__module__])[name]
+    """`name` registered anew by its own family module."""
+    return reregister(_family_of()[name])[name]
 
 
 @dataclass

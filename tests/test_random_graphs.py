@@ -4,9 +4,9 @@ where both run, archspec's static shape of every node is torch's.
 Hypothesis draws a small network of one of two families:
 
 - an image network on `[N, C, H, W]`: a chain of convolutions, pools, activations, norms, and the
-  tensor ops (permute, transpose, pad, interpolate, roll, sum, expand, elementwise math), with
-  forks joined by `cat`, `+`, `matmul`, `stack`, a `chunk` piece or shifted slices, blocks, and a
-  flatten + Linear head;
+  tensor ops (permute, transpose, pad, interpolate, roll, sum, expand, tile, pow, elementwise
+  math), with forks joined by `cat`, `+`, `matmul`, `stack`, a `chunk` piece or shifted slices,
+  blocks, and a flatten + Linear head;
 - a sequence network on `[N, D]` or `[N, L, D]`: Linear, LayerNorm (`?`, the last dim, or the last
   two), softmax and log_softmax, GELU/Tanh/ReLU/Dropout, transpose and sum of non-batch dims, with
   the same forks (joined along the last dim) and blocks.
@@ -263,7 +263,7 @@ def tensor_op(draw):
     choice = draw(
         st.sampled_from(
             ["permute", "transpose", "pad", "interpolate", "roll", "sum", "expand",
-             "exp", "abs", "neg", "sin", "erf"]
+             "exp", "abs", "neg", "sin", "erf", "pow", "tile"]
         )
     )  # fmt: skip
     if choice == "permute":
@@ -288,6 +288,11 @@ def tensor_op(draw):
     if choice == "expand":
         sizes = (-1, *(draw(st.sampled_from([-1, -1, -1, 1, 2, 3])) for _ in range(3)))
         return Layer("expand", {"size": sizes})
+    if choice == "pow":  # `x ** 2`, as the importer writes it
+        return Layer("pow", {"exponent": draw(st.sampled_from([2, 3, 0.5, -1]))})
+    if choice == "tile":  # the batch is never tiled (see the docstring); fewer counts align right
+        counts = [draw(st.sampled_from([1, 1, 2])) for _ in range(draw(st.integers(1, 3)))]
+        return Layer("tile", {"dims": (1, *counts) if len(counts) == 3 else tuple(counts)})
     return Layer(choice)
 
 
@@ -742,6 +747,8 @@ _FUNCTIONS = {
     "neg": torch.neg,
     "sin": torch.sin,
     "erf": torch.erf,
+    "pow": torch.pow,
+    "tile": torch.tile,
     "softmax": torch.softmax,
     "log_softmax": torch.log_softmax,
 }

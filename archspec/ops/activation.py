@@ -15,7 +15,7 @@ from archspec.ops.base import (
     optional,
     positive_int,
 )
-from archspec.ops.common import values_per_sample
+from archspec.ops.common import same_shape, values_per_sample
 from archspec.ops.dtype_rules import float_math
 from archspec.ops.registry import register
 
@@ -67,10 +67,6 @@ ELEMENTWISE_FUNCTIONS = {
 }
 
 
-def _same_shape(ctx: RuleContext):
-    return ctx.input
-
-
 # ---------------------------------------------------------------- softmax
 
 
@@ -120,7 +116,7 @@ def _prelu_rule(ctx: RuleContext):
 
 
 def _activation_layer(name: str, params, summary: str) -> OpSpec:
-    return OpSpec(name=name, torch=f"nn.{name}", params=params, rule=_same_shape, summary=summary)
+    return OpSpec(name=name, torch=f"nn.{name}", params=params, rule=same_shape, summary=summary)
 
 
 def _activation_function(name: str, torch: str, params, summary: str) -> OpSpec:
@@ -128,7 +124,7 @@ def _activation_function(name: str, torch: str, params, summary: str) -> OpSpec:
         name=name,
         torch=torch,
         params=(INPUT, *params),
-        rule=_same_shape,
+        rule=same_shape,
         kind="function",
         summary=summary,
         # torch.sigmoid and torch.tanh of integers are float32, as torch.exp's

@@ -104,3 +104,8 @@ def values_per_sample(shape: Shape, batched_rank: int = 2) -> Dim:
     """The values of one sample of a tensor: all but dim 0 (the batch) when the tensor has at
     least `batched_rank` dims, else all of them (an unbatched input is one sample)."""
     return product(shape[1:]) if len(shape) >= batched_rank else product(shape)
+
+
+def same_shape(ctx: RuleContext) -> Shape:
+    """The rule of an elementwise op: the output has the input's shape."""
+    return ctx.input

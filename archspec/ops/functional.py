@@ -25,6 +25,7 @@ from archspec.ops.base import (
     probability,
     show_value,
 )
+from archspec.ops.common import same_shape
 from archspec.ops.dtype_rules import keep, operands, refuse
 from archspec.ops.merge import broadcast
 from archspec.ops.registry import register
@@ -32,10 +33,6 @@ from archspec.ops.reshape import _dims, _mean_rule, unnested, wrap_dim
 from archspec.ops.value_ranges import keeps_values
 
 INPUT = Param("input", is_tensor=True)
-
-
-def _same_shape(ctx: RuleContext):
-    return ctx.input
 
 
 # ---------------------------------------------------------------- pow
@@ -69,7 +66,7 @@ register(
         name="pow",
         torch="torch.pow",
         params=(INPUT, Param("exponent", check=_exponent)),
-        rule=_same_shape,
+        rule=same_shape,
         kind="function",
         summary="each value to a number's power (`x ** 2`)",
         dtype=_pow_dtype,

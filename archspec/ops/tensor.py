@@ -24,6 +24,7 @@ from archspec.ops.base import (
     positive_number,
     show_value,
 )
+from archspec.ops.common import same_shape
 from archspec.ops.dtype_rules import float_math, keep, signed, summed
 from archspec.ops.merge import broadcast
 from archspec.ops.registry import register
@@ -501,10 +502,6 @@ def _interpolate_rule(ctx: RuleContext):
     return _upsample_rule(ctx)
 
 
-def _same_shape(ctx: RuleContext):
-    return ctx.input
-
-
 # ---------------------------------------------------------------- registrations
 
 
@@ -587,7 +584,7 @@ for _copy in ("contiguous", "clone"):
             name=_copy,
             torch=f"Tensor.{_copy}",
             params=(INPUT,),
-            rule=_same_shape,
+            rule=same_shape,
             kind="function",
             summary="a copy of the same values"
             if _copy == "clone"
@@ -716,7 +713,7 @@ for _name, _summary in ELEMENTWISE_MATH.items():
             name=_name,
             torch=f"torch.{_name}",
             params=(INPUT,),
-            rule=_same_shape,
+            rule=same_shape,
             kind="function",
             summary=_summary,
             # `-x` in a spec is neg, and reads as `-x` in generated code too.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from archspec.core.dims import Sym, format_shape
@@ -799,12 +800,17 @@ class BlockTranslator:
     def _extern_op(self, name: str) -> OpSpec | None:
         """The file's `extern` layer of that name (`SqueezeExcite(32)`, imported at the top), as
         the instances built it."""
+        return self._extern_ops.get(name)
+
+    @cached_property
+    def _extern_ops(self) -> dict[str, OpSpec]:
+        """The extern layers the instances build, by name (found once: a walk of every module)."""
+        found: dict[str, OpSpec] = {}
         for module, _ in self.instances:
             for child in module.walk():
-                op = child.op
-                if op is not None and op.extern is not None and op.name == name:
-                    return op
-        return None
+                if child.op is not None and child.op.extern is not None:
+                    found.setdefault(child.op.name, child.op)
+        return found
 
     def _layer(self, op: OpSpec, node: ast.Call) -> Code:
         values: dict[str, str] = {}
