@@ -8,17 +8,19 @@ from torch import nn
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al.): channel weights from the map's global average."""
+    """Squeeze-and-excitation (Hu et al.): channel weights from the map's global average, squashed
+    by a `gate` layer (a class, as timm's blocks take their activations)."""
 
-    def __init__(self, channels: int, reduction: int = 4):
+    def __init__(self, channels: int, reduction: int = 4, gate: type[nn.Module] = nn.Sigmoid):
         super().__init__()
         hidden = channels // reduction
         self.fc1 = nn.Conv2d(channels, hidden, 1)
         self.fc2 = nn.Conv2d(hidden, channels, 1)
+        self.gate = gate()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.mean((2, 3), keepdim=True)
-        scale = torch.sigmoid(self.fc2(torch.relu(self.fc1(scale))))
+        scale = self.gate(self.fc2(torch.relu(self.fc1(scale))))
         return x * scale
 
 

@@ -342,3 +342,24 @@ def test_named_layers_of_a_child_sequential_called_one_by_one_index_a_module_dic
     text = _exact(NamedHead, (3, 8, 8))
     assert 'head: ModuleDict({"pool": AdaptiveAvgPool2d(1), "norm": LayerNorm(4)' in text
     assert '-> head["fc"]' in text
+
+
+class Stages(nn.Module):
+    """twins: a ModuleList of ModuleLists, the forward taking each stage's blocks in turn."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            [nn.ModuleList([nn.Linear(4, 4) for _ in range(depth)]) for depth in (1, 2)]
+        )
+
+    def forward(self, x):
+        for stage in self.blocks:
+            for block in stage:
+                x = torch.relu(block(x))
+        return x
+
+
+def test_layers_of_lists_held_by_a_list_are_applied_by_two_indices():
+    text = _exact(Stages, (4,))
+    assert "-> blocks[1][1]" in text and "blocks: ModuleList(" in text

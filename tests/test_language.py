@@ -1665,3 +1665,18 @@ def test_sequential_children_take_any_name_torch_accepts():
         """
     )
     assert codes(result) == ["E105"]
+
+
+def test_inf_and_nan_are_floats_a_spec_can_shadow():
+    text = """model M {
+    input x: [N, 4, 6]
+    y = x -> pad((1, 1), value=-inf) -> max_pool1d(3, stride=1)
+    inf = 2
+    return y * inf
+}
+"""
+    result = archspec.check_text(text)
+    assert result.diagnostics == [], result.diagnostics
+    source = archspec.compile_source(text)
+    assert 'value=-float("inf"))' in source  # Python's spelling
+    assert "inf = 2" in source and "return y * self.inf" in source  # the spec's own inf

@@ -151,3 +151,66 @@ def test_torch_state_dict_and_outputs():
     x = torch.randn(2, 4, 9, 9)
     with torch.no_grad():
         assert torch.allclose(model(x), reference(x))
+
+
+NESTED = """block Stages(dim) {
+    input x
+    blocks: ModuleList(
+        ModuleList(Linear(dim, dim), Linear(dim, dim)),
+        ModuleList(Linear(dim, dim), Linear(dim, dim), Linear(dim, dim)),
+    )
+    h = x
+    for i in range(2) {
+        for j in range(2 + i) {
+            h = h -> blocks[i][j] -> relu()
+        }
+    }
+    return h -> blocks[1][-1]
+}
+
+model Nested {
+    input x: [N, 8]
+    return x -> Stages(8)
+}
+"""
+
+
+def test_a_list_held_by_a_list_is_indexed_twice():
+    assert _codes(NESTED) == []
+    source = archspec.compile_source(NESTED)
+    # an outer loop keeps its own variable around an inner one
+    assert "for i in range(2):\n            for j in range(2 + i):" in source
+    assert "h = self.blocks[i][j](h)\n                h = F.relu(h)" in source
+    assert "out = self.blocks[1][-1](h)" in source
+    unrolled = generate_module(archspec.check_text(NESTED), specialize=True).source
+    assert "self.blocks[1][2](" in unrolled and "self.blocks[0][1](" in unrolled
+    assert format_text(NESTED) == NESTED
+
+
+def test_nested_index_errors_name_the_list_and_the_index():
+    base = "    blocks: ModuleList(ModuleList(Conv2d(4, 2, 1)), Conv2d(4, 2, 1))\n"
+    out_of_range = _one_error(_model(base + "    return x -> blocks[0][1]"), "E105")
+    assert "'blocks[0]' holds 1 layers" in out_of_range
+    not_a_list = _one_error(_model(base + "    return x -> blocks[1][0]"), "E108")
+    assert "'blocks[1]' is a Conv2d, not a ModuleList" in not_a_list
+
+
+@pytest.mark.torch
+def test_nested_lists_build_with_torchs_keys_and_both_forms_agree():
+    torch = pytest.importorskip("torch")
+
+    model = archspec.build(NESTED).eval()
+    assert "stages.blocks.1.2.weight" in model.state_dict()
+    unrolled_source = generate_module(archspec.check_text(NESTED), specialize=True).source
+    namespace: dict = {}
+    exec(compile(unrolled_source, "<unrolled>", "exec"), namespace)
+    unrolled = namespace["Nested"]().eval()
+    unrolled.load_state_dict(model.state_dict())
+    x = torch.randn(3, 8)
+    stages = model.stages.blocks
+    expected = x
+    for i in range(2):
+        for j in range(2 + i):
+            expected = torch.relu(stages[i][j](expected))
+    expected = stages[1][-1](expected)
+    assert torch.equal(model(x), expected) and torch.equal(unrolled(x), expected)

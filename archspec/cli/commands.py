@@ -364,7 +364,8 @@ def _import(args) -> int:
     for path in imported.unbuildable:  # never silently a different model
         print(
             f"warning: extern {path or 'the model'}: its constructor takes arguments the spec "
-            "cannot write (a class, a function, a config object); the compiled spec builds it "
+            "cannot write (a lambda, a local class, an object that is no dataclass); the compiled "
+            "spec builds it "
             "without them, so it may not compute what the original does",
             file=sys.stderr,
         )

@@ -73,6 +73,7 @@ from archspec.elaborate.values import (
     ModuleRef,
     NoneOutput,
     Outputs,
+    PyObject,
     Recipe,
     Tensor,
     Unsized,
@@ -935,6 +936,7 @@ class Elaborator:
                     arg_spans.get(param.name, span),
                     "not a plain value",
                 )
+            _no_python_object(op, param.name, parts, arg_spans.get(param.name, span))
             args[param.name] = value
         if op.tensor_params and not inputs:  # add(1, 2): numbers only, not a tensor op
             raise _error(
@@ -1095,6 +1097,7 @@ class Elaborator:
                         "tensor or layer as an argument",
                         help=f"write `x -> {op.name}(...)`",
                     )
+                _no_python_object(op, key, parts, module.arg_spans.get(key, recipe.span))
                 read_at_run_time = first_run_size(parts)
                 if read_at_run_time is not None:
                     raise _error(
@@ -1862,7 +1865,7 @@ class Elaborator:
     def _state_init(self, frame: Frame, stmt: ast.State) -> tuple[str, dict[str, Any]]:
         """The initial value: a number (every element) or an initializer, `normal(std=0.02)`."""
         init = stmt.init
-        if isinstance(init, ast.ExternCall):
+        if isinstance(init, ast.ExternValue):
             return EXTERN, self._extern_init(frame, init)
         if not (isinstance(init, ast.Call) and init.func.id in INITIALIZERS):
             value = self.evaluator.eval(frame, init)
@@ -1916,33 +1919,28 @@ class Elaborator:
                 )
         return name, {key: values[key] for key, _ in params}
 
-    def _extern_init(self, frame: Frame, init: ast.ExternCall) -> dict[str, Any]:
+    def _extern_init(self, frame: Frame, init: ast.ExternValue) -> dict[str, Any]:
         """`extern "mypkg.init:causal_mask"(L)`: the function and its plain arguments (the
         checker trusts the declared shape; `archspec verify` calls it)."""
-        module, attribute = split_target(init.target)
-        call = ast.Call(ast.Name("extern", init.target.span), init.args, init.span)
-        arguments = self.evaluator.arguments(frame, call)
-        values = [*arguments.positional, *arguments.keywords.values()]
-        spans = [arguments.spans.get(f"#{i}", init.span) for i in range(len(values))]
-        spans += [arguments.spans[key] for key in arguments.keywords]
-        for value, span in zip(values, spans):
-            parts = _plain_parts(value, span, self.budget)
-            if any(isinstance(part, (Tensor, Recipe, ModuleRef)) or is_run_size(part)
-                   for part in parts) or value is INFER:  # fmt: skip
-                raise _error(
-                    "E108",
-                    f"an extern initial value takes plain values, got {kind_of(value)}",
-                    span,
-                    "not a plain value",
-                    help="pass numbers, strings and tuples: the function runs when the module "
-                    "is built, before any input is seen",
-                )
+        value = self.evaluator.eval(frame, init)
+        if value is POISON:  # an argument failed, and said so: the spec is not built
+            module, attribute = split_target(init.target)
+            value = PyObject(init.target.value, module, attribute, (), (), True)
+        if not value.called:
+            raise _error(
+                "E108",
+                f"an extern initial value is what a Python function returns: call it, "
+                f'`extern "{value.target}"()`',
+                init.span,
+                "not called",
+                help="the function runs when the module is built and returns the tensor",
+            )
         return {
-            "target": init.target.value,
-            "module": module,
-            "attribute": attribute,
-            "args": tuple(arguments.positional),
-            "kwargs": dict(arguments.keywords),
+            "target": value.target,
+            "module": value.module,
+            "attribute": value.attribute,
+            "args": value.args,
+            "kwargs": dict(value.kwargs),
         }
 
     def _state_options(self, frame: Frame, stmt: ast.State) -> dict[str, bool]:
@@ -2122,11 +2120,10 @@ class Elaborator:
         if module.kind == "dict":
             return list(module.children)
         if module.kind != "list":
-            what = module.call.func if module.call is not None else module.kind
             raise _error(
                 "E108",
-                f"cannot loop over '{name.id}', a {what}: only the layers of a ModuleList or the "
-                "keys of a ModuleDict are looped over",
+                f"cannot loop over '{name.id}', a {_what_layer(module)}: only the layers of a "
+                "ModuleList or the keys of a ModuleDict are looped over",
                 name.span,
                 "not a ModuleList or ModuleDict",
                 help=f"apply it: `x -> {name.id}`",
@@ -2137,7 +2134,8 @@ class Elaborator:
     def _apply_list_child(self, frame: Frame, value: Any, stage: ast.LayerIndex) -> Any:
         """`x -> convs[i]`: one child of a ModuleList, picked by a number known when the spec is
         elaborated (a loop's or comprehension's variable too), applied as `self.convs[i](x)`;
-        `x -> heads["out"]`: one child of a ModuleDict, by its key (`self.heads["out"](x)`)."""
+        `x -> heads["out"]`: one child of a ModuleDict, by its key (`self.heads["out"](x)`);
+        `x -> blocks[i][j]`: a child of a ModuleList that a ModuleList holds."""
         name = stage.name.id
         module = frame.layers.get(name)
         if module is POISON:
@@ -2151,26 +2149,33 @@ class Elaborator:
                 "not a layer",
                 help=f"did you mean '{suggestion}'?" if suggestion else None,
             )
-        if module.kind not in ("list", "dict"):
-            what = module.call.func if module.call is not None else module.kind
-            raise _error(
-                "E108",
-                f"'{name}' is a {what}, not a ModuleList or ModuleDict: only their layers are "
-                "taken by index or key",
-                stage.span,
-                "indexed",
-                help=f"apply it whole: `-> {name}`",
-            )
-        index = self.evaluator.eval(frame, stage.index)
-        if index is POISON:
-            return POISON
-        if module.kind == "dict":
-            return self._apply_dict_child(frame, module, value, stage, index)
+        written = name
+        for index_expr in stage.indices:
+            if module.kind not in ("list", "dict"):
+                raise _error(
+                    "E108",
+                    f"'{written}' is a {_what_layer(module)}, not a ModuleList or ModuleDict: "
+                    "only their layers are taken by index or key",
+                    index_expr.span,
+                    "indexed",
+                    help=f"apply it whole: `-> {written}`",
+                )
+            index = self.evaluator.eval(frame, index_expr)
+            if index is POISON:
+                return POISON
+            if module.kind == "dict":
+                module = self._dict_child(module, written, index_expr, index)
+            else:
+                module = self._list_child(module, written, index_expr, index)
+            written += f"[{index_expr.span.text}]"
+        return self.apply_module(frame, module, value, stage.span, by_reference=True)
+
+    def _list_child(self, module: ModuleInfo, name: str, index_expr, index) -> ModuleInfo:
         if not is_int(index):
             raise _error(
                 "E108",
                 f"a ModuleList is indexed by a whole number, got {kind_of(index)}",
-                stage.index.span,
+                index_expr.span,
                 "not a whole number",
                 help=f"write `{name}[0]`, or loop: `for i in range({len(module.children)})`",
             )
@@ -2181,21 +2186,20 @@ class Elaborator:
             raise _error(
                 "E105",
                 f"index {index} is out of range: '{name}' holds {count} layers (valid: {valid})",
-                stage.index.span,
+                index_expr.span,
                 "out of range",
                 help=f"use an index below {count}" if count else "add layers to the ModuleList",
             )
-        return self.apply_module(frame, children[index], value, stage.span, by_reference=True)
+        return children[index]
 
-    def _apply_dict_child(self, frame: Frame, module: ModuleInfo, value: Any, stage, key) -> Any:
-        name = stage.name.id
+    def _dict_child(self, module: ModuleInfo, name: str, index_expr, key) -> ModuleInfo:
         keys = list(module.children)
         shown = ", ".join(f"'{k}'" for k in keys) if keys else "none"
         if not isinstance(key, str):
             raise _error(
                 "E108",
                 f"a ModuleDict is indexed by a key, a string, got {kind_of(key)}",
-                stage.index.span,
+                index_expr.span,
                 "not a string",
                 help=f"its keys are {shown}"
                 + (f': `{name}["{keys[0]}"]`, or loop: `for key in {name}`' if keys else ""),
@@ -2206,12 +2210,11 @@ class Elaborator:
             raise _error(
                 "E102",
                 f"'{name}' has no layer '{key}' (its keys: {shown})",
-                stage.index.span,
+                index_expr.span,
                 "no such key",
                 help=f"{hint}use one of the ModuleDict's keys, or add the layer to it",
             )
-        child = module.children[key]
-        return self.apply_module(frame, child, value, stage.span, by_reference=True)
+        return module.children[key]
 
 
 def _module_dict_children(call: ast.Call, children: list, keywords: dict, spans: dict) -> list:
@@ -2522,6 +2525,26 @@ def _node_ids(value: Any) -> tuple[str, ...] | None:
     if not all(isinstance(item, Tensor) for item in items):
         return None
     return tuple(item.node for item in items)
+
+
+def _what_layer(module: ModuleInfo) -> str:
+    """What a declared layer is, for messages: `Conv2d`, or its kind (`block`)."""
+    return module.call.func if module.call is not None else module.kind
+
+
+def _no_python_object(op: OpSpec, key: str, parts: list[Any], span: Span) -> None:
+    """An E108 where an op of archspec's own is given an `extern "m:attr"` value: only an
+    extern's constructor takes Python objects (archspec knows no rule for what they do)."""
+    found = next((part for part in parts if isinstance(part, PyObject)), None)
+    if found is not None and op.extern is None:
+        raise _error(
+            "E108",
+            f"{op.name}'s '{key}' takes a plain value, got {kind_of(found)}",
+            span,
+            "a Python object",
+            help="a Python object is an extern's argument or a buffer's initial value: declare "
+            "the layer that takes it as an `extern`",
+        )
 
 
 def _plain_parts(value: Any, span: Span, budget: StepBudget) -> list[Any]:

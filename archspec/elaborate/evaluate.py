@@ -18,6 +18,7 @@ from archspec.core.dims import Floor, Sym
 from archspec.core.names import closest
 from archspec.core.records import record
 from archspec.core.source import Span
+from archspec.elaborate.externs import split_target
 from archspec.elaborate.run_sizes import (
     combine,
     contains_run_size,
@@ -28,7 +29,10 @@ from archspec.elaborate.scopes import CONSTANTS, Frame
 from archspec.elaborate.values import (
     MISSING,
     POISON,
+    ModuleRef,
     NoneOutput,
+    Outputs,
+    PyObject,
     Recipe,
     Tensor,
     is_int,
@@ -491,6 +495,39 @@ class Evaluator:
     def _eval_Call(self, frame: Frame, expr: ast.Call) -> Any:
         return self.call(frame, expr)
 
+    def _eval_ExternValue(self, frame: Frame, expr: ast.ExternValue) -> Any:
+        """`extern "torch.nn:GELU"`, `extern "functools:partial"(...)`: a PyObject of plain values
+        (it is made when the module is built, before any input is seen)."""
+        module, attribute = split_target(expr.target)
+        call = ast.Call(ast.Name("extern", expr.target.span), expr.args, expr.span)
+        arguments = self.arguments(frame, call)
+        given = [(f"#{i}", v) for i, v in enumerate(arguments.positional)]
+        given += [(key, v) for key, v in arguments.keywords.items()]
+        for key, value in given:
+            problem = _not_plain(value)
+            if problem is POISON:
+                return POISON
+            if problem is not None:
+                what = "`?` (only archspec's own layers infer an argument)"
+                raise error(
+                    "E108",
+                    f"an extern value takes plain values, got "
+                    f"{what if problem is INFER else kind_of(problem)}",
+                    arguments.spans.get(key, expr.span),
+                    "not a plain value",
+                    help="pass numbers, strings, tuples and other extern values: the object is "
+                    "made when the module is built, before any input is seen",
+                )
+        return PyObject(
+            expr.target.value,
+            module,
+            attribute,
+            tuple(arguments.positional),
+            tuple(arguments.keywords.items()),
+            expr.called,
+            expr.target.span,
+        )
+
     def _eval_Pipe(self, frame: Frame, expr: ast.Pipe) -> Any:
         value = self.eval(frame, expr.value)
         for stage in expr.stages:
@@ -505,6 +542,23 @@ _EVALUATORS: dict[type, Callable[..., Any]] = {
     if name.startswith("_eval_")
     and isinstance(node_type := getattr(ast, name.removeprefix("_eval_"), None), type)
 }
+
+
+def _not_plain(value: Any) -> Any:
+    """The first part of `value` (below its lists and tuples) that is known only when the module
+    runs, or is no value (a tensor, a layer, a symbolic size); POISON if one is POISON."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if item is POISON:
+            return POISON
+        if isinstance(item, (list, tuple)) and not isinstance(item, Outputs):
+            pending.extend(item)
+        elif isinstance(item, (Tensor, Recipe, ModuleRef, Outputs, Sym, NoneOutput)):
+            return item
+        elif item is INFER or is_run_size(item):
+            return item
+    return None
 
 
 # ---------------------------------------------------------------- training vs eval

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from archspec.core.dtypes import CONSTANTS as DTYPE_CONSTANTS
@@ -11,8 +12,10 @@ from archspec.elaborate.values import Definition
 from archspec.syntax import ast
 
 # Names every scope reads and none can bind (the builder refuses them as targets); and the dtype
-# names (`to(int64)`), which a scope's own value of that name shadows.
-CONSTANTS = {"True": True, "False": False, "None": None, **DTYPE_CONSTANTS}
+# names (`to(int64)`) and the floats torch's code writes `float("inf")` (`pad(..., value=-inf)`),
+# which a scope's own value of that name shadows.
+FLOAT_CONSTANTS = {"inf": math.inf, "nan": math.nan}
+CONSTANTS = {"True": True, "False": False, "None": None, **DTYPE_CONSTANTS, **FLOAT_CONSTANTS}
 
 
 @record

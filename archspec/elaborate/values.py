@@ -71,6 +71,57 @@ class ModuleRef:
 
 
 @record(frozen=True)
+class PyObject:
+    """`extern "torch.nn:GELU"`, `extern "functools:partial"(extern "torch.nn:GELU", "tanh")`: a
+    Python object archspec does not know, imported (and called) when the module is built. Only
+    an extern's argument or a parameter's or buffer's initial value: the checker never imports it,
+    so nothing else can use it."""
+
+    target: str  # "module.path:attribute"
+    module: str
+    attribute: str
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    called: bool  # `extern "m:f"()` is what calling it returns; `extern "m:f"` the object itself
+    span: Span | None = field(default=None, compare=False, repr=False)  # the target string
+
+    def __str__(self) -> str:
+        if not self.called:
+            return f'extern "{self.target}"'
+        items = [_plain_text(v) for v in self.args]
+        items += [f"{key}={_plain_text(value)}" for key, value in self.kwargs]
+        return f'extern "{self.target}"({", ".join(items)})'
+
+
+def python_objects(value: Any) -> list[PyObject]:
+    """The extern values in a plain value, those inside a call's arguments too, outermost first."""
+    found: list[PyObject] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, PyObject):
+            found.append(item)
+            pending.extend(reversed([*item.args, *(v for _, v in item.kwargs)]))
+        elif isinstance(item, (list, tuple)):
+            pending.extend(reversed(item))
+        elif isinstance(item, dict):
+            pending.extend(reversed(list(item.values())))
+    return found
+
+
+def _plain_text(value: Any) -> str:
+    """A plain value as the language writes it (messages, summaries)."""
+    if isinstance(value, PyObject):
+        return str(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(_plain_text(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_plain_text(v) for v in value) + "]"
+    return repr(value)
+
+
+@record(frozen=True)
 class NoneOutput:
     """An output torch returns as None, as MultiheadAttention's weights with need_weights=False
     (OpSpec.none_outputs): unpacking binds it (`y, _ = attn(q, k, v, need_weights=False)`),
@@ -134,6 +185,8 @@ def kind_of(value: Any) -> str:
         return f"the tensors {value.op}() returns (how many, only the input's shape tells)"
     if isinstance(value, NoneOutput):
         return f"None ({value.why})"
+    if isinstance(value, PyObject):
+        return f"the Python object {value}"
     if value is None:
         return "None"
     if isinstance(value, bool):

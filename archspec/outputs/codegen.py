@@ -26,6 +26,7 @@ from archspec.elaborate.graph import EVAL, TRAIN, ContainerCall, ModelGraph, Mod
 from archspec.elaborate.run_sizes import contains_run_size, is_atomic, is_run_size
 from archspec.elaborate.run_sizes import source as run_size_source
 from archspec.elaborate.state import EXTERN, TENSOR, StateInfo
+from archspec.elaborate.values import python_objects
 from archspec.ops import REQUIRED
 from archspec.ops.apply import group_forward
 from archspec.ops.base import Emission
@@ -36,6 +37,7 @@ from archspec.outputs.codegen_text import (  # noqa: F401 - literal, render_args
     INDENT,
     LINE_LENGTH,
     MAX_INLINE_NESTING,
+    TORCH_MODULES,
     CodegenError,
     Writer,
     _exploded,
@@ -47,6 +49,7 @@ from archspec.outputs.codegen_text import (  # noqa: F401 - literal, render_args
     call_lines,
     constructor_args,
     docstring_text,
+    gathering_imports,
     layout,
     literal,
     python_code,
@@ -793,13 +796,18 @@ def _module_reference(graph: ModelGraph, path: str, scope: str) -> str:
     `self.heads["out"]`."""
     relative = path[len(scope) + 1 :] if scope and path.startswith(scope + ".") else path
     parts = relative.split(".")
-    if len(parts) == 2:  # a ModuleList's or ModuleDict's child, applied on its own
-        container = graph.module(path.rsplit(".", 1)[0])
+    text = f"self.{parts[0]}"
+    container_path = f"{scope}.{parts[0]}" if scope else parts[0]
+    for part in parts[1:]:  # a ModuleList's or ModuleDict's child (`self.blocks[0][1]`)
+        container = graph.module(container_path)
         if container.kind == "dict":
-            return f"self.{parts[0]}[{literal(parts[1])}]"
-        if container.kind == "list":
-            return f"self.{parts[0]}[{parts[1]}]"
-    return f"self.{parts[-1]}"
+            text += f"[{literal(part)}]"
+        elif container.kind == "list":
+            text += f"[{part}]"
+        else:
+            return f"self.{parts[-1]}"
+        container_path += "." + part
+    return text
 
 
 def _with_head(
@@ -857,9 +865,9 @@ def _tuple_type(count: int) -> str:
 
 
 def extern_imports(result: CheckResult) -> dict[str, set[str]]:
-    """Python module -> the names generated code imports from it: every extern layer's class or
-    factory and every extern initial value's function (`from mypkg.layers import SqueezeExcite`).
-    Two externs that would import one name from two modules cannot share a file."""
+    """Python module -> the names generated code imports from it for extern layers, their class
+    or factory (`from mypkg.layers import SqueezeExcite`; extern values are gathered as they are
+    written). Two externs that would import one name from two modules cannot share a file."""
     imports: dict[str, set[str]] = {}
     origins: dict[str, tuple[str, Any]] = {}
     for checked in result.models:
@@ -868,10 +876,6 @@ def extern_imports(result: CheckResult) -> dict[str, set[str]]:
             if module.kind == "layer" and module.op is not None and module.op.extern is not None:
                 info = module.op.extern
                 found.append((info.module, info.attribute, info.span))
-            for state in module.state.values():
-                if state.init == EXTERN:
-                    args = state.init_args
-                    found.append((args["module"], args["attribute"], state.span))
             for python_module, attribute, span in found:
                 name = attribute.split(".")[0]
                 first = origins.setdefault(name, (python_module, span))
@@ -1034,26 +1038,10 @@ def generate_module(result: CheckResult, specialize: bool = False) -> GeneratedM
     table = ClassTable()
     imports = extern_imports(result)
     table.taken.update(name for names in imports.values() for name in names)
-    classes: dict[str, str] = {}
-    generic: dict[int, str] = {}
-    written: list[tuple[str, list[str], str]] = []  # name, body, base class
-    specialized: dict[str, str] = {}
-    if not specialize:
-        generic, written, specialized = parametrized_classes(result, table)
-    for checked in result.models:
-        model_class = None
-        if not specialize:
-            model_class = _model_class(checked, generic, table)
-            if isinstance(model_class, str):
-                specialized[checked.name] = model_class
-                model_class = None
-        if model_class is None:
-            model_plans = ModelWriter(checked, table, generic).write()
-            written += [(plan.name, plan.body, "nn.Module") for plan in model_plans]
-            model_class = written[-1]
-        else:
-            written.append(model_class)
-        classes[checked.name] = model_class[0]
+    table.taken.update(_object_names(result))
+    with gathering_imports() as referenced:
+        classes, written, specialized = _classes(result, table, specialize)
+    _add_references(imports, referenced, {name for name, _, _ in written})
     body = "\n".join(line for _, lines, _ in written for line in lines)
     uses_functional = re.search(r"\bF\.", body) is not None
     uses_ordered_dict = "OrderedDict(" in body
@@ -1086,3 +1074,68 @@ def generate_module(result: CheckResult, specialize: bool = False) -> GeneratedM
             out.line(text)
         out.dedent()
     return GeneratedModule(out.text(), classes, specialized)
+
+
+def _classes(result: CheckResult, table: ClassTable, specialize: bool):
+    """The classes to write: model name -> class name, (name, body lines, base) of each, and the
+    models left unrolled with why."""
+    classes: dict[str, str] = {}
+    generic: dict[int, str] = {}
+    written: list[tuple[str, list[str], str]] = []  # name, body, base class
+    specialized: dict[str, str] = {}
+    if not specialize:
+        generic, written, specialized = parametrized_classes(result, table)
+    for checked in result.models:
+        model_class = None
+        if not specialize:
+            model_class = _model_class(checked, generic, table)
+            if isinstance(model_class, str):
+                specialized[checked.name] = model_class
+                model_class = None
+        if model_class is None:
+            model_plans = ModelWriter(checked, table, generic).write()
+            written += [(plan.name, plan.body, "nn.Module") for plan in model_plans]
+            model_class = written[-1]
+        else:
+            written.append(model_class)
+        classes[checked.name] = model_class[0]
+    return classes, written, specialized
+
+
+def _object_names(result: CheckResult) -> set[str]:
+    """The names the models' extern values will be imported by (`partial`, `LayerNorm`): no
+    generated class may take one."""
+    values: list[Any] = []
+    for checked in result.models:
+        for module in checked.graph.root.walk():
+            values.extend((module.args or {}).values())
+            values.extend((module.params or {}).values())
+            values.extend(
+                [*state.init_args["args"], *state.init_args["kwargs"].values()]
+                for state in module.state.values()
+                if state.init == EXTERN
+            )
+    return {
+        value.attribute.split(".")[0]
+        for value in python_objects(values)
+        if value.module not in TORCH_MODULES
+    }
+
+
+def _add_references(
+    imports: dict[str, set[str]], referenced: dict[str, set[str]], class_names: set[str]
+) -> None:
+    """Adds the names extern values were written with (`partial`, `LayerNorm`) to `imports`;
+    a CodegenError where one name would be imported from two modules, or is a class's."""
+    origins = {name: module for module, names in imports.items() for name in names}
+    for name, modules in sorted(referenced.items()):
+        for module in sorted(modules):
+            first = origins.setdefault(name, module)
+            if first != module or name in class_names:
+                other = f"the generated class {name}" if first == module else first
+                raise CodegenError(
+                    f"'{name}' is imported from {module} and named by {other}: generated code "
+                    "cannot name both (rename one, or write it through another module that "
+                    "exports it)"
+                )
+            imports.setdefault(module, set()).add(name)

@@ -26,7 +26,9 @@ from archspec.core.dtypes import CONSTANTS as DTYPE_CONSTANTS
 from archspec.core.dtypes import torch_name
 from archspec.elaborate.evaluate import BUILTINS, CONTAINERS
 from archspec.elaborate.graph import ModuleInfo
+from archspec.elaborate.scopes import FLOAT_CONSTANTS
 from archspec.elaborate.state import TENSOR as COMPUTED
+from archspec.elaborate.values import PyObject
 from archspec.ops import REGISTRY, REQUIRED, OpSpec
 from archspec.ops.base import Emission
 from archspec.outputs.codegen_text import (
@@ -54,6 +56,7 @@ from archspec.outputs.codegen_text import (
     literal,
     parenthesized,
     python_code,
+    python_object,
     render_args,
     statement_lines,
 )
@@ -235,6 +238,8 @@ class BlockTranslator:
             return atom(literal(_LITERAL_NAMES[name]))
         if name in DTYPE_CONSTANTS and name not in self.kinds:
             return atom(torch_name(name))
+        if name in FLOAT_CONSTANTS and name not in self.kinds:
+            return atom(literal(FLOAT_CONSTANTS[name]))
         if name in self.sizes and forward:
             return atom(self.sizes[name])
         if name in self.stale_sizes:
@@ -484,6 +489,7 @@ class BlockTranslator:
         var = self._bind(statement.var.id, SCALAR)
         self.loop_vars.append(statement.var.id)
         loop = _Loop(statement, var, nested)
+        number = len(self.loops)  # the body may hold loops of its own
         self.loops.append(loop)
         init_iterable = python_code(self._expression(statement.iterable, False).text).text
         self.init.level += 1
@@ -505,7 +511,7 @@ class BlockTranslator:
             self.init.line(f"for {var} in {init_iterable}:")
             self.init.lines.extend(body_init)
         if body_forward:
-            self.forward.line(f"{_LOOP_HEADER}{len(self.loops) - 1}")
+            self.forward.line(f"{_LOOP_HEADER}{number}")
             self.forward.lines.extend(body_forward)
 
     def _loop_form(self) -> None:
@@ -589,8 +595,8 @@ class BlockTranslator:
         if isinstance(stage, ast.LayerIndex):
             if stage.name.id not in self.layers:
                 raise Unsupported(f"`-> {stage.name.id}[...]` applies no layer of the block")
-            index = self._expression(stage.index, True).text
-            return call(f"self.{self.layers[stage.name.id]}[{index}]", self._operands(operand))
+            indices = "".join(f"[{self._expression(i, True).text}]" for i in stage.indices)
+            return call(f"self.{self.layers[stage.name.id]}{indices}", self._operands(operand))
         if isinstance(stage, ast.Labelled):
             reference = self._layer_attribute(None, stage.call, stage.span, stage.label)
             return call(reference, self._operands(operand))
@@ -909,10 +915,14 @@ class BlockTranslator:
     def _kind(self, expression) -> str:
         """What an expression holds: scalar, tensor(s), layer recipe(s) (no value computed)."""
         kind = type(expression)
-        if kind in (ast.Constant, ast.Infer):
+        if kind in (ast.Constant, ast.Infer, ast.ExternValue):
             return SCALAR
         if kind is ast.Name:
-            if expression.id in _LITERAL_NAMES or expression.id in DTYPE_CONSTANTS:
+            if (
+                expression.id in _LITERAL_NAMES
+                or expression.id in DTYPE_CONSTANTS
+                or (expression.id in FLOAT_CONSTANTS)
+            ):
                 return self.kinds.get(expression.id, SCALAR)
             if expression.id in self.sizes:
                 return SIZE
@@ -1046,6 +1056,13 @@ class BlockTranslator:
             return atom(f"{value.text}[{index.text}]")
         if kind is ast.Call:
             return self._call(expression, forward)
+        if kind is ast.ExternValue:  # `partial(LayerNorm, eps=1e-06)`
+            args = [
+                (f"{a.keyword}=" if a.keyword is not None else "")
+                + self._expression(a.value, forward).text
+                for a in expression.args
+            ]
+            return atom(python_object(expression.target.value, expression.called, args))
         if kind is ast.Pipe and (forward or self._kind(expression) == BUILT):
             current = self._expression(expression.value, forward)
             for stage in expression.stages:
@@ -1113,6 +1130,18 @@ class BlockTranslator:
             items = tuple(self._literal_of(i) for i in expression.items)
             if all(i is not _NOT_LITERAL for i in items):
                 return items
+        if isinstance(expression, ast.ExternValue):  # `act=extern "torch.nn:GELU"`
+            values = [self._literal_of(a.value) for a in expression.args]
+            if all(v is not _NOT_LITERAL for v in values):
+                module, _, attribute = expression.target.value.partition(":")
+                positional = tuple(v for a, v in zip(expression.args, values) if a.keyword is None)
+                keywords = tuple(
+                    (a.keyword, v) for a, v in zip(expression.args, values) if a.keyword is not None
+                )
+                return PyObject(
+                    expression.target.value, module, attribute, positional, keywords,
+                    expression.called, expression.target.span,
+                )  # fmt: skip
         return _NOT_LITERAL
 
     # ------------------------------------------------------------ comments
@@ -1258,12 +1287,15 @@ def _container_outputs(checked, scope: str, part) -> list[str]:
 def _stage_calls(checked, scope: str, part) -> list:
     """The applications, by the instance at `scope`, of the Sequential, block or list item a
     stage names (`-> layers`, `-> stages[i]`) or builds (`down: Down(64)`), in order."""
-    by_module, by_parent, by_span = _call_index(checked)
+    by_module, by_parent, by_span, by_container = _call_index(checked)
     prefix = f"{scope}." if scope else ""
     if isinstance(part, ast.LayerRef):
         found = by_module.get(prefix + part.name.id, [])
-    elif isinstance(part, ast.LayerIndex):
-        found = by_parent.get(prefix + part.name.id, [])
+    elif isinstance(part, ast.LayerIndex):  # `blocks[i][j]`: the lists that `blocks` holds
+        parents = [prefix + part.name.id]
+        for _ in part.indices[1:]:
+            parents = [path for parent in parents for path in by_container.get(parent, [])]
+        found = [c for parent in parents for c in by_parent.get(parent, [])]
     else:
         call = part.call if isinstance(part, ast.Labelled) else part
         span = getattr(call, "span", None)
@@ -1276,16 +1308,21 @@ def _stage_calls(checked, scope: str, part) -> list:
 _CALL_INDEX: dict[int, tuple[Any, tuple]] = {}
 
 
-def _call_index(checked) -> tuple[dict, dict, dict]:
+def _call_index(checked) -> tuple[dict, dict, dict, dict]:
     """A model's container calls by module path, by the path of the list holding the module,
-    and by (parent path, the module's span): each statement looks its calls up, not the whole
-    list (a model of 10,000 block instances)."""
+    and by (parent path, the module's span), and the lists each list holds: each statement
+    looks its calls up, not the whole list (a model of 10,000 block instances)."""
     model = checked.graph
     cached = _CALL_INDEX.get(id(model))
     if cached is None or cached[0] is not model:
         by_module: dict = {}
         by_parent: dict = {}
         by_span: dict = {}
+        by_container: dict = {}  # a list's path -> the paths of the lists it holds
+        for module in model.root.walk():
+            parent = module.path.rpartition(".")[0]
+            if module.kind in ("list", "dict") and module.path:
+                by_container.setdefault(parent, []).append(module.path)
         for applied in model.calls:
             parent = applied.module.rpartition(".")[0]
             span = model.module(applied.module).span
@@ -1294,7 +1331,8 @@ def _call_index(checked) -> tuple[dict, dict, dict]:
             key = (parent, id(span.source), span.start, span.end)
             by_span.setdefault(key, []).append(applied)
         _CALL_INDEX.clear()  # one model's at a time: nothing outlives a generation
-        cached = _CALL_INDEX[id(model)] = (model, (by_module, by_parent, by_span))
+        indexes = (by_module, by_parent, by_span, by_container)
+        cached = _CALL_INDEX[id(model)] = (model, indexes)
     return cached[1]
 
 

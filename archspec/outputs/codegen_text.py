@@ -7,12 +7,16 @@ import ast as pyast
 import builtins
 import keyword
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
 from archspec.core.dtypes import FLOAT32, DType, is_floating, torch_name
 from archspec.elaborate.loader import shown_path
 from archspec.elaborate.state import EXTERN, INITIALIZERS, PARAM, StateInfo
+from archspec.elaborate.values import PyObject
 from archspec.ops import INFER, REQUIRED, OpSpec
 from archspec.ops.base import LayerArg
 
@@ -35,6 +39,45 @@ class CodegenError(Exception):
         super().__init__(message)
         self.message = message
         self.span = span
+
+
+# ---------------------------------------------------------------- Python objects
+
+# torch's modules, as generated code names them (`extern "torch.nn:GELU"` is `nn.GELU`).
+TORCH_MODULES = {"torch": "torch", "torch.nn": "nn", "torch.nn.functional": "F"}
+# The names written for extern values, gathered while a module is generated: name -> modules.
+_IMPORTED: ContextVar[dict[str, set[str]] | None] = ContextVar("archspec_imported", default=None)
+
+
+@contextmanager
+def gathering_imports() -> Iterator[dict[str, set[str]]]:
+    """The names that `python_reference` writes inside the block, for the module's imports."""
+    names: dict[str, set[str]] = {}
+    token = _IMPORTED.set(names)
+    try:
+        yield names
+    finally:
+        _IMPORTED.reset(token)
+
+
+def python_reference(module: str, attribute: str) -> str:
+    """How generated code names the object at `module:attribute`: torch's by their module
+    (`nn.GELU`, `F.gelu`), any other by its name, imported at the top (`partial`)."""
+    prefix = TORCH_MODULES.get(module)
+    if prefix is not None:
+        return f"{prefix}.{attribute}"
+    names = _IMPORTED.get()
+    if names is not None:
+        names.setdefault(attribute.split(".")[0], set()).add(module)
+    return attribute
+
+
+def python_object(target: str, called: bool, args: list[str]) -> str:
+    """An extern value (`module:attribute`) as Python: the object, or its call with `args`
+    (written already)."""
+    module, _, attribute = target.partition(":")
+    name = python_reference(module, attribute)
+    return f"{name}({', '.join(args)})" if called else name
 
 
 # ---------------------------------------------------------------- literals
@@ -61,6 +104,10 @@ def literal(value: Any) -> str:
         return f"({items},)" if len(value) == 1 else f"({items})"
     if isinstance(value, list):
         return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, PyObject):  # `partial(LayerNorm, eps=1e-06)`
+        args = [literal(v) for v in value.args]
+        args += [f"{key}={literal(v)}" for key, v in value.kwargs]
+        return python_object(value.target, value.called, args)
     raise CodegenError(f"cannot write {value!r} as a Python literal")
 
 
@@ -197,7 +244,7 @@ def _initial_value(state: StateInfo, shape: list[str] | None = None) -> str:
         args = state.init_args
         written = [literal(v) for v in args["args"]]
         written += [f"{key}={literal(v)}" for key, v in args["kwargs"].items()]
-        return f"{args['attribute']}({', '.join(written)})"
+        return f"{python_reference(args['module'], args['attribute'])}({', '.join(written)})"
     shape = [str(size) for size in state.shape] if shape is None else shape
     sizes = ", ".join(shape) or "()"
     args = {key: literal(float(value)) for key, value in state.init_args.items()}

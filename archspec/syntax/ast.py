@@ -308,10 +308,11 @@ class LayerRef:
 
 @node
 class LayerIndex:
-    """`-> convs[i]`: applies one child of a ModuleList defined earlier under that name."""
+    """`-> convs[i]`: applies one child of a ModuleList (or ModuleDict) defined earlier under
+    that name; `-> blocks[i][j]` one of a ModuleList held by a ModuleList."""
 
     name: Name
-    index: Expr
+    indices: tuple[Expr, ...]
     span: Span = _span()
 
 
@@ -324,6 +325,18 @@ class Pipe:
 
     value: Expr
     stages: tuple[Call | Labelled | LayerRef | LayerIndex, ...]
+    span: Span = _span()
+
+
+@node
+class ExternValue:
+    """`extern "torch.nn:GELU"`, `extern "mypkg.init:causal_mask"(L)`: a Python object archspec
+    does not know, imported (and called, with arguments) when the module is built. An extern's
+    argument, or a `param` or `buffer` initial value (the declared shape is its contract)."""
+
+    target: Constant  # "module.path:attribute"
+    args: tuple[Argument, ...]
+    called: bool  # `extern "m:f"()` calls it; `extern "m:f"` is the object itself
     span: Span = _span()
 
 
@@ -342,6 +355,7 @@ Expr = (
     | IfExp
     | Call
     | Pipe
+    | ExternValue
 )
 
 # ---------------------------------------------------------------- statements
@@ -493,17 +507,6 @@ class State:
     shape: Shape
     init: Expr
     options: tuple[Argument, ...]
-    span: Span = _span()
-
-
-@node
-class ExternCall:
-    """`extern "mypkg.init:causal_mask"(L)`: a `param` or `buffer` initial value made by a Python
-    function archspec does not know (called when the module is built; the declared shape is its
-    contract)."""
-
-    target: Constant  # "module.path:attribute"
-    args: tuple[Argument, ...]
     span: Span = _span()
 
 

@@ -321,11 +321,15 @@ class AstBuilder:
         value = (tuple(shapes), several)
         return (value, _height(children), _first_pos(children), _last_pos(children))
 
-    def extern_call(self, children):
-        _extern, target, *rest = children
+    def extern_value(self, children):
+        _extern, target, arguments = children
         path = ast.Constant(self._string(target), self._token_span(target))
-        args = tuple(c[0] for c in rest if type(c) is tuple)
-        return self._make(ast.ExternCall, children, path, args)
+        args = () if arguments is None else arguments[0]
+        return self._make(ast.ExternValue, children, path, args, arguments is not None)
+
+    def extern_args(self, children):
+        args = tuple(c[0] for c in children if type(c) is tuple)
+        return (args, _height(children), _first_pos(children), _last_pos(children))
 
     # ------------------------------------------------------------ statements
     def input_stmt(self, children):
@@ -431,8 +435,9 @@ class AstBuilder:
         return self._make(ast.LayerRef, children, self._name(name))
 
     def layer_index(self, children):
-        name, _open, index, _close = children
-        return self._make(ast.LayerIndex, children, self._name(name), index[0])
+        name, *brackets = children
+        indices = tuple(c[0] for c in brackets if type(c) is tuple)
+        return self._make(ast.LayerIndex, children, self._name(name), indices)
 
     def labelled(self, children):
         label, _colon, call = children

@@ -44,7 +44,7 @@ from archspec.syntax.parser import build_lark, parse_module
 WIDTH = 100
 INDENT = 4
 
-_BRACKETS = {"call", "list", "tuple", "shape", "params", "dict", "extern_inputs"}
+_BRACKETS = {"call", "list", "tuple", "shape", "params", "dict", "extern_inputs", "extern_args"}
 _FILLABLE = {"call", "params"}
 _COMMENT = re.compile(r"#[^\n]*")
 
@@ -275,7 +275,7 @@ class _Formatter:
             return [(i not in (0, 1, len(children) - 1), c) for i, c in enumerate(children)]
         if kind == "bounded_dim":  # H in 32..1024 step 16 = 224: a space before all but `..`
             return [(i not in (0, 3, 4), c) for i, c in enumerate(children)]
-        if kind in ("extern_def", "extern_input", "extern_outputs", "extern_call"):
+        if kind in ("extern_def", "extern_input", "extern_outputs", "extern_value"):
             return self._extern_parts(kind, children)
         return [(i > 0, c) for i, c in enumerate(children)]
 
@@ -291,8 +291,8 @@ class _Formatter:
                 space = False
             elif kind == "extern_def":
                 space = not (isinstance(child, Tree) and child.data == "params")
-            elif kind == "extern_call":
-                space = previous in (",", "extern")
+            elif kind == "extern_value":  # `extern "pkg.mod:fn"(8)`: a space after the keyword
+                space = previous == "extern"
             else:  # an input or the outputs: a space after `:` and `,`, and before a dtype
                 dtype = isinstance(child, Token) and child.type == "DTYPE"
                 space = previous in (":", ",") or dtype

@@ -19,6 +19,7 @@ from archspec.core.dims import format_shape
 from archspec.core.records import record
 from archspec.core.source import Span
 from archspec.elaborate.state import EXTERN
+from archspec.elaborate.values import python_objects
 from archspec.shapes.costs import count_at, report_sizes
 
 if TYPE_CHECKING:
@@ -37,24 +38,33 @@ class ExternSite:
     module: str
     attribute: str
     span: Span  # the target string
-    layer: bool  # a module (must build an nn.Module), else an initial value's function
+    kind: str  # "layer": makes an nn.Module; "init": returns a tensor; "call", "object": a value
 
 
 def extern_sites(result: CheckResult) -> list[ExternSite]:
     """Every distinct extern the checked models use, in order of first use."""
     sites: dict[str, ExternSite] = {}
+    values: list[Any] = []  # the modules' arguments, for the extern values among them
     for checked in result.models:
         for module in checked.graph.root.walk():
             info = module.op.extern if module.kind == "layer" and module.op is not None else None
             if info is not None:
-                site = ExternSite(info.target, info.module, info.attribute, info.target_span, True)
+                span = info.target_span
+                site = ExternSite(info.target, info.module, info.attribute, span, "layer")
                 sites.setdefault(info.target, site)
             for state in module.state.values():
                 if state.init == EXTERN:
                     args = state.init_args
                     site = ExternSite(args["target"], args["module"], args["attribute"],
-                                      state.span, False)  # fmt: skip
+                                      state.span, "init")  # fmt: skip
                     sites.setdefault(args["target"], site)
+                    values.extend([*args["args"], *args["kwargs"].values()])
+            values.extend((module.args or {}).values())
+            values.extend((module.params or {}).values())
+    for value in python_objects(values):
+        kind = "call" if value.called else "object"
+        site = ExternSite(value.target, value.module, value.attribute, value.span, kind)
+        sites.setdefault(value.target, site)
     return list(sites.values())
 
 
@@ -87,24 +97,25 @@ def import_externs(result: CheckResult) -> list[diag.Diagnostic]:
                 )
             )
             continue
-        not_module = site.layer and isinstance(value, type) and not issubclass(value, nn.Module)
-        if not_module or not callable(value):
+        layer = site.kind == "layer"
+        not_module = layer and isinstance(value, type) and not issubclass(value, nn.Module)
+        if not_module or (site.kind != "object" and not callable(value)):
             kind = f"a {type(value).__name__} object"
             what = f"the class {value.__name__}" if isinstance(value, type) else kind
-            needed = (
-                "an nn.Module class or a function that returns one"
-                if site.layer
-                else ("a function that returns a tensor")
-            )
+            needed = {
+                "layer": "an nn.Module class or a function that returns one",
+                "init": "a function that returns a tensor",
+                "call": "something to call",
+            }[site.kind]
             found.append(
                 diag.make(
                     "E108",
                     f"the extern '{site.target}' is {what}, not {needed}",
                     site.span,
-                    "not an nn.Module" if site.layer else "not callable",
+                    "not an nn.Module" if layer else "not callable",
                     help="point the extern at a subclass of torch.nn.Module"
-                    if site.layer
-                    else "point the extern at a function",
+                    if layer
+                    else "point the extern at a function or class",
                 )
             )
     return found

@@ -5,8 +5,12 @@ argument under another attribute name are listed in ATTRIBUTE_READERS."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import operator
+import sys
+import types
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -189,11 +193,145 @@ def plain(value: Any) -> Any:
 
 def is_writable(value: Any) -> bool:
     """Whether a constructor value can be written as a literal of the language."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, int, float, str, PythonObject)):
         return True
     if isinstance(value, (tuple, list)):
         return all(is_writable(v) for v in value)
     return False
+
+
+# --- Python objects as extern values -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PythonObject:
+    """A constructor argument that is a Python object (a class, a function, a functools.partial,
+    a dataclass config), as the language writes it: an extern value. Equal when written alike
+    (two `partial(RelPosBias, window_size=(7, 7))` are one argument, as the spec sees them)."""
+
+    text: str  # extern "functools:partial"(extern "timm.layers:RelPosBias", window_size=(7, 7))
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+UNWRITABLE: Any = object()  # what `spec_value` returns for a value the language cannot write
+_MAX_OBJECT_DEPTH = 8  # configs nested deeper are refused (and cycles, however they nest)
+
+
+def spec_value(value: Any, depth: int = 0) -> Any:
+    """A constructor value as the spec can write it: itself if plain, lists and tuples item by
+    item, a Python object as a PythonObject; UNWRITABLE if some part cannot be written."""
+    if is_writable(value):
+        return value
+    if depth > _MAX_OBJECT_DEPTH:
+        return UNWRITABLE
+    if isinstance(value, (tuple, list)):
+        items = [spec_value(v, depth + 1) for v in value]
+        if any(item is UNWRITABLE for item in items):
+            return UNWRITABLE
+        return type(value)(items)
+    text = _object_text(value, depth)
+    return UNWRITABLE if text is None else PythonObject(text)
+
+
+def _object_text(value: Any, depth: int) -> str | None:
+    if isinstance(value, functools.partial):
+        func = spec_value(value.func, depth + 1)
+        if func is UNWRITABLE:
+            return None
+        return _call_text("functools:partial", (func, *value.args), value.keywords, depth)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _dataclass_text(value, depth)
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        path = importable_path(value)
+        return None if path is None else f'extern "{path}"'
+    return None
+
+
+def literal(value: Any) -> str:
+    """A Python value as the language writes it."""
+    if isinstance(value, PythonObject):
+        return value.text
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)
+    if value is Ellipsis:
+        return "..."
+    return repr(value)
+
+
+def _call_text(target: str, args: tuple, kwargs: dict, depth: int) -> str | None:
+    written = [spec_value(v, depth + 1) for v in args]
+    named = {k: spec_value(v, depth + 1) for k, v in kwargs.items()}
+    if any(v is UNWRITABLE for v in [*written, *named.values()]):
+        return None
+    items = [literal(v) for v in written] + [f"{k}={literal(v)}" for k, v in named.items()]
+    return f'extern "{target}"({", ".join(items)})'
+
+
+def _dataclass_text(value: Any, depth: int) -> str | None:
+    """`extern "timm.models.maxxvit:MaxxVitTransformerCfg"(dim_head=32)`: the fields that differ
+    from their defaults, by keyword; None unless building it from them gives the same fields."""
+    cls = type(value)
+    path = importable_path(cls)
+    if path is None:
+        return None
+    given: dict[str, Any] = {}
+    for spec in dataclasses.fields(value):
+        if not spec.init:
+            continue
+        field_value = getattr(value, spec.name)
+        if spec.default is not dataclasses.MISSING:
+            default = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        else:
+            given[spec.name] = field_value
+            continue
+        if _written(field_value, depth) != _written(default, depth):
+            given[spec.name] = field_value
+    text = _call_text(path, (), given, depth)
+    try:
+        rebuilt = cls(**given)
+    except Exception:  # noqa: BLE001 - a config's __post_init__ may refuse anything
+        return None
+    same = all(
+        _written(getattr(rebuilt, f.name), depth) == _written(getattr(value, f.name), depth)
+        for f in dataclasses.fields(value)
+    )
+    return text if same else None
+
+
+def _written(value: Any, depth: int) -> Any:
+    written = spec_value(value, depth + 1)
+    return ("unwritable", id(value)) if written is UNWRITABLE else written
+
+
+def importable_path(value: Any) -> str | None:
+    """`module:qualname` that imports `value` itself (torch's through the public module that
+    exports it, `torch.nn:GELU`); None for a lambda, a local class or a value no module holds."""
+    module = getattr(value, "__module__", None)
+    qualname = getattr(value, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        return None
+    candidates = [module]
+    if module.startswith("torch."):  # torch.nn.modules.activation -> torch.nn, as code reads
+        parts = module.split(".")
+        candidates = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    for candidate in candidates:
+        found = sys.modules.get(candidate)
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is value:
+            return f"{candidate}:{qualname}"
+    return None
 
 
 # Tuple-valued parameters whose tuple is a shape, never one number for every dim.

@@ -167,11 +167,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _record(rows: list, family: str, trip: RoundTrip, specs: str | None) -> None:
-    """Keep the row; write the spec (when it checks) and drop its text."""
+    """Keep the row; write the spec (when it checks; else remove an earlier run's, so that the
+    folder holds this run's specs) and drop its text."""
     rows.append((family, trip))
-    if specs and trip.text and trip.result != "check errors":
-        with open(os.path.join(specs, f"{trip.name}.arch"), "w", encoding="utf-8") as handle:
-            handle.write(trip.text)
+    if specs:
+        path = os.path.join(specs, f"{trip.name}.arch")
+        if trip.text and trip.result != "check errors":
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(trip.text)
+        elif os.path.exists(path):
+            os.remove(path)
     trip.text = ""
 
 

@@ -15,6 +15,7 @@ from archspec.ops import REQUIRED
 from archspec.syntax.lexer import RESERVED
 from archspec.tools.importer import mapping
 from archspec.tools.importer.capture import Construction, Observed
+from archspec.tools.importer.mapping import literal
 from archspec.tools.importer.units import Call, Child, ExternInfo, Hole, Problem, Seq, Unit
 
 DIM_NAMES = {1: ["N"], 2: ["N", "C"], 3: ["N", "L", "C"], 4: ["N", "C", "H", "W"],
@@ -42,6 +43,7 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
     externs: list[Unit] = field(default_factory=list)
     omitted: list[Problem] = field(default_factory=list)  # never called: not in the spec
+    specialized: list[str] = field(default_factory=list)  # traced for the example's sizes
     _paths: dict[int, str] | None = None
 
     def first_call(self, module, path: str) -> tuple[tuple, dict] | None:
@@ -272,22 +274,6 @@ def is_number(value: Any) -> bool:
     return isinstance(value, tuple) and bool(value) and all(is_number(v) for v in value)
 
 
-def literal(value: Any) -> str:
-    """A Python value as the language writes it."""
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, tuple):
-        inner = ", ".join(literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, float):
-        return repr(value)
-    if value is Ellipsis:
-        return "..."
-    return repr(value)
-
-
 # --- a module of an unknown class: traced on its own --------------------------------------------
 
 
@@ -339,7 +325,14 @@ def trace_module(module, path: str, context: Context):
     try:
         graph = tracer.trace(module, concrete_args={**concrete, **packed} or None)
     except Exception as error:  # noqa: BLE001 - any tracing failure is reported, never raised
-        raise Unmappable([Problem(path, _trace_failure(error), _failure_location(error))]) from None
+        # Python control flow on sizes (`if H % patch:`, `int(math.sqrt(L))`): trace again,
+        # each branch taken for the sizes seen, as torch.export specializes static shapes.
+        other = context.call_at_other_batch(module, path)
+        graph = None if packed else _specialized_trace(LeafTracer, module, bound, concrete, other)
+        if graph is None:
+            problem = Problem(path, _trace_failure(error), _failure_location(error))
+            raise Unmappable([problem]) from None
+        context.specialized.append(path)
     flat = _flat_arguments(bound.arguments)
     placeholders = graph.find_nodes(op="placeholder")
     if len(flat) == len(placeholders):
@@ -356,6 +349,100 @@ def trace_module(module, path: str, context: Context):
     graph_module = fx.GraphModule(module, graph)
     inputs = [v for n, v in bound.arguments.items() if n not in concrete]
     return graph_module, _run(graph_module, inputs, path)
+
+
+def _nested_containers(container, path: list[str]) -> bool:
+    """Whether `container` and the children `path` leads to through it are all ModuleLists or
+    ModuleDicts (what the language indexes: `blocks[i][j]`)."""
+    import torch.nn as nn
+
+    def indexed(module) -> bool:
+        return isinstance(module, (nn.ModuleList, nn.ModuleDict)) and is_container(module)
+
+    for part in path:
+        if not indexed(container) or part not in dict(container.named_children()):
+            return False
+        container = dict(container.named_children())[part]
+    return indexed(container)
+
+
+def _specialized_trace(tracer_class, module, bound, concrete: dict[str, Any], other_call):
+    """The module's fx graph traced beside its example call, every value also computed on the
+    example: Python control flow on a traced value (`bool`, `int`, `len`, iterating) takes the
+    value it has there. None if that trace fails too, or its graph computes other than the
+    module on the example or at the other batch (`other_call`: a branch taken on the batch)."""
+    import torch.fx as fx
+
+    from archspec.tools.importer.specialize import specializing
+
+    tracer = specializing(tracer_class)(_cloned(bound.arguments))
+    tracer.record_stack_traces = True
+    try:
+        graph = tracer.trace(module, concrete_args=concrete or None)
+    except Exception:  # noqa: BLE001 - the original failure is the one reported
+        return None
+    tracer.fold_sizes()
+    placeholders = graph.find_nodes(op="placeholder")
+    for node in placeholders:
+        node.args = ()
+    graph_module = fx.GraphModule(module, graph)
+    calls = [(bound.args, bound.kwargs)] + ([other_call] if other_call is not None else [])
+    for args, kwargs in calls:
+        try:
+            again = inspect.signature(module.forward).bind(*args, **kwargs)
+            again.apply_defaults()
+            flat = _flat_arguments(_cloned(again.arguments))
+            if len(flat) != len(placeholders):
+                return None
+            if not _same_values(graph_module(*flat), _called(module, args, kwargs)):
+                return None
+        except Exception:  # noqa: BLE001
+            return None
+    return graph
+
+
+def _called(module, args, kwargs):
+    import torch
+
+    with torch.no_grad():
+        return module(*_cloned(args), **_cloned(kwargs))
+
+
+def _cloned(value):
+    """Tensors cloned (a module may change its input in place), containers rebuilt."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cloned(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _cloned(v) for k, v in value.items()}
+    return value
+
+
+def _same_values(found, expected) -> bool:
+    import torch
+
+    if isinstance(expected, torch.Tensor):
+        if not (isinstance(found, torch.Tensor) and found.shape == expected.shape):
+            return False
+        if found.is_meta or expected.is_meta:  # the model imported on the meta device: no values
+            return found.dtype == expected.dtype
+        return torch.allclose(found, expected, atol=1e-5, equal_nan=True)
+    if isinstance(expected, (list, tuple)):
+        return (
+            isinstance(found, (list, tuple))
+            and len(found) == len(expected)
+            and all(_same_values(f, e) for f, e in zip(found, expected))
+        )
+    if isinstance(expected, dict):
+        return (
+            isinstance(found, dict)
+            and found.keys() == expected.keys()
+            and all(_same_values(found[k], expected[k]) for k in expected)
+        )
+    return found == expected
 
 
 def _with_sizes(result, seen: Observed | None):
@@ -538,16 +625,18 @@ def constructor_arguments(module, context: Context) -> dict[str, Any] | None:
         return None  # read off attributes: what **kwargs held is not known
     defaults = {p.name: p.default for p in parameters}
     arguments = {n: v for n, v in arguments.items() if not _is_default(v, defaults.get(n))}
-    # A value the language cannot write (a class, a partial) is left out: the extern is then
-    # built with that parameter's default, which the round trip tells apart.
-    return {n: v for n, v in arguments.items() if mapping.is_writable(v)}
+    # Python objects (classes, partials, configs) become extern values. One the language cannot
+    # write (a lambda, an object with state) is left out: the extern is then built with that
+    # parameter's default, which the round trip tells apart (and `dropped` reports).
+    written = {n: mapping.spec_value(v) for n, v in arguments.items()}
+    return {n: v for n, v in written.items() if v is not mapping.UNWRITABLE}
 
 
 def dropped_arguments(module, context: Context) -> list[str]:
     made = context.constructions.get(id(module))
     if made is None:
         return []
-    return [n for n, v in made.kwargs.items() if not mapping.is_writable(v)]
+    return [n for n, v in made.kwargs.items() if mapping.spec_value(v) is mapping.UNWRITABLE]
 
 
 def _is_default(value: Any, default: Any) -> bool:
@@ -892,14 +981,19 @@ class _Body:
         keywords = self._forward_keywords(node, getattr(self.module, target, None))
         if rest:
             container = getattr(self.module, head)
-            if "." in rest or not (is_container(container) or _is_sequential(container)):
-                raise mapping.NotMappable(f"self.{target}: a layer inside a child module")
-            if _is_sequential(container):
-                self._declare_listed(head, container)
-            else:
+            parts = rest.split(".")
+            if len(parts) > 1:  # `self.blocks[i][j]`: ModuleLists held by a ModuleList
+                if not _nested_containers(container, parts[:-1]):
+                    raise mapping.NotMappable(f"self.{target}: a layer inside a child module")
                 self._declare(head, container)
-            index = rest if rest.lstrip("-").isdigit() else literal(rest)
-            reference = f"{layer_name(head)}[{index}]"
+            elif _is_sequential(container):
+                self._declare_listed(head, container)
+            elif is_container(container):
+                self._declare(head, container)
+            else:
+                raise mapping.NotMappable(f"self.{target}: a layer inside a child module")
+            indices = [p if p.lstrip("-").isdigit() else literal(p) for p in parts]
+            reference = layer_name(head) + "".join(f"[{index}]" for index in indices)
         elif uses.get(target, 0) > 1 or len(tensors) != 1 or keywords:
             self._declare(target, getattr(self.module, target))
             reference = layer_name(target)
