@@ -6,6 +6,7 @@ never imports them, compile writes them as Python, build and verify import them.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import re
 import sys
@@ -221,6 +222,11 @@ def test_an_object_that_does_not_import_is_e106_at_its_string(package):
 # ---------------------------------------------------------------- the importer writes them
 
 
+class _Layout(enum.Enum):
+    CHANNELS_FIRST = "NCHW"
+    CHANNELS_LAST = "NHWC"
+
+
 @dataclasses.dataclass
 class _Config:
     dim_head: int = 32
@@ -242,6 +248,9 @@ def test_importer_writes_classes_partials_and_configs():
         f'extern "{__name__}:_Config"(dim_head=64, act=extern "torch.nn:SiLU")'
     )
     assert mapping.spec_value((1, torch.nn.ReLU)) == (1, mapping.spec_value(torch.nn.ReLU))
+    assert mapping.spec_value(torch.float16).text == "float16"  # the language's dtype name
+    assert mapping.spec_value(_Layout.CHANNELS_LAST).text == f'extern "{__name__}:_Layout"("NHWC")'
+
     local = type("Local", (), {})
     for unwritable in (lambda x: x, local, object(), functools.partial(lambda: 0)):
         assert mapping.spec_value(unwritable) is mapping.UNWRITABLE
@@ -265,3 +274,13 @@ def test_imported_extern_is_built_with_its_class_arguments(package, tmp_path, ca
     x = torch.randn(2, 8).abs()  # a positive sum: the branch through act
     assert isinstance(model.first.act, torch.nn.Tanh)
     assert torch.equal(model(x), original(x))
+
+
+def test_an_object_called_that_cannot_be_called_is_e108(package):
+    pytest.importorskip("torch")
+    text = SPEC.replace('extern "torch.nn:Tanh"', 'extern "math:pi"(2)')
+    with pytest.raises(archspec.SpecError) as raised:
+        archspec.build(text)
+    (found,) = raised.value.diagnostics
+    assert found.code == "E108"
+    assert "the extern 'math:pi' is a float object, not something to call" in found.message

@@ -37,6 +37,24 @@ class PadToPatches(nn.Module):
         return self.conv(x)
 
 
+class Scaled(nn.Module):
+    """Its own parameter read beside the branch; a float and a range made from sizes."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        height = x.shape[2]
+        x = self.conv(x) * self.scale * float(height)
+        for size in x.shape[2:]:  # a loop over sizes
+            x = x + size
+        for _ in range(height // 4):  # `range` reads the size as an index
+            x = x * 0.5
+        return x
+
+
 class Grid(nn.Module):
     """nest's and swin's tokens to a square map: the side is `int(math.sqrt(L))`."""
 
@@ -87,8 +105,8 @@ class Holder(nn.Module):
 @pytest.mark.parametrize(
     ("build", "shape"),
     [(lambda: Holder(PadToPatches(4)), (4, 10, 12)), (lambda: Holder(PadToPatches(2)), (4, 8, 8)),
-     (lambda: Holder(Grid()), (16, 6))],
-    ids=["padded", "no-padding-needed", "square-grid"],
+     (lambda: Holder(Grid()), (16, 6)), (lambda: Holder(Scaled()), (4, 8, 6))],
+    ids=["padded", "no-padding-needed", "square-grid", "sizes-as-numbers"],
 )  # fmt: skip
 def test_control_flow_on_sizes_is_traced_for_the_sizes_seen(build, shape):
     torch.manual_seed(0)
@@ -117,11 +135,14 @@ def test_origins_tell_sizes_from_the_batch_and_from_data():
 
     class Probe(nn.Module):
         def forward(self, x):
-            return x.shape[2] * 2, x.shape[0] + 1, x.sum(), x.size(-1), x.shape[1:], x.shape[:2]
+            return (
+                x.shape[2] * 2, x.shape[0] + 1, x.sum(), x.size(-1), x.shape[1:], x.shape[:2],
+                x.dim(), x.ndim, x.shape == x.shape, torch.arange(x.shape[2]), x.size(0),
+            )  # fmt: skip
 
     tracer = specializing(fx.Tracer)({"x": torch.randn(2, 3, 5, 7)})
     graph = tracer.trace(Probe())
     (output,) = graph.find_nodes(op="output")
     origins = [tracer.origins[node] for node in output.args[0]]
-    assert origins == [SIZE, BATCH, DATA, SIZE, SIZE, BATCH]
+    assert origins == [SIZE, BATCH, DATA, SIZE, SIZE, BATCH, SIZE, SIZE, BATCH, DATA, BATCH]
     assert [tracer.values[node] for node in output.args[0][:2]] == [10, 3]

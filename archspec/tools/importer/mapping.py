@@ -6,6 +6,7 @@ argument under another attribute name are listed in ATTRIBUTE_READERS."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import importlib
 import operator
@@ -236,6 +237,12 @@ def spec_value(value: Any, depth: int = 0) -> Any:
 
 
 def _object_text(value: Any, depth: int) -> str | None:
+    dtype = _dtype_name(value)
+    if dtype is not None:  # `dtype=torch.float16`: the language's dtype name
+        return dtype
+    if isinstance(value, enum.Enum):  # `Format.NHWC`: its class called with its value
+        path = importable_path(type(value))
+        return None if path is None else _call_text(path, (value.value,), {}, depth)
     if isinstance(value, functools.partial):
         func = spec_value(value.func, depth + 1)
         if func is UNWRITABLE:
@@ -265,6 +272,16 @@ def literal(value: Any) -> str:
     if value is Ellipsis:
         return "..."
     return repr(value)
+
+
+def _dtype_name(value: Any) -> str | None:
+    from archspec.core.dtypes import DTYPES
+
+    module = type(value).__module__
+    if module != "torch" or type(value).__name__ != "dtype":
+        return None
+    name = str(value).removeprefix("torch.")
+    return name if name in DTYPES else None
 
 
 def _call_text(target: str, args: tuple, kwargs: dict, depth: int) -> str | None:

@@ -165,8 +165,10 @@ def _origin(node, values: dict, origins: dict) -> str:
 
     args = node.args
     first = args[0] if args else None
-    if node.op == "placeholder" or node.op == "call_module":
+    if node.op == "placeholder":  # a tensor, or a constant argument
         return DATA if not _is_plain(values.get(node)) else SIZE
+    if node.op == "call_module":  # sizes a child returns may be the batch's: never concrete
+        return DATA if not _is_plain(values.get(node)) else BATCH
     if node.op == "get_attr":
         return DATA if isinstance(values.get(node), torch.Tensor) else SIZE
     if tensor(first) and node.op == "call_method" and node.target == "size":
