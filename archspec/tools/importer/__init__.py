@@ -55,6 +55,7 @@ def import_module(
     import torch
 
     from archspec.tools.importer import blocks, trace
+    from archspec.tools.importer.context import Context
     from archspec.tools.importer.writer import write_spec
 
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
@@ -72,7 +73,7 @@ def import_module(
             module.train(was_training)
         if observed is None:
             raise ImportFailure([Problem("", "the model does not run on the example inputs")])
-    context = trace.Context(work, observed, first_inputs, made, batch, extern_unsupported)
+    context = Context(work, observed, first_inputs, made, batch, extern_unsupported)
     root = trace.unit_of(work, "", context)
     if context.problems:
         raise ImportFailure(context.problems)

@@ -13,7 +13,8 @@ from typing import Any
 from archspec.ops import REGISTRY, REQUIRED
 from archspec.syntax.lexer import RESERVED
 from archspec.tools.importer import mapping
-from archspec.tools.importer.trace import layer_name, literal
+from archspec.tools.importer.mapping import literal
+from archspec.tools.importer.trace import layer_name
 from archspec.tools.importer.units import Call, Child, Hole, Seq, Unit
 
 

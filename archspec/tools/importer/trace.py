@@ -7,87 +7,20 @@ from __future__ import annotations
 import inspect
 import keyword
 import operator
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.ops import REQUIRED
 from archspec.syntax.lexer import RESERVED
 from archspec.tools.importer import mapping
-from archspec.tools.importer.capture import Construction, Observed
+from archspec.tools.importer.context import Context, Unmappable
+from archspec.tools.importer.graphs import has_tensor, is_plain_value, is_size, trace_module
 from archspec.tools.importer.mapping import literal
 from archspec.tools.importer.units import Call, Child, ExternInfo, Hole, Problem, Seq, Unit
 
 DIM_NAMES = {1: ["N"], 2: ["N", "C"], 3: ["N", "L", "C"], 4: ["N", "C", "H", "W"],
              5: ["N", "C", "D", "H", "W"]}  # fmt: skip
 ASSERTS = ("_assert", "_assert_async", "_assert_scalar")
-
-
-class Unmappable(Exception):
-    def __init__(self, problems: list[Problem]):
-        super().__init__("; ".join(map(str, problems)))
-        self.problems = problems
-
-
-@dataclass
-class Context:
-    """What the whole import shares: the model, what the run observed, the batch size of the
-    example inputs (dim 0 of that size reads as N), whether to fall back on externs."""
-
-    root: Any
-    observed: dict[str, Observed]
-    first_inputs: dict[str, tuple[tuple, dict]]
-    constructions: dict[int, Construction]
-    batch: int
-    extern_unsupported: bool
-    problems: list[Problem] = field(default_factory=list)
-    externs: list[Unit] = field(default_factory=list)
-    omitted: list[Problem] = field(default_factory=list)  # never called: not in the spec
-    specialized: list[str] = field(default_factory=list)  # traced for the example's sizes
-    _paths: dict[int, str] | None = None
-
-    def first_call(self, module, path: str) -> tuple[tuple, dict] | None:
-        """The arguments of the module's first call: a module held under two names (coat's
-        shared `cpe`) was seen under the first one only."""
-        if path in self.first_inputs:
-            return self.first_inputs[path]
-        if self._paths is None:
-            self._paths = {id(m): name for name, m in self.root.named_modules()}
-        return self.first_inputs.get(self._paths.get(id(module), path))
-
-    _other: dict[str, tuple[tuple, dict]] | None = None
-
-    def call_at_other_batch(self, module, path: str) -> tuple[tuple, dict] | None:
-        """The module's first call in a run of the model on one more sample: a size that
-        grows with it is the batch times a count (`98` at batch 2 is `49 * N`). Only where
-        the model runs on the meta device (no arithmetic, and nothing of the user's model
-        touched); None where that run was not made or failed."""
-        if self._other is None:
-            self._other = _first_inputs_at_other_batch(self.root, self.first_inputs, self.batch)
-        if self._paths is None:
-            self._paths = {id(m): name for name, m in self.root.named_modules()}
-        return self._other.get(path) or self._other.get(self._paths.get(id(module), path))
-
-
-def _first_inputs_at_other_batch(root, first_inputs, batch: int) -> dict:
-    import torch
-
-    from archspec.tools.importer.capture import first_calls
-
-    tensors = [*root.parameters(), *root.buffers()]
-    inputs = first_inputs.get("", ((), {}))[0]
-    if not tensors or not all(t.is_meta for t in tensors) or root.training:
-        return {}
-    grown = tuple(
-        torch.empty((batch + 1, *x.shape[1:]), dtype=x.dtype, device=x.device)
-        if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == batch
-        else x
-        for x in inputs
-    )
-    try:
-        return first_calls(root, grown)
-    except Exception:  # noqa: BLE001 - then every size is read as a number, as before
-        return {}
 
 
 def is_container(module) -> bool:
@@ -180,17 +113,17 @@ def _inline_subclass(module, spec, path: str, context: Context) -> Inline | None
     body = _Body(scratch, module, graph_module, values, context)
     live = body._live_nodes()
     body.live = set(live)
-    inputs = [n for n in live if n.op == "placeholder" and _has_tensor(values.get(n.name))]
+    inputs = [n for n in live if n.op == "placeholder" and has_tensor(values.get(n.name))]
     state = {n for n in live if n.op == "get_attr"}
     steps = [n for n in live if n.op not in ("placeholder", "get_attr", "output")]
-    steps = [n for n in steps if not _is_plain_value(values.get(n.name))]
+    steps = [n for n in steps if not is_plain_value(values.get(n.name))]
     layers = [n for n in steps if set(n.all_input_nodes) & state]
     if len(inputs) != 1 or len(layers) != 1:
         return None
     before, after, previous, seen_layer = [], [], inputs[0], False
     for node in steps:
         tensors = [a for a in node.all_input_nodes if a not in state]
-        tensors = [a for a in tensors if not _is_plain_value(values.get(a.name))]
+        tensors = [a for a in tensors if not is_plain_value(values.get(a.name))]
         if tensors != [previous]:
             return None
         previous = node
@@ -295,62 +228,6 @@ def unit_of(module, path: str, context: Context) -> Unit:
     return unit
 
 
-def trace_module(module, path: str, context: Context):
-    """The module's fx graph, every submodule a leaf, and each node's value in the first call
-    the run observed."""
-    import torch.fx as fx
-
-    class LeafTracer(fx.Tracer):
-        def is_leaf_module(self, m, qualname: str) -> bool:
-            return m is not module
-
-        def call_module(self, m, forward, args, kwargs):
-            result = super().call_module(m, forward, args, kwargs)
-            if m is module or path:
-                return result
-            return _with_sizes(result, context.observed.get(self.path_of_module(m)))
-
-    args, kwargs = context.first_call(module, path) or ((), {})
-    try:
-        bound = inspect.signature(module.forward).bind(*args, **kwargs)
-        bound.apply_defaults()
-    except TypeError as error:
-        raise Unmappable([Problem(path, f"forward's arguments: {error}")]) from None
-    concrete = {n: v for n, v in bound.arguments.items() if not _has_tensor(v)}
-    # A tuple or list holding tensors (`self.transformers((x, cls_tokens))`) is traced as its
-    # items: fx gives each item a placeholder of its own, so the block takes them as inputs.
-    packed = {n: _placeholders(v) for n, v in bound.arguments.items() if _is_packed(v)}
-    tracer = LeafTracer()
-    tracer.record_stack_traces = True
-    try:
-        graph = tracer.trace(module, concrete_args={**concrete, **packed} or None)
-    except Exception as error:  # noqa: BLE001 - any tracing failure is reported, never raised
-        # Python control flow on sizes (`if H % patch:`, `int(math.sqrt(L))`): trace again,
-        # each branch taken for the sizes seen, as torch.export specializes static shapes.
-        other = context.call_at_other_batch(module, path)
-        graph = None if packed else _specialized_trace(LeafTracer, module, bound, concrete, other)
-        if graph is None:
-            problem = Problem(path, _trace_failure(error), _failure_location(error))
-            raise Unmappable([problem]) from None
-        context.specialized.append(path)
-    flat = _flat_arguments(bound.arguments)
-    placeholders = graph.find_nodes(op="placeholder")
-    if len(flat) == len(placeholders):
-        # Each placeholder is given its value, constants too (fx's defaults may be none, or
-        # other than the call's), so the defaults go: with a tuple among the constants fx
-        # would write them as `a_1 = None, = tree_flatten_spec(...)`, which is not Python.
-        for node in placeholders:
-            node.args = ()
-        graph_module = fx.GraphModule(module, graph)
-        graph_module.other_batch = _other_batch_values(graph_module, module, path, context)
-        return graph_module, _run(graph_module, flat, path, flat=True)
-    if packed:
-        raise Unmappable([Problem(path, "forward's arguments: not one value per placeholder")])
-    graph_module = fx.GraphModule(module, graph)
-    inputs = [v for n, v in bound.arguments.items() if n not in concrete]
-    return graph_module, _run(graph_module, inputs, path)
-
-
 def _nested_containers(container, path: list[str]) -> bool:
     """Whether `container` and the children `path` leads to through it are all ModuleLists or
     ModuleDicts (what the language indexes: `blocks[i][j]`)."""
@@ -364,199 +241,6 @@ def _nested_containers(container, path: list[str]) -> bool:
             return False
         container = dict(container.named_children())[part]
     return indexed(container)
-
-
-def _specialized_trace(tracer_class, module, bound, concrete: dict[str, Any], other_call):
-    """The module's fx graph traced beside its example call, every value also computed on the
-    example: Python control flow on a traced value (`bool`, `int`, `len`, iterating) takes the
-    value it has there. None if that trace fails too, or its graph computes other than the
-    module on the example or at the other batch (`other_call`: a branch taken on the batch)."""
-    import torch.fx as fx
-
-    from archspec.tools.importer.specialize import specializing
-
-    tracer = specializing(tracer_class)(_cloned(bound.arguments))
-    tracer.record_stack_traces = True
-    try:
-        graph = tracer.trace(module, concrete_args=concrete or None)
-    except Exception:  # noqa: BLE001 - the original failure is the one reported
-        return None
-    tracer.fold_sizes()
-    placeholders = graph.find_nodes(op="placeholder")
-    for node in placeholders:
-        node.args = ()
-    graph_module = fx.GraphModule(module, graph)
-    calls = [(bound.args, bound.kwargs)] + ([other_call] if other_call is not None else [])
-    for args, kwargs in calls:
-        try:
-            again = inspect.signature(module.forward).bind(*args, **kwargs)
-            again.apply_defaults()
-            flat = _flat_arguments(_cloned(again.arguments))
-            if len(flat) != len(placeholders):
-                return None
-            if not _same_values(graph_module(*flat), _called(module, args, kwargs)):
-                return None
-        except Exception:  # noqa: BLE001
-            return None
-    return graph
-
-
-def _called(module, args, kwargs):
-    import torch
-
-    with torch.no_grad():
-        return module(*_cloned(args), **_cloned(kwargs))
-
-
-def _cloned(value):
-    """Tensors cloned (a module may change its input in place), containers rebuilt."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.clone()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_cloned(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _cloned(v) for k, v in value.items()}
-    return value
-
-
-def _same_values(found, expected) -> bool:
-    import torch
-
-    if isinstance(expected, torch.Tensor):
-        if not (isinstance(found, torch.Tensor) and found.shape == expected.shape):
-            return False
-        if found.is_meta or expected.is_meta:  # the model imported on the meta device: no values
-            return found.dtype == expected.dtype
-        return torch.allclose(found, expected, atol=1e-5, equal_nan=True)
-    if isinstance(expected, (list, tuple)):
-        return (
-            isinstance(found, (list, tuple))
-            and len(found) == len(expected)
-            and all(_same_values(f, e) for f, e in zip(found, expected))
-        )
-    if isinstance(expected, dict):
-        return (
-            isinstance(found, dict)
-            and found.keys() == expected.keys()
-            and all(_same_values(found[k], expected[k]) for k in expected)
-        )
-    return found == expected
-
-
-def _with_sizes(result, seen: Observed | None):
-    """A child's result, as the model's own forward reads it: where the child returned sizes
-    beside its tensors (twins' `x, size = embed(x)`, then `reshape(B, *size, -1)`), the
-    sizes it returned, and the tensors as items of its call. The model's input sizes are
-    fixed (only the batch is not), so the sizes are too."""
-    if seen is None or not seen.output_is_tuple:
-        return result
-    if not any(_is_size(v) for v in seen.output_values):
-        return result
-    return tuple(
-        value if _is_size(value) else result[i] for i, value in enumerate(seen.output_values)
-    )
-
-
-def _is_size(value) -> bool:
-    """A number or a tuple or list of them: what a block leaves out of what it returns."""
-    return _is_plain_value(value) or (
-        isinstance(value, list) and bool(value) and _is_plain_value(tuple(value))
-    )
-
-
-def _other_batch_values(graph_module, module, path: str, context: Context) -> dict[str, Any]:
-    """Each node's value in the module's first call at one more sample (see
-    Context.call_at_other_batch), or nothing."""
-    import inspect
-
-    call = context.call_at_other_batch(module, path)
-    if call is None:
-        return {}
-    try:
-        bound = inspect.signature(module.forward).bind(*call[0], **call[1])
-        bound.apply_defaults()
-        return _run(graph_module, _flat_arguments(bound.arguments), path, flat=True)
-    except (TypeError, Unmappable):
-        return {}
-
-
-def _is_packed(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and _has_tensor(value)
-
-
-def _placeholders(value: Any) -> Any:
-    """The concrete argument that makes fx trace each tensor of a tuple or list on its own."""
-    import torch
-    import torch.fx as fx
-    import torch.utils._pytree as pytree
-
-    return pytree.tree_map(lambda v: fx.PH if isinstance(v, torch.Tensor) else v, value)
-
-
-def _flat_arguments(arguments: dict[str, Any]) -> list[Any]:
-    """One value per placeholder, in fx's order: every argument's pytree leaves in turn (fx
-    gives the constant ones placeholders too, read only by its specialisation asserts)."""
-    import torch.utils._pytree as pytree
-
-    return [leaf for value in arguments.values() for leaf in pytree.tree_leaves(value)]
-
-
-def _has_tensor(value: Any) -> bool:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_has_tensor(v) for v in value)
-    return False
-
-
-def _trace_failure(error: Exception) -> str:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return f"torch.fx cannot trace it: {first[:160]}"
-
-
-def _failure_location(error: Exception) -> str:
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if "/torch/" not in f.filename]
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-
-
-def _run(graph_module, inputs: list, path: str, flat: bool = False) -> dict[str, Any]:
-    """Each node's value (tensors as their shape), running the traced module on its inputs
-    (`flat`: one per placeholder, past fx's pytree flattening)."""
-    import torch
-    import torch.fx as fx
-
-    values: dict[str, Any] = {}
-
-    class Recorder(fx.Interpreter):
-        def run_node(self, node):
-            result = super().run_node(node)
-            values[node.name] = result
-            return result
-
-        def call_module(self, target, args, kwargs):
-            # fx hands lists over as its immutable_list; a child may append to one (DlaTree).
-            return super().call_module(target, _mutable(args), _mutable(kwargs))
-
-    try:
-        with torch.no_grad():
-            Recorder(graph_module).run(*inputs, enable_io_processing=not flat)
-    except Exception as error:  # noqa: BLE001
-        raise Unmappable([Problem(path, f"the traced forward does not run: {error}")]) from None
-    return values
-
-
-def _mutable(value):
-    if isinstance(value, list):
-        return [_mutable(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_mutable(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _mutable(v) for k, v in value.items()}
-    return value
 
 
 def node_location(node) -> str:
@@ -798,7 +482,7 @@ class _Body:
             return
         elif node.op == "get_attr":
             self._state(node, value)
-        elif _is_plain_value(value) and node.op != "call_module":
+        elif is_plain_value(value) and node.op != "call_module":
             self.text[node] = self._size_expression(node, value)
         elif node.op == "call_module":
             self._call_module(node, uses)
@@ -817,7 +501,7 @@ class _Body:
         form = self.forms[node]
         # A block returns its tensors only: sizes beside them are read off the run (at the
         # model's level, where sizes are fixed; see _with_sizes), never off the call.
-        kept = [i for i, v in enumerate(value) if not (node.op == "call_module" and _is_size(v))]
+        kept = [i for i, v in enumerate(value) if not (node.op == "call_module" and is_size(v))]
         if len(kept) < len(value) and _holds_extern(form):
             raise mapping.NotMappable("an extern returning sizes beside its tensors")
         form.outputs = len(kept)
@@ -1141,7 +825,7 @@ class _Body:
             if isinstance(leaf, fx.Node) and leaf in self.parts:
                 inputs += self.parts[leaf]
                 check = True
-            elif isinstance(leaf, fx.Node) and not _is_plain_value(self.values.get(leaf.name)):
+            elif isinstance(leaf, fx.Node) and not is_plain_value(self.values.get(leaf.name)):
                 inputs.append(leaf)
             else:
                 check = True
@@ -1203,7 +887,7 @@ class _Body:
         if value in self.parts:
             return ("tensor",) * len(self.parts[value])
         seen = self.values.get(value.name)
-        if not _is_plain_value(seen):
+        if not is_plain_value(seen):
             return "tensor"
         text = self.text.get(value, "")
         if not all(part.strip("() -").isdigit() for part in text.split(",") if part.strip()):
@@ -1277,7 +961,7 @@ class _Body:
         first = bound[0] if bound else None
         pipe = (first is not None and first[0].is_tensor and not first[0].variadic
                 and isinstance(first[1], fx.Node)
-                and not _is_plain_value(self.values.get(first[1].name)))  # fmt: skip
+                and not is_plain_value(self.values.get(first[1].name)))  # fmt: skip
         texts, keyword_now = [], False
         for param, value in bound[1 if pipe else 0 :]:
             if param.variadic:
@@ -1390,7 +1074,7 @@ class _Body:
             if node.op != "placeholder" or node.name not in self.values:
                 continue
             live_users = [u for u in node.users if u in self.live]
-            if not live_users and not _has_tensor(self.values[node.name]):
+            if not live_users and not has_tensor(self.values[node.name]):
                 continue  # a constant argument (pre_logits=False), folded by the trace
             names = self.input_sizes.get(node.name)
             if self.unit.path == "" and names is not None:
@@ -1442,7 +1126,7 @@ class _Body:
         if isinstance(item, (tuple, list)):
             return bool(item) and all(self._is_size_item(v) for v in item)
         value = self.values.get(item.name) if isinstance(item, fx.Node) else item
-        return _is_size(value)
+        return is_size(value)
 
     def _inlined(self, live) -> set:
         """Nodes written inside the pipeline of their only reader: `x -> conv1 -> bn1`."""
@@ -1595,16 +1279,6 @@ def _slice(part: slice, render) -> str:
     stop = "" if part.stop is None else render(part.stop)
     text = f"{start}:{stop}"
     return text if part.step is None else f"{text}:{render(part.step)}"
-
-
-def _is_plain_value(value) -> bool:
-    import torch
-
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float, torch.Size)):
-        return True
-    return isinstance(value, tuple) and bool(value) and all(isinstance(v, int) for v in value)
 
 
 def _is_tensor(value) -> bool:

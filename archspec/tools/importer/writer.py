@@ -4,7 +4,8 @@ archspec.tools.fmt."""
 from __future__ import annotations
 
 from archspec.tools.importer.blocks import Group, render_unit_lines
-from archspec.tools.importer.trace import Context, literal
+from archspec.tools.importer.context import Context
+from archspec.tools.importer.mapping import literal
 
 
 def write_spec(groups: list[Group], context: Context) -> str:
