@@ -363,3 +363,34 @@ class Stages(nn.Module):
 def test_layers_of_lists_held_by_a_list_are_applied_by_two_indices():
     text = _exact(Stages, (4,))
     assert "-> blocks[1][1]" in text and "blocks: ModuleList(" in text
+
+
+class Branches(nn.Module):
+    """Returns two tensors; hrnet reads the last one as `y[1]` and as `y[-1]`."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return [self.a(x), self.b(x)]
+
+
+class DirectForward(nn.Module):
+    """hrnet's `down.forward(y)`: a Sequential's forward called directly, which fx inlines."""
+
+    def __init__(self):
+        super().__init__()
+        self.branches = Branches()
+        self.down = nn.ModuleList([nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))])
+
+    def forward(self, x):
+        ys = self.branches(x)
+        down = self.down[0]
+        return down.forward(ys[0]) + ys[1] * ys[-1]
+
+
+def test_a_sequential_whose_forward_is_called_directly_is_applied_whole():
+    text = _exact(DirectForward, (4,))
+    assert "-> down[0]" in text  # one application, not its three layers
+    assert "down[0][" not in text

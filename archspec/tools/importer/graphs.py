@@ -51,6 +51,7 @@ def trace_module(module, path: str, context: Context):
             problem = Problem(path, _trace_failure(error), _failure_location(error))
             raise Unmappable([problem]) from None
         context.specialized.append(path)
+    _refold_sequentials(graph, module)
     flat = _flat_arguments(bound.arguments)
     placeholders = graph.find_nodes(op="placeholder")
     if len(flat) == len(placeholders):
@@ -67,6 +68,39 @@ def trace_module(module, path: str, context: Context):
     graph_module = fx.GraphModule(module, graph)
     inputs = [v for n, v in bound.arguments.items() if n not in concrete]
     return graph_module, _run(graph_module, inputs, path)
+
+
+def _refold_sequentials(graph, module) -> None:
+    """A Sequential whose forward was called directly (hrnet's `down.forward(y)`, which skips
+    Module.__call__, so fx inlines it): its layers, each fed the one before, are put back as one
+    call of the Sequential, as `down(y)` would have traced."""
+    import torch.nn as nn
+
+    for node in list(graph.nodes):
+        if node.op != "call_module" or node.graph is not graph or "." not in node.target:
+            continue
+        parent, _, name = node.target.rpartition(".")
+        sequential = module.get_submodule(parent)
+        if type(sequential) is not nn.Sequential or len(node.args) != 1 or node.kwargs:
+            continue
+        names = [n for n, _ in sequential.named_children()]
+        if not names or name != names[0]:
+            continue
+        chain = [node]
+        for following in names[1:]:
+            users = list(chain[-1].users)
+            if len(users) != 1 or users[0].op != "call_module":
+                break
+            if users[0].target != f"{parent}.{following}" or users[0].args != (chain[-1],):
+                break
+            chain.append(users[0])
+        if len(chain) != len(names) or chain[-1].kwargs:
+            continue
+        with graph.inserting_before(node):
+            whole = graph.call_module(parent, node.args)
+        chain[-1].replace_all_uses_with(whole)
+        for step in reversed(chain):
+            graph.erase_node(step)
 
 
 def _specialized_trace(tracer_class, module, bound, concrete: dict[str, Any], other_call):

@@ -514,7 +514,9 @@ class _Body:
                 if index not in kept:
                     raise mapping.NotMappable(f"output {user.args[1]!r} of a layer read here")
                 position = kept.index(index)
-                self.aliases[user] = names[position] = value_name(user.name)
+                if names[position] == "_":  # `y[1]` and `y[-1]` of two: one name for both
+                    names[position] = value_name(user.name)
+                self.aliases[user] = names[position]
             else:
                 whole = True
         value = [value[i] for i in kept]
