@@ -7,6 +7,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class PythonRef:
+    """An extern value: written `extern "torch.nn:Hardsigmoid"`, given to torch as the object."""
+
+    module: str
+    attribute: str
+
+    def __repr__(self) -> str:
+        return f'extern "{self.module}:{self.attribute}"'
+
+    def resolve(self):
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.attribute)
+
+
 @dataclass
 class Layer:
     kind: str  # an nn class name, or "flatten"

@@ -284,3 +284,17 @@ def test_an_object_called_that_cannot_be_called_is_e108(package):
     (found,) = raised.value.diagnostics
     assert found.code == "E108"
     assert "the extern 'math:pi' is a float object, not something to call" in found.message
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        'y = x -> Gated(8, gate=extern "functools:partial"(v))',
+        'buffer b: [8] = extern "torch:ones"(v)',
+    ],
+)
+def test_an_extern_values_arguments_are_held_to_the_nesting_limit(use):
+    body = "input x: [N, 8]\nv = 1\nfor i in range(300) {\n    v = [v]\n}\n" + use + "\nreturn x\n"
+    found = _diagnostics(_model(body))
+    assert [code for code, _ in found] == ["E002"], found
+    assert "nests lists more than 100 levels deep" in found[0][1]

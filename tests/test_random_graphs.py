@@ -90,7 +90,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
-from spec_writer import BlockUse, Fork, Layer, SpecWriter, call_text  # noqa: E402
+from spec_writer import BlockUse, Fork, Layer, PythonRef, SpecWriter, call_text  # noqa: E402
 from torch import nn  # noqa: E402
 
 import archspec  # noqa: E402
@@ -133,6 +133,8 @@ def _resolve(value, shape: tuple, resolved: dict):
         return _read(value, shape, resolved)
     if isinstance(value, tuple):
         return tuple(_resolve(v, shape, resolved) for v in value)
+    if isinstance(value, PythonRef):
+        return value.resolve()
     return value
 
 
@@ -435,11 +437,13 @@ def seq_layer(draw, rank: int):
 # Layers of the project's own (examples/mylayers.py), declared `extern` with a shape contract:
 # SpaceToDepth's `H / 2` is exact, so an odd map is refused where pixel_unshuffle raises.
 # SqueezeExcite's hidden width is channels // reduction: reduction 1, as a width of 0 is a
-# convolution torch refuses and the contract does not state.
+# convolution torch refuses and the contract does not state; its gate, a class, is passed as an
+# extern value.
 EXTERNS = {
     "SpaceToDepth": 'extern SpaceToDepth() = "mylayers:SpaceToDepth"\n'
     "    (x: [N, C, H, W]) -> [N, C * 4, H / 2, W / 2], params = 0, macs = 0",
-    "SqueezeExcite": 'extern SqueezeExcite(channels, reduction=4) = "mylayers:SqueezeExcite"\n'
+    "SqueezeExcite": "extern SqueezeExcite(channels, reduction=4, "
+    'gate=extern "torch.nn:Sigmoid") = "mylayers:SqueezeExcite"\n'
     "    (x: [N, channels, H, W]) -> [N, channels, H, W],\n"
     "    params = 2 * channels * (channels // reduction) + channels + channels // reduction",
 }
@@ -449,7 +453,11 @@ EXTERNS = {
 def extern_layer(draw):
     if draw(st.booleans()):
         return Layer("SpaceToDepth")
-    return Layer("SqueezeExcite", {"channels": draw(_tracked(1)), "reduction": 1})
+    args = {"channels": draw(_tracked(1)), "reduction": 1}
+    gate = draw(st.sampled_from([None, "Hardsigmoid", "Tanh"]))  # a class as an argument
+    if gate is not None:
+        args["gate"] = PythonRef("torch.nn", gate)
+    return Layer("SqueezeExcite", args)
 
 
 @lru_cache(None)
@@ -796,9 +804,10 @@ def _module(layer: Layer, resolved: dict) -> nn.Module:
         return _Function(layer)
     if any(_has_track(v) for v in layer.args.values()) or layer.kind == "LayerNorm":
         return _Late(layer, resolved)
+    args = {k: v.resolve() if isinstance(v, PythonRef) else v for k, v in layer.args.items()}
     if layer.infer is not None:
-        return _LAZY[layer.kind](**layer.args)
-    return _layer_class(layer.kind)(**layer.args)
+        return _LAZY[layer.kind](**args)
+    return _layer_class(layer.kind)(**args)
 
 
 _TORCH_OPS = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div}
@@ -1121,6 +1130,8 @@ def test_archspec_accepts_exactly_what_torch_runs(net):
         event("with MultiheadAttention, both run")
     if "extern " in spec:
         event("with an extern layer, both run")
+    if "gate=extern" in spec:
+        event("with an extern value as an argument, both run")
 
 
 # ================================================================ dtypes, computed buffers, sizes

@@ -1926,6 +1926,7 @@ class Elaborator:
         if value is POISON:  # an argument failed, and said so: the spec is not built
             module, attribute = split_target(init.target)
             value = PyObject(init.target.value, module, attribute, (), (), True)
+        _plain_parts(value, init.span, self.budget)  # nesting and size within limits
         if not value.called:
             raise _error(
                 "E108",
@@ -2552,10 +2553,12 @@ def _plain_parts(value: Any, span: Span, budget: StepBudget) -> list[Any]:
     is neither), read level by level without recursion. Nesting deeper than MAX_VALUE_DEPTH is
     E002, and more than MAX_STEPS items, counting each use of a shared list, E110: later stages
     (generated code, messages) write values out in full, recursively. Each item read is a step
-    of `budget`: a loop may pass the same long list to many layers."""
-    if not isinstance(value, (list, tuple)):
+    of `budget`: a loop may pass the same long list to many layers. An extern value is a part,
+    and its arguments are read as a list's items are (generated code writes them too)."""
+    nested = (list, tuple, PyObject)
+    if not isinstance(value, nested):
         return [value]
-    if not any(isinstance(item, (list, tuple)) for item in value):
+    if not isinstance(value, PyObject) and not any(isinstance(item, nested) for item in value):
         budget.step(span, len(value))
         return list(value)  # the usual case: a number, or a tuple of numbers
     parts: list[Any] = []
@@ -2566,12 +2569,15 @@ def _plain_parts(value: Any, span: Span, budget: StepBudget) -> list[Any]:
         level_size = 0
         for item, count in level.values():
             level_size += count
-            if not isinstance(item, (list, tuple)):
+            if not isinstance(item, nested):
                 parts.append(item)
                 continue
+            if isinstance(item, PyObject):
+                parts.append(item)
+                item = [*item.args, *(v for _, v in item.kwargs)]
             for part in item:
                 inside[id(part)] = (part, inside.get(id(part), (part, 0))[1] + count)
-        depth += any(isinstance(item, (list, tuple)) for item, _ in level.values())
+        depth += any(isinstance(item, nested) for item, _ in level.values())
         if depth > MAX_VALUE_DEPTH:
             raise _error(
                 "E002",

@@ -13,7 +13,7 @@ import networkx as nx
 
 from archspec.core.records import field, record
 from archspec.core.source import Span
-from archspec.elaborate.state import StateInfo
+from archspec.elaborate.state import EXTERN, StateInfo
 from archspec.ops.base import OpSpec
 
 
@@ -252,6 +252,18 @@ class ModelGraph:
                     label = f"{label} ({mode_words(returned.mode)})".strip()
                 return label
         return ""
+
+    def argument_values(self) -> list[Any]:
+        """Every layer's, block's and extern initial value's arguments (the extern values among
+        them are what generated code imports and `verify` checks)."""
+        values: list[Any] = []
+        for module in self.root.walk():
+            values.extend((module.args or {}).values())
+            values.extend((module.params or {}).values())
+            for state in module.state.values():
+                if state.init == EXTERN:
+                    values.extend([*state.init_args["args"], *state.init_args["kwargs"].values()])
+        return values
 
     def module(self, path: str) -> ModuleInfo:
         """The module at a dotted path, in constant time (KeyError if there is none)."""

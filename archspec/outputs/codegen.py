@@ -25,7 +25,7 @@ from archspec.core.version import __version__
 from archspec.elaborate.graph import EVAL, TRAIN, ContainerCall, ModelGraph, ModuleInfo, Node
 from archspec.elaborate.run_sizes import contains_run_size, is_atomic, is_run_size
 from archspec.elaborate.run_sizes import source as run_size_source
-from archspec.elaborate.state import EXTERN, TENSOR, StateInfo
+from archspec.elaborate.state import TENSOR, StateInfo
 from archspec.elaborate.values import python_objects
 from archspec.ops import REQUIRED
 from archspec.ops.apply import group_forward
@@ -1105,16 +1105,7 @@ def _classes(result: CheckResult, table: ClassTable, specialize: bool):
 def _object_names(result: CheckResult) -> set[str]:
     """The names the models' extern values will be imported by (`partial`, `LayerNorm`): no
     generated class may take one."""
-    values: list[Any] = []
-    for checked in result.models:
-        for module in checked.graph.root.walk():
-            values.extend((module.args or {}).values())
-            values.extend((module.params or {}).values())
-            values.extend(
-                [*state.init_args["args"], *state.init_args["kwargs"].values()]
-                for state in module.state.values()
-                if state.init == EXTERN
-            )
+    values = [v for checked in result.models for v in checked.graph.argument_values()]
     return {
         value.attribute.split(".")[0]
         for value in python_objects(values)

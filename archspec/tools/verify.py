@@ -58,9 +58,7 @@ def extern_sites(result: CheckResult) -> list[ExternSite]:
                     site = ExternSite(args["target"], args["module"], args["attribute"],
                                       state.span, "init")  # fmt: skip
                     sites.setdefault(args["target"], site)
-                    values.extend([*args["args"], *args["kwargs"].values()])
-            values.extend((module.args or {}).values())
-            values.extend((module.params or {}).values())
+        values.extend(checked.graph.argument_values())
     for value in python_objects(values):
         kind = "call" if value.called else "object"
         site = ExternSite(value.target, value.module, value.attribute, value.span, kind)

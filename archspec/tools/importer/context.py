@@ -30,7 +30,6 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
     externs: list[Unit] = field(default_factory=list)
     omitted: list[Problem] = field(default_factory=list)  # never called: not in the spec
-    specialized: list[str] = field(default_factory=list)  # traced for the example's sizes
     _paths: dict[int, str] | None = None
 
     def first_call(self, module, path: str) -> tuple[tuple, dict] | None:

@@ -50,7 +50,6 @@ def trace_module(module, path: str, context: Context):
         if graph is None:
             problem = Problem(path, _trace_failure(error), _failure_location(error))
             raise Unmappable([problem]) from None
-        context.specialized.append(path)
     _refold_sequentials(graph, module)
     flat = _flat_arguments(bound.arguments)
     placeholders = graph.find_nodes(op="placeholder")
